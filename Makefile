@@ -1,0 +1,48 @@
+# Two commands set everything up on a fresh machine:
+#   make run    create .venv, install, start the monitor on config.example.yaml
+#               (SQLite under ./var, the bundled invoice simulator, status page on 127.0.0.1)
+#   make test   install what the tests need (Python extras, Chromium) and run the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+CONFIG ?= config.example.yaml
+PYTEST_ARGS ?=
+
+.PHONY: run test install install-test system-deps lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test system-deps
+
+run: install
+	mkdir -p var
+	$(BIN)/invoicewatch --config $(CONFIG) run
+
+# Chromium (status-page browser tests) comes from Debian; PostgreSQL is started if installed.
+system-deps:
+	@bash scripts/system-deps.sh
+
+test: install-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check monitor checks notifiers tests bench
+	$(BIN)/mypy monitor checks notifiers
+
+bench: install-test
+	$(BIN)/python bench/probe_throughput.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache test-artifacts

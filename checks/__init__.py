@@ -1,0 +1,132 @@
+"""Check kinds, and the one function that runs any of them.
+
+KINDS maps `kind:` to its module; every module exports `Spec` (a CheckSpec subclass with
+`kind: Literal[...]`) and `async def run(spec, ctx) -> Result`. Adding a kind is one module
+and one line here (a test asserts each module is registered and documented).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from types import ModuleType
+from typing import Annotated, Any, Union
+
+from pydantic import Field
+
+from checks.base import CheckSpec, ConditionResult, Context, Result, Status, StepResult, worst
+
+__all__ = [
+    "KINDS",
+    "AnyCheckSpec",
+    "CheckSpec",
+    "ConditionResult",
+    "Context",
+    "Result",
+    "Status",
+    "StepResult",
+    "run_check",
+    "worst",
+]
+
+# kind -> module path. One line per kind.
+_KIND_MODULES: dict[str, str] = {
+    "http": "checks.http",
+    "tcp": "checks.tcp",
+    "dns": "checks.dns",
+    "tls": "checks.tls",
+    "sql": "checks.sql",
+}
+
+KINDS: dict[str, ModuleType] = {}
+for _kind, _path in _KIND_MODULES.items():
+    try:
+        KINDS[_kind] = importlib.import_module(_path)
+    except ModuleNotFoundError as exc:  # pragma: no cover - only while a kind is being built
+        if exc.name != _path:
+            raise
+
+AnyCheckSpec = Annotated[
+    Union[tuple(m.Spec for m in KINDS.values())],  # noqa: UP007 - built at import time
+    Field(discriminator="kind"),
+]
+
+
+async def run_check(spec: CheckSpec, ctx: Context) -> Result:
+    """Run one check with its timeout, then apply latency thresholds and redact secrets.
+
+    Never raises for a broken target: a timeout or an unexpected exception in the check
+    becomes a down Result that says what happened.
+    """
+    module = KINDS[spec.kind]
+    started = ctx.clock.now()
+    t0 = ctx.clock.monotonic()
+    timeout = spec.timeout.total_seconds()
+    try:
+        result: Result = await asyncio.wait_for(module.run(spec, ctx), timeout)
+    except TimeoutError:
+        result = Result(
+            check=spec.name,
+            status=Status.DOWN,
+            started_at=started,
+            latency_ms=(ctx.clock.monotonic() - t0) * 1000,
+            message=f"timed out after {timeout:g}s",
+            values={"timeout": True},
+        )
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a bug in a check must not stop the monitor
+        result = Result(
+            check=spec.name,
+            status=Status.DOWN,
+            started_at=started,
+            latency_ms=(ctx.clock.monotonic() - t0) * 1000,
+            message=f"check failed: {type(exc).__name__}: {exc}",
+            values={"internal_error": True},
+        )
+    result.check = spec.name
+    result.location = result.location or ctx.location
+    apply_latency_thresholds(spec, result)
+    return redact_result(result, ctx)
+
+
+def apply_latency_thresholds(spec: CheckSpec, result: Result) -> None:
+    if result.latency_ms is None or result.status is Status.DOWN:
+        return
+    seconds = result.latency_ms / 1000
+    lat = spec.latency
+    if lat.down is not None and seconds > lat.down.total_seconds():
+        result.status = Status.DOWN
+        result.message = _join(result.message, f"latency {seconds:.2f}s above {lat.down.total_seconds():g}s")
+    elif lat.degraded is not None and seconds > lat.degraded.total_seconds():
+        result.status = worst(result.status, Status.DEGRADED)
+        result.message = _join(
+            result.message, f"latency {seconds:.2f}s above {lat.degraded.total_seconds():g}s"
+        )
+
+
+def redact_result(result: Result, ctx: Context) -> Result:
+    r = ctx.redactor
+    if not len(r):
+        return result
+    result.message = r.redact(result.message)
+    result.values = r.redact_obj(result.values)
+    for c in result.conditions:
+        _redact_condition(c, r)
+    for step in result.steps:
+        step.message = r.redact(step.message)
+        step.values = r.redact_obj(step.values)
+        for c in step.conditions:
+            _redact_condition(c, r)
+    return result
+
+
+def _redact_condition(c: ConditionResult, r: Any) -> None:
+    c.condition = r.redact(c.condition)
+    c.actual = r.redact_obj(c.actual)
+    if c.error:
+        c.error = r.redact(c.error)
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}; {b}" if a else b

@@ -1,0 +1,62 @@
+"""Durations as admins write them: `30s`, `5m`, `1h30m`, `2d`, `250ms`, or a bare number of seconds."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Parse `1h30m`-style text (or a number of seconds) into a timedelta; ValueError if not."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 30s, 5m or 1h30m")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return timedelta(seconds=value)
+    if not isinstance(value, str):
+        raise ValueError("expected a duration like 30s, 5m or 1h30m")
+    text = value.strip().replace(" ", "")
+    if not _WHOLE.match(text):
+        raise ValueError(f"{value!r} is not a duration; write it like 30s, 5m, 1h30m or 250ms")
+    seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    """The shortest `1h30m`-style text for a timedelta (inverse of parse_duration)."""
+    total = delta.total_seconds()
+    if total < 1 and total != 0:
+        return f"{round(total * 1000)}ms"
+    out = []
+    rest = int(total)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            out.append(f"{rest // size}{unit}")
+            rest %= size
+    return "".join(out) or "0s"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "a duration: 30s, 5m, 1h30m, 250ms, or seconds as a number",
+        }
+    ),
+]

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install the system parts the tests use: Debian's Chromium for the status-page browser tests.
+# PostgreSQL runs on these machines already; on CI we make sure it is up.
+set -u
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${need_apt[*]} (apt-get)"
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null \
+      || echo "warning: could not install ${need_apt[*]}; browser tests will skip locally (fail on CI)"
+  else
+    echo "note: ${need_apt[*]} missing and cannot apt-get here; browser tests will skip locally"
+  fi
+fi
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    for v in $(ls /etc/postgresql); do pg_ctlcluster --skip-systemctl-redirect "$v" main start || true; done
+  fi
+fi
+exit 0

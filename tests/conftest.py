@@ -1,0 +1,95 @@
+"""Shared fixtures: a moved clock, real SQLite files, real PostgreSQL, real local HTTP servers.
+
+PostgreSQL (127.0.0.1:5432, trust auth, database `test`) and Chromium are skipped locally
+when absent and *required* when CI=true: a skip on CI would hide a broken environment.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from monitor.clock import FakeClock
+
+ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_BASE = os.environ.get("INVOICEWATCH_TEST_PG", f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/test")
+
+
+def require(available: bool, what: str) -> None:
+    """Skip locally when a real part is missing; fail on CI, where it must be there."""
+    if available:
+        return
+    if ON_CI:
+        pytest.fail(f"{what} is required on CI but not available")
+    pytest.skip(f"{what} not available")
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Any) -> str:
+    return f"sqlite:///{tmp_path}/invoicewatch.db"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh schema in the `test` database, dropped afterwards."""
+    require(_port_open(PG_HOST, PG_PORT), "PostgreSQL at 127.0.0.1:5432")
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Run a test once over SQLite and once over PostgreSQL."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+async def http_server() -> AsyncIterator[Callable[[web.Application], Any]]:
+    """Start aiohttp apps on 127.0.0.1 (free port); returns a function app -> base URL."""
+    runners: list[web.AppRunner] = []
+
+    async def start(app: web.Application) -> str:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = runner.addresses[0][1]
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
