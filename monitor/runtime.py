@@ -9,6 +9,7 @@ writing, and are stopped before the final flush.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import signal
 from collections.abc import Callable
@@ -50,23 +51,44 @@ class Health:
     last_reload_ok: bool = True
 
 
-ContextProvider = Callable[[Config, Context], None]
-# Capabilities that give checks a shared service (platform sessions, token caches) register a
-# provider here; it puts the service into ctx.services. `invoicewatch check` uses the same path.
-CONTEXT_PROVIDERS: list[ContextProvider] = []
+# Modules that give checks a shared service (platform sessions, token caches). Each exports
+# `provide(config, ctx) -> None`, which puts its service into ctx.services.
+# `invoicewatch check` builds its context the same way.
+CONTEXT_PROVIDER_MODULES: list[str] = []
+
+# Modules of capabilities that run beside probing (evaluation, dispatch, the status page).
+# Each exports `service(monitor) -> Service`; they start in this order and stop in reverse.
+SERVICE_MODULES: list[str] = []
 
 
 def make_context(config: Config, clock: Clock, http: HttpClientFactory, redactor: Redactor) -> Context:
     ctx = Context(clock=clock, http=http, redactor=redactor, location=config.monitor.location)
-    for provide in CONTEXT_PROVIDERS:
-        provide(config, ctx)
+    for name in CONTEXT_PROVIDER_MODULES:
+        importlib.import_module(name).provide(config, ctx)
     return ctx
 
 
-ServiceFactory = Callable[["Monitor"], Service]
-# Capabilities register a factory here (one line in their own module's import); the monitor
-# builds one instance of each at start.
-SERVICE_FACTORIES: list[ServiceFactory] = []
+class Bus:
+    """In-process notifications between services ("incident_changed", "outbox_added", ...).
+
+    Publishing never fails the publisher: a subscriber's exception is logged. Durable facts
+    live in the database; the bus only says "look again now".
+    """
+
+    def __init__(self) -> None:
+        self._subs: dict[str, list[Callable[[Any], Any]]] = {}
+
+    def subscribe(self, topic: str, callback: Callable[[Any], Any]) -> None:
+        self._subs.setdefault(topic, []).append(callback)
+
+    def publish(self, topic: str, payload: Any = None) -> None:
+        for cb in self._subs.get(topic, []):
+            try:
+                out = cb(payload)
+                if asyncio.iscoroutine(out):
+                    asyncio.get_running_loop().create_task(out)
+            except Exception:
+                log.exception("subscriber of %s failed", topic)
 
 
 class Monitor:
@@ -97,6 +119,7 @@ class Monitor:
         )
         self.services: list[Service] = list(services) if services is not None else []
         self.health = Health()
+        self.bus = Bus()
         self._stop = asyncio.Event()
 
     @property
@@ -107,7 +130,7 @@ class Monitor:
         await asyncio.to_thread(self.store.migrate)
         self.writer.start()
         if not self.services:
-            self.services = [factory(self) for factory in SERVICE_FACTORIES]
+            self.services = [importlib.import_module(m).service(self) for m in SERVICE_MODULES]
         for svc in self.services:
             if hasattr(svc, "start"):
                 await svc.start(self)

@@ -1,0 +1,1 @@
+"""Telling people: channels (Apprise URLs), routing, templates, the durable outbox, dispatch."""
