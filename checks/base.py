@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from monitor.durations import Duration
+from monitor.durations import Duration, PositiveDuration
 
 if TYPE_CHECKING:
     from checks.client import HttpClientFactory
@@ -127,7 +127,7 @@ class LatencyThresholds(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> LatencyThresholds:
         if self.degraded is not None and self.down is not None and self.degraded >= self.down:
-            raise ValueError("latency.degraded must be lower than latency.down")
+            raise ValueError("degraded must be lower than down")
         return self
 
 
@@ -141,9 +141,9 @@ class CheckSpec(BaseModel):
     component: str | None = Field(None, description="id of the component this check reports on")
     description: str = ""
     enabled: bool = True
-    interval: Duration = Field(timedelta(seconds=60), description="time between runs")
+    interval: PositiveDuration = Field(timedelta(seconds=60), description="time between runs")
     cron: str | None = Field(None, description="5-field cron expression; replaces interval")
-    timeout: Duration = Field(timedelta(seconds=10), description="a run taking longer is down")
+    timeout: PositiveDuration = Field(timedelta(seconds=10), description="a run taking longer is down")
     latency: LatencyThresholds = Field(default_factory=LatencyThresholds)
     role: Literal["normal", "baseline"] = Field(
         "normal", description="baseline: our own network, the 'is it us?' test"
@@ -152,17 +152,10 @@ class CheckSpec(BaseModel):
     locations: list[str] = Field(default_factory=list, description="run only at these locations")
     failure_threshold: int = Field(3, ge=1, description="failures in a row before down")
     success_threshold: int = Field(2, ge=1, description="successes in a row before up again")
-    retry_interval: Duration = Field(
+    retry_interval: PositiveDuration = Field(
         timedelta(seconds=10), description="re-check this soon after a failure"
     )
     runbook: str | None = Field(None, description="URL of the on-call runbook for this check")
-
-    @field_validator("interval", "timeout", "retry_interval")
-    @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be longer than zero")
-        return value
 
     @field_validator("cron")
     @classmethod

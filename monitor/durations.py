@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -26,6 +26,8 @@ def parse_duration(value: Any) -> timedelta:
     if not isinstance(value, str):
         raise ValueError("expected a duration like 30s, 5m or 1h30m")
     text = value.strip().replace(" ", "")
+    if text.startswith("-") and _WHOLE.match(text[1:]):
+        raise ValueError("a duration cannot be negative")
     if not _WHOLE.match(text):
         raise ValueError(f"{value!r} is not a duration; write it like 30s, 5m, 1h30m or 250ms")
     seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
@@ -60,3 +62,13 @@ Duration = Annotated[
         }
     ),
 ]
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+# Intervals, timeouts, retention: zero would mean "busy loop" or "keep nothing".
+PositiveDuration = Annotated[Duration, AfterValidator(_positive)]

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import typing
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
 from typing import Any
@@ -53,6 +55,7 @@ def load_config(
     except ValidationError as exc:
         problems.extend(_problems_from(exc, src))
     problems.extend(_cross_check(data, src))
+    problems = _without_echoes(problems, src.problems)
     if problems:
         raise ConfigError(_sorted(problems))
     assert config is not None
@@ -70,26 +73,47 @@ def json_schema() -> dict[str, Any]:
 
 
 def _merge_defaults(src: Source, problems: list[ConfigProblem]) -> None:
+    """Copy each valid `defaults:` key into every check that does not set it.
+
+    Invalid default keys are not copied: their error is reported once, under defaults:, by
+    the full validation, instead of once per check. Errors about an inherited value point
+    at its line under defaults: and say so.
+    """
     data = src.data
     defaults = data.get("defaults")
     checks = data.get("checks")
     if not isinstance(defaults, dict) or not isinstance(checks, list):
         return
+    invalid: set[Any] = set()
     try:
         CheckDefaults.model_validate(defaults)
-    except ValidationError:
-        return  # reported once, under defaults:, by the full validation
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            invalid.update(err["loc"][:1] or ("interval", "timeout"))
     for i, check in enumerate(checks):
         if not isinstance(check, dict):
             continue
         for key, value in defaults.items():
-            if value is None or key in check:
+            if value is None or key in check or key in invalid:
                 continue
             check[key] = value
-            # Errors about an inherited value point at the line under defaults:.
+            src.inherited.add(("checks", i, key))
             for p, pos in list(src.positions.items()):
                 if p[:2] == ("defaults", key):
                     src.positions[("checks", i, *p[1:])] = pos
+
+
+def _without_echoes(problems: list[ConfigProblem], first: list[ConfigProblem]) -> list[ConfigProblem]:
+    """Drop validation errors about a value the YAML stage already reported (an unset
+    ${VAR} becomes "", an unknown tag null: saying "must not be empty" too is noise)."""
+    roots = {p.path for p in first if p.path}
+    if not roots:
+        return problems
+
+    def echoed(p: ConfigProblem) -> bool:
+        return any(p.path == r or p.path.startswith((r + ".", r + "[")) for r in roots)
+
+    return [p for p in problems if p in first or not echoed(p)]
 
 
 def _sorted(problems: list[ConfigProblem]) -> list[ConfigProblem]:
@@ -102,68 +126,188 @@ def _sorted(problems: list[ConfigProblem]) -> list[ConfigProblem]:
     return sorted(unique, key=lambda p: (p.line or 0, p.column or 0))
 
 
+# Pydantic names the members of a plain union in error locations ("str",
+# "dict[literal['zh-CN','en'],str]", "LatencyThresholds", "function-after[...]"); these are
+# not keys of the data.
+_LABEL = re.compile(r"^(?:[a-z][a-z-]*\[.*\]|str|int|float|bool|none|bytes|[A-Z][A-Za-z0-9]*)$")
+_FELL_OFF = object()
+
+
+@dataclass
+class _Located:
+    path: Path_
+    key: bool = False  # the error is about the key itself (pydantic's "[key]")
+    union_at: int | None = None  # index in loc of the first union-member label
+
+
+def _locate(data: Any, loc: tuple[Any, ...]) -> _Located:
+    """Turn a pydantic error location into a path through the data.
+
+    Drops discriminated-union tags on `kind:` (`checks[0].tcp.port` is `checks[0].port`;
+    the tag comes first even when a check also has a key named like its kind), plain-union
+    member labels and "[key]", remembering where the union was so its branches' errors can
+    be merged into one.
+    """
+    out = _Located(())
+    path: list[str | int] = []
+    current: Any = data
+    fresh = True  # nothing consumed yet inside `current`
+    for i, part in enumerate(loc):
+        if part == "[key]":
+            out.key = True
+            continue
+        if isinstance(current, dict):
+            if fresh and isinstance(part, str) and current.get("kind") == part:
+                fresh = False
+                continue  # a discriminated-union tag, not a key
+            if part in current:
+                path.append(part)
+                current, fresh = current[part], True
+                continue
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            path.append(part)
+            current, fresh = current[part], True
+            continue
+        if current is not _FELL_OFF and isinstance(part, str) and (_LABEL.match(part) or not isinstance(current, dict | list)):
+            if out.union_at is None:
+                out.union_at = i
+            continue
+        path.append(part)
+        current = _FELL_OFF
+    out.path = tuple(path)
+    return out
+
+
 def _problems_from(exc: ValidationError, src: Source) -> list[ConfigProblem]:
+    errors = exc.errors(include_url=False)
+    located = [_locate(src.data, tuple(err["loc"])) for err in errors]
+    # A value that fits no member of a plain union (Text = str | {lang: str}) fails once per
+    # member. Keep the errors of members it matched in shape (deeper paths); if it matched
+    # none, say once what was expected.
+    unions: dict[tuple[Any, ...], list[int]] = {}
+    for n, (err, where) in enumerate(zip(errors, located, strict=True)):
+        if where.union_at is not None:
+            unions.setdefault(tuple(err["loc"][: where.union_at]), []).append(n)
+    skip: set[int] = set()
     out = []
-    for err in exc.errors(include_url=False):
-        raw_loc = tuple(err["loc"])
-        path = _data_path(src.data, raw_loc)
-        kind = err["type"]
-        message = str(err["msg"])
-        if message.startswith(("Value error, ", "Assertion failed, ")):
-            message = message.split(", ", 1)[1]
-        key = False
-        if kind == "extra_forbidden":
+    for members in unions.values():
+        base = min(len(located[n].path) for n in members)
+        deeper = [n for n in members if len(located[n].path) > base]
+        if deeper:
+            skip.update(n for n in members if n not in deeper)
+            continue
+        skip.update(members)
+        labels = [errors[n]["loc"][located[n].union_at] for n in members]  # type: ignore[index]
+        expected = " or ".join(dict.fromkeys(_describe_label(str(label)) for label in labels))
+        path = located[members[0]].path
+        line, col = src.where(path)
+        given = errors[members[0]].get("input")
+        out.append(ConfigProblem(src.file, line, col, format_path(path), f"expected {expected}, got {_type_name(given)}"))
+    for n, (err, where) in enumerate(zip(errors, located, strict=True)):
+        if n in skip:
+            continue
+        path, key = where.path, where.key
+        message = _message(err, src, path)
+        if err["type"] == "extra_forbidden":
             key = True
-            name = str(path[-1])
-            message = f"unknown key {name!r}"
-            guesses = difflib.get_close_matches(name, _fields_at(raw_loc[:-1]), n=1, cutoff=0.6)
+            guesses = difflib.get_close_matches(str(path[-1]), _fields_at(tuple(err["loc"])[:-1]), n=1, cutoff=0.6)
             if guesses:
                 message += f" (did you mean {guesses[0]!r}?)"
-        elif kind == "missing":
-            message = "required key is missing"
-        elif kind in ("union_tag_invalid", "union_tag_not_found"):
-            ctx = err.get("ctx") or {}
-            known = ", ".join(sorted(_check_kinds()))
-            tag = ctx.get("tag")
+        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             path = (*path, "kind")
-            if kind == "union_tag_not_found":
-                message = f"missing; a check needs kind: one of {known}"
-            else:
-                message = f"unknown check kind {tag!r}"
-                guesses = difflib.get_close_matches(str(tag), _check_kinds(), n=1)
-                message += f" (did you mean {guesses[0]!r}?)" if guesses else f"; known kinds: {known}"
-        elif kind == "literal_error":
-            ctx = err.get("ctx") or {}
-            given = err.get("input")
-            message = f"{given!r} is not allowed; expected {ctx.get('expected', 'another value')}"
+        if path[:3] in src.inherited:
+            message += f" (inherited from defaults.{path[2]})"
         line, col = src.where(path, key=key)
         out.append(ConfigProblem(src.file, line, col, format_path(path), message))
     return out
 
 
-def _data_path(data: Any, loc: tuple[Any, ...]) -> Path_:
-    """Turn a pydantic error location into a path through the data (dropping union tags)."""
-    path: list[str | int] = []
-    current = data
-    for part in loc:
-        if isinstance(current, dict):
-            if part in current:
-                path.append(part)
-                current = current[part]
-                continue
-            if current.get("kind") == part:
-                continue  # a discriminated-union tag, not a key
-            path.append(part)
-            current = None
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
-            path.append(part)
-            current = current[part]
-        elif isinstance(part, str) and (part.startswith(("function-", "union[", "tagged-union")) or part in ("str", "int", "float", "bool", "dict", "list")):
-            continue  # pydantic's name for a union member
-        else:
-            path.append(part)
-            current = None
-    return tuple(path)
+def _message(err: Any, src: Source, path: Path_) -> str:
+    """One plain sentence for a pydantic error, naming what was given where that helps."""
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    given = err.get("input")
+    if kind == "extra_forbidden":
+        return f"unknown key {str(path[-1])!r}"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_not_found":
+        return f"required key is missing; a check needs kind: one of {', '.join(sorted(_check_kinds()))}"
+    if kind == "union_tag_invalid":
+        raw = given.get("kind") if isinstance(given, dict) else None
+        if not isinstance(raw, str):
+            return f"must be the name of a check kind, got {_type_name(raw)}"
+        guesses = difflib.get_close_matches(raw, _check_kinds(), n=1)
+        known = ", ".join(sorted(_check_kinds()))
+        return f"unknown check kind {raw!r}" + (f" (did you mean {guesses[0]!r}?)" if guesses else f"; known kinds: {known}")
+    if kind == "literal_error":
+        return f"{given!r} is not allowed; expected {ctx.get('expected', 'another value')}"
+    simple = {
+        "string_type": "expected text",
+        "int_type": "expected a whole number",
+        "int_parsing": "expected a whole number",
+        "int_from_float": "expected a whole number",
+        "float_type": "expected a number",
+        "float_parsing": "expected a number",
+        "bool_type": "expected true or false",
+        "bool_parsing": "expected true or false",
+        "dict_type": "expected a mapping (key: value)",
+        "model_type": "expected a mapping (key: value)",
+        "model_attributes_type": "expected a mapping (key: value)",
+        "list_type": "expected a list",
+    }
+    if kind in simple:
+        shown = repr(given) if isinstance(given, str) and kind.endswith("_parsing") else _type_name(given)
+        return f"{simple[kind]}, got {shown}"
+    bounds = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "at most"),
+              "greater_than": ("gt", "more than"), "less_than": ("lt", "less than")}
+    if kind in bounds:
+        name, words = bounds[kind]
+        return f"must be {words} {ctx.get(name)}, got {given!r}"
+    if kind == "string_too_short":
+        return "must not be empty" if ctx.get("min_length") == 1 else f"must be at least {ctx.get('min_length')} characters"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind == "string_pattern_mismatch":
+        return f"{given!r} does not match the pattern {ctx.get('pattern')}"
+    message = str(err["msg"])
+    if message.startswith(("Value error, ", "Assertion failed, ")):
+        message = message.split(", ", 1)[1]
+    return message
+
+
+def _type_name(value: Any) -> str:
+    """What a YAML value is, in the words an admin uses."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"text {value!r}" if len(value) <= 40 else "text"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def _describe_label(label: str) -> str:
+    if label == "str":
+        return "text"
+    if label in ("int", "float"):
+        return "a number"
+    if label == "bool":
+        return "true or false"
+    if label.startswith("dict[literal["):
+        keys = re.findall(r"'([^']*)'", label.split("]", 1)[0])
+        return "a mapping with keys " + ", ".join(keys)
+    if label.startswith("dict[") or label[:1].isupper():
+        return "a mapping"
+    if label.startswith("list["):
+        return "a list"
+    return label
 
 
 def _check_kinds() -> list[str]:

@@ -10,11 +10,11 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 
 from checks import AnyCheckSpec
 from checks.base import LatencyThresholds
-from monitor.durations import Duration
+from monitor.durations import PositiveDuration
 
 Language = Literal["zh-CN", "en"]
 LANGUAGES: tuple[str, ...] = ("zh-CN", "en")
@@ -48,9 +48,22 @@ class MonitorSection(Strict):
     )
     location: str = Field("local", description="name of the network location this node probes from")
     max_concurrent_probes: int = Field(200, ge=1, le=10000, description="global cap on probes in flight")
-    result_retention: Duration = Field(timedelta(days=35), description="raw results older than this are pruned")
+    result_retention: PositiveDuration = Field(timedelta(days=35), description="raw results older than this are pruned")
     write_batch_size: int = Field(500, ge=1, le=50000, description="results per database write")
-    write_interval: Duration = Field(timedelta(seconds=1), description="longest wait before buffered results are written")
+    write_interval: PositiveDuration = Field(timedelta(seconds=1), description="longest wait before buffered results are written")
+
+    @field_validator("database")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        import sqlalchemy as sa
+
+        try:
+            url = sa.engine.make_url(value)
+        except sa.exc.ArgumentError:
+            raise ValueError(f"{value!r} is not a database URL (sqlite:///path or postgresql+psycopg://...)") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {url.get_backend_name()!r}; use sqlite or postgresql")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -69,12 +82,23 @@ class MonitorSection(Strict):
 class CheckDefaults(Strict):
     """Values every check inherits unless it sets its own."""
 
-    interval: Duration | None = None
-    timeout: Duration | None = None
+    interval: PositiveDuration | None = None
+    timeout: PositiveDuration | None = None
     failure_threshold: int | None = Field(None, ge=1)
     success_threshold: int | None = Field(None, ge=1)
-    retry_interval: Duration | None = None
+    retry_interval: PositiveDuration | None = None
     latency: LatencyThresholds | None = None
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_within_interval(cls, value: timedelta | None, info: ValidationInfo) -> timedelta | None:
+        # Checked here too, so a bad pair is reported once under defaults:, not per check.
+        interval = info.data.get("interval")
+        if value is not None and interval is not None and value > interval:
+            raise ValueError(
+                f"timeout ({value.total_seconds():g}s) must not exceed interval ({interval.total_seconds():g}s)"
+            )
+        return value
 
 
 class Component(Strict):

@@ -20,7 +20,9 @@ import yaml
 from monitor.errors import ConfigProblem
 
 Path_ = tuple[str | int, ...]
-_REF = re.compile(r"\$\$|\$\{([^}]*)\}")
+# `$$`, a complete `${...}`, or an opening `${` that is never closed (an error, not text).
+_REF = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Source:
     positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     secrets: set[str] = field(default_factory=set)
+    inherited: set[Path_] = field(default_factory=set)  # (checks, i, key) copied from defaults:
     problems: list[ConfigProblem] = field(default_factory=list)
 
     def where(self, path: Path_, *, key: bool = False) -> tuple[int | None, int | None]:
@@ -86,18 +89,57 @@ def load_source(
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
-        msg = f"YAML syntax: {exc.problem or exc}"
-        src.problems.append(ConfigProblem(file, line, col, "", msg))
+        problem = exc.problem or str(exc)
+        if "'\\t'" in problem:
+            problem = "a tab character; indent YAML with spaces"
+        src.problems.append(ConfigProblem(file, line, col, "", f"YAML syntax: {problem}"))
         return src
     except yaml.YAMLError as exc:
         src.problems.append(ConfigProblem(file, None, None, "", f"YAML syntax: {exc}"))
         return src
     if node is None:
-        src.data = {}
+        src.problems.append(
+            ConfigProblem(file, None, None, "", "the file is empty; expected sections like monitor:, components:, checks:")
+        )
+        return src
+    loop = _alias_loop(node)
+    if loop is not None:
+        line, col = loop.start_mark.line + 1, loop.start_mark.column + 1
+        src.problems.append(ConfigProblem(file, line, col, "", "YAML syntax: this anchor is used inside itself (recursive alias)"))
         return src
     builder = _Builder(src, env if env is not None else os.environ, Path(file).parent)
     src.data = builder.build(node, ())
     return src
+
+
+def _alias_loop(root: yaml.Node) -> yaml.Node | None:
+    """The first node that contains itself through an alias, or None.
+
+    PyYAML composes `a: &x [*x]` into a node that is its own child; building data from it
+    would recurse until Python gives up, so we look for such a loop first (linear DFS).
+    """
+    state: dict[int, int] = {}  # 1 = on the current path, 2 = done
+    stack: list[tuple[yaml.Node, int]] = [(root, 0)]
+    while stack:
+        node, i = stack.pop()
+        if i == 0:
+            state[id(node)] = 1
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        if i < len(children):
+            stack.append((node, i + 1))
+            child = children[i]
+            seen = state.get(id(child))
+            if seen == 1:
+                return child
+            if seen is None:
+                stack.append((child, 0))
+        else:
+            state[id(node)] = 2
+    return None
 
 
 class _Builder:
@@ -110,37 +152,62 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.src.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            self.constructor.flatten_mapping(node)
-            for key_node, value_node in node.value:
-                key = self.constructor.construct_object(key_node, deep=True)
-                if not isinstance(key, str | int | float | bool) or key is None:
-                    self.src.problems.append(self.src.problem(path, "mapping keys must be text"))
-                    continue
-                key = str(key) if not isinstance(key, str) else key
-                child = (*path, key)
-                self.src.key_positions[child] = (
-                    key_node.start_mark.line + 1,
-                    key_node.start_mark.column + 1,
-                )
-                if key in out:
-                    self.src.problems.append(
-                        self.src.problem(child, f"duplicate key {key!r}", key=True)
-                    )
-                    continue
-                out[key] = self.build(value_node, child)
-            return out
+            return self.build_mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        value = self.constructor.construct_object(node, deep=True)
+        value = self.scalar(node, path)
         if isinstance(value, str) and "$" in value:
             return self.expand(value, path)
         return value
+
+    def build_mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
+        """Keys written in this mapping override keys merged in with `<<: *anchor` (YAML's
+        merge-key rule); only a key written twice in the mapping itself is a duplicate."""
+        own = {id(k) for k, _ in node.value if k.tag != _MERGE_TAG}
+        try:
+            self.constructor.flatten_mapping(node)
+        except yaml.MarkedYAMLError as exc:
+            self.src.problems.append(self.src.problem(path, f"YAML syntax: {exc.problem}"))
+            return {}
+        out: dict[str, Any] = {}
+        written: set[str] = set()
+        for key_node, value_node in node.value:
+            key = self.scalar(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str | int | float | bool) or key is None:
+                self.src.problems.append(self.src.problem(path, "mapping keys must be text"))
+                continue
+            key = str(key) if not isinstance(key, str) else key
+            child = (*path, key)
+            where = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if id(key_node) in own:
+                if key in written:
+                    problem = ConfigProblem(self.src.file, *where, format_path(child), f"duplicate key {key!r}")
+                    self.src.problems.append(problem)
+                    continue
+                written.add(key)
+            self.src.key_positions[child] = where
+            out[key] = self.build(value_node, child)
+        return out
+
+    def scalar(self, node: yaml.Node, path: Path_) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError:
+            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+            self.src.problems.append(
+                ConfigProblem(self.src.file, line, col, format_path(path), f"YAML: unsupported tag {node.tag!r}")
+            )
+            return None
 
     def expand(self, value: str, path: Path_) -> str:
         def replace(match: re.Match[str]) -> str:
             if match.group(0) == "$$":
                 return "$"
+            if match.group(1) is None:
+                self.src.problems.append(
+                    self.src.problem(path, "${ is never closed with } (write $$ for a literal $)")
+                )
+                return ""
             ref = match.group(1).strip()
             resolved = self.resolve(ref, path)
             return "" if resolved is None else resolved
