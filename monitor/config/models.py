@@ -46,7 +46,9 @@ class MonitorSection(Strict):
         "sqlite:///var/invoicewatch.db",
         description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db",
     )
-    location: str = Field("local", description="name of the network location this node probes from")
+    location: str = Field(
+        "local", min_length=1, max_length=64, description="name of the network location this node probes from"
+    )
     max_concurrent_probes: int = Field(200, ge=1, le=10000, description="global cap on probes in flight")
     result_retention: PositiveDuration = Field(timedelta(days=35), description="raw results older than this are pruned")
     write_batch_size: int = Field(500, ge=1, le=50000, description="results per database write")

@@ -9,7 +9,10 @@ at start-up. SQL runs in worker threads so the event loop never blocks on the da
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -45,7 +48,9 @@ def make_engine(url: str) -> Engine:
         db = sa.engine.make_url(url).database
         if db and db != ":memory:":
             Path(db).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=json_dumps
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -57,7 +62,27 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, json_serializer=json_dumps)
+
+
+def json_dumps(value: Any) -> str:
+    """JSON for our JSON columns. Checks measure what they find: an sql check's Decimal or
+    date, bytes, NaN. Those are stored as text (NaN/Infinity as null, which PostgreSQL's
+    json type requires) rather than failing the whole batch."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
+    except ValueError:
+        return json.dumps(_finite(value), ensure_ascii=False, allow_nan=False, default=str)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _row(result: Result) -> dict[str, Any]:
@@ -68,7 +93,8 @@ def _row(result: Result) -> dict[str, Any]:
         "location": result.location,
         "status": str(result.status),
         "latency_ms": result.latency_ms,
-        "message": result.message[:4000],
+        # PostgreSQL text cannot hold NUL; a body echoed into a message may.
+        "message": result.message[:4000].replace("\x00", "\ufffd"),
         "phases": result.phases or None,
         "values": result.values or None,
         "detail": detail if (detail["conditions"] or detail["steps"]) else None,
@@ -107,22 +133,62 @@ class Store:
         self.engine.dispose()
 
     # results -----------------------------------------------------------------------------
-    def write_results(self, results: Sequence[Result]) -> None:
-        """Insert a batch of results and refresh the latest-result columns of check_state."""
+    def write_results(self, results: Sequence[Result]) -> list[tuple[Result, str]]:
+        """Insert a batch of results and refresh the latest-result columns of check_state.
+
+        All or nothing, except for results the database refuses *as data* (a naive time from
+        a buggy check, a value it cannot store): those are set aside and returned with the
+        reason, so one bad result cannot jam every later batch. Any other failure (database
+        gone, locked, table missing) raises StoreError and writes nothing.
+        """
         if not results:
-            return
-        rows = [_row(r) for r in results]
-        latest: dict[tuple[str, str], dict[str, Any]] = {}
-        for r in rows:
-            latest[(r["check"], r["location"])] = r
+            return []
         try:
             with self.engine.begin() as conn:
+                rows = [_row(r) for r in results]
                 conn.execute(sa.insert(CheckResultRow.__table__), rows)  # type: ignore[attr-defined]
-                self._upsert_latest(conn, list(latest.values()))
+                self._upsert_latest(conn, rows)
+            return []
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot write results: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}") from None
+            if not _bad_data(exc):
+                raise StoreError(f"cannot write results: {_describe(exc)}") from None
+        return self._write_sorting_out(results)
 
-    def _upsert_latest(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    def _write_sorting_out(self, results: Sequence[Result]) -> list[tuple[Result, str]]:
+        """Row by row in one transaction (a savepoint each on PostgreSQL, whose failed
+        statement aborts the transaction; on SQLite the refusals happen before the statement
+        runs), keeping the good rows and returning the refused ones."""
+        rejected: list[tuple[Result, str]] = []
+        postgres = self.engine.dialect.name == "postgresql"
+        try:
+            with self.engine.begin() as conn:
+                kept = []
+                for result in results:
+                    row = _row(result)
+                    try:
+                        with conn.begin_nested() if postgres else contextlib.nullcontext():
+                            conn.execute(sa.insert(CheckResultRow.__table__), [row])  # type: ignore[attr-defined]
+                        kept.append(row)
+                    except SQLAlchemyError as exc:
+                        if not _bad_data(exc):
+                            raise
+                        rejected.append((result, _describe(exc)))
+                self._upsert_latest(conn, kept)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot write results: {_describe(exc)}") from None
+        return rejected
+
+    def _upsert_latest(self, conn: sa.Connection, results: list[dict[str, Any]]) -> None:
+        """Refresh last_* of each (check, location) from its newest result. Never moves
+        them backwards: a re-check can finish after a newer run was written."""
+        if not results:
+            return
+        newest: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in results:
+            key = (r["check"], r["location"])
+            if key not in newest or r["ts"] >= newest[key]["ts"]:
+                newest[key] = r
+        rows = list(newest.values())
         table = CheckStateRow.__table__  # type: ignore[attr-defined]
         values = [
             {
@@ -150,6 +216,7 @@ class Store:
                 "last_latency_ms": stmt.excluded.last_latency_ms,
                 "last_message": stmt.excluded.last_message,
             },
+            where=table.c.last_result_at.is_(None) | (stmt.excluded.last_result_at >= table.c.last_result_at),
         )
         conn.execute(stmt, values)
 
@@ -214,6 +281,20 @@ class Store:
             s.commit()
 
 
+def _bad_data(exc: SQLAlchemyError) -> bool:
+    """True when the database (or the driver, before sending) refused a value, not the
+    connection or the schema: retrying the same row would fail forever."""
+    if isinstance(exc, sa.exc.DataError):
+        return True
+    return isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError)
+
+
+def _describe(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
 def safe_url(url: str) -> str:
     """The database URL without its password, for messages."""
     try:
@@ -227,8 +308,9 @@ class ResultWriter:
 
     `add` never blocks on the database. A batch is written when `batch_size` results are
     waiting or `interval` seconds have passed. `close` flushes what is left. If the database
-    refuses a write, the batch is kept and retried (bounded by `max_buffer`, oldest dropped
-    first with a logged count), so a short database hiccup loses nothing.
+    refuses a write, the batch goes back to the front of the buffer and is retried (bounded
+    by `max_buffer`, oldest dropped first with a logged count), so a database hiccup loses
+    nothing. One flush runs at a time: two concurrent flushes would write a batch twice.
     """
 
     def __init__(self, store: Store, *, batch_size: int = 500, interval: float = 1.0, max_buffer: int = 200_000) -> None:
@@ -237,11 +319,14 @@ class ResultWriter:
         self.interval = interval
         self.max_buffer = max_buffer
         self._buffer: list[Result] = []
+        self._writing = 0  # results taken out of the buffer by the flush in progress
+        self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.written = 0
         self.dropped = 0
+        self.rejected = 0
         self.failures = 0
         self.last_error: str | None = None
         self.on_written: list[Any] = []  # callbacks(list[Result]) run after each batch commits
@@ -252,45 +337,61 @@ class ResultWriter:
 
     def add(self, result: Result) -> None:
         self._buffer.append(result)
-        if len(self._buffer) > self.max_buffer:
-            overflow = len(self._buffer) - self.max_buffer
-            del self._buffer[:overflow]
-            self.dropped += overflow
-            log.error("result buffer full: dropped %d oldest results", overflow)
+        self._trim()
         if len(self._buffer) >= self.batch_size:
             self._wake.set()
 
+    def _trim(self) -> None:
+        overflow = len(self._buffer) - self.max_buffer
+        if overflow > 0:
+            del self._buffer[:overflow]
+            self.dropped += overflow
+            log.error("result buffer full: dropped %d oldest results", overflow)
+
     @property
     def pending(self) -> int:
-        return len(self._buffer)
+        return len(self._buffer) + self._writing
 
     async def flush(self) -> None:
-        while self._buffer:
-            batch = self._buffer[: self.batch_size]
-            try:
-                await asyncio.to_thread(self.store.write_results, batch)
-            except StoreError as exc:
-                self.failures += 1
-                self.last_error = str(exc)
-                log.error("%s (will retry; %d results waiting)", exc, len(self._buffer))
-                raise
-            del self._buffer[: len(batch)]
-            self.written += len(batch)
-            for cb in self.on_written:
-                cb(batch)
+        """Write everything buffered now. Raises StoreError (keeping the batch) on failure."""
+        async with self._lock:
+            while self._buffer:
+                batch = self._buffer[: self.batch_size]
+                del self._buffer[: len(batch)]
+                self._writing = len(batch)
+                try:
+                    rejected = await asyncio.to_thread(self.store.write_results, batch)
+                except StoreError as exc:
+                    self._buffer[0:0] = batch
+                    self._trim()
+                    self.failures += 1
+                    self.last_error = str(exc)
+                    log.error("%s (will retry; %d results waiting)", exc, len(self._buffer))
+                    raise
+                finally:
+                    self._writing = 0
+                for result, reason in rejected:
+                    log.error("result of %s refused by the database and dropped: %s", result.check, reason)
+                self.rejected += len(rejected)
+                self.written += len(batch) - len(rejected)
+                for cb in self.on_written:
+                    try:
+                        cb(batch)
+                    except Exception:
+                        log.exception("a result-written callback failed")
 
     async def _loop(self) -> None:
         backoff = self.interval
         while not self._closing:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
-            except TimeoutError:
-                pass
             self._wake.clear()
             try:
                 await self.flush()
                 backoff = self.interval
-            except StoreError:
+            except Exception as exc:  # the writer must outlive any one failure
+                if not isinstance(exc, StoreError):
+                    log.exception("result writer failed; retrying")
                 backoff = min(max(backoff * 2, 1.0), 30.0)
 
     async def close(self) -> None:
@@ -302,4 +403,4 @@ class ResultWriter:
         try:
             await self.flush()
         except StoreError:
-            log.error("shutting down with %d results not written", len(self._buffer))
+            log.error("shutting down with %d results not written", self.pending)
