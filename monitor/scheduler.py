@@ -5,6 +5,10 @@ check name (restarts keep the same spread, no thundering herd at :00); `max_inst
 coalescing, so a slow target never piles up runs; a global semaphore caps probes in flight;
 `run_check` applies the per-check timeout. `recheck_soon` adds the one-off fast re-check the
 evaluator asks for after a first failure.
+
+APScheduler keeps its own time (the system clock); it cannot be handed ours. So *when* jobs
+run is planned on system time here (`_now`), while the results carry `ctx.clock` times.
+Tests that need time to move drive `run_once` or the evaluator with a FakeClock instead.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
@@ -35,6 +39,11 @@ def stagger(name: str, interval: timedelta) -> timedelta:
     """A stable offset in [0, interval) for a check, from its name."""
     span_ms = max(int(interval.total_seconds() * 1000), 1)
     return timedelta(milliseconds=zlib.crc32(name.encode()) % span_ms)
+
+
+def _now() -> datetime:
+    """System time, the time APScheduler plans on (see the module docstring)."""
+    return datetime.now(UTC)
 
 
 def checks_for_location(checks: list[Any], location: str) -> list[CheckSpec]:
@@ -90,9 +99,13 @@ class ProbeScheduler:
                     self._add(spec)
 
     async def shutdown(self, grace: float = 5.0) -> None:
-        """Stop scheduling; let running probes finish for `grace` seconds, then cancel them."""
+        """Stop scheduling; let running probes finish for `grace` seconds, then cancel them.
+
+        The scheduler is paused, not shut down, while probes finish: APScheduler's asyncio
+        executor cancels every running job the moment it shuts down.
+        """
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.pause()
         tasks = set(self._inflight)
         if tasks:
             _done, pending = await asyncio.wait(tasks, timeout=grace)
@@ -100,6 +113,8 @@ class ProbeScheduler:
                 t.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
 
     # jobs ---------------------------------------------------------------------------------
     def _add(self, spec: CheckSpec) -> None:
@@ -108,7 +123,7 @@ class ProbeScheduler:
             trigger: Any = CronTrigger.from_crontab(spec.cron, timezone=self.timezone)
             grace = 60
         else:
-            start = self.ctx.clock.now() + stagger(spec.name, spec.interval)
+            start = _now() + stagger(spec.name, spec.interval)
             trigger = IntervalTrigger(seconds=spec.interval.total_seconds(), start_date=start, timezone=self.timezone)
             grace = max(1, int(spec.interval.total_seconds()))
         self._scheduler.add_job(
@@ -129,7 +144,7 @@ class ProbeScheduler:
         job_id = f"{name}#recheck"
         if self._scheduler.get_job(job_id):
             return
-        when = self.ctx.clock.now() + delay
+        when = _now() + delay
         self._scheduler.add_job(
             self._job, DateTrigger(run_date=when), args=[name], id=job_id, name=job_id,
             misfire_grace_time=max(1, int(delay.total_seconds()) * 2),
@@ -140,7 +155,7 @@ class ProbeScheduler:
         return job.next_run_time if job else None
 
     def _on_submitted(self, event: JobSubmissionEvent) -> None:
-        now = self.ctx.clock.now()
+        now = _now()
         for scheduled in event.scheduled_run_times:
             self.lateness.append(max(0.0, (now - scheduled).total_seconds()))
 
