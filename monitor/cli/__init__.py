@@ -192,7 +192,20 @@ for _name in _COMMAND_MODULES:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli.main(args=argv, prog_name="invoicewatch")
+    """The console script. Our own errors (a database that cannot be opened or migrated, a
+    check that cannot be set up) end in one line on stderr, not a traceback: exit 2 for a
+    config problem, 1 for anything else."""
+    from monitor.errors import InvoicewatchError
+
+    try:
+        cli.main(args=argv, prog_name="invoicewatch")
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(2)
+    except InvoicewatchError as exc:
+        click.echo(f"invoicewatch: {exc}", err=True)
+        sys.exit(1)
 
 
 __all__ = ["AppState", "cli", "load_or_exit", "main", "pass_app", "table"]

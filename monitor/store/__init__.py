@@ -108,7 +108,7 @@ class Store:
         self.url = url
         try:
             self.engine = engine or make_engine(url)
-        except (SQLAlchemyError, ImportError, ValueError) as exc:
+        except (SQLAlchemyError, ImportError, ValueError, OSError) as exc:
             raise StoreError(f"cannot open database {safe_url(url)}: {exc}") from None
 
     # schema -----------------------------------------------------------------------------
@@ -124,7 +124,7 @@ class Store:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "heads")
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot migrate database {safe_url(self.url)}: {exc}") from None
+            raise StoreError(f"cannot migrate database {safe_url(self.url)}: {_describe(exc)}") from None
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
