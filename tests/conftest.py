@@ -61,7 +61,8 @@ def pg_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+        sep = "&" if "?" in PG_BASE else "?"
+        yield f"{PG_BASE}{sep}options=-csearch_path%3D{schema}"
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -70,9 +70,13 @@ def json_dumps(value: Any) -> str:
     date, bytes, NaN. Those are stored as text (NaN/Infinity as null, which PostgreSQL's
     json type requires) rather than failing the whole batch."""
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
+        return _encode(value)
     except ValueError:
-        return json.dumps(_finite(value), ensure_ascii=False, allow_nan=False, default=str)
+        return _encode(_finite(value))
+
+
+# One encoder for every row: json.dumps with options builds a new JSONEncoder per call.
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=str).encode
 
 
 def _finite(value: Any) -> Any:
