@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from typing import Annotated, Any
@@ -20,31 +21,41 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, bool):
         raise ValueError("expected a duration like 30s, 5m or 1h30m")
     if isinstance(value, int | float):
+        if value != value or value in (math.inf, -math.inf):
+            raise ValueError("expected a duration like 30s, 5m or 1h30m")
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=value)
+        return _delta(value)
     if not isinstance(value, str):
         raise ValueError("expected a duration like 30s, 5m or 1h30m")
     text = value.strip().replace(" ", "")
     if text.startswith("-") and _WHOLE.match(text[1:]):
         raise ValueError("a duration cannot be negative")
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):  # "30" quoted: seconds, like the bare number
+        return _delta(float(text))
     if not _WHOLE.match(text):
         raise ValueError(f"{value!r} is not a duration; write it like 30s, 5m, 1h30m or 250ms")
-    seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
-    return timedelta(seconds=seconds)
+    return _delta(sum(float(n) * _UNITS[u] for n, u in _PART.findall(text)))
+
+
+def _delta(seconds: float) -> timedelta:
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError("too long a duration (the limit is about 2.7 million years)") from None
 
 
 def format_duration(delta: timedelta) -> str:
-    """The shortest `1h30m`-style text for a timedelta (inverse of parse_duration)."""
-    total = delta.total_seconds()
-    if total < 1 and total != 0:
-        return f"{round(total * 1000)}ms"
+    """The shortest `1h30m`-style text for a timedelta, to the millisecond (inverse of
+    parse_duration, so a config dumped and read again means the same)."""
+    ms = round(delta.total_seconds() * 1000)
+    if ms < 0:
+        return "-" + format_duration(-delta)
     out = []
-    rest = int(total)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if rest >= size:
-            out.append(f"{rest // size}{unit}")
-            rest %= size
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        if ms >= size:
+            out.append(f"{ms // size}{unit}")
+            ms %= size
     return "".join(out) or "0s"
 
 
