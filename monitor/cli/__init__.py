@@ -158,8 +158,11 @@ def status(app: AppState, as_json: bool) -> None:
 
     config = app.config
     store = Store(config.monitor.database)
-    store.migrate()
-    rows = status_rows(config, store)
+    try:
+        store.migrate()
+        rows = status_rows(config, store)
+    finally:
+        store.close()
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
         return
