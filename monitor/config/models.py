@@ -73,6 +73,7 @@ class CheckDefaults(Strict):
     timeout: Duration | None = None
     failure_threshold: int | None = Field(None, ge=1)
     success_threshold: int | None = Field(None, ge=1)
+    quorum: int | None = Field(None, ge=1)
     retry_interval: Duration | None = None
     latency: LatencyThresholds | None = None
 
