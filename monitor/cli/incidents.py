@@ -140,11 +140,10 @@ def incidents_show(app: AppState, incident_id: int, as_json: bool) -> None:
     ev = data.get("evidence") or {}
     for key in ("step", "envelope_code", "envelope_message", "http_status", "latency_ms", "message"):
         if ev.get(key) not in (None, ""):
-            lines.append(f"  {key + ':':<11}{ev[key]}")
+            lines.append(f"  {key + ':':<18}{ev[key]}")
     lines.append("  timeline:")
     for e in entries:
-        who = f" {e.author}" if e.author else ""
-        lines.append(f"    {_local(app, e.at)}  {e.kind:<6}{who}  [{e.status}] {e.message}")
+        lines.append(f"    {_local(app, e.at)}  {e.kind:<6} {e.author or '-':<10} [{e.status}] {e.message}")
     click.echo("\n".join(lines))
 
 

@@ -38,6 +38,7 @@ ALERT_RULES: tuple[tuple[str, float, str, str], ...] = (
     ("ticket", 1.0, "3d", "6h"),
 )
 LEVELS = ("none", "ticket", "page")
+_EPS = 1e-9  # 7.2% / 0.5% is 14.399999999999999 in floating point; exactly at the threshold fires
 
 
 def is_good(status: str, latency_ms: float | None, latency_threshold_s: float | None) -> bool:
@@ -124,7 +125,7 @@ def report(series: Series | _Prefix, now: datetime, objective: float, window: ti
         burn[name] = (b / t) / allowed if t else 0.0
     alert, rule = "none", None
     for level, threshold, long_w, short_w in ALERT_RULES:
-        if burn[long_w] >= threshold and burn[short_w] >= threshold:
+        if burn[long_w] + _EPS >= threshold and burn[short_w] + _EPS >= threshold:
             alert, rule = level, f"{long_w}&{short_w}>={threshold:g}"
             break
     return SloReport(total - bad, total, budget, burn, alert, rule)

@@ -42,8 +42,8 @@ def comp(cid: str, name: str | None = None, public: bool = True) -> Component:
 class Sim:
     specs: list[CheckSpec]
     components: list[Component] = dataclasses.field(default_factory=list)
-    policy: Policy = Policy(resolve_after=timedelta(minutes=10))
-    rules: Rules = Rules()
+    policy: Policy = dataclasses.field(default_factory=lambda: Policy(resolve_after=timedelta(minutes=10)))
+    rules: Rules = dataclasses.field(default_factory=Rules)
     holds: Holds = NO_HOLDS
     now: datetime = T0
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 from evalkit import Sim, spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.evaluate import Rules, StateChanged
+from monitor.evaluate import Rules
 from monitor.incidents.book import ANNOUNCED, OPENED, RECOVERED, RELAPSED, RESOLVED
 from monitor.incidents.engine import Holds, Policy
 
@@ -82,13 +83,13 @@ def test_incidents_stay_consistent_under_any_result_sequence(steps: list[tuple])
         assert kinds.count(OPENED) == 1 and kinds.count(RESOLVED) == 1, (iid, kinds)
         assert kinds.count(ANNOUNCED) <= 1
         life = [k for k in kinds if k in (RECOVERED, RELAPSED)]
-        assert all(a != b for a, b in zip(life, life[1:], strict=False)), f"repeated {life}"
+        assert all(a != b for a, b in pairwise(life)), f"repeated {life}"
         opening_notices = [a.notice for i, a in sim.actions if i == iid and a.notice in ("incident.opened", "incident.degraded")]
         assert len(opening_notices) <= 1
         resolved_notices = [a.notice for i, a in sim.actions if i == iid and a.notice == "incident.resolved"]
         assert len(resolved_notices) <= len(opening_notices), "resolved is only told to those told it opened"
     for name in CHECKS:
         changes = sim.changes(name)
-        for a, b in zip(changes, changes[1:], strict=False):
+        for a, b in pairwise(changes):
             assert (a.new_status, a.new_health) == (b.old_status, b.old_health)
         assert all((c.old_status, c.old_health) != (c.new_status, c.new_health) for c in changes)
