@@ -12,7 +12,7 @@ import getpass
 import json
 import sys
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 import click
@@ -20,6 +20,9 @@ import click
 from monitor.cli import AppState, cli, pass_app, table
 from monitor.clock import SystemClock
 from monitor.durations import format_duration, parse_duration
+
+if TYPE_CHECKING:
+    from checks.base import CheckSpec
 
 STATUS_CHOICES = ("investigating", "identified", "monitoring", "resolved")
 
@@ -344,7 +347,7 @@ def silence(app: AppState, target: str, length: str, reason: str) -> None:
     from monitor.incidents.silences import add_silence
 
     config = app.config
-    checks = {c.name for c in config.checks}
+    checks = {c.name for c in cast("list[CheckSpec]", config.checks)}
     comps = {c.id for c in config.components}
     if target in checks:
         kind = "check"

@@ -189,7 +189,8 @@ def cross_check(data: dict[str, Any], src: Any, component_ids: Iterable[str], ch
         cid = s.get("component")
         if isinstance(cid, str) and cid not in comps:
             problems.append(src.problem(("slos", i, "component"), unknown("component", cid, comps)))
-        for j, name in enumerate(s.get("checks") if isinstance(s.get("checks"), list) else []):
+        names = s.get("checks")
+        for j, name in enumerate(names if isinstance(names, list) else []):
             if isinstance(name, str) and name not in checks:
                 problems.append(src.problem(("slos", i, "checks", j), unknown("check", name, checks)))
         sid = s.get("name") or cid

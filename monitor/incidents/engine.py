@@ -300,10 +300,11 @@ class _Pass:
                 inc, recovered_at=self.now, status=status, status_at=self.now if status != inc.status else inc.status_at
             )
             self.act(RECOVERED, inc, "all checks up again: " + ", ".join(inc.checks), inc.root_check)
-        assert inc.recovered_at is not None
-        if self.now - inc.recovered_at >= self.pol.resolve_after:
+        recovered = inc.recovered_at
+        assert recovered is not None
+        if self.now - recovered >= self.pol.resolve_after:
             inc = dataclasses.replace(inc, status=STATUS_RESOLVED, resolved_at=self.now, status_at=self.now)
-            quiet = format_duration(self.now - inc.recovered_at)
+            quiet = format_duration(self.now - recovered)
             self.act(RESOLVED, inc, f"resolved: no failure for {quiet}", inc.root_check)
 
     # bookkeeping ---------------------------------------------------------------------------

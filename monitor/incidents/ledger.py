@@ -21,21 +21,21 @@ from monitor.store.tables import CheckStateRow
 
 def open_incidents(session: Session) -> list[Incident]:
     """Every incident not yet resolved, oldest first."""
-    stmt = select(Incident).where(Incident.resolved_at.is_(None)).order_by(Incident.id)  # type: ignore[union-attr]
+    stmt = select(Incident).where(Incident.resolved_at.is_(None)).order_by(Incident.id)  # type: ignore[union-attr,arg-type]
     return list(session.exec(stmt))
 
 
 def load_book(session: Session, *, lock: bool = True) -> Book:
     """Open incidents (locked FOR UPDATE on PostgreSQL, so a CLI change cannot interleave)
     and the last resolution time of each component."""
-    stmt = select(Incident).where(Incident.resolved_at.is_(None)).order_by(Incident.id)  # type: ignore[union-attr]
+    stmt = select(Incident).where(Incident.resolved_at.is_(None)).order_by(Incident.id)  # type: ignore[union-attr,arg-type]
     if lock and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     opened: dict[str, IncidentView] = {}
     for row in session.exec(stmt):
         opened.setdefault(row.component, view_of(row))
     last = session.exec(
-        select(Incident.component, sa.func.max(Incident.resolved_at)).group_by(Incident.component)  # type: ignore[call-overload]
+        select(Incident.component, sa.func.max(Incident.resolved_at)).group_by(Incident.component)
     )
     last_resolved = {c: _aware(t) for c, t in last if t is not None}
     return Book(open=opened, last_resolved=last_resolved)
@@ -208,6 +208,5 @@ def _dt(value: Any) -> datetime | None:
 def _aware(value: Any) -> datetime:
     from datetime import UTC
 
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    when: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

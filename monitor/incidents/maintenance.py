@@ -206,7 +206,7 @@ def mirror_config(session: Session, config: Config, now: datetime) -> list[Maint
             add_window(
                 session,
                 title=text_in(w.title, config.monitor.language),
-                title_i18n=w.title if isinstance(w.title, dict) else None,
+                title_i18n={str(k): v for k, v in w.title.items()} if isinstance(w.title, dict) else None,
                 description=text_in(w.description, config.monitor.language),
                 components=w.components,
                 starts_at=start,

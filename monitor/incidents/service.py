@@ -21,7 +21,7 @@ import contextlib
 import dataclasses
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from checks.base import CheckSpec, Result
 from monitor.evaluate import FlappingStarted, Recheck, StateChanged, evaluate, new_state, sweep
@@ -72,7 +72,7 @@ class IncidentService:
     # lifecycle -----------------------------------------------------------------------------
     def on_config(self, config: Config) -> None:
         self.config = config
-        specs = [c for c in config.checks if c.enabled]
+        specs = [c for c in cast("list[CheckSpec]", config.checks) if c.enabled]
         self.topology = Topology.build(specs, config.components)
         self.rules = config.evaluation.rules(config.monitor.tz)
         self.policy = Policy(

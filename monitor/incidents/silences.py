@@ -51,7 +51,8 @@ def end_silence(session: Session, silence_id: int, now: datetime) -> Silence | N
 
 def silenced(silences: Iterable[Silence]) -> tuple[frozenset[str], frozenset[str]]:
     """(silenced check names, silenced component ids)."""
-    checks, comps = set(), set()
+    checks: set[str] = set()
+    comps: set[str] = set()
     for s in silences:
         (checks if s.target_kind == "check" else comps).add(s.target)
     return frozenset(checks), frozenset(comps)
