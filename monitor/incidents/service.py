@@ -23,13 +23,17 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from checks.base import CheckSpec, Result
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from checks.base import CheckSpec, ConditionResult, Result, Status, StepResult
 from monitor.evaluate import FlappingStarted, Recheck, StateChanged, evaluate, new_state, sweep
 from monitor.evaluate.state import CheckState
 from monitor.incidents import ledger, maintenance, notices, silences
 from monitor.incidents.engine import Holds, Policy, World, component_statuses, reconcile
 from monitor.incidents.slo_tracker import SloTracker
 from monitor.incidents.topology import Topology, component_of
+from monitor.store.tables import CheckResultRow
 from notifiers.events import MAINTENANCE_ENDED, MAINTENANCE_SCHEDULED, MAINTENANCE_STARTED, Notice
 
 if TYPE_CHECKING:
@@ -39,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SLO_EVERY = timedelta(seconds=60)
+DECIDING_LOCK = 0x1A_C1DE  # pg advisory lock key of the deciding transaction
+REMOTE_BATCH = 5000
 SCHEDULED_HORIZON = timedelta(days=7)
 
 
@@ -63,6 +69,7 @@ class IncidentService:
         self._mirror = True
         self._last_saved = self.clock.monotonic()
         self._last_slo: datetime | None = None
+        self._cursor: int | None = None  # newest check_result id seen from other locations
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -82,6 +89,8 @@ class IncidentService:
             language=config.monitor.language,
         )
         self.location = config.monitor.location
+        # Checks probed from other locations too: their results reach us through the database.
+        self._remote = any(set(s.locations) - {self.location} for s in specs)
         self.slo = SloTracker(config, self.topology)
         self._slo_loaded = False
         self._mirror = True
@@ -123,6 +132,9 @@ class IncidentService:
 
     # results -------------------------------------------------------------------------------
     async def on_result(self, spec: CheckSpec, result: Result) -> None:
+        self._fold(spec, result)
+
+    def _fold(self, spec: CheckSpec, result: Result) -> None:
         now = self.clock.now()
         state = self.states.get(spec.name) or new_state(spec.name, now)
         state, events = evaluate(state, result, now, spec, self.rules)
@@ -152,7 +164,10 @@ class IncidentService:
         """Sweep, reconcile and persist once, in one transaction; then publish."""
         async with self._lock:
             now = self.clock.now()
-            active, sil = await asyncio.to_thread(self._read_holds, now)
+            active, sil, remote = await asyncio.to_thread(self._read, now)
+            for result in remote:  # other locations' probes, written by their nodes
+                if (spec := self.topology.specs.get(result.check)) is not None:
+                    self._fold(spec, result)
             everything, covered = maintenance.coverage(active)
             checks, comps = silences.silenced(sil)
             self._holds = Holds(everything, covered, checks, comps)
@@ -198,14 +213,19 @@ class IncidentService:
         spec = self.topology.specs.get(name or "")
         return spec is not None and self._holds.holds(component_of(spec), (spec.name,))
 
-    def _read_holds(self, now: datetime) -> tuple[list[maintenance.Occurrence], list[Any]]:
+    def _read(self, now: datetime) -> tuple[list[maintenance.Occurrence], list[Any], list[Result]]:
+        """What the tick needs from the database before deciding: maintenance windows,
+        silences, and results other locations wrote since the last tick."""
         with self.monitor.store.session() as s:
             windows = maintenance.current_windows(s)
             sil = silences.active_silences(s, now)
             if not self._slo_loaded:
                 self.slo.load(s, now)
                 self._slo_loaded = True
-        return maintenance.active_in(windows, now), sil
+            remote: list[Result] = []
+            if self._remote:
+                self._cursor, remote = remote_results(s, self._cursor, self.location)
+        return maintenance.active_in(windows, now), sil, remote
 
     def _transaction(
         self,
@@ -218,6 +238,10 @@ class IncidentService:
         out = TickOutcome()
         config = self.config
         with self.monitor.store.session() as s:
+            if s.get_bind().dialect.name == "postgresql":
+                # Two controllers on one database decide one at a time, so the second sees the
+                # first's incident instead of opening its own (outbox keys then match too).
+                s.connection().execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": DECIDING_LOCK})
             outgoing = list(pending)
             if self._mirror:
                 for row in maintenance.mirror_config(s, config, now):
@@ -266,6 +290,40 @@ class IncidentService:
 
     def _component_names(self, ids: tuple[str, ...]) -> str:
         return maintenance.components_text(ids, self.config)
+
+
+def remote_results(session: Session, cursor: int | None, location: str) -> tuple[int | None, list[Result]]:
+    """Results other locations stored after `cursor` (None: start from now), oldest first.
+
+    Reads up to the newest id seen *before* the read, so nothing written meanwhile is
+    skipped. (On PostgreSQL a row whose id was drawn earlier but committed later than a
+    newer one can still be missed; it costs one result of a quorum, not an incident.)"""
+    newest = int(session.exec(select(sa.func.max(CheckResultRow.id))).one() or 0)
+    if cursor is None:
+        return newest, []
+    stmt = (
+        select(CheckResultRow)
+        .where(CheckResultRow.id > cursor, CheckResultRow.id <= newest, CheckResultRow.location != location)  # type: ignore[operator]
+        .order_by(CheckResultRow.id)  # type: ignore[arg-type]
+        .limit(REMOTE_BATCH)
+    )
+    rows = list(session.exec(stmt))
+    if len(rows) == REMOTE_BATCH:
+        newest = int(rows[-1].id or newest)
+    return newest, [_result_of(r) for r in rows]
+
+
+def _result_of(row: CheckResultRow) -> Result:
+    detail = row.detail or {}
+    steps = [
+        StepResult(**{**s, "status": Status(s["status"]), "conditions": [ConditionResult(**c) for c in s.get("conditions", [])]})
+        for s in detail.get("steps", [])
+    ]
+    return Result(
+        check=row.check, status=Status(row.status), started_at=row.ts, latency_ms=row.latency_ms, message=row.message,
+        phases=row.phases or {}, conditions=[ConditionResult(**c) for c in detail.get("conditions", [])],
+        steps=steps, values=row.values or {}, location=row.location,
+    )
 
 
 def service(monitor: Monitor) -> IncidentService:

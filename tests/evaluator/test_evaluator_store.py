@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -217,3 +218,43 @@ async def test_slo_figures_are_stored(tmp_path, sqlite_url, clock, boot) -> None
     assert row is not None and row.total == 11 and row.good == 10
     assert row.budget_remaining < 0 and row.alert == "page"
     assert sum(k.startswith("slo:api:page") for k in outbox_keys(r)) == 1
+
+
+TWO_LOCATIONS = """
+  - {name: edge, kind: tcp, host: 127.0.0.1, port: 9, component: api, interval: 10s, timeout: 2s, locations: [bj, sh]}
+"""
+
+
+async def test_two_controllers_at_two_locations_agree_on_one_incident(tmp_path, db_url, clock, boot) -> None:
+    base = write_config(tmp_path, db_url, TWO_LOCATIONS)
+    nodes = []
+    for loc in ("bj", "sh"):
+        config = base.model_copy(update={"monitor": base.monitor.model_copy(update={"location": loc})})
+        nodes.append((loc, await boot(config, clock)))
+    spec = base.check("edge")
+
+    async def round_(statuses: dict[str, str]) -> None:
+        for loc, r in nodes:
+            result = Result("edge", Status(statuses[loc]), clock.now(), 5.0, f"{loc} {statuses[loc]}", location=loc)
+            await r.svc.on_result(spec, result)
+            await asyncio.to_thread(r.store.write_results, [result])  # what the node's writer does
+        if db_url.startswith("postgresql"):  # both decide at the same moment
+            await asyncio.gather(*(r.svc.tick() for _, r in nodes))
+        else:  # SQLite is one process's database: one controller at a time
+            for _, r in nodes:
+                await r.svc.tick()
+        clock.advance(10)
+
+    for _ in range(4):
+        await round_({"bj": "down", "sh": "up"})
+    for _, r in nodes:
+        assert r.svc.states["edge"].health == "degraded", "one of two locations down is not a quorum"
+    assert [i.impact for i in incidents(nodes[0][1])] == ["minor"], "a degraded check: one minor incident"
+    for _ in range(4):
+        await round_({"bj": "down", "sh": "down"})
+    for _, r in nodes:
+        assert r.svc.states["edge"].health == "down"
+    [inc] = incidents(nodes[0][1])
+    assert inc.impact == "critical"
+    keys = outbox_keys(nodes[0][1])
+    assert keys.count(f"incident:{inc.id}:opened") == 1
