@@ -52,7 +52,9 @@ def for_action(action: Action, incident_id: int, entry_id: int) -> Notice | None
         "kind": inc.kind,
         "checks": list(inc.checks),
         "symptoms": list(inc.symptoms),
-        "message": action.message,
+        # The timeline's own words (English evidence summary); templates word the message from
+        # `action` in the reader's language, so it is not `message`.
+        "detail": action.message,
         "action": action.kind,
         "detected_at": inc.detected_at.isoformat(),
     }

@@ -189,7 +189,9 @@ class IncidentService:
             if due:
                 self._dirty = set()
             try:
-                out = await asyncio.to_thread(self._transaction, now, dict(self.states), to_save, pending, active)
+                out = await asyncio.to_thread(
+                    self._transaction, now, self.config, self.topology, dict(self.states), to_save, pending, active
+                )
             except Exception:
                 self._changed |= changed
                 self._dirty |= dirty
@@ -230,13 +232,14 @@ class IncidentService:
     def _transaction(
         self,
         now: datetime,
+        config: Config,
+        topology: Topology,
         states: dict[str, CheckState],
         to_save: list[CheckState],
         pending: list[Notice],
         active: list[maintenance.Occurrence],
     ) -> TickOutcome:
         out = TickOutcome()
-        config = self.config
         with self.monitor.store.session() as s:
             if s.get_bind().dialect.name == "postgresql":
                 # Two controllers on one database decide one at a time, so the second sees the
@@ -247,7 +250,7 @@ class IncidentService:
                 for row in maintenance.mirror_config(s, config, now):
                     outgoing += self._scheduled(row, now)
             book = ledger.load_book(s)
-            world = World(self.topology, states, self.policy, self._holds)
+            world = World(topology, states, self.policy, self._holds)
             _, actions = reconcile(book, world, now)
             written = ledger.write_actions(s, actions)
             for action, iid, eid in written.entries:

@@ -39,9 +39,16 @@ def incidents(r: Any) -> list[Incident]:
 
 async def test_outage_is_stored_with_timeline_status_history_and_outbox(tmp_path, db_url, clock, boot) -> None:
     r = await boot(write_config(tmp_path, db_url), clock)
+    heard: list[tuple[str, Any]] = []
+    for topic in ("state_changed", "incident_changed", "component_changed", "outbox_added"):
+        r.monitor.bus.subscribe(topic, lambda payload, t=topic: heard.append((t, payload)))
     await feed(r, clock, "up")
     await feed(r, clock, "down", 3)
     [inc] = incidents(r)
+    assert heard == [
+        ("state_changed", "api"), ("component_changed", "api"),
+        ("state_changed", "api"), ("incident_changed", inc.id), ("component_changed", "api"), ("outbox_added", None),
+    ]
     assert (inc.component, inc.status, inc.impact, inc.root_check, inc.public) == ("api", "investigating", "critical", "api", True)
     assert inc.title == "接口服务中断"
     assert inc.detected_at - inc.started_at == timedelta(seconds=10)
