@@ -92,6 +92,8 @@ def sweep(
     """Apply what the passing of time alone decides: staleness, maintenance, flapping's end."""
     events: list[Event] = []
     stale = state.last_result_at is not None and now > stale_deadline(state.last_result_at, spec, rules)
+    if (stale, maintenance) == (state.stale, state.maintenance) and len(state.locations) <= 1 and not state.changes:
+        return state, events  # the common case, thousands of times a sweep: nothing to do
     new = dataclasses.replace(state, stale=stale, maintenance=maintenance)
     if len(state.locations) > 1:  # a location that went quiet no longer counts towards quorum
         health = combine(state.locations, now, spec, rules)

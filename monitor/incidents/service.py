@@ -176,7 +176,7 @@ class IncidentService:
                 swept, events = sweep(
                     state, now, spec, self.rules, maintenance=self._holds.in_maintenance(component_of(spec))
                 )
-                if swept != state:
+                if swept is not state:
                     self.states[name] = swept
                     self._dirty.add(name)
                 if any(isinstance(e, StateChanged) for e in events):

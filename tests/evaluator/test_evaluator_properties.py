@@ -58,7 +58,7 @@ def test_incidents_stay_consistent_under_any_result_sequence(steps: list[tuple])
             sim.set_holds(HOLDS[s[1]])
     # Then everything stays up, and keeps reporting, for longer than any quiet period.
     sim.set_holds(Holds())
-    for _ in range(70):
+    for _ in range(36):  # 3 successes + a 5-minute quiet period at 10 s a round, and a margin
         sim.round(dict.fromkeys(CHECKS, "up"), every=10)
 
     # Never two open incidents for one component; every opened incident resolves.
