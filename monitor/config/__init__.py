@@ -400,6 +400,9 @@ def _cross_check(data: dict[str, Any], src: Source) -> list[ConfigProblem]:
             else:
                 graph[spec["name"]].append(dep)
     problems.extend(_dependency_cycles(graph, names, src))
+    from monitor.incidents.config import cross_check as _deciding_references
+
+    problems.extend(_deciding_references(data, src, component_ids, names))
     return problems
 
 

@@ -36,6 +36,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Section models that live with their capability. Imported here, after Strict/Text exist,
+# because those modules subclass Strict (see notifiers/__init__.py for the import order).
+from monitor.incidents.config import (  # noqa: E402
+    EvaluationSection,
+    IncidentsSection,
+    MaintenanceWindowConfig,
+    SloConfig,
+)
+from notifiers.config import Announcements, Channel, Delivery, Escalation, Route  # noqa: E402
+
+
 class MonitorSection(Strict):
     """The monitor itself: who it is, where it keeps data, how hard it may probe."""
 
@@ -88,6 +99,7 @@ class CheckDefaults(Strict):
     timeout: PositiveDuration | None = None
     failure_threshold: int | None = Field(None, ge=1)
     success_threshold: int | None = Field(None, ge=1)
+    quorum: int | None = Field(None, ge=1)
     retry_interval: PositiveDuration | None = None
     latency: LatencyThresholds | None = None
 
@@ -130,9 +142,17 @@ class Config(Strict):
     checks: list[AnyCheckSpec] = Field(default_factory=list)
     # Filled by later capabilities; typed loosely until their models land.
     platforms: dict[str, Any] = Field(default_factory=dict)
-    channels: list[dict[str, Any]] = Field(default_factory=list)
-    routes: list[dict[str, Any]] = Field(default_factory=list)
-    maintenance: list[dict[str, Any]] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list, description="where messages go (Apprise URLs)")
+    routes: list[Route] = Field(default_factory=list, description="which events go to which channels")
+    escalation: Escalation = Field(default_factory=Escalation)
+    announcements: Announcements = Field(default_factory=Announcements)
+    notifications: Delivery = Field(default_factory=Delivery)
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+    incidents: IncidentsSection = Field(default_factory=IncidentsSection)
+    maintenance: list[MaintenanceWindowConfig] = Field(
+        default_factory=list, description="planned maintenance windows (one-off or recurring)"
+    )
+    slos: list[SloConfig] = Field(default_factory=list, description="service-level objectives per component")
     status_page: StatusPageSection = Field(default_factory=StatusPageSection)
 
     _file: str = PrivateAttr("")
