@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from monitor.config.models import Strict, Text
 from monitor.durations import Duration
@@ -130,7 +130,15 @@ class SloConfig(Strict):
 
     name: str | None = Field(None, max_length=64, description="id of this SLO (default: the component id)")
     component: ComponentId
-    objective: float = Field(description="target share of good probes: 99.5 (percent) or 0.995")
+    objective: Annotated[
+        float,
+        WithJsonSchema(
+            {
+                "anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"}],
+                "description": "target share of good probes: 99.5%, 99.5 (percent) or 0.995",
+            }
+        ),
+    ]
     latency: Duration | None = Field(None, description="a probe is good only if also faster than this")
     window: Duration = Field(timedelta(days=30), description="the SLO period the error budget covers")
     checks: list[str] = Field(default_factory=list, description="checks counted (default: every check of the component)")
