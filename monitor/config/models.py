@@ -36,6 +36,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Section models that live with their capability. Imported here, after Strict/Text exist,
+# because those modules subclass Strict (see notifiers/__init__.py for the import order).
+from notifiers.config import Announcements, Channel, Delivery, Escalation, Route  # noqa: E402
+
+
 class MonitorSection(Strict):
     """The monitor itself: who it is, where it keeps data, how hard it may probe."""
 
@@ -101,8 +106,11 @@ class Config(Strict):
     checks: list[AnyCheckSpec] = Field(default_factory=list)
     # Filled by later capabilities; typed loosely until their models land.
     platforms: dict[str, Any] = Field(default_factory=dict)
-    channels: list[dict[str, Any]] = Field(default_factory=list)
-    routes: list[dict[str, Any]] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list, description="where messages go (Apprise URLs)")
+    routes: list[Route] = Field(default_factory=list, description="which events go to which channels")
+    escalation: Escalation = Field(default_factory=Escalation)
+    announcements: Announcements = Field(default_factory=Announcements)
+    notifications: Delivery = Field(default_factory=Delivery)
     maintenance: list[dict[str, Any]] = Field(default_factory=list)
     status_page: StatusPageSection = Field(default_factory=StatusPageSection)
 

@@ -1,0 +1,111 @@
+"""Writing to the outbox: `enqueue` renders a notice for every routed target and adds one row
+per target to the caller's session, without committing.
+
+Rows are inserted with ON CONFLICT DO NOTHING on (key, channel, target_index), on SQLite and
+PostgreSQL alike, so a second enqueue of the same key (a retry, a restart, a second
+controller) adds nothing and never aborts the caller's transaction. Text is rendered and
+redacted here, once: the dispatcher sends exactly what was decided, and the database never
+holds a secret.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from jinja2 import Environment
+from sqlmodel import Session
+
+from monitor.secrets import Redactor
+from notifiers.events import CLOSING_EVENTS, DOWN_EVENTS, Notice
+from notifiers.render import Message, make_environment, render
+from notifiers.routing import body_format, release_time, targets_for
+from notifiers.tables import OutboxRow
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+_ENV_CACHE: list[tuple[Any, Environment]] = []
+
+
+def environment_for(config: Config) -> Environment:
+    """One compiled template environment per config object (templates compile once)."""
+    for cfg, env in _ENV_CACHE:
+        if cfg is config:
+            return env
+    env = make_environment(config)
+    _ENV_CACHE.insert(0, (config, env))
+    del _ENV_CACHE[4:]
+    return env
+
+
+def told_targets(session: Session, incident_id: int) -> set[tuple[str, int]]:
+    """Targets that were sent (or are about to be sent) word that this incident is down."""
+    table = OutboxRow.__table__  # type: ignore[attr-defined]
+    stmt = (
+        sa.select(table.c.channel, table.c.target_index)
+        .where(table.c.incident_id == incident_id, table.c.event.in_(sorted(DOWN_EVENTS)))
+        .distinct()
+    )
+    return {(c, int(i)) for c, i in session.connection().execute(stmt)}
+
+
+def _insert(session: Session, row: dict[str, Any]) -> int:
+    table = OutboxRow.__table__  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    stmt = dialect_insert(table).values(**row).on_conflict_do_nothing(
+        index_elements=["key", "channel", "target_index"]
+    )
+    return int(session.connection().execute(stmt).rowcount or 0)
+
+
+def enqueue(session: Session, notice: Notice, config: Config, *, now: datetime | None = None) -> int:
+    """Add one outbox row per routed target (see notifiers.enqueue); return rows added."""
+    now = now or notice.at
+    also: set[tuple[str, int]] = set()
+    if notice.event in CLOSING_EVENTS and notice.incident_id is not None:
+        also = told_targets(session, notice.incident_id)
+    targets = targets_for(notice, config, also)
+    if not targets:
+        return 0
+    env = environment_for(config)
+    redactor = Redactor(config.secrets)
+    zone = config.monitor.tz
+    rendered: dict[tuple[str, str, str], Message] = {}
+    added = 0
+    for target in targets:
+        channel = target.channel
+        language = channel.language or config.monitor.language
+        fmt = body_format(channel, target.url)
+        cache_key = (channel.audience, language, fmt)
+        if cache_key not in rendered:
+            rendered[cache_key] = render(env, notice, config, audience=channel.audience, language=language, body_format=fmt)
+        msg = rendered[cache_key]
+        due = max(release_time(channel, notice, now, zone), now + target.group_window)
+        added += _insert(
+            session,
+            {
+                "key": notice.key[:200],
+                "channel": channel.name,
+                "target_index": target.index,
+                "event": notice.event,
+                "incident_id": notice.incident_id,
+                "component": notice.component,
+                "severity": notice.severity,
+                "audience": channel.audience,
+                "language": language,
+                "title": redactor.redact(msg.title),
+                "body": redactor.redact(msg.body),
+                "body_format": msg.body_format,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": due,
+                "created_at": now,
+                "group_until": (now + target.group_window) if target.group_window and notice.incident_id is not None else None,
+            },
+        )
+    return added

@@ -1,0 +1,117 @@
+"""Which channel targets hear of a notice, and when (pure: config + notice in, targets out).
+
+With no `routes:` configured, on-call channels get incident, reminder, escalation, flapping,
+maintenance and monitor events, and staff/department channels get announcements and
+maintenance. A channel's own filters (components, severities, tier) apply on top of routes.
+Tiers: a notice reaches channels whose tier is at most `notice.tier` (1 unless escalated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING
+
+from notifiers.config import Channel, QuietHours, scheme_of
+from notifiers.events import Notice, event_matches, is_paging
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+DEFAULT_ONCALL_EVENTS = ("incident.*", "reminder", "escalation", "check.flapping", "monitor.problem", "maintenance.*")
+DEFAULT_STAFF_EVENTS = ("announcement.*", "maintenance.*")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One Apprise URL of one channel, as routed for one notice."""
+
+    channel: Channel
+    index: int
+    group_window: timedelta
+
+    @property
+    def url(self) -> str:
+        return self.channel.urls[self.index]
+
+
+def _channel_accepts(channel: Channel, notice: Notice) -> bool:
+    if channel.name in (notice.data.get("exclude_channels") or ()):
+        return False
+    if channel.components and notice.component is not None and notice.component not in channel.components:
+        return False
+    if channel.severities and notice.severity not in channel.severities:
+        return False
+    return channel.tier <= notice.tier
+
+
+def routed_channels(notice: Notice, config: Config) -> dict[str, timedelta]:
+    """Channel name -> grouping window, for every channel routed to this notice."""
+    by_name = {c.name: c for c in config.channels}
+    chosen: dict[str, timedelta] = {}
+    if config.routes:
+        for route in config.routes:
+            if not any(event_matches(p, notice.event) for p in route.events):
+                continue
+            if route.components and notice.component not in route.components:
+                continue
+            if route.severities and notice.severity not in route.severities:
+                continue
+            for name in route.channels:
+                if name in by_name:
+                    chosen[name] = max(chosen.get(name, timedelta(0)), route.group_window)
+    else:
+        for channel in config.channels:
+            patterns = DEFAULT_ONCALL_EVENTS if channel.is_oncall else DEFAULT_STAFF_EVENTS
+            if any(event_matches(p, notice.event) for p in patterns):
+                chosen[channel.name] = timedelta(0)
+    return {n: w for n, w in chosen.items() if _channel_accepts(by_name[n], notice)}
+
+
+def targets_for(notice: Notice, config: Config, also: set[tuple[str, int]] = frozenset()) -> list[Target]:  # type: ignore[assignment]
+    """Every target routed to `notice`, plus the `also` targets (channel, index) that exist.
+
+    `also` carries "everyone who was told it was down" for acked/resolved notices; those
+    bypass routes and tiers (they were told, so they hear the end) but not exclusions.
+    """
+    by_name = {c.name: c for c in config.channels}
+    out: dict[tuple[str, int], Target] = {}
+    for name, window in routed_channels(notice, config).items():
+        channel = by_name[name]
+        for i in range(len(channel.urls)):
+            out[(name, i)] = Target(channel, i, window)
+    excluded = set(notice.data.get("exclude_channels") or ())
+    for name, i in sorted(also):
+        channel = by_name.get(name)
+        if channel is None or i >= len(channel.urls) or name in excluded or (name, i) in out:
+            continue
+        out[(name, i)] = Target(channel, i, timedelta(0))
+    return list(out.values())
+
+
+def body_format(channel: Channel, url: str) -> str:
+    if channel.format != "auto":
+        return channel.format
+    return "html" if scheme_of(url) in ("mailto", "mailtos") else "text"
+
+
+def in_quiet_hours(quiet: QuietHours, local: time) -> bool:
+    if quiet.start == quiet.end:
+        return False
+    if quiet.start < quiet.end:
+        return quiet.start <= local < quiet.end
+    return local >= quiet.start or local < quiet.end  # spans midnight
+
+
+def release_time(channel: Channel, notice: Notice, now: datetime, zone: tzinfo) -> datetime:
+    """When a message may go: now, or the end of the channel's quiet hours for non-paging ones."""
+    quiet = channel.quiet_hours
+    if quiet is None or is_paging(notice.severity):
+        return now
+    local = now.astimezone(zone)
+    if not in_quiet_hours(quiet, local.time().replace(tzinfo=None)):
+        return now
+    end = local.replace(hour=quiet.end.hour, minute=quiet.end.minute, second=0, microsecond=0)
+    if end <= local:
+        end += timedelta(days=1)
+    return end.astimezone(now.tzinfo)
