@@ -1,9 +1,9 @@
 """Every read the status page makes of other rooms' tables, in one place.
 
 The evaluator room owns component_status, component_status_change, incident, incident_update
-and maintenance_window; the notifiers room owns announcement (see CONTRACTS.md). They are
-described here as lightweight SQLAlchemy table clauses with the columns of the contract, so
-this module reads them without importing (or redefining) their models. A table that does not
+and maintenance_window (see CONTRACTS.md); until its models land in this branch they are
+described here as lightweight SQLAlchemy table clauses with the contract's columns. The
+notifiers room's `announcement` is read through its own query (notifiers.announce). A table that does not
 exist yet (its room's migration has not landed in this database) reads as empty: the page
 still renders, with fewer sections.
 """
@@ -54,13 +54,6 @@ maintenance_window = sa.table(
     sa.column("duration_s", sa.Integer), sa.column("timezone", sa.String),
     sa.column("created_by", sa.String), sa.column("created_at", _T()), sa.column("ended_at", _T()),
     sa.column("source", sa.String),
-)
-announcement = sa.table(
-    "announcement",
-    sa.column("id", sa.Integer), sa.column("incident_id", sa.Integer), sa.column("components", sa.JSON),
-    sa.column("status", sa.String), sa.column("title", sa.JSON), sa.column("body", sa.JSON),
-    sa.column("next_update_at", _T()), sa.column("manual", sa.Boolean), sa.column("created_at", _T()),
-    sa.column("updated_at", _T()), sa.column("closed_at", _T()), sa.column("author", sa.String),
 )
 check_result = sa.table(
     "check_result", sa.column("check", sa.String), sa.column("ts", _T()), sa.column("latency_ms", sa.Float),
@@ -200,20 +193,24 @@ def incidents(conn: sa.Connection, have: set[str], since: datetime) -> list[Inci
 
 
 def active_announcements(conn: sa.Connection, have: set[str]) -> list[AnnouncementRecord]:
+    """Announcements not closed, newest first (the notifiers room's own query)."""
     if "announcement" not in have:
         return []
-    c = announcement.c
-    stmt = sa.select(announcement).where(c.status != "closed", c.closed_at.is_(None)).order_by(
-        c.updated_at.desc(), c.id.desc()
-    )
-    return [
-        AnnouncementRecord(
-            id=r.id, incident_id=r.incident_id, components=list(r.components or []), status=r.status,
-            title=_text_map(r.title), body=_body_map(r.body), next_update_at=r.next_update_at,
-            created_at=r.created_at, updated_at=r.updated_at,
-        )
-        for r in conn.execute(stmt)
-    ]
+    from sqlmodel import Session
+
+    from notifiers.announce import active_announcements as notifiers_active
+
+    with Session(bind=conn) as session:
+        rows = notifiers_active(session)
+        return [
+            AnnouncementRecord(
+                id=int(r.id or 0), incident_id=r.incident_id, components=list(r.components or []), status=r.status,
+                title=_text_map(r.title), body=_body_map(r.body), next_update_at=r.next_update_at,
+                created_at=r.created_at, updated_at=r.updated_at,
+            )
+            for r in rows
+            if r.closed_at is None
+        ]
 
 
 def maintenance(
@@ -250,12 +247,10 @@ def _occurrences(r: Any, now: datetime, until: datetime, limit: int = 50) -> Ite
     if not r.recurrence:
         yield r.starts_at, r.ends_at
         return
-    from apscheduler.triggers.cron import CronTrigger
-
     length = timedelta(seconds=r.duration_s or 0)
     if length <= timedelta(0):
         return
-    trigger = CronTrigger.from_crontab(r.recurrence, timezone=ZoneInfo(r.timezone or "UTC"))
+    trigger = cron_trigger(r.recurrence, ZoneInfo(r.timezone or "UTC"))
     cursor = max(r.starts_at, now - length)
     previous = None
     for _ in range(limit):
@@ -265,6 +260,41 @@ def _occurrences(r: Any, now: datetime, until: datetime, limit: int = 50) -> Ite
         yield start, start + length
         previous = start
         cursor = start + timedelta(seconds=1)
+
+
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def cron_trigger(expr: str, tz: ZoneInfo) -> Any:
+    """A 5-field cron expression as an APScheduler 3 trigger, with *standard* day-of-week numbers.
+
+    APScheduler 3's `CronTrigger.from_crontab` reads day-of-week numbers as 0 = Monday (so
+    "0 2 * * 6" fires on Sundays, "1-5" on Tuesday-Saturday); cron means 0/7 = Sunday. Numeric
+    day-of-week terms are rewritten as day names, which both agree on.
+    """
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = expr.split()
+    if len(fields) == 5:
+        fields[4] = ",".join(_weekday_names(term) for term in fields[4].split(","))
+    return CronTrigger.from_crontab(" ".join(fields), timezone=tz)
+
+
+def _weekday_names(term: str) -> str:
+    body, _, step_text = term.partition("/")
+    if not (body == "*" or body.replace("-", "").isdigit()):
+        return term  # names (mon-fri) already mean the same to both
+    step = int(step_text) if step_text else 1
+    if body == "*":
+        first, last = 0, 6
+    elif "-" in body:
+        first, last = (int(v) for v in body.split("-", 1))
+    else:
+        first = last = int(body)
+        if step_text:
+            last = 6
+    days = sorted({_DAYS[d % 7] for d in range(first, last + 1, step)}, key=_DAYS.index)
+    return ",".join(days) if days else term
 
 
 def latency_samples(conn: sa.Connection, checks: Sequence[str], since: datetime) -> list[tuple[datetime, float]]:
