@@ -152,3 +152,67 @@ SCENARIOS = {
     "major_with_announcement": _major_with_announcement,
     "maintenance": _maintenance,
 }
+
+
+# Hostile text for the XSS and leak tests: each would run script if it reached the page unescaped.
+HOSTILE = [
+    '<script>alert("xss-script")</script>',
+    '"><img src=x onerror=alert("xss-img")>',
+    "javascript:alert('xss-js-url')",
+    "<a href=\"javascript:alert('xss-link')\">click</a>",
+    "'><svg onload=alert('xss-svg')>",
+    "</title></textarea><iframe src=javascript:alert('xss-iframe')></iframe>",
+    "{{ 7*7 }}{% raw %}",
+]
+# Evidence that must stay off the public page (it may appear on /internal/ only).
+PRIVATE = ["10.20.30.40", "internal.bj-einvoice.local", "Traceback (most recent call last)", "s3cr3t-token-value"]
+
+
+def hostile_scenario(tmp: Path) -> tuple[Config, Store, Seed]:
+    """Every field that can reach a page carries hostile markup (and raw evidence where raw)."""
+    import yaml
+
+    h = " ".join(HOSTILE)
+    leak = " ".join(PRIVATE)
+    doc = {
+        "monitor": {"name": "invoicewatch", "timezone": "Asia/Shanghai", "language": "zh-CN",
+                    "database": f"sqlite:///{tmp / 'iw.db'}"},
+        "components": [
+            {"id": "evil", "name": {"zh-CN": f"恶意{h}", "en": f"Evil {h}"}, "description": {"zh-CN": h, "en": h}},
+            {"id": "query", "name": {"zh-CN": "查询", "en": "Query"}},
+            {"id": "network", "name": "本地网络", "public": False},
+        ],
+        "checks": [
+            {"name": f"chk{HOSTILE[1]}", "kind": "tcp", "component": "evil", "host": "127.0.0.1", "port": 9},
+            {"name": "查询延迟", "kind": "tcp", "component": "query", "host": "127.0.0.1", "port": 9},
+        ],
+        "status_page": {"output_dir": str(tmp / "site"), "port": 0, "title": {"zh-CN": f"状态{h}", "en": f"Status {h}"},
+                        "description": h, "latency_components": ["evil", "query"]},
+    }
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    config = load_config(path)
+    store, seed = open_store(config)
+    background(seed, ["evil", "query"])
+    seed.status("evil", "major_outage", NOW - timedelta(minutes=30))
+    i = seed.incident("evil", started_at=NOW - timedelta(minutes=31), title=f"{h} {leak}", root_check=f"chk{HOSTILE[1]}",
+                      data={"envelope_message": f"{h} {leak}", "url": "http://internal.bj-einvoice.local/openapi"})
+    seed.update(i, NOW - timedelta(minutes=30), "investigating", f"auto: {h} {leak}")
+    seed.update(i, NOW - timedelta(minutes=5), "identified", f"manual: {h}", kind="manual", author=h)
+    past = seed.incident("evil", status="resolved", started_at=NOW - timedelta(days=3),
+                         resolved_at=NOW - timedelta(days=3) + timedelta(minutes=20), title=leak)
+    seed.update(past, NOW - timedelta(days=3) + timedelta(minutes=20), "resolved", f"manual: {h}", kind="manual")
+    seed.announcement(
+        title={"zh-CN": f"公告{h}", "en": f"Notice {h}"},
+        body={lang: {"phenomenon": h, "scope": h, "workaround": h, "contact": h} for lang in ("zh-CN", "en")},
+        components=["evil"], created_at=NOW - timedelta(minutes=20), next_update_at=NOW + timedelta(minutes=30),
+    )
+    seed.maintenance(f"维护{h}", starts_at=NOW + timedelta(days=1), ends_at=NOW + timedelta(days=1, hours=1),
+                     components=["evil"])
+    t = NOW - timedelta(hours=3)
+    store.write_results([
+        Result(check=f"chk{HOSTILE[1]}", status=Status.DOWN, started_at=t + timedelta(minutes=k), latency_ms=50.0 + k,
+               message=f"{h} {leak}", location="local")
+        for k in range(6)
+    ])
+    return config, store, seed
