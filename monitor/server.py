@@ -219,7 +219,7 @@ def make_app(
     async def metrics(_request: web.Request) -> web.Response:
         text = await asyncio.to_thread(metrics_text, monitor, page)
         return web.Response(
-            text=text, content_type="text/plain", charset="utf-8",
+            body=text.encode(),
             headers={"Cache-Control": "no-store", "Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
         )
 
