@@ -2,6 +2,7 @@
 // Reloads the page every minute while it is visible, unless the reader is on a tooltip.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
   var every = 60000;
   function due() {
     if (document.visibilityState !== "visible") return;
