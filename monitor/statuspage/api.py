@@ -159,7 +159,7 @@ class Api:
         ident = f"{m.id}-{int(m.starts_at.timestamp())}"
         return {
             "id": ident,
-            "name": m.title,
+            "name": text_in(m.title, self.lang),
             "status": "in_progress" if m.active else "scheduled",
             "created_at": None,
             "updated_at": self.time(self.snap.generated_at),

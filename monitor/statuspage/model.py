@@ -105,7 +105,7 @@ class AnnouncementView:
 @dataclass(frozen=True, slots=True)
 class MaintenanceView:
     id: int
-    title: str
+    title: Text
     components: tuple[tuple[str, Text], ...]  # empty = every service
     starts_at: datetime
     ends_at: datetime

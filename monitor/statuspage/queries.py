@@ -1,11 +1,11 @@
 """Every read the status page makes of other rooms' tables, in one place.
 
 The evaluator room owns component_status, component_status_change, incident, incident_update
-and maintenance_window (see CONTRACTS.md); until its models land in this branch they are
-described here as lightweight SQLAlchemy table clauses with the contract's columns. The
-notifiers room's `announcement` is read through its own query (notifiers.announce). A table that does not
-exist yet (its room's migration has not landed in this database) reads as empty: the page
-still renders, with fewer sections.
+and maintenance_window (monitor.incidents); the notifiers room owns announcement
+(notifiers.tables). Bulk reads (status history, incidents) use their models' tables through
+SQLAlchemy Core, which is what keeps 1,000 components x 90 days fast; maintenance and
+announcements go through those rooms' own queries, so recurrence and "active" mean the same
+everywhere. A table that does not exist (a database not migrated yet) reads as empty.
 """
 
 from __future__ import annotations
@@ -14,50 +14,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from monitor.incidents.tables import ComponentStatus, ComponentStatusChange, Incident, IncidentUpdate
 from monitor.statuspage.uptime import Change, to_us
-from monitor.store.types import UTCDateTime
+from monitor.store.tables import CheckResultRow
 
-_T = UTCDateTime
-
-component_status = sa.table(
-    "component_status",
-    sa.column("component", sa.String), sa.column("status", sa.String),
-    sa.column("since", _T()), sa.column("updated_at", _T()),
-)
-component_status_change = sa.table(
-    "component_status_change",
-    sa.column("id", sa.Integer), sa.column("component", sa.String),
-    sa.column("at", _T()), sa.column("status", sa.String),
-)
-incident = sa.table(
-    "incident",
-    sa.column("id", sa.Integer), sa.column("component", sa.String), sa.column("title", sa.String),
-    sa.column("status", sa.String), sa.column("impact", sa.String), sa.column("started_at", _T()),
-    sa.column("detected_at", _T()), sa.column("acked_at", _T()), sa.column("acked_by", sa.String),
-    sa.column("resolved_at", _T()), sa.column("root_check", sa.String), sa.column("data", sa.JSON),
-    sa.column("public", sa.Boolean),
-)
-incident_update = sa.table(
-    "incident_update",
-    sa.column("id", sa.Integer), sa.column("incident_id", sa.Integer), sa.column("at", _T()),
-    sa.column("status", sa.String), sa.column("kind", sa.String), sa.column("message", sa.String),
-    sa.column("author", sa.String), sa.column("data", sa.JSON),
-)
-maintenance_window = sa.table(
-    "maintenance_window",
-    sa.column("id", sa.Integer), sa.column("title", sa.String), sa.column("components", sa.JSON),
-    sa.column("starts_at", _T()), sa.column("ends_at", _T()), sa.column("recurrence", sa.String),
-    sa.column("duration_s", sa.Integer), sa.column("timezone", sa.String),
-    sa.column("created_by", sa.String), sa.column("created_at", _T()), sa.column("ended_at", _T()),
-    sa.column("source", sa.String),
-)
-check_result = sa.table(
-    "check_result", sa.column("check", sa.String), sa.column("ts", _T()), sa.column("latency_ms", sa.Float),
-)
+component_status = ComponentStatus.__table__  # type: ignore[attr-defined]
+component_status_change = ComponentStatusChange.__table__  # type: ignore[attr-defined]
+incident = Incident.__table__  # type: ignore[attr-defined]
+incident_update = IncidentUpdate.__table__  # type: ignore[attr-defined]
+check_result = CheckResultRow.__table__  # type: ignore[attr-defined]
 
 _CHUNK = 500  # ids per IN (...) list: far below every engine's bound-parameter limit
 
@@ -117,7 +85,7 @@ class MaintenanceRecord:
     """One concrete occurrence of a maintenance window (recurring windows are expanded)."""
 
     id: int
-    title: str
+    title: str | dict[str, str]
     components: list[str]
     starts_at: datetime
     ends_at: datetime
@@ -216,90 +184,28 @@ def active_announcements(conn: sa.Connection, have: set[str]) -> list[Announceme
 def maintenance(
     conn: sa.Connection, have: set[str], now: datetime, horizon: timedelta
 ) -> tuple[list[MaintenanceRecord], list[MaintenanceRecord]]:
-    """(active now, planned within `horizon`) occurrences, each sorted by start.
-
-    Stand-in until the evaluator room's `active_maintenance` / `planned_maintenance` land in
-    this branch: recurring windows are expanded here with APScheduler's cron trigger.
-    """
+    """(active now, planned within `horizon`) occurrences, soonest first (the evaluator's API)."""
     if "maintenance_window" not in have:
         return [], []
-    c = maintenance_window.c
-    until = now + horizon
-    stmt = sa.select(maintenance_window).where(
-        c.starts_at <= until, sa.or_(c.ends_at.is_(None), c.ends_at >= now)
-    ).order_by(c.starts_at, c.id)
-    active: list[MaintenanceRecord] = []
-    planned: list[MaintenanceRecord] = []
-    for r in conn.execute(stmt):
-        for start, end in _occurrences(r, now, until):
-            if r.ended_at is not None and start <= r.ended_at < end:
-                end = r.ended_at
-            if end <= now:
-                continue
-            occ = MaintenanceRecord(r.id, r.title or "", list(r.components or []), start, end)
-            (active if start <= now else planned).append(occ)
-    active.sort(key=lambda m: (m.starts_at, m.id))
-    planned.sort(key=lambda m: (m.starts_at, m.id))
+    from sqlmodel import Session
+
+    from monitor.incidents import active_maintenance, planned_maintenance
+
+    def record(o: Any) -> MaintenanceRecord:
+        title: str | dict[str, str] = dict(o.title_i18n) if o.title_i18n else o.title
+        return MaintenanceRecord(o.window_id, title, list(o.components), o.starts_at, o.ends_at)
+
+    with Session(bind=conn) as session:
+        active = sorted((record(o) for o in active_maintenance(session, now)), key=lambda m: (m.starts_at, m.id))
+        planned = [record(o) for o in planned_maintenance(session, now, horizon)]
     return active, planned
 
 
-def _occurrences(r: Any, now: datetime, until: datetime, limit: int = 50) -> Iterable[tuple[datetime, datetime]]:
-    if not r.recurrence:
-        yield r.starts_at, r.ends_at
-        return
-    length = timedelta(seconds=r.duration_s or 0)
-    if length <= timedelta(0):
-        return
-    trigger = cron_trigger(r.recurrence, ZoneInfo(r.timezone or "UTC"))
-    cursor = max(r.starts_at, now - length)
-    previous = None
-    for _ in range(limit):
-        start = trigger.get_next_fire_time(previous, cursor)
-        if start is None or start > until or (r.ends_at is not None and start >= r.ends_at):
-            return
-        yield start, start + length
-        previous = start
-        cursor = start + timedelta(seconds=1)
-
-
-_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-
-def cron_trigger(expr: str, tz: ZoneInfo) -> Any:
-    """A 5-field cron expression as an APScheduler 3 trigger, with *standard* day-of-week numbers.
-
-    APScheduler 3's `CronTrigger.from_crontab` reads day-of-week numbers as 0 = Monday (so
-    "0 2 * * 6" fires on Sundays, "1-5" on Tuesday-Saturday); cron means 0/7 = Sunday. Numeric
-    day-of-week terms are rewritten as day names, which both agree on.
-    """
-    from apscheduler.triggers.cron import CronTrigger
-
-    fields = expr.split()
-    if len(fields) == 5:
-        fields[4] = ",".join(_weekday_names(term) for term in fields[4].split(","))
-    return CronTrigger.from_crontab(" ".join(fields), timezone=tz)
-
-
-def _weekday_names(term: str) -> str:
-    body, _, step_text = term.partition("/")
-    if not (body == "*" or body.replace("-", "").isdigit()):
-        return term  # names (mon-fri) already mean the same to both
-    step = int(step_text) if step_text else 1
-    if body == "*":
-        first, last = 0, 6
-    elif "-" in body:
-        first, last = (int(v) for v in body.split("-", 1))
-    else:
-        first = last = int(body)
-        if step_text:
-            last = 6
-    days = sorted({_DAYS[d % 7] for d in range(first, last + 1, step)}, key=_DAYS.index)
-    return ",".join(days) if days else term
-
-
-def latency_samples(conn: sa.Connection, checks: Sequence[str], since: datetime) -> list[tuple[datetime, float]]:
+def latency_samples(
+    conn: sa.Connection, have: set[str], checks: Sequence[str], since: datetime
+) -> list[tuple[datetime, float]]:
     """(ts, latency_ms) of the given checks' results since `since` (every location)."""
-    if not checks:
+    if not checks or "check_result" not in have:
         return []
     c = check_result.c
     stmt = sa.select(c.ts, c.latency_ms).where(

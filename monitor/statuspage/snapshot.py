@@ -72,7 +72,7 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
         announcement_rows = queries.active_announcements(conn, have)
         active_mw, planned_mw = queries.maintenance(conn, have, now, section.maintenance_horizon)
         samples = {
-            cid: queries.latency_samples(conn, [s.name for s in config.checks if s.component == cid], hour0)
+            cid: queries.latency_samples(conn, have, [s.name for s in config.checks if s.component == cid], hour0)
             for cid in latency_ids
         }
 

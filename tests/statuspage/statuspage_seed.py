@@ -1,11 +1,9 @@
 """Rows in the real tables the status page reads, for tests and the benchmark.
 
-The evaluator room owns component_status, component_status_change, incident, incident_update
-and maintenance_window; the notifiers room owns announcement (CONTRACTS.md). Their
-migrations create those tables; `ensure_contract_tables` creates, with the contract's columns,
-only those a migrated database still lacks (a room whose branch has not landed here yet), so
-the same seeding code works before and after they land. Inserts go through SQL on the table
-names, never through our own view-model types.
+The evaluator room's models (monitor.incidents.tables: incident, incident_update,
+component_status, component_status_change, maintenance_window) and the notifiers room's
+(notifiers.tables: announcement), created by their own migrations. Inserts are plain Core
+inserts into those models' tables, never our own view-model types.
 """
 
 from __future__ import annotations
@@ -15,68 +13,20 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from monitor.incidents.tables import (
+    ComponentStatus,
+    ComponentStatusChange,
+    Incident,
+    IncidentUpdate,
+    MaintenanceWindow,
+)
 from monitor.store import Store
-from monitor.store.types import UTCDateTime
+from notifiers.tables import AnnouncementRow
 
-_md = sa.MetaData()
-_T = UTCDateTime
-CONTRACT_TABLES = [
-    sa.Table(
-        "component_status", _md,
-        sa.Column("component", sa.String(64), primary_key=True), sa.Column("status", sa.String(32), nullable=False),
-        sa.Column("since", _T(), nullable=False), sa.Column("updated_at", _T(), nullable=False),
-    ),
-    sa.Table(
-        "component_status_change", _md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True), sa.Column("component", sa.String(64), nullable=False),
-        sa.Column("at", _T(), nullable=False), sa.Column("status", sa.String(32), nullable=False),
-        sa.Index("ix_csc_component_at", "component", "at"),
-    ),
-    sa.Table(
-        "incident", _md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True), sa.Column("component", sa.String(64)),
-        sa.Column("title", sa.Text), sa.Column("status", sa.String(16)), sa.Column("impact", sa.String(16)),
-        sa.Column("started_at", _T()), sa.Column("detected_at", _T()), sa.Column("acked_at", _T()),
-        sa.Column("acked_by", sa.Text), sa.Column("resolved_at", _T()), sa.Column("root_check", sa.Text),
-        sa.Column("data", sa.JSON), sa.Column("public", sa.Boolean),
-    ),
-    sa.Table(
-        "incident_update", _md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("incident_id", sa.Integer, sa.ForeignKey("incident.id")), sa.Column("at", _T()),
-        sa.Column("status", sa.String(16)), sa.Column("kind", sa.String(16)), sa.Column("message", sa.Text),
-        sa.Column("author", sa.Text), sa.Column("data", sa.JSON),
-    ),
-    sa.Table(
-        "maintenance_window", _md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True), sa.Column("title", sa.Text),
-        sa.Column("components", sa.JSON), sa.Column("starts_at", _T()), sa.Column("ends_at", _T()),
-        sa.Column("recurrence", sa.Text), sa.Column("duration_s", sa.Integer), sa.Column("timezone", sa.Text),
-        sa.Column("created_by", sa.Text), sa.Column("created_at", _T()), sa.Column("ended_at", _T()),
-        sa.Column("source", sa.String(16)),
-    ),
-    sa.Table(
-        "announcement", _md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True), sa.Column("incident_id", sa.Integer),
-        sa.Column("components", sa.JSON), sa.Column("status", sa.String(16)), sa.Column("title", sa.JSON),
-        sa.Column("body", sa.JSON), sa.Column("next_update_at", _T()), sa.Column("manual", sa.Boolean),
-        sa.Column("created_at", _T()), sa.Column("updated_at", _T()), sa.Column("closed_at", _T()),
-        sa.Column("author", sa.Text),
-    ),
-]
-
-
-def ensure_contract_tables(store: Store) -> list[str]:
-    """Create the contract tables the migrated database lacks; return their names."""
-    have = set(sa.inspect(store.engine).get_table_names())
-    missing = [t for t in CONTRACT_TABLES if t.name not in have]
-    if missing:
-        _md.create_all(store.engine, tables=missing)
-    return [t.name for t in missing]
-
-
-def _table(store: Store, name: str) -> sa.Table:
-    return sa.Table(name, sa.MetaData(), autoload_with=store.engine)
+TABLES: dict[str, sa.Table] = {
+    m.__tablename__: m.__table__  # type: ignore[attr-defined, misc]
+    for m in (ComponentStatus, ComponentStatusChange, Incident, IncidentUpdate, MaintenanceWindow, AnnouncementRow)
+}
 
 
 class Seed:
@@ -85,13 +35,9 @@ class Seed:
     def __init__(self, store: Store) -> None:
         self.store = store
         store.migrate()
-        ensure_contract_tables(store)
-        self._tables: dict[str, sa.Table] = {}
 
     def t(self, name: str) -> sa.Table:
-        if name not in self._tables:
-            self._tables[name] = _table(self.store, name)
-        return self._tables[name]
+        return TABLES[name]
 
     def _insert(self, name: str, rows: list[dict[str, Any]] | dict[str, Any]) -> int | None:
         table = self.t(name)
@@ -126,7 +72,7 @@ class Seed:
         ident = self._insert("incident", {
             "component": component, "title": title or f"{component} {impact}", "status": status, "impact": impact,
             "started_at": started_at, "detected_at": detected_at or started_at, "resolved_at": resolved_at,
-            "root_check": root_check, "data": data or {}, "public": public,
+            "root_check": root_check, "data": data or {}, "public": public, "updated_at": resolved_at or started_at,
         })
         assert ident is not None
         return int(ident)
