@@ -4,12 +4,13 @@ tooltips, contrast, 360 px and 1280 px (screenshots saved under test-artifacts/s
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from statuspage_pages import ServerThread, Watch, artifacts_dir, fired
-from statuspage_scenarios import NOW, SCENARIOS, scenario
+from statuspage_scenarios import NOW, SCENARIOS, components_yaml, scenario
 
 from monitor.server import make_app
 from monitor.statuspage.config import StatusPageSection
@@ -38,6 +39,14 @@ def server(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         config, store, _ = scenario(name, work)
         render_site(build_snapshot(store, config, NOW), root / name)
         store.close()
+    # one page with every status at once, for the shape and contrast checks
+    work = tmp_path_factory.mktemp("mixed")
+    config, store, seed = scenario("all_up", work, components=components_yaml([("extra", "备用", "Spare")]))
+    for cid, status in (("query", "degraded_performance"), ("issuance", "partial_outage"), ("sync", "major_outage"),
+                        ("extra", "under_maintenance")):
+        seed.status(cid, status, NOW - timedelta(minutes=3))
+    render_site(build_snapshot(store, config, NOW), root / "mixed")
+    store.close()
     srv = ServerThread(make_app(root, StatusPageSection(internal="off")))
     yield srv.url
     srv.stop()
@@ -72,6 +81,8 @@ def test_page_shows_the_right_status_for_each_scenario(browser: Any, server: str
             # readable at this width: nothing wider than the viewport
             assert page.evaluate("document.documentElement.scrollWidth") <= width
             page.screenshot(path=str(artifacts_dir() / f"{name}-{width}.png"), full_page=True)
+            low = [(text[:40], round(ratio, 2)) for text, ratio in page.evaluate(CONTRAST_JS) if ratio < 4.5]
+            assert low == [], f"text below WCAG AA contrast at {width} px"
             assert watch.errors == [] and watch.dialogs == [] and fired(page) == []
             assert watch.foreign_requests() == []
         finally:
@@ -172,19 +183,19 @@ def test_every_daily_bar_has_a_hover_and_focus_tooltip(browser: Any, server: str
 
 def test_status_is_never_colour_alone_and_text_meets_wcag_aa(browser: Any, server: str) -> None:
     shapes: dict[str, str] = {}
-    for name in SCENARIOS:
-        ctx, page, _ = open_page(browser, f"{server}{name}/")
-        try:
-            assert page.evaluate("document.documentElement.className") == "js"  # the enhancement ran
-            for classes, text, shape in page.evaluate(SHAPES_JS):
-                status = next(c for c in classes.split() if c in SEVERITY or c == "no_data")
-                assert text.strip(), "a status without a text label"
-                shapes[status] = shape
-            low = [(text[:40], round(ratio, 2)) for text, ratio in page.evaluate(CONTRAST_JS) if ratio < 4.5]
-            assert low == [], f"{name}: text below WCAG AA contrast"
-        finally:
-            ctx.close()
-    assert {"operational", "degraded_performance", "major_outage", "under_maintenance"} <= set(shapes)
+    ctx, page, _ = open_page(browser, f"{server}mixed/")
+    try:
+        assert page.evaluate("document.documentElement.className") == "js"  # the enhancement ran
+        for classes, text, shape in page.evaluate(SHAPES_JS):
+            status = next(c for c in classes.split() if c in SEVERITY or c == "no_data")
+            assert text.strip(), "a status without a text label"
+            shapes[status] = shape
+        low = [(text[:40], round(ratio, 2)) for text, ratio in page.evaluate(CONTRAST_JS) if ratio < 4.5]
+        assert low == [], "text below WCAG AA contrast"
+        page.screenshot(path=str(artifacts_dir() / "every-status-1280.png"), full_page=True)
+    finally:
+        ctx.close()
+    assert set(shapes) == set(SEVERITY)
     assert len(set(shapes.values())) == len(shapes), f"two statuses share a shape: {shapes}"
 
 
