@@ -13,10 +13,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from monitor.config.models import Strict, Text
+from monitor.config.models import Language, Strict, Text
 from monitor.durations import Duration
 
 LOOPBACK_NAMES = ("localhost",)
+_DEFAULT_TITLE: dict[Language, str] = {"zh-CN": "电子发票服务状态", "en": "E-invoice service status"}
 
 
 def is_loopback(host: str) -> bool:
@@ -37,7 +38,7 @@ class StatusPageSection(Strict):
     port: int = Field(8080, ge=0, le=65535, description="0 picks a free port")
     output_dir: str = Field("var/status", description="where the static page is written")
     title: Text = Field(
-        default_factory=lambda: {"zh-CN": "电子发票服务状态", "en": "E-invoice service status"},
+        default_factory=lambda: _DEFAULT_TITLE.copy(),
         description="heading of the page, one string or one per language",
     )
     description: Text = Field("", description="one line under the heading (who to call, what this page covers)")

@@ -18,7 +18,7 @@ from monitor.config import Config, text_in
 from monitor.secrets import Redactor
 from monitor.statuspage import queries
 from monitor.statuspage.render import META_CSP, PageContext, asset_version, environment, static_files
-from monitor.statuspage.snapshot import build_snapshot
+from monitor.statuspage.snapshot import build_snapshot, check_specs
 from monitor.store import Store
 
 RECENT = timedelta(days=7)
@@ -36,7 +36,7 @@ def render_internal(store: Store, config: Config, now: datetime, redactor: Redac
         current = queries.current_statuses(conn, have)
         incidents = queries.incidents(conn, have, now - RECENT)
     checks = []
-    for spec in config.checks:
+    for spec in check_specs(config):
         for st in states.get(spec.name) or [None]:
             checks.append({
                 "name": spec.name, "kind": spec.kind, "component": spec.component or "",

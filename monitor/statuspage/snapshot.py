@@ -12,10 +12,12 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
+from checks.base import CheckSpec
 from monitor.config import LANGUAGES, Config
 from monitor.config.models import Component, Text
 from monitor.statuspage import queries
@@ -72,7 +74,7 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
         announcement_rows = queries.active_announcements(conn, have)
         active_mw, planned_mw = queries.maintenance(conn, have, now, section.maintenance_horizon)
         samples = {
-            cid: queries.latency_samples(conn, have, [s.name for s in config.checks if s.component == cid], hour0)
+            cid: queries.latency_samples(conn, have, [s.name for s in check_specs(config) if s.component == cid], hour0)
             for cid in latency_ids
         }
 
@@ -111,9 +113,14 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
     )
 
 
-def overall(statuses: Sequence[str] | object) -> Overall:
+def check_specs(config: Config) -> list[CheckSpec]:
+    """The configured checks as their common base type (the union is built at import time)."""
+    return [cast(CheckSpec, spec) for spec in config.checks]
+
+
+def overall(statuses: Iterable[str]) -> Overall:
     """The banner: the worst status among components with data (outage beats maintenance)."""
-    known = [s for s in statuses if s in SEVERITY]  # type: ignore[attr-defined]
+    known = [s for s in statuses if s in SEVERITY]
     if not known:
         return Overall(NO_DATA, "none")
     worst = max(known, key=SEVERITY.__getitem__)
@@ -210,7 +217,7 @@ def _maintenance_view(
     named = _named(m.components, public_ids, configured)
     if m.components and not named:
         return None  # only private components: not the public's business
-    return MaintenanceView(m.id, m.title, named, m.starts_at, m.ends_at, active)
+    return MaintenanceView(m.id, cast(Text, m.title), named, m.starts_at, m.ends_at, active)
 
 
 def _hour_floor(now: datetime, tz: ZoneInfo) -> datetime:
