@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 from monitor.config import text_in
 from monitor.statuspage.catalog import Translator
 from monitor.statuspage.model import (
-    INDICATOR,
     NO_DATA,
     SEVERITY,
     ComponentView,
@@ -186,6 +185,3 @@ def _group_id(name: str) -> str:
 def dump(doc: Any) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
-
-def indicator_of(status: str) -> str:
-    return INDICATOR.get(status, "none")
