@@ -197,3 +197,50 @@ class Delivery(Strict):
     problem_after: Duration = Field(timedelta(minutes=10), description="a channel failing this long is reported to the others")
     status_page_url: str | None = Field(None, description="shown in staff messages")
 
+
+
+def cross_check(data: dict[str, Any], src: Any) -> list[Any]:
+    """References between sections, checked on the raw data so every one is reported:
+    unique channel names, routes naming known channels, known component ids."""
+    import difflib
+
+    def items(key: str) -> list[tuple[int, dict[str, Any]]]:
+        value = data.get(key)
+        return [(i, v) for i, v in enumerate(value) if isinstance(v, dict)] if isinstance(value, list) else []
+
+    problems = []
+    components = {c.get("id") for _, c in items("components")}
+    channels: dict[str, int] = {}
+    for i, ch in items("channels"):
+        name = ch.get("name")
+        if isinstance(name, str):
+            if name in channels:
+                problems.append(src.problem(("channels", i, "name"), f"duplicate channel name {name!r}"))
+            channels.setdefault(name, i)
+
+    def known_components(path: tuple[Any, ...], value: Any) -> None:
+        for j, comp in enumerate(value if isinstance(value, list) else []):
+            if isinstance(comp, str) and comp not in components:
+                hint = difflib.get_close_matches(comp, [c for c in components if isinstance(c, str)], n=1)
+                problems.append(src.problem((*path, j), f"unknown component {comp!r}"
+                                            + (f" (did you mean {hint[0]!r}?)" if hint else "")))
+
+    for i, ch in items("channels"):
+        known_components(("channels", i, "components"), ch.get("components"))
+    for i, route in items("routes"):
+        names = route.get("channels")
+        names = [names] if isinstance(names, str) else names if isinstance(names, list) else []
+        for j, name in enumerate(names):
+            if isinstance(name, str) and name not in channels:
+                hint = difflib.get_close_matches(name, list(channels), n=1)
+                msg = f"unknown channel {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else " (declare it under channels:)")
+                problems.append(src.problem(("routes", i, "channels", j), msg))
+        known_components(("routes", i, "components"), route.get("components"))
+    ann = data.get("announcements")
+    if isinstance(ann, dict):
+        known_components(("announcements", "components"), ann.get("components"))
+        cw = ann.get("component_workarounds")
+        for comp in cw if isinstance(cw, dict) else {}:
+            if comp not in components:
+                problems.append(src.problem(("announcements", "component_workarounds", comp), f"unknown component {comp!r}"))
+    return problems

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Install the system parts the tests use: Debian's Chromium for the status-page browser tests.
+# Install the system parts the tests use: Debian's Chromium for the status-page browser tests,
+# and a small CJK font so its screenshots show Chinese text instead of empty boxes.
 # PostgreSQL runs on these machines already; on CI we make sure it is up.
 set -u
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${need_apt[*]} (apt-get)"

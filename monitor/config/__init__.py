@@ -9,6 +9,7 @@ key path, e.g. `config.yaml:41:14: checks[3].timeout: must be longer than zero`.
 from __future__ import annotations
 
 import difflib
+import importlib
 import json
 import re
 import typing
@@ -400,10 +401,17 @@ def _cross_check(data: dict[str, Any], src: Source) -> list[ConfigProblem]:
             else:
                 graph[spec["name"]].append(dep)
     problems.extend(_dependency_cycles(graph, names, src))
+    for module in _CROSS_CHECK_MODULES:
+        problems.extend(importlib.import_module(module).cross_check(data, src))
     from monitor.incidents.config import cross_check as _deciding_references
 
     problems.extend(_deciding_references(data, src, component_ids, names))
     return problems
+
+
+# Capabilities whose sections reference each other or core sections (routes -> channels,
+# channels -> components) export `cross_check(data, src) -> list[ConfigProblem]`.
+_CROSS_CHECK_MODULES = ["notifiers.config"]
 
 
 def _dependency_cycles(graph: dict[str, list[str]], index: dict[str, int], src: Source) -> list[ConfigProblem]:

@@ -125,12 +125,9 @@ class Component(Strict):
     group: str | None = None
 
 
-class StatusPageSection(Strict):
-    enabled: bool = True
-    listen: str = Field("127.0.0.1", description="address the built-in server binds")
-    port: int = Field(8080, ge=0, le=65535, description="0 picks a free port")
-    output_dir: str = Field("var/status", description="where the static page is written")
-    title: Text = Field(default_factory=lambda: {"zh-CN": "电子发票服务状态", "en": "E-invoice service status"})
+# The status page owns its section; imported here (after Strict and Text exist) because
+# monitor.statuspage.config builds on them.
+from monitor.statuspage.config import StatusPageSection  # noqa: E402
 
 
 class Config(Strict):

@@ -1,0 +1,84 @@
+"""The `status_page:` section of the config file.
+
+Kept in its own module (imported by monitor.config.models) so the status page's keys live
+beside the code that reads them. Nothing here imports the renderer: the config loader must
+stay importable without Jinja2 or the database.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from monitor.config.models import Language, Strict, Text
+from monitor.durations import Duration
+
+LOOPBACK_NAMES = ("localhost",)
+_DEFAULT_TITLE: dict[Language, str] = {"zh-CN": "电子发票服务状态", "en": "E-invoice service status"}
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and `localhost`: addresses nobody else can reach."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class StatusPageSection(Strict):
+    """The public status page and the built-in HTTP server that serves it."""
+
+    enabled: bool = Field(True, description="render the page and run the built-in server")
+    listen: str = Field("127.0.0.1", description="address the built-in server binds")
+    port: int = Field(8080, ge=0, le=65535, description="0 picks a free port")
+    output_dir: str = Field("var/status", description="where the static page is written")
+    title: Text = Field(
+        default_factory=lambda: _DEFAULT_TITLE.copy(),
+        description="heading of the page, one string or one per language",
+    )
+    description: Text = Field("", description="one line under the heading (who to call, what this page covers)")
+    refresh: Duration = Field(timedelta(seconds=60), description="regenerate at least this often")
+    debounce: Duration = Field(
+        timedelta(seconds=2), description="after a status change, wait this long for more before regenerating"
+    )
+    latency_components: list[str] = Field(
+        default_factory=lambda: ["query"],
+        description="public components that get a p50/p95 latency chart (24 h); unknown ids are ignored",
+    )
+    maintenance_horizon: Duration = Field(
+        timedelta(days=14), description="planned maintenance is listed this far ahead"
+    )
+    internal: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="check-level page at /internal/: auto = only when listen is a loopback address "
+        "and the request is not forwarded by a proxy; on = always (protect it in your proxy); off = never",
+    )
+    public_url: str | None = Field(
+        None, description="absolute URL the page is published at; used for links in the Atom feed"
+    )
+
+    @field_validator("refresh", "debounce")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than zero")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http(s) URL, e.g. https://status.example.com/")
+        return value if value is None or value.endswith("/") else value + "/"
+
+    @property
+    def internal_enabled(self) -> bool:
+        """Whether /internal/ may be served at all (the request check comes on top in auto mode)."""
+        if self.internal == "auto":
+            return is_loopback(self.listen)
+        return self.internal == "on"

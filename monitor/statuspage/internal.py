@@ -1,0 +1,73 @@
+"""The internal page (/internal/): check-level detail for IT, rendered per request, never written
+to the public folder.
+
+Shows what the public page deliberately hides: every component (private ones too), every
+check's last status, latency and message, and open/recent incidents with their raw titles,
+root check, automatic updates and evidence. Text passes through the Redactor again (results
+were redacted when written; a secret added by a later reload is masked here too) and through
+Jinja2 autoescaping. Who may see it is decided by the server (see server.internal_allowed).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.config import Config, text_in
+from monitor.secrets import Redactor
+from monitor.statuspage import queries
+from monitor.statuspage.render import META_CSP, PageContext, asset_version, environment, static_files
+from monitor.statuspage.snapshot import build_snapshot, check_specs
+from monitor.store import Store
+
+RECENT = timedelta(days=7)
+
+
+def render_internal(store: Store, config: Config, now: datetime, redactor: Redactor) -> str:
+    snap = build_snapshot(store, config, now)
+    lang = config.monitor.language
+    ctx = PageContext(snap, lang)
+    states: dict[str, list[Any]] = {}
+    for row in store.states():
+        states.setdefault(row.check, []).append(row)
+    with store.engine.connect() as conn:
+        have = queries.tables(conn)
+        current = queries.current_statuses(conn, have)
+        incidents = queries.incidents(conn, have, now - RECENT)
+    checks = []
+    for spec in check_specs(config):
+        for st in states.get(spec.name) or [None]:
+            checks.append({
+                "name": spec.name, "kind": spec.kind, "component": spec.component or "",
+                "location": st.location if st else "", "status": (st.last_status if st else None) or "no data",
+                "at": st.last_result_at if st else None,
+                "latency": None if st is None or st.last_latency_ms is None else f"{st.last_latency_ms:.0f} ms",
+                "message": redactor.redact((st.last_message if st else "") or ""),
+            })
+    components = [
+        {"id": c.id, "name": text_in(c.name, lang), "public": c.public,
+         "status": current[c.id].status if c.id in current else "no_data"}
+        for c in config.components
+    ]
+    raw = [
+        {
+            "id": i.id, "component": i.component, "title": redactor.redact(i.title), "status": i.status,
+            "impact": i.impact, "public": i.public, "root_check": i.root_check or "",
+            "started_at": i.started_at, "resolved_at": i.resolved_at,
+            "acked": f"{i.acked_by or ''} {ctx.fmt_time(i.acked_at)}".strip(),
+            "data": json.dumps(redactor.redact_obj(i.data or {}), ensure_ascii=False, indent=2, default=str),
+            "updates": [
+                {"at": u.at, "status": u.status, "kind": u.kind, "author": u.author or "",
+                 "message": redactor.redact(u.message)}
+                for u in i.updates
+            ],
+        }
+        for i in incidents
+    ]
+    statics = static_files()
+    return environment().get_template("internal.html.j2").render(
+        lang=lang, t=ctx.t, fmt_time=ctx.fmt_time, meta_csp=META_CSP, now=now, zone=ctx.zone_label(),
+        css_version=asset_version(statics["static/status.css"]), checks=checks, components=components,
+        incidents=raw, title=text_in(config.status_page.title, lang),
+    )

@@ -1,0 +1,366 @@
+"""Snapshot -> files: HTML per language, Statuspage JSON, Atom feed, SVG badges, static assets.
+
+    build_files(snapshot) -> {relative path: bytes}     pure: no I/O beyond reading templates
+    SiteWriter(out_dir).write(files)                    atomic per file, skips unchanged files,
+                                                        removes files of the previous render
+                                                        that are gone (e.g. a component made private)
+
+Pages: index.html and history.html in the default language at the root, and the same pages
+for every other language under <lang>/ (en/index.html when the default is zh-CN). Switching
+language is a link between two static pages, so it works with JavaScript off.
+Jinja2 autoescaping is on for every template (HTML, SVG and Atom alike).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from uuid import NAMESPACE_URL, uuid5
+from zoneinfo import ZoneInfo
+
+import jinja2
+from markupsafe import Markup, escape
+
+from monitor.config import text_in
+from monitor.config.models import Text
+from monitor.statuspage import svg
+from monitor.statuspage.api import Api
+from monitor.statuspage.catalog import Translator
+from monitor.statuspage.model import (
+    NO_DATA,
+    WINDOWS,
+    DayBar,
+    IncidentView,
+    LatencySeries,
+    Snapshot,
+    UpdateView,
+)
+
+log = logging.getLogger(__name__)
+
+# The policy the built-in server sends; the pages repeat it in a <meta> tag so a copy served
+# by any other web server is protected too (frame-ancestors only works as a header).
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+META_CSP = CSP.replace("; frame-ancestors 'none'", "")
+MANIFEST = ".manifest.json"
+_LEVELS = frozenset({"nodata", "ok", "minor", "major", "critical"})
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The status page's Jinja2 environment: autoescape on for everything, strict undefined."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("monitor.statuspage", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@cache
+def static_files() -> dict[str, bytes]:
+    pkg = resources.files("monitor.statuspage") / "static"
+    return {f"static/{p.name}": p.read_bytes() for p in pkg.iterdir() if p.is_file()}
+
+
+def asset_version(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:10]
+
+
+@dataclass(frozen=True, slots=True)
+class ChartView:
+    n: int
+    series: LatencySeries
+    geometry: svg.Chart
+
+
+class PageContext:
+    """Helpers the templates call, bound to one language and one page depth."""
+
+    def __init__(self, snap: Snapshot, lang: str) -> None:
+        self.snap = snap
+        self.lang = lang
+        self.t = Translator(lang)
+        self.tz = ZoneInfo(snap.page.timezone)
+        self.default = snap.page.language
+        self.root = "" if lang == self.default else "../"
+        self.titles = {i.id: i for i in (*snap.active_incidents, *snap.past_incidents)}
+        self._labels: dict[tuple[Any, ...], str] = {}
+
+    def txt(self, text: Text | None) -> str:
+        return text_in(text, self.lang, self.default)
+
+    def pick(self, texts: dict[str, Any]) -> Any:
+        """One language's entry of a {lang: ...} mapping from the database."""
+        return texts.get(self.lang) or texts.get(self.default) or next(iter(texts.values()), "")
+
+    def href(self, page: str, lang: str) -> str:
+        return f"{self.root}{page}" if lang == self.default else f"{self.root}{lang}/{page}"
+
+    def fmt_time(self, when: datetime | None) -> str:
+        if when is None:
+            return ""
+        local = when.astimezone(self.tz)
+        return f"{local:%Y-%m-%d %H:%M} {_offset(local)}"
+
+    def fmt_hour(self, when: datetime) -> str:
+        return f"{when.astimezone(self.tz):%H:00}"
+
+    def iso(self, when: datetime) -> str:
+        return when.astimezone(self.tz).isoformat(timespec="seconds")
+
+    def zone_label(self) -> str:
+        return f"{self.snap.page.timezone} ({_offset(self.snap.generated_at.astimezone(self.tz))})"
+
+    @staticmethod
+    def pct(value: Decimal | None) -> str:
+        return "—" if value is None else f"{value:.2f}%"
+
+    @staticmethod
+    def num(value: float | None) -> str:
+        return "—" if value is None else f"{value:.0f}"
+
+    def names(self, components: Iterable[tuple[str, Text]]) -> str:
+        named = [self.txt(name) for _, name in components]
+        return ("、" if self.lang == "zh-CN" else ", ").join(named) if named else self.t("all_services")
+
+    def incident_title(self, i: IncidentView) -> str:
+        return self.t("incident_title", component=self.txt(i.component_name), impact=self.t(f"impact_{i.impact}"))
+
+    def update_text(self, i: IncidentView, u: UpdateView) -> str:
+        if u.message is not None:
+            return u.message
+        return self.t(f"auto_update_{u.status}", component=self.txt(i.component_name))
+
+    def bars(self, bars: Iterable[DayBar]) -> Markup:
+        """The 90 `<li>` of one component's bar chart.
+
+        The one piece of markup built in Python: it is 90 elements x every component x every
+        language, and a Jinja loop over it dominated the render (bench/statuspage_render.py).
+        Every dynamic value is escaped here; `level` comes from a closed vocabulary.
+        """
+        out = []
+        for bar in bars:
+            key = (bar.day, bar.uptime, bar.incidents)
+            label = self._labels.get(key)
+            if label is None:
+                label = self._labels[key] = str(escape(self.bar_label(bar)))
+            if bar.level not in _LEVELS:
+                raise ValueError(f"unknown bar level {bar.level!r}")
+            out.append(f'<li tabindex="0" class="{bar.level}" aria-label="{label}"></li>')
+        return Markup("".join(out))
+
+    def bar_label(self, bar: DayBar) -> str:
+        day = bar.day.isoformat()
+        if bar.uptime is None and not bar.incidents:
+            return self.t("day_tip_nodata", date=day)
+        if bar.incidents:
+            titles = "; ".join(self.incident_title(self.titles[i]) for i in bar.incidents if i in self.titles)
+            incidents = self.t("day_incidents", count=len(bar.incidents), titles=titles)
+        else:
+            incidents = self.t("day_no_incidents")
+        return self.t("day_tip", date=day, uptime=self.pct(bar.uptime), incidents=incidents)
+
+    def overall_text(self) -> str:
+        o = self.snap.overall
+        return self.t("overall_no_data" if o.status == NO_DATA else f"overall_{o.indicator}")
+
+    def variables(self, page_name: str, statics: dict[str, bytes]) -> dict[str, Any]:
+        return {
+            "snap": self.snap, "lang": self.lang, "t": self.t, "root": self.root, "page_name": page_name,
+            "others": [lang for lang in self.snap.page.languages if lang != self.lang],
+            "t_in": lambda lang, key: Translator(lang)(key),
+            "href": self.href, "txt": self.txt, "pick": self.pick, "fmt_time": self.fmt_time,
+            "fmt_hour": self.fmt_hour, "iso": self.iso, "pct": self.pct, "num": self.num, "names": self.names,
+            "incident_title": self.incident_title, "update_text": self.update_text, "bars": self.bars,
+            "overall_text": self.overall_text(), "zone_label": self.zone_label(), "windows": WINDOWS,
+            "meta_csp": META_CSP,
+            "css_version": asset_version(statics["static/status.css"]),
+            "js_version": asset_version(statics["static/status.js"]),
+        }
+
+
+def _offset(local: datetime) -> str:
+    off = local.strftime("%z")  # +0800
+    return f"UTC{off[:3]}:{off[3:]}" if off else "UTC"
+
+
+def build_files(snap: Snapshot) -> dict[str, bytes]:
+    """Every file of the site, in memory. Assets first, HTML last (see SiteWriter.write)."""
+    env = environment()
+    statics = static_files()
+    files: dict[str, bytes] = dict(statics)
+    files.update(Api(snap).files())
+    files.update(_badges(snap))
+    files["feed.atom"] = _feed(snap)
+    index, history = env.get_template("index.html.j2"), env.get_template("history.html.j2")
+    for lang in snap.page.languages:
+        ctx = PageContext(snap, lang)
+        prefix = "" if lang == snap.page.language else f"{lang}/"
+        charts = [
+            ChartView(n, s, svg.latency_chart(s, ctx.tz)) for n, s in enumerate(snap.latency, start=1)
+        ]
+        files[f"{prefix}index.html"] = index.render(**ctx.variables("index.html", statics), charts=charts).encode()
+        files[f"{prefix}history.html"] = history.render(
+            **ctx.variables("history.html", statics), past_by_day=_by_day(snap.past_incidents, ctx)
+        ).encode()
+    return files
+
+
+def _by_day(incidents: Iterable[IncidentView], ctx: PageContext) -> list[tuple[str, list[IncidentView]]]:
+    days: dict[date, list[IncidentView]] = {}
+    for i in incidents:
+        when = i.started_at or i.detected_at or ctx.snap.generated_at
+        days.setdefault(when.astimezone(ctx.tz).date(), []).append(i)
+    return [(d.isoformat(), items) for d, items in sorted(days.items(), reverse=True)]
+
+
+def _badges(snap: Snapshot) -> dict[str, bytes]:
+    tpl = environment().get_template("badge.svg.j2")
+    t = Translator(snap.page.language)
+    out = {}
+    for c in snap.components:
+        name = text_in(c.name, snap.page.language)
+        status = svg.badge(name, t(f"status_{c.status}"), svg.BADGE_COLORS.get(c.status, svg.BADGE_COLORS[NO_DATA]))
+        month = c.uptime["30d"]
+        uptime = svg.badge(
+            f"{name} {t('badge_uptime')}",
+            PageContext.pct(month),
+            svg.uptime_color(None if month is None else float(month)),
+        )
+        out[f"badges/{c.id}.svg"] = tpl.render(b=status).encode()
+        out[f"badges/uptime/{c.id}.svg"] = tpl.render(b=uptime).encode()
+    return out
+
+
+def _feed(snap: Snapshot) -> bytes:
+    ctx = PageContext(snap, snap.page.language)
+    base = snap.page.public_url
+
+    def ident(kind: str, key: object) -> str:
+        if base:
+            return f"{base}#{kind}-{key}"
+        return f"urn:uuid:{uuid5(NAMESPACE_URL, f'invoicewatch:{snap.page.name}:{kind}:{key}')}"
+
+    entries: list[dict[str, Any]] = []
+    for a in snap.announcements:
+        body = ctx.pick(a.body) or {}
+        parts = [f"{ctx.t(k)}: {body[k]}" for k in ("phenomenon", "scope", "workaround", "contact") if body.get(k)]
+        if a.next_update_at:
+            parts.append(ctx.t("next_update", time=ctx.fmt_time(a.next_update_at)))
+        entries.append({
+            "id": ident("announcement", a.id), "title": ctx.pick(a.title) or "",
+            "updated": a.updated_at or a.created_at or snap.generated_at, "published": a.created_at,
+            "path": f"index.html#announcement-{a.id}", "content": "\n".join(parts),
+        })
+    for i in (*snap.active_incidents, *snap.past_incidents):
+        latest = i.updates[0] if i.updates else None
+        entries.append({
+            "id": ident("incident", i.id),
+            "title": f"{ctx.incident_title(i)} ({ctx.t('incident_status_' + i.status)})",
+            "updated": i.updated_at or snap.generated_at, "published": i.detected_at or i.started_at,
+            "path": f"history.html#incident-{i.id}",
+            "content": ctx.update_text(i, latest) if latest else ctx.t(f"auto_update_{i.status}", component=ctx.txt(i.component_name)),
+        })
+    entries.sort(key=lambda e: e["updated"], reverse=True)
+    tpl = environment().get_template("feed.atom.j2")
+    return tpl.render(
+        snap=snap, lang=snap.page.language, t=ctx.t, txt=ctx.txt, iso=ctx.iso, entries=entries,
+        feed_id=ident("feed", "main"), link=lambda path: (base or "") + path,
+    ).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class WriteStats:
+    files: int
+    written: int
+    removed: int
+    bytes: int
+
+
+class SiteWriter:
+    """Writes a site into `out_dir` so a reader never sees a half-written file.
+
+    Each file goes to a hidden temp file beside its target and is moved into place with
+    os.replace (atomic on POSIX). Unchanged files are not rewritten (their ETag and
+    Last-Modified stay put); files the previous render wrote and this one did not are
+    removed, using a manifest kept in the folder so this also holds across restarts.
+    """
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.out = Path(out_dir)
+        self._digests: dict[str, str] = {}
+
+    def write(self, files: dict[str, bytes]) -> WriteStats:
+        self.out.mkdir(parents=True, exist_ok=True)
+        previous = self._manifest()
+        written = 0
+        ordered = sorted(files, key=lambda p: (p.endswith(".html"), p))  # HTML last
+        for rel in ordered:
+            data = files[rel]
+            digest = hashlib.sha256(data).hexdigest()
+            target = self.out / rel
+            if self._digests.get(rel) == digest and target.exists():
+                continue
+            if rel not in self._digests and _same(target, data):
+                self._digests[rel] = digest
+                continue
+            _atomic_write(target, data)
+            self._digests[rel] = digest
+            written += 1
+        removed = 0
+        for rel in sorted(set(previous) - set(files)):
+            self._digests.pop(rel, None)
+            try:
+                (self.out / rel).unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+        _atomic_write(self.out / MANIFEST, json.dumps(sorted(files)).encode())
+        return WriteStats(len(files), written, removed, sum(len(v) for v in files.values()))
+
+    def _manifest(self) -> list[str]:
+        try:
+            data = json.loads((self.out / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return []
+        return [p for p in data if isinstance(p, str) and ".." not in Path(p).parts and not Path(p).is_absolute()]
+
+
+def _same(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def render_site(snap: Snapshot, out_dir: str | Path, writer: SiteWriter | None = None) -> WriteStats:
+    """Render every file of the site for `snap` into `out_dir`."""
+    return (writer or SiteWriter(out_dir)).write(build_files(snap))

@@ -1,0 +1,247 @@
+"""Build the status page's view model from the database: `build_snapshot(store, config, now)`.
+
+This is where "public" is decided: only components with `public: true` appear; an incident
+appears when the evaluator marked it public and its component is not configured private;
+incident titles and automatic updates are *templated* (component + impact / status, see
+catalog.py), and only updates a person wrote (`kind: manual`) are shown as written. Raw
+check messages, evidence, check names and URLs never enter the Snapshot.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import cast
+from zoneinfo import ZoneInfo
+
+from checks.base import CheckSpec
+from monitor.config import LANGUAGES, Config
+from monitor.config.models import Component, Text
+from monitor.statuspage import queries
+from monitor.statuspage.model import (
+    INDICATOR,
+    NO_DATA,
+    SEVERITY,
+    AnnouncementView,
+    ComponentView,
+    DayBar,
+    IncidentView,
+    LatencyBucket,
+    LatencySeries,
+    MaintenanceView,
+    Overall,
+    PageInfo,
+    Snapshot,
+    UpdateView,
+)
+from monitor.statuspage.uptime import Change, tally, tally_spans, to_us
+from monitor.store import Store
+
+HISTORY_DAYS = 90
+_WINDOW_SPAN = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
+
+
+def day_starts(now: datetime, tz: ZoneInfo, days: int = HISTORY_DAYS) -> list[tuple[date, datetime]]:
+    """The last `days` local dates (oldest first, today last) with their local midnight in UTC."""
+    today = now.astimezone(tz).date()
+    out = []
+    for back in range(days - 1, -1, -1):
+        d = today - timedelta(days=back)
+        out.append((d, datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(now.tzinfo)))
+    return out
+
+
+def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
+    """Read everything the page shows, as of `now` (aware UTC)."""
+    section = config.status_page
+    tz = config.monitor.tz
+    public = [c for c in config.components if c.public]
+    public_ids = {c.id for c in public}
+    configured = {c.id: c for c in config.components}
+    days = day_starts(now, tz)
+    since = min(days[0][1], now - _WINDOW_SPAN["90d"])
+    latency_ids = [cid for cid in section.latency_components if cid in public_ids]
+    hour0 = _hour_floor(now, tz) - timedelta(hours=23)
+
+    with store.engine.connect() as conn:
+        have = queries.tables(conn)
+        current = queries.current_statuses(conn, have)
+        changes = queries.status_changes(conn, have, since)
+        incident_rows = queries.incidents(conn, have, since)
+        announcement_rows = queries.active_announcements(conn, have)
+        active_mw, planned_mw = queries.maintenance(conn, have, now, section.maintenance_horizon)
+        samples = {
+            cid: queries.latency_samples(conn, have, [s.name for s in check_specs(config) if s.component == cid], hour0)
+            for cid in latency_ids
+        }
+
+    incidents = [_incident_view(r, configured) for r in incident_rows if _is_public(r, configured)]
+    bounds = [to_us(start) for _, start in days] + [to_us(now)]
+    touched = _incident_days(incidents, bounds, now)
+    components = tuple(
+        _component_view(i, c, current.get(c.id), changes.get(c.id, []), days, bounds, touched.get(c.id, {}), now)
+        for i, c in enumerate(public)
+    )
+    return Snapshot(
+        page=PageInfo(
+            name=config.monitor.name,
+            title=section.title,
+            description=section.description,
+            language=config.monitor.language,
+            languages=LANGUAGES,
+            timezone=config.monitor.timezone,
+            public_url=section.public_url,
+        ),
+        generated_at=now,
+        overall=overall(c.status for c in components),
+        components=components,
+        active_incidents=tuple(i for i in incidents if i.status != "resolved"),
+        past_incidents=tuple(i for i in incidents if i.status == "resolved"),
+        announcements=tuple(_announcement_view(a, public_ids, configured) for a in announcement_rows),
+        maintenance_active=tuple(
+            v for m in active_mw if (v := _maintenance_view(m, True, public_ids, configured)) is not None
+        ),
+        maintenance_planned=tuple(
+            v for m in planned_mw if (v := _maintenance_view(m, False, public_ids, configured)) is not None
+        ),
+        latency=tuple(
+            LatencySeries(cid, configured[cid].name, latency_buckets(samples[cid], hour0)) for cid in latency_ids
+        ),
+    )
+
+
+def check_specs(config: Config) -> list[CheckSpec]:
+    """The configured checks as their common base type (the union is built at import time)."""
+    return [cast(CheckSpec, spec) for spec in config.checks]
+
+
+def overall(statuses: Iterable[str]) -> Overall:
+    """The banner: the worst status among components with data (outage beats maintenance)."""
+    known = [s for s in statuses if s in SEVERITY]
+    if not known:
+        return Overall(NO_DATA, "none")
+    worst = max(known, key=SEVERITY.__getitem__)
+    return Overall(worst, INDICATOR[worst])
+
+
+def _component_view(
+    position: int,
+    comp: Component,
+    current: queries.CurrentStatus | None,
+    changes: list[Change],
+    days: list[tuple[date, datetime]],
+    bounds: list[int],
+    touched: dict[int, list[int]],
+    now: datetime,
+) -> ComponentView:
+    if current is not None:
+        status, since, updated = current.status, current.since, current.updated_at
+    elif changes:
+        status, since, updated = changes[-1][1], None, None
+    else:
+        status, since, updated = NO_DATA, None, None
+    if status not in SEVERITY:
+        status = NO_DATA
+    end = bounds[-1]
+    uptime = {w: tally(changes, to_us(now - span), end).percent for w, span in _WINDOW_SPAN.items()}
+    bars = tuple(
+        DayBar(d, t.percent, t.down_minutes, t.level, tuple(touched.get(i, ())))
+        for i, ((d, _), t) in enumerate(zip(days, tally_spans(changes, bounds), strict=True))
+    )
+    return ComponentView(
+        id=comp.id, name=comp.name, description=comp.description, group=comp.group, position=position,
+        status=status, since=since, updated_at=updated, uptime=uptime, bars=bars,
+    )
+
+
+def _is_public(r: queries.IncidentRecord, configured: dict[str, Component]) -> bool:
+    comp = configured.get(r.component)
+    return r.public and (comp is None or comp.public)
+
+
+def _name(cid: str, configured: dict[str, Component]) -> Text:
+    comp = configured.get(cid)
+    return comp.name if comp is not None else cid
+
+
+def _incident_view(r: queries.IncidentRecord, configured: dict[str, Component]) -> IncidentView:
+    updates = tuple(
+        UpdateView(u.id, u.at, u.status, u.message if u.kind == "manual" and u.message.strip() else None)
+        for u in r.updates
+    )
+    last = max((u.at for u in r.updates), default=None)
+    return IncidentView(
+        id=r.id, component=r.component, component_name=_name(r.component, configured), status=r.status,
+        impact=r.impact, started_at=r.started_at, detected_at=r.detected_at, resolved_at=r.resolved_at,
+        updated_at=last or r.resolved_at or r.detected_at or r.started_at, updates=updates,
+    )
+
+
+def _incident_days(incidents: list[IncidentView], bounds: list[int], now: datetime) -> dict[str, dict[int, list[int]]]:
+    """component -> day index -> ids of incidents that overlapped that day."""
+    out: dict[str, dict[int, list[int]]] = defaultdict(dict)
+    last_day = len(bounds) - 2
+    for inc in incidents:
+        start = inc.started_at or inc.detected_at
+        if start is None:
+            continue
+        a, b = to_us(start), to_us(inc.resolved_at or now)
+        if b < bounds[0] or a > bounds[-1]:
+            continue
+        first = max(bisect_right(bounds, a) - 1, 0)
+        last = min(bisect_right(bounds, b) - 1, last_day)
+        for d in range(first, last + 1):
+            out[inc.component].setdefault(d, []).append(inc.id)
+    return out
+
+
+def _named(ids: list[str], public_ids: set[str], configured: dict[str, Component]) -> tuple[tuple[str, Text], ...]:
+    return tuple((cid, configured[cid].name) for cid in ids if cid in public_ids)
+
+
+def _announcement_view(
+    a: queries.AnnouncementRecord, public_ids: set[str], configured: dict[str, Component]
+) -> AnnouncementView:
+    return AnnouncementView(
+        id=a.id, components=_named(a.components, public_ids, configured), status=a.status, title=a.title,
+        body=a.body, next_update_at=a.next_update_at, created_at=a.created_at, updated_at=a.updated_at,
+    )
+
+
+def _maintenance_view(
+    m: queries.MaintenanceRecord, active: bool, public_ids: set[str], configured: dict[str, Component]
+) -> MaintenanceView | None:
+    named = _named(m.components, public_ids, configured)
+    if m.components and not named:
+        return None  # only private components: not the public's business
+    return MaintenanceView(m.id, cast(Text, m.title), named, m.starts_at, m.ends_at, active)
+
+
+def _hour_floor(now: datetime, tz: ZoneInfo) -> datetime:
+    local = now.astimezone(tz)
+    return local.replace(minute=0, second=0, microsecond=0).astimezone(now.tzinfo)
+
+
+def latency_buckets(samples: list[tuple[datetime, float]], start: datetime, hours: int = 24) -> tuple[LatencyBucket, ...]:
+    """Hourly p50/p95 (linear interpolation between ranks) from `start`, `hours` buckets."""
+    per: list[list[float]] = [[] for _ in range(hours)]
+    for ts, ms in samples:
+        i = int((ts - start).total_seconds() // 3600)
+        if 0 <= i < hours:
+            per[i].append(ms)
+    return tuple(
+        LatencyBucket(start + timedelta(hours=i), len(v), percentile(v, 50), percentile(v, 95))
+        for i, v in enumerate(per)
+    )
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    rank = (len(s) - 1) * p / 100
+    lo, hi = math.floor(rank), math.ceil(rank)
+    return s[lo] + (s[hi] - s[lo]) * (rank - lo)

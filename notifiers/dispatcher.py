@@ -1,0 +1,335 @@
+"""The dispatcher: claims due outbox rows and delivers them through Apprise.
+
+One pass (`run_due`) reads due rows, and for each target (channel, URL index) starts a task
+that, under the channel's concurrency limit, claims the next row with a compare-and-set
+UPDATE (`WHERE status='pending' AND lease free`), sends it in the Apprise worker pool,
+and records the outcome and the attempt. Two dispatchers on one PostgreSQL never send a row
+twice: only one UPDATE matches. A slow or failing channel only ever occupies its own tasks.
+
+Failures are retried with exponential backoff and jitter until `max_age`, then marked failed.
+A channel whose oldest undelivered message has failed for `problem_after` is reported to the
+other channels as a monitor.problem notice (once per failing streak, by idempotency key).
+Delivery is at-least-once at one point only: a crash after the remote accepted a message and
+before the row was marked sent re-sends it after the lease; the `X-Invoicewatch-Key` header
+lets receivers that can dedupe do so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from monitor.clock import Clock
+from monitor.secrets import Redactor
+from notifiers.crashpoints import crashpoint
+from notifiers.events import MONITOR_PROBLEM, Notice
+from notifiers.outbox import enqueue
+from notifiers.sender import SendOutcome, notify_type, send, url_secrets
+from notifiers.tables import DeliveryAttemptRow, OutboxRow
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.store import Store
+    from notifiers.config import Channel
+
+log = logging.getLogger(__name__)
+OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
+ATTEMPTS = DeliveryAttemptRow.__table__  # type: ignore[attr-defined]
+TargetKey = tuple[str, int]
+_SEPARATOR = {"text": "\n\n──────────\n\n", "markdown": "\n\n---\n\n", "html": "\n<hr>\n"}
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """Rows claimed together (one message: a group of one incident's events to one target)."""
+
+    token: str
+    rows: list[dict[str, Any]]
+
+    @property
+    def ids(self) -> list[int]:
+        return [r["id"] for r in self.rows]
+
+
+def backoff(attempts: int, initial: timedelta, cap: timedelta, rng: random.Random) -> timedelta:
+    """Exponential backoff with 'equal jitter': between half and all of min(cap, initial*2^n)."""
+    base = min(cap.total_seconds(), initial.total_seconds() * (2 ** max(0, attempts - 1)))
+    return timedelta(seconds=base * (0.5 + 0.5 * rng.random()))
+
+
+def combine(rows: list[dict[str, Any]]) -> tuple[str, str]:
+    """Title and body of grouped rows: the newest title, every body in order."""
+    rows = sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+    if len(rows) == 1:
+        return rows[0]["title"], rows[0]["body"]
+    sep = _SEPARATOR.get(rows[0]["body_format"], "\n\n")
+    title = rows[-1]["title"] + (f" (+{len(rows) - 1})" if len(rows) > 1 else "")
+    return title, sep.join(r["body"] for r in rows)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        clock: Clock,
+        redactor: Redactor | None = None,
+        rng: random.Random | None = None,
+        node: str | None = None,
+        on_enqueued: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.redactor = redactor or Redactor(config.secrets)
+        self.rng = rng or random.Random()
+        self.node = node or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.on_enqueued = on_enqueued
+        self._pool = ThreadPoolExecutor(max_workers=config.notifications.workers, thread_name_prefix="apprise")
+        self._sems: dict[str, asyncio.Semaphore] = {}
+        self._busy: set[TargetKey] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.sent = 0
+        self.failed_attempts = 0
+
+    def on_config(self, config: Config) -> None:
+        self.config = config
+        for secret in config.secrets:
+            self.redactor.add(secret)
+
+    def _channel(self, name: str) -> Channel | None:
+        for c in self.config.channels:
+            if c.name == name:
+                return c
+        return None
+
+    def _sem(self, channel: Channel) -> asyncio.Semaphore:
+        sem = self._sems.get(channel.name)
+        if sem is None:
+            sem = self._sems[channel.name] = asyncio.Semaphore(channel.concurrency)
+        return sem
+
+    # passes --------------------------------------------------------------------------------
+    async def run_due(self, *, wait: bool = True) -> int:
+        """Start delivery of every due row; with `wait`, return once those deliveries end.
+        Returns the number of targets started."""
+        now = self.clock.now()
+        due = await asyncio.to_thread(self._due_targets, now)
+        started: list[asyncio.Task[None]] = []
+        for target in due:
+            if target in self._busy:
+                continue
+            self._busy.add(target)
+            task = asyncio.create_task(self._work_target(target), name=f"deliver {target[0]}[{target[1]}]")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started.append(task)
+        if wait and started:
+            await asyncio.gather(*started, return_exceptions=True)
+        return len(started)
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for deliveries in flight (used at stop and by tests)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+    async def close(self, grace: float = 5.0) -> None:
+        await self.drain(grace)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _due_targets(self, now: datetime) -> list[TargetKey]:
+        stmt = (
+            sa.select(OUTBOX.c.channel, OUTBOX.c.target_index)
+            .where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now, _lease_free(now))
+            .group_by(OUTBOX.c.channel, OUTBOX.c.target_index)
+            .order_by(sa.func.min(OUTBOX.c.next_attempt_at))
+            .limit(1000)
+        )
+        with self.store.engine.connect() as conn:
+            return [(c, int(i)) for c, i in conn.execute(stmt)]
+
+    # one target ----------------------------------------------------------------------------
+    async def _work_target(self, target: TargetKey) -> None:
+        """Deliver this target's due rows one message at a time, in order, until none is due
+        or one fails (the failure's backoff then orders the rest)."""
+        try:
+            channel = self._channel(target[0])
+            if channel is None:
+                await asyncio.to_thread(self._fail_orphans, target, "channel is no longer configured")
+                return
+            async with self._sem(channel):
+                for _ in range(200):  # bounded: a flood is finished by the next pass
+                    claimed = await asyncio.to_thread(self._claim_next, target, channel, self.clock.now())
+                    if claimed is None:
+                        return
+                    crashpoint("dispatch.claimed")
+                    ok = await self._deliver(channel, target, claimed)
+                    if not ok:
+                        return
+        except Exception:
+            log.exception("delivering to %s[%d] failed unexpectedly", *target)
+        finally:
+            self._busy.discard(target)
+
+    def _claim_next(self, target: TargetKey, channel: Channel, now: datetime) -> Claimed | None:
+        """Claim the oldest due row of a target by compare-and-set (and, when its route groups,
+        the incident's other pending rows for this target); None if nothing is due or another
+        dispatcher won. Each claim is one UPDATE first, so SQLite takes its write lock at once
+        instead of upgrading a read transaction (which fails under concurrency)."""
+        name, index = target
+        lease_until = now + max(self.config.notifications.lease, channel.timeout * 2)
+        token = f"{self.node}:{uuid.uuid4().hex[:8]}"
+        mine = OUTBOX.c.claimed_by == token
+        with self.store.engine.begin() as conn:
+            oldest_due = (
+                sa.select(OUTBOX.c.id)
+                .where(
+                    OUTBOX.c.channel == name, OUTBOX.c.target_index == index, OUTBOX.c.status == "pending",
+                    OUTBOX.c.next_attempt_at <= now, _lease_free(now),
+                )
+                .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
+                .limit(1)
+                .scalar_subquery()
+            )
+            won = conn.execute(
+                sa.update(OUTBOX)
+                .where(OUTBOX.c.id == oldest_due, OUTBOX.c.status == "pending", _lease_free(now))
+                .values(claimed_by=token, claimed_until=lease_until)
+            ).rowcount
+            if not won:
+                return None
+            lead = conn.execute(sa.select(OUTBOX.c.incident_id, OUTBOX.c.group_until).where(mine)).one()
+            if lead.group_until is not None and lead.incident_id is not None:
+                conn.execute(
+                    sa.update(OUTBOX)
+                    .where(
+                        OUTBOX.c.channel == name, OUTBOX.c.target_index == index, OUTBOX.c.status == "pending",
+                        OUTBOX.c.incident_id == lead.incident_id, OUTBOX.c.group_until.is_not(None),
+                        _lease_free(now),
+                    )
+                    .values(claimed_by=token, claimed_until=lease_until)
+                )
+            rows = [dict(r._mapping) for r in conn.execute(sa.select(OUTBOX).where(mine).order_by(OUTBOX.c.id))]
+        return Claimed(token, rows)
+
+    async def _deliver(self, channel: Channel, target: TargetKey, claimed: Claimed) -> bool:
+        rows = claimed.rows
+        title, body = combine(rows)
+        lead = min(rows, key=lambda r: (r["created_at"], r["id"]))
+        url = channel.urls[target[1]] if target[1] < len(channel.urls) else None
+        if url is None:
+            outcome = SendOutcome(False, "target no longer configured (channel has fewer URLs)", 0.0, True)
+        else:
+            crashpoint("dispatch.before_send")
+            loop = asyncio.get_running_loop()
+            keys = ",".join(sorted(r["key"] for r in rows))
+            outcome = await loop.run_in_executor(
+                self._pool,
+                lambda: send(
+                    url, title=title, body=body, body_format=lead["body_format"],
+                    kind=notify_type(lead["event"], lead["severity"]),
+                    timeout=channel.timeout.total_seconds(), key=keys,
+                ),
+            )
+            crashpoint("dispatch.after_send")
+        error = outcome.error
+        if error:
+            masker = Redactor(url_secrets(url) if url else [])
+            error = self.redactor.redact(masker.redact(error))
+        problem = await asyncio.to_thread(self._record, channel, claimed, outcome, error, self.clock.now())
+        if outcome.ok:
+            self.sent += 1
+            crashpoint("dispatch.after_record")
+        else:
+            self.failed_attempts += 1
+            log.warning("delivery to %s[%d] failed (attempt %d): %s", target[0], target[1], lead["attempts"] + 1, error)
+            crashpoint("dispatch.after_fail_record")
+        if problem and self.on_enqueued:
+            self.on_enqueued()
+        return outcome.ok
+
+    def _record(self, channel: Channel, claimed: Claimed, outcome: SendOutcome, error: str | None, now: datetime) -> bool:
+        """Write the outcome and one attempt per row; return True if a problem notice was queued."""
+        settings = self.config.notifications
+        attempt_rows = [
+            {"outbox_id": r["id"], "at": now, "ok": outcome.ok, "error": error, "duration_ms": outcome.duration_ms}
+            for r in claimed.rows
+        ]
+        problem = False
+        with self.store.session() as session:
+            conn = session.connection()
+            mine = sa.and_(OUTBOX.c.id.in_(claimed.ids), OUTBOX.c.claimed_by == claimed.token)
+            if outcome.ok:
+                done = conn.execute(
+                    sa.update(OUTBOX).where(mine).values(
+                        status="sent", sent_at=now, attempts=OUTBOX.c.attempts + 1, last_error=None,
+                        claimed_by=None, claimed_until=None,
+                    )
+                ).rowcount
+                if done < len(claimed.rows):
+                    log.warning("lease on %s ran out during delivery; another dispatcher may send it again", claimed.ids)
+            else:
+                for r in claimed.rows:
+                    attempts = r["attempts"] + 1
+                    give_up = outcome.permanent or now - r["created_at"] >= settings.max_age
+                    values: dict[str, Any] = {
+                        "attempts": attempts, "last_error": error, "claimed_by": None, "claimed_until": None,
+                    }
+                    if give_up:
+                        values["status"] = "failed"
+                    else:
+                        values["next_attempt_at"] = now + backoff(attempts, settings.retry_initial, settings.retry_max, self.rng)
+                    conn.execute(sa.update(OUTBOX).where(mine, OUTBOX.c.id == r["id"]).values(**values))
+                problem = self._maybe_report(session, channel, error, now)
+            conn.execute(sa.insert(ATTEMPTS), attempt_rows)
+            session.commit()
+        return problem
+
+    def _maybe_report(self, session: Any, channel: Channel, error: str | None, now: datetime) -> bool:
+        """Queue a monitor.problem (to the other channels) once a channel has failed for long."""
+        oldest = session.connection().execute(
+            sa.select(OUTBOX.c.id, OUTBOX.c.created_at)
+            .where(OUTBOX.c.channel == channel.name, OUTBOX.c.status.in_(("pending", "failed")),
+                   OUTBOX.c.attempts > 0, OUTBOX.c.event != MONITOR_PROBLEM)
+            .order_by(OUTBOX.c.status.desc(), OUTBOX.c.created_at, OUTBOX.c.id)  # pending first
+            .limit(1)
+        ).first()
+        if oldest is None or now - oldest.created_at < self.config.notifications.problem_after:
+            return False
+        notice = Notice(
+            event=MONITOR_PROBLEM,
+            key=f"channel:{channel.name}:failing:{oldest.id}",
+            at=now,
+            severity="major",
+            title=f"notification channel {channel.name} keeps failing",
+            data={"channel": channel.name, "failing_since": oldest.created_at.isoformat(),
+                  "detail": error or "", "exclude_channels": [channel.name]},
+        )
+        return enqueue(session, notice, self.config, now=now) > 0
+
+    def _fail_orphans(self, target: TargetKey, reason: str) -> None:
+        now = self.clock.now()
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                sa.update(OUTBOX)
+                .where(OUTBOX.c.channel == target[0], OUTBOX.c.target_index == target[1],
+                       OUTBOX.c.status == "pending", _lease_free(now))
+                .values(status="failed", last_error=reason)
+            )
+
+
+def _lease_free(now: datetime) -> Any:
+    return sa.or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now)
+

@@ -1,0 +1,95 @@
+"""The notifiers' runtime service: the dispatcher and the watcher on one loop.
+
+Wakes on bus topics "outbox_added" (someone committed outbox rows) and "incident_changed"
+(the watcher should look again), and in any case every `notifications.poll_interval`, so a
+missed signal, another process's rows (the CLI, a second controller) or a retry coming due
+never waits longer than one poll. Deliveries run in their own tasks; the loop never waits
+for a slow channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from notifiers.dispatcher import Dispatcher
+from notifiers.watcher import Watcher
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.runtime import Monitor
+
+log = logging.getLogger(__name__)
+
+
+class NotifierService:
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+        self.dispatcher: Dispatcher | None = None
+        self.watcher: Watcher | None = None
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self.dispatcher = Dispatcher(monitor.store, monitor.config, clock=monitor.clock,
+                                     redactor=monitor.redactor, on_enqueued=self.wake)
+        self.watcher = Watcher(monitor.store, monitor.config, clock=monitor.clock)
+        monitor.bus.subscribe("outbox_added", self._signal)
+        monitor.bus.subscribe("incident_changed", self._signal)
+        self._task = asyncio.create_task(self._run(), name="notifiers")
+
+    def _signal(self, _payload: Any = None) -> None:
+        self.wake()
+
+    def wake(self) -> None:
+        """Look again now; safe to call from any thread."""
+        if self._wake is None or self._loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._wake.set()
+        else:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def on_config(self, config: Config) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.on_config(config)
+        if self.watcher is not None:
+            self.watcher.config = config
+
+    async def _run(self) -> None:
+        assert self._wake is not None and self.dispatcher is not None and self.watcher is not None
+        while not self._stopping:
+            try:
+                _queued, changed = await asyncio.to_thread(self.watcher.tick)
+                if changed:
+                    self.monitor.bus.publish("announcement_changed")
+                await self.dispatcher.run_due(wait=False)
+            except Exception:
+                log.exception("notifier pass failed; retrying at the next poll")
+            poll = self.monitor.config.notifications.poll_interval.total_seconds()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=poll)
+            self._wake.clear()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self.dispatcher is not None:
+            await self.dispatcher.close(grace=5.0)
+
+
+def service(monitor: Monitor) -> NotifierService:
+    return NotifierService(monitor)
