@@ -164,12 +164,12 @@ class CheckSpec(BaseModel):
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
         if value is not None:
-            from apscheduler.triggers.cron import CronTrigger
+            from monitor import cron
 
             try:
-                CronTrigger.from_crontab(value)
+                cron.validate(value)
             except ValueError as exc:
-                raise ValueError(f"not a 5-field cron expression: {exc}") from None
+                raise ValueError(f"not a crontab expression: {exc}") from None
         return value
 
     @field_validator("timeout")

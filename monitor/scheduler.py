@@ -23,12 +23,12 @@ from typing import Any
 
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from checks import run_check
 from checks.base import CheckSpec, Context, Result
+from monitor import cron
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class ProbeScheduler:
     def _add(self, spec: CheckSpec) -> None:
         self._specs[spec.name] = spec
         if spec.cron:
-            trigger: Any = CronTrigger.from_crontab(spec.cron, timezone=self.timezone)
+            trigger: Any = cron.trigger(spec.cron, self.timezone)
             grace = 60
         else:
             start = _now() + stagger(spec.name, spec.interval)

@@ -25,10 +25,10 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import lru_cache
 from typing import Any
 
 from checks.base import CheckSpec, Result
+from monitor import cron
 from monitor.evaluate.events import Event, FlappingStarted, FlappingStopped, Recheck, StateChanged
 from monitor.evaluate.state import (
     DEGRADED,
@@ -138,12 +138,9 @@ def stale_deadline(last: datetime, spec: CheckSpec, rules: Rules) -> datetime:
     return last + spec.interval * rules.stale_after_runs + spec.timeout
 
 
-@lru_cache(maxsize=512)
 def _cron(expr: str, zone: tzinfo) -> Any:
     # Same reading of the expression as monitor.scheduler, which schedules the runs.
-    from apscheduler.triggers.cron import CronTrigger
-
-    return CronTrigger.from_crontab(expr, timezone=zone)
+    return cron.trigger(expr, zone)
 
 
 def _step_location(ls: LocationState, status: str, at: datetime, spec: CheckSpec) -> LocationState:

@@ -17,7 +17,7 @@ from pydantic import Field, WithJsonSchema, field_validator, model_validator
 from monitor.config.models import Strict, Text
 from monitor.durations import Duration
 from monitor.evaluate.rules import Rules
-from monitor.incidents import cron
+from monitor import cron
 
 ComponentId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
 

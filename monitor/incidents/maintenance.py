@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from monitor.incidents import cron
+from monitor import cron
 from monitor.incidents.tables import MaintenanceWindow
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from monitor.config import ConfigError, load_config
-from monitor.incidents import cron
+from monitor import cron
 
 HEAD = "components:\n  - {id: api, name: API}\nchecks:\n  - {name: api, kind: tcp, host: 127.0.0.1, port: 9, component: api}\n"
 

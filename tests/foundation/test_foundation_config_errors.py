@@ -94,7 +94,7 @@ CASES: list[tuple[str, str, list[str]]] = [
     ("timeout_over_interval", "checks:\n" + check("a", "    interval: 10s\n    timeout: 20s\n"),
      ["F:7:14: checks[0].timeout: timeout (20s) must not exceed interval (10s)"]),
     ("bad_cron", "checks:\n" + check("a", "    cron: '*/5 * * *'\n"),
-     ["F:6:11: checks[0].cron: not a 5-field cron expression: Wrong number of fields; got 4, expected 5"]),
+     ["F:6:11: checks[0].cron: not a crontab expression: expected 5 fields (minute hour day month weekday), got 4"]),
     ("zero_write_interval", "monitor:\n  write_interval: 0s\n", ["F:2:19: monitor.write_interval: must be longer than zero"]),
     ("latency_degraded_not_below_down", "checks:\n" + check("a", "    latency: {degraded: 5s, down: 5s}\n"),
      ["F:6:14: checks[0].latency: degraded must be lower than down"]),

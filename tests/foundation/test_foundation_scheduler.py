@@ -236,3 +236,14 @@ async def test_shutdown_cancels_probes_still_running_after_grace(harness: Harnes
     await asyncio.wait_for(s.shutdown(grace=0.05), 5)
     assert harness.gate.cancelled == 1
     assert harness.results == []
+
+
+def test_check_cron_reads_weekday_zero_as_sunday() -> None:
+    """`cron: "0 2 * * 0"` means Sunday 02:00, as in crontab(5), not APScheduler 3's Monday."""
+    from datetime import UTC, datetime
+
+    from monitor import cron
+
+    trig = cron.trigger("0 2 * * 0", UTC)
+    nxt = trig.get_next_fire_time(None, datetime(2026, 3, 2, 0, 0, tzinfo=UTC))  # a Monday
+    assert nxt is not None and nxt.weekday() == 6 and nxt.hour == 2

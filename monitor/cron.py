@@ -1,4 +1,4 @@
-"""Crontab expressions as admins mean them, for recurring maintenance windows.
+"""Crontab expressions as admins mean them: check `cron:` schedules and recurring maintenance.
 
 APScheduler 3's `CronTrigger.from_crontab` reads the day-of-week field with 0 = Monday
 (its documented historical mistake, fixed only in 4.x); crontab(5) and every admin mean
