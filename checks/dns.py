@@ -3,7 +3,8 @@
 One query, straight to one server (the configured `nameserver`, else the first of the
 system's), over UDP (falling back to TCP when truncated) or TCP: no resolver retries, so the
 latency and the failure are the server's own. `expect` lists values that must all be among
-the answers; conditions read [ANSWERS] (list of text), [RCODE] and [RESPONSE_TIME].
+the answers; conditions read [ANSWERS] (list of text, sorted: an rrset has no order, and a
+stable [ANSWERS][0] matters more than the server's rotation), [RCODE] and [RESPONSE_TIME].
 Without either, healthy means NOERROR with at least one answer.
 """
 
@@ -107,7 +108,7 @@ async def run(spec: Spec, ctx: Context) -> Result:
         return down(spec, started, phases, f"query to {where} failed: {reason(exc)}", {"nameserver": where})
     total = phases.total()
     rcode = dns.rcode.to_text(response.rcode())
-    answers = [_text(rd) for rrset in response.answer if rrset.rdtype == rdtype for rd in rrset]
+    answers = sorted(_text(rd) for rrset in response.answer if rrset.rdtype == rdtype for rd in rrset)
     values: dict[str, Any] = {"rcode": rcode, "answers": answers[:50], "nameserver": where}
     results = evaluate(
         spec.conditions or (() if spec.expect else DEFAULT_CONDITIONS),

@@ -37,6 +37,7 @@ async def run(spec: Spec, ctx: Context) -> Result:
     phases = Phases(ctx.clock)
     target = f"{spec.host}:{spec.port}"
     values: dict[str, Any] = {}
+    received = bytearray()  # kept outside the timeout, so a timeout can say what did arrive
     try:
         async with asyncio.timeout(deadline(spec)):
             ip = await resolve(spec.host, spec.port, phases)
@@ -45,23 +46,27 @@ async def run(spec: Spec, ctx: Context) -> Result:
             with phases.phase("connect"):
                 reader, writer = await asyncio.open_connection(ip, spec.port)
             try:
-                banner = await _converse(spec, reader, writer, phases) if _reads(spec) else b""
+                if _reads(spec):
+                    await _converse(spec, reader, writer, phases, received)
             finally:
                 writer.close()
                 with contextlib.suppress(OSError):
                     await writer.wait_closed()
     except TimeoutError:
-        return down(spec, started, phases, f"timed out after {spec.timeout.total_seconds():g}s {phases.where()} ({target})", values)
+        message = f"timed out after {spec.timeout.total_seconds():g}s {phases.where()} ({target})"
+        if spec.expect is not None and phases.failed == "banner":
+            message += f"; received {_shown(received)} without {spec.expect!r}"
+        return down(spec, started, phases, message, values)
     except ProbeFailure as exc:
         return down(spec, started, phases, str(exc), values)
     except OSError as exc:
         what = "connect to" if phases.failed == "connect" else "talking to"
         return down(spec, started, phases, f"{what} {target} failed: {reason(exc)}", values)
     total = phases.total()
+    banner = bytes(received)
     text = banner.decode("utf-8", "replace")
     if spec.expect is not None and spec.expect not in text:
-        shown = text[:80] + ("…" if len(text) > 80 else "")
-        return down(spec, started, phases, f"reply from {target} does not contain {spec.expect!r} (got {shown!r})", values)
+        return down(spec, started, phases, f"reply from {target} does not contain {spec.expect!r} (got {_shown(banner)})", values)
     results = evaluate(
         spec.conditions,
         {"CONNECTED": True, "RESPONSE_TIME": total["total"], "IP": values.get("ip"), "BODY": Document(banner)},
@@ -77,13 +82,14 @@ def _reads(spec: Spec) -> bool:
     return spec.send is not None or spec.expect is not None or any("BODY" in c.placeholders for c in spec.conditions)
 
 
-async def _converse(spec: Spec, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, phases: Phases) -> bytes:
-    """Send `send`, then read the reply: until `expect` appears, EOF, or max_bytes."""
+async def _converse(
+    spec: Spec, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, phases: Phases, data: bytearray
+) -> None:
+    """Send `send`, then read the reply into `data`: until `expect` appears, EOF, or max_bytes."""
     if spec.send is not None:
         with phases.phase("send"):
             writer.write(spec.send.encode())
             await writer.drain()
-    data = bytearray()
     want = spec.expect.encode() if spec.expect is not None else None
     with phases.phase("banner"):
         while len(data) < spec.max_bytes:
@@ -95,5 +101,9 @@ async def _converse(spec: Spec, reader: asyncio.StreamReader, writer: asyncio.St
             data += chunk
             if want is None or data.find(want, max(tail, 0)) != -1:
                 break
-    return bytes(data)
+
+
+def _shown(data: bytes | bytearray) -> str:
+    text = bytes(data[:200]).decode("utf-8", "replace")
+    return repr(text[:80] + ("…" if len(text) > 80 else ""))
 
