@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -72,15 +73,18 @@ class SqlEngines:
     workers: int = 8
     engines: dict[tuple[str, int], Engine] = field(default_factory=dict)
     executor: ThreadPoolExecutor = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sql-check")
 
     def engine(self, url: str, connect_timeout: int) -> Engine:
+        """The engine for a URL, made on first use (in a worker: the driver import is slow)."""
         key = (url, connect_timeout)
-        engine = self.engines.get(key)
-        if engine is None:
-            engine = self.engines[key] = _make_engine(url, connect_timeout)
+        with self._lock:
+            engine = self.engines.get(key)
+            if engine is None:
+                engine = self.engines[key] = _make_engine(url, connect_timeout)
         return engine
 
     async def aclose(self) -> None:
@@ -122,8 +126,11 @@ class _Running:
                 return
 
 
-def _query(engine: Engine, spec: Spec, seconds: float, running: _Running) -> tuple[list[str], list[tuple[Any, ...]]]:
+def _query(
+    service: SqlEngines, spec: Spec, seconds: float, running: _Running
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Runs in a worker thread: one read-only transaction, rolled back at the end."""
+    engine = service.engine(spec.url, max(2, math.ceil(spec.timeout.total_seconds())))
     with engine.connect() as conn:
         raw: Any = conn.connection.dbapi_connection
         running.raw = raw
@@ -156,15 +163,15 @@ async def run(spec: Spec, ctx: Context) -> Result:
     where = safe_url(spec.url)
     running = _Running()
     try:
-        engine = service.engine(spec.url, max(2, math.ceil(spec.timeout.total_seconds())))
         loop = asyncio.get_running_loop()
         with phases.phase("query"):
-            future = loop.run_in_executor(service.executor, _query, engine, spec, budget, running)
+            future = loop.run_in_executor(service.executor, _query, service, spec, budget, running)
             try:
                 columns, rows = await asyncio.wait_for(asyncio.shield(future), budget)
-            except TimeoutError:
-                running.cancel()
-                future.add_done_callback(_ignore)
+            except BaseException:  # timed out, or run_check cancelled us: stop the statement
+                if not future.done():
+                    running.cancel()
+                    future.add_done_callback(_ignore)
                 raise
     except TimeoutError:
         return down(spec, started, phases, f"query on {where} timed out after {spec.timeout.total_seconds():g}s")

@@ -9,7 +9,6 @@ unverified handshake fetches the certificate anyway so the alert can say what wa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import ssl
 from functools import lru_cache
@@ -124,9 +123,9 @@ async def _handshake(ip: str, port: int, name: str, context: ssl.SSLContext, pha
             await writer.start_tls(context, server_hostname=name)
         return cert_info(peer_der(writer.get_extra_info("ssl_object")))
     finally:
+        # Close without awaiting wait_closed(): after a handshake cut short by the timeout,
+        # the stream's protocol is no longer the transport's and that wait never ends.
         writer.close()
-        with contextlib.suppress(OSError, ssl.SSLError):
-            await writer.wait_closed()
 
 
 async def _unverified_evidence(ip: str, port: int, name: str, ctx: Context) -> dict[str, Any]:
