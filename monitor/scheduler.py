@@ -97,6 +97,8 @@ class ProbeScheduler:
         """
         if self._scheduler.running:
             self._scheduler.pause()
+        # A job submitted just before the pause registers itself on its first step: give it one.
+        await asyncio.sleep(0)
         tasks = set(self._inflight)
         if tasks:
             _done, pending = await asyncio.wait(tasks, timeout=grace)
