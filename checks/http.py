@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from datetime import datetime
 from typing import Any, Literal
 
 import httpx
@@ -102,7 +103,7 @@ class _Probe:
         self.target = ""  # ip:port being talked to, for messages
         self.ip: str | None = None
 
-    async def run(self, started: Any) -> Result:
+    async def run(self, started: datetime) -> Result:
         spec, phases = self.spec, self.phases
         client = self.ctx.http.client(verify=spec.verify_tls, keepalive=False)
         url = httpx.URL(spec.url)
@@ -165,7 +166,7 @@ class _Probe:
             method, send_url, headers=send_headers, timeout=httpx.Timeout(remaining), extensions=extensions, **body
         )
 
-    async def _judge(self, response: httpx.Response, started: Any, hops: list[dict[str, Any]]) -> Result:
+    async def _judge(self, response: httpx.Response, started: datetime, hops: list[dict[str, Any]]) -> Result:
         spec, phases = self.spec, self.phases
         conditions = spec.conditions or DEFAULT_CONDITIONS
         expiry: float | None = None
