@@ -101,11 +101,13 @@ class ProbeScheduler:
     async def shutdown(self, grace: float = 5.0) -> None:
         """Stop scheduling; let running probes finish for `grace` seconds, then cancel them.
 
-        The scheduler is paused, not shut down, while probes finish: APScheduler's asyncio
-        executor cancels every running job the moment it shuts down.
+        Pause first and shut APScheduler down last: its asyncio executor's shutdown cancels
+        every running job at once, which would void the grace period (and lose the results).
         """
         if self._scheduler.running:
             self._scheduler.pause()
+        # A job submitted just before the pause registers itself on its first step: give it one.
+        await asyncio.sleep(0)
         tasks = set(self._inflight)
         if tasks:
             _done, pending = await asyncio.wait(tasks, timeout=grace)
