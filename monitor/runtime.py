@@ -58,7 +58,7 @@ CONTEXT_PROVIDER_MODULES: list[str] = []
 
 # Modules of capabilities that run beside probing (evaluation, dispatch, the status page).
 # Each exports `service(monitor) -> Service`; they start in this order and stop in reverse.
-SERVICE_MODULES: list[str] = []
+SERVICE_MODULES: list[str] = ["monitor.simulator.service"]
 
 
 def make_context(config: Config, clock: Clock, http: HttpClientFactory, redactor: Redactor) -> Context:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from checks import AnyCheckSpec
 from checks.base import LatencyThresholds
 from monitor.durations import Duration
+from monitor.simulator.config import SimulatorSection
 
 Language = Literal["zh-CN", "en"]
 LANGUAGES: tuple[str, ...] = ("zh-CN", "en")
@@ -108,6 +109,7 @@ class Config(Strict):
     routes: list[dict[str, Any]] = Field(default_factory=list)
     maintenance: list[dict[str, Any]] = Field(default_factory=list)
     status_page: StatusPageSection = Field(default_factory=StatusPageSection)
+    simulator: SimulatorSection = Field(default_factory=SimulatorSection)
 
     _file: str = PrivateAttr("")
     _secrets: frozenset[str] = PrivateAttr(frozenset())
