@@ -54,7 +54,7 @@ class Health:
 # Modules that give checks a shared service (platform sessions, token caches). Each exports
 # `provide(config, ctx) -> None`, which puts its service into ctx.services.
 # `invoicewatch check` builds its context the same way.
-CONTEXT_PROVIDER_MODULES: list[str] = []
+CONTEXT_PROVIDER_MODULES: list[str] = ["checks.platform.registry"]
 
 # Modules of capabilities that run beside probing (evaluation, dispatch, the status page).
 # Each exports `service(monitor) -> Service`; they start in this order and stop in reverse.

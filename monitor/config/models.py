@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from checks import AnyCheckSpec
 from checks.base import LatencyThresholds
+from checks.platform.models import PlatformProfile
 from monitor.durations import Duration
 from monitor.simulator.config import SimulatorSection
 
@@ -104,7 +105,7 @@ class Config(Strict):
     components: list[Component] = Field(default_factory=list)
     checks: list[AnyCheckSpec] = Field(default_factory=list)
     # Filled by later capabilities; typed loosely until their models land.
-    platforms: dict[str, Any] = Field(default_factory=dict)
+    platforms: dict[str, PlatformProfile] = Field(default_factory=dict, description="invoice platforms, by name")
     channels: list[dict[str, Any]] = Field(default_factory=list)
     routes: list[dict[str, Any]] = Field(default_factory=list)
     maintenance: list[dict[str, Any]] = Field(default_factory=list)
