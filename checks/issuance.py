@@ -19,13 +19,12 @@ from pydantic import Field, model_validator
 from checks.base import CheckSpec, Context, Result, Status
 from checks.platform.canary import (
     CanaryOptions,
-    cleanup,
-    needs_cleanup,
-    order_number,
+    cancel_canary,
     poll_status,
     recover,
     recovery_step,
     refusal,
+    submit_canary,
 )
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.steps import Steps, finish
@@ -77,30 +76,13 @@ async def run(spec: Spec, ctx: Context) -> Result:
 
 
 async def _issue(spec: Spec, ctx: Context, registry: PlatformRegistry, result: Result, steps: Steps) -> Result:
-    ledger = registry.ledger
-    assert ledger is not None
     session = registry.session(spec.platform)
     clock = ctx.clock
-    order_no = order_number(spec.order_prefix, clock.now())
-    variables = {**spec.variables, "order_no": order_no}
-    row_id = await ledger.open(spec.platform, spec.name, order_no, variables, clock.now())
-    result.values.update(order_no=order_no, canaries_today=result.values["canaries_today"] + 1)
-
     t0 = clock.monotonic()
-    ex = await session.call("issue", variables)
-    serial = ex.extracted.get("serial") if ex.ok else None
-    result.latency_ms = round(ex.latency_ms, 1)
-    if not ex.ok or not serial:
-        steps.exchange("submit", ex, status=Status.DOWN, message=ex.describe() if not ex.ok else "no serial number in the answer")
-        if ex.http_status is not None and 200 <= ex.http_status < 300:
-            # The platform answered with a verdict: no invoice was made.
-            await ledger.update(row_id, clock.now(), state="nothing", last_error=ex.describe()[:500])
+    submitted = await submit_canary(registry, session, spec, spec.name, result, steps)
+    if submitted is None:
         return finish(result, steps, message_ok="")
-    serial = str(serial)
-    steps.exchange("submit", ex, values={"serial": serial})
-    result.values["serial"] = serial
-    await ledger.update(row_id, clock.now(), serial=serial, state="pending")
-
+    row_id, serial = submitted
     poll = None
     try:
         poll = await poll_status(
@@ -135,30 +117,5 @@ async def _issue(spec: Spec, ctx: Context, registry: PlatformRegistry, result: R
                       f"cannot read the canary's status: {err.describe() if err else 'no answer'}",
                       values={**wait_values, **(err.evidence() if err else {})})
     finally:
-        await _cancel(spec, registry, session, row_id, serial, poll, steps)
+        await cancel_canary(registry, session, row_id, serial, poll, spec.cleanup, steps)
     return finish(result, steps, message_ok=f"canary {result.values.get('invoice_number')} issued in {result.values.get('issue_s')}s and cancelled")
-
-
-async def _cancel(spec: Spec, registry: PlatformRegistry, session, row_id: int, serial: str, poll, steps: Steps) -> None:  # type: ignore[no-untyped-def]
-    ledger = registry.ledger
-    assert ledger is not None
-    now = registry.clock.now
-    if poll is None or poll.status == "pending" or poll.record is None:
-        await ledger.update(row_id, now(), state="pending", last_error="not final when the check ended")
-        steps.add("cleanup", Status.DEGRADED, f"canary {serial} not final yet; kept in the ledger, cancelled later")
-        return
-    if not needs_cleanup(poll):
-        await ledger.update(row_id, now(), state="nothing" if poll.status == "failed" else "cleaned", cleaned_at=now())
-        return
-    ok, tried = await cleanup(session, serial, spec.cleanup)
-    last = tried[-1] if tried else None
-    if ok and last is not None:
-        await ledger.update(row_id, now(), state="cleaned", cleaned_at=now(), number=poll.record.number)
-        steps.exchange("cleanup", last, message=f"{last.operation}: canary cancelled")
-        return
-    why = last.describe() if last else f"none of {spec.cleanup} is an operation of this platform"
-    await ledger.update(row_id, now(), state="issued", number=poll.record.number, last_error=why[:500])
-    if last is not None:
-        steps.exchange("cleanup", last, status=Status.DEGRADED, message=f"canary {serial} not cancelled ({why}); retried later")
-    else:
-        steps.add("cleanup", Status.DEGRADED, why)

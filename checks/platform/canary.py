@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from checks.base import Status
+from checks.base import Result, Status
 from checks.platform.exchange import Exchange
 from checks.platform.records import Record
 from checks.platform.registry import PlatformRegistry
@@ -209,6 +209,67 @@ async def recover(registry: PlatformRegistry, platform: str, *, ops: list[str] |
             await ledger.update(row.id, now, state="nothing" if poll.status == "failed" else "cleaned", cleaned_at=now)  # type: ignore[arg-type]
             out.cleaned += 1
     return out
+
+
+async def submit_canary(
+    registry: PlatformRegistry, session: PlatformSession, opts: CanaryOptions, check: str, result: Result, steps: Steps
+) -> tuple[int, str] | None:
+    """Ledger first, then submit. Returns (ledger row, serial), or None with a failed step."""
+    ledger = registry.ledger
+    assert ledger is not None
+    clock = registry.clock
+    order_no = order_number(opts.order_prefix, clock.now())
+    variables = {**opts.variables, "order_no": order_no}
+    row_id = await ledger.open(session.name, check, order_no, variables, clock.now())
+    result.values["order_no"] = order_no
+    if "canaries_today" in result.values:
+        result.values["canaries_today"] += 1
+    ex = await session.call("issue", variables)
+    serial = ex.extracted.get("serial") if ex.ok else None
+    result.latency_ms = round(ex.latency_ms, 1)
+    if not ex.ok or not serial:
+        steps.exchange("submit", ex, status=Status.DOWN, message=ex.describe() if not ex.ok else "no serial number in the answer")
+        if ex.http_status is not None and 200 <= ex.http_status < 300:
+            # The platform answered with a verdict: no invoice was made.
+            await ledger.update(row_id, clock.now(), state="nothing", last_error=ex.describe()[:500])
+        return None
+    steps.exchange("submit", ex, values={"serial": str(serial)})
+    result.values["serial"] = str(serial)
+    await ledger.update(row_id, clock.now(), serial=str(serial), state="pending")
+    return row_id, str(serial)
+
+
+async def cancel_canary(
+    registry: PlatformRegistry, session: PlatformSession, row_id: int, serial: str, poll: Poll | None,
+    ops: list[str], steps: Steps,
+) -> bool:
+    """Void or red-flush the canary now if it exists; otherwise leave it to the next sweep.
+
+    Returns True when nothing of the canary is left on the platform.
+    """
+    ledger = registry.ledger
+    assert ledger is not None
+    now = registry.clock.now
+    if poll is None or poll.status == "pending" or poll.record is None:
+        await ledger.update(row_id, now(), state="pending", last_error="not final when the check ended")
+        steps.add("cleanup", Status.DEGRADED, f"canary {serial} not final yet; kept in the ledger, cancelled later")
+        return False
+    if not needs_cleanup(poll):
+        await ledger.update(row_id, now(), state="nothing" if poll.status == "failed" else "cleaned", cleaned_at=now())
+        return True
+    ok, tried = await cleanup(session, serial, ops)
+    last = tried[-1] if tried else None
+    if ok and last is not None:
+        await ledger.update(row_id, now(), state="cleaned", cleaned_at=now(), number=poll.record.number)
+        steps.exchange("cleanup", last, message=f"{last.operation}: canary cancelled")
+        return True
+    why = last.describe() if last else f"none of {ops} is an operation of this platform"
+    await ledger.update(row_id, now(), state="issued", number=poll.record.number, last_error=why[:500])
+    if last is not None:
+        steps.exchange("cleanup", last, status=Status.DEGRADED, message=f"canary {serial} not cancelled ({why}); retried later")
+    else:
+        steps.add("cleanup", Status.DEGRADED, why)
+    return False
 
 
 def recovery_step(steps: Steps, rec: Recovery) -> None:
