@@ -74,7 +74,9 @@ def _admin(ctx: click.Context) -> Admin:
     url = ctx.meta.get("sim_url")
     token = ctx.meta.get("sim_admin_token")
     if not url or not token:
-        settings = _settings(ctx.find_object(AppState))
+        app = ctx.find_object(AppState)
+        assert app is not None  # the `cli` group always sets it
+        settings = _settings(app)
         host = "127.0.0.1" if settings.listen in ("0.0.0.0", "localhost") else settings.listen
         url = url or f"http://{host}:{settings.port}"
         token = token or settings.admin_token

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from monitor.simulator.common import json_response, sim_of
 from monitor.simulator.faults import catalog_json
@@ -22,9 +23,10 @@ def _error(status: int, message: str) -> web.Response:
 
 
 @web.middleware
-async def guard(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith("/_admin"):
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
     peer = request.remote or ""
     try:
         local = ipaddress.ip_address(peer).is_loopback
@@ -36,7 +38,8 @@ async def guard(request: web.Request, handler: web.Handler) -> web.StreamRespons
     given = request.headers.get("X-Admin-Token", "")
     if expected and not hmac.compare_digest(given.encode(), expected.encode()):
         return _error(401, "missing or wrong X-Admin-Token")
-    return await handler(request)
+    answer: web.StreamResponse = await handler(request)
+    return answer
 
 
 async def list_faults(request: web.Request) -> web.Response:

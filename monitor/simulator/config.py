@@ -51,22 +51,22 @@ class SimulatorSection(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = Field(False, description="start the simulator inside `invoicewatch run`")
-    listen: str = Field("127.0.0.1", description="loopback address only: the admin API has no other guard")
-    port: int = Field(8900, ge=0, le=65535, description="0 picks a free port")
+    enabled: bool = Field(default=False, description="start the simulator inside `invoicewatch run`")
+    listen: str = Field(default="127.0.0.1", description="loopback address only: the admin API has no other guard")
+    port: int = Field(default=8900, ge=0, le=65535, description="0 picks a free port")
     modes: list[Mode] = Field(default_factory=lambda: list(MODES), description="API shapes served")
-    seed: int = Field(42, description="same seed, same invoices and the same fault draws")
-    token_lifetime: Duration = Field(timedelta(hours=2), description="how long an access token lives")
-    token_quota: int = Field(50, ge=1, description="new tokens per appKey per quota window")
-    token_quota_window: Duration = Field(timedelta(days=30), description="sliding window of the token quota")
-    invoice_interval: Duration = Field(timedelta(seconds=60), description="one new invoice per interval")
-    history: Duration = Field(timedelta(days=3), description="invoices already there at start")
-    issue_delay: Duration = Field(timedelta(seconds=5), description="issuing -> final status")
-    hang_cap: Duration = Field(timedelta(seconds=30), description="longest a `hang` fault holds a request")
-    signature_max_skew: Duration = Field(
+    seed: int = Field(default=42, description="same seed, same invoices and the same fault draws")
+    token_lifetime: Duration = Field(default=timedelta(hours=2), description="how long an access token lives")
+    token_quota: int = Field(default=50, ge=1, description="new tokens per appKey per quota window")
+    token_quota_window: Duration = Field(default=timedelta(days=30), description="sliding window of the token quota")
+    invoice_interval: Duration = Field(default=timedelta(seconds=60), description="one new invoice per interval")
+    history: Duration = Field(default=timedelta(days=3), description="invoices already there at start")
+    issue_delay: Duration = Field(default=timedelta(seconds=5), description="issuing -> final status")
+    hang_cap: Duration = Field(default=timedelta(seconds=30), description="longest a `hang` fault holds a request")
+    signature_max_skew: Duration = Field(default=
         timedelta(minutes=10), description="signed requests' timestamp tolerance (0 turns the check off)"
     )
-    admin_token: str | None = Field(None, description="when set, /_admin needs header X-Admin-Token")
+    admin_token: str | None = Field(default=None, description="when set, /_admin needs header X-Admin-Token")
     seller_name: str = "北京示例电子发票有限公司"
     seller_tax_no: str = "91110000600000000X"
     users: list[SimUser] = Field(default_factory=list, description="empty: the two default users")

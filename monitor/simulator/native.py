@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from monitor.simulator import issuance
 from monitor.simulator.common import as_int, as_object, json_response, parse_json, sim_of
@@ -68,7 +69,7 @@ def render(sim: Simulator, inv: Invoice) -> dict[str, Any]:
 Action = Callable[[Simulator, web.Request, SimUser | None], Awaitable[Any]]
 
 
-def endpoint(op: str, action: Action, *, auth: bool = True) -> web.Handler:
+def endpoint(op: str, action: Action, *, auth: bool = True) -> Handler:
     """Wrap an action: HTTP-level faults first, then the token, then the envelope."""
 
     async def handle(request: web.Request) -> web.StreamResponse:

@@ -15,6 +15,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 if TYPE_CHECKING:
     from monitor.simulator.state import Simulator
@@ -82,9 +83,10 @@ async def gate(sim: Simulator, request: web.Request, op: str | None) -> web.Resp
 
 
 @web.middleware
-async def dropped_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def dropped_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn Dropped into an empty response aiohttp will fail quietly to write."""
     try:
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
     except Dropped:
         return web.Response(status=499)

@@ -16,8 +16,6 @@ from simulator_kit import ADMIN, SALES, bearer, canary, native_token, set_fault
 from monitor.clock import FakeClock
 from monitor.simulator.model import china_text
 
-pytestmark = pytest.mark.asyncio
-
 
 def recent(clock: FakeClock, hours: float = 2, **extra: Any) -> dict[str, Any]:
     return {"start": china_text(clock.now() - timedelta(hours=hours)), "end": china_text(clock.now()), **extra}

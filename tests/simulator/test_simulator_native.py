@@ -14,8 +14,6 @@ from monitor.clock import FakeClock
 from monitor.simulator import Simulator
 from monitor.simulator.model import china_text
 
-pytestmark = pytest.mark.asyncio
-
 
 def window(clock: FakeClock, hours: float = 2) -> dict[str, str]:
     return {"start": china_text(clock.now() - timedelta(hours=hours)), "end": china_text(clock.now())}
