@@ -36,6 +36,8 @@ class Exchange:
     token_failed: bool = False  # we could not even get a token
     auth_retried: bool = False
     extracted: dict[str, Any] = field(default_factory=dict)
+    raw: bytes = b""  # the body as read (for flow conditions); never put in evidence
+    headers: Any = None  # httpx.Headers of the answer (case-insensitive)
 
     def evidence(self) -> dict[str, Any]:
         """Values for Result/StepResult.values (the incident's evidence, per CONTRACTS)."""
@@ -44,7 +46,7 @@ class Exchange:
             out["http_status"] = self.http_status
         if self.envelope_code is not None:
             out["envelope_code"] = self.envelope_code
-        if self.envelope_message:
+        if self.envelope_message and not self.ok:
             out["envelope_message"] = self.envelope_message
         if self.auth_retried:
             out["auth_retried"] = True

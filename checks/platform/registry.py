@@ -99,6 +99,16 @@ class PlatformRegistry:
             self._sessions[key] = sess
         return sess
 
+    def adhoc(self, base_url: str) -> PlatformSession:
+        """A session with no platform behind it (a flow of plain HTTP steps): no auth, no envelope."""
+        key = (f"adhoc:{base_url}", None)
+        sess = self._sessions.get(key)
+        if sess is None:
+            profile = PlatformProfile(base_url=base_url)
+            sess = PlatformSession(base_url, profile, http=self.http, clock=self.clock, redactor=self.redactor, tokens=None)
+            self._sessions[key] = sess
+        return sess
+
     def sessions(self) -> list[PlatformSession]:
         return list(self._sessions.values())
 

@@ -253,8 +253,8 @@ class PlatformSession:
             signing.sign(out, self.profile.signing, lambda text: render_text(text, values, tz))
         ex = Exchange(name, template.method, _path_only(path))
         await self._send(out, ex)
-        rejection = auth.rejected
-        judge(ex, self.profile.envelope, rejection, use_envelope=use_envelope)
+        if ex.http_status is not None:  # else: no answer, _send said why
+            judge(ex, self.profile.envelope, auth.rejected, use_envelope=use_envelope)
         return ex
 
     async def _send(self, out: signing.Outgoing, ex: Exchange) -> None:
@@ -297,6 +297,8 @@ class PlatformSession:
             client.cookies.jar.clear(cookie.domain, cookie.path, cookie.name)
             ex.extracted.setdefault("_cookies", {})[cookie.name] = cookie.value
         ex.http_status = response.status_code
+        ex.raw = raw
+        ex.headers = response.headers
         try:
             ex.doc = json.loads(raw) if raw.strip() else None
         except ValueError:

@@ -107,10 +107,10 @@ class Env:
 
 
 def platform_yaml(url: str, *, name: str = "sim", profile: str = "simulator", key: str = ADMIN_KEY,
-                  secret: str = ADMIN_SECRET, extra: str = "", prefix: str = "") -> str:  # fmt: skip
+                  secret: str = ADMIN_SECRET, extra: str = "", prefix: str = "", timeout: str = "2s") -> str:  # fmt: skip
     """A `platforms:` section for the simulator in one of its modes."""
     base = url + prefix
     return (
-        f"platforms:\n  {name}:\n    profile: {profile}\n    base_url: {base}\n    timeout: 2s\n"
+        f"platforms:\n  {name}:\n    profile: {profile}\n    base_url: {base}\n    timeout: {timeout}\n"
         f"    credentials: {{appKey: {key}, appSecret: {secret}}}\n" + textwrap.indent(textwrap.dedent(extra), "    ")
     )
