@@ -106,8 +106,9 @@ def query_result(sim: Simulator, user: SimUser, p: dict[str, Any]) -> Any:
 
 def request_billing(sim: Simulator, user: SimUser, p: dict[str, Any]) -> Any:
     order = as_object(p.get("order"))
-    line = order.get("invoiceLine") or "pc"
     kinds = {v: k for k, v in LINES.items()}
+    # `invoiceType` carrying a line code is accepted too (in real Nuonuo it is 1 blue / 2 red)
+    line = order.get("invoiceLine") or (order.get("invoiceType") if order.get("invoiceType") in kinds else None) or "pc"
     if line not in kinds:
         raise SimError(Kind.BAD_PARAM, "参数错误: invoiceLine须为pc/bs/p")
     req = issuance.make_request(

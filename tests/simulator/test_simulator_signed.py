@@ -122,6 +122,17 @@ async def test_nuonuo_issuance_red_flush_and_business_codes(nuonuo: Nuonuo, cloc
     assert (await nuonuo.call("nuonuo.ElectronInvoice.requestBillingNew", order("NN-2")))["code"] == "E2001"
 
 
+async def test_nuonuo_old_style_line_through_the_invoice_type_alias(nuonuo: Nuonuo, clock: FakeClock) -> None:
+    await nuonuo.login()
+    body = order("NN-P")
+    body["order"]["invoiceType"] = body["order"].pop("invoiceLine")
+    body["order"]["invoiceType"] = "p"
+    serial = (await nuonuo.call("nuonuo.ElectronInvoice.requestBillingNew", body))["result"]["invoiceSerialNum"]
+    clock.advance(5)
+    inv = (await nuonuo.call(RESULT, {"serialNos": [serial]}))["result"][0]
+    assert inv["invoiceLine"] == "p" and len(inv["invoiceNo"]) == 8 and inv["allElectronicInvoiceNumber"] == ""
+
+
 async def test_nuonuo_fields_dropped_maps_to_its_own_field_names(nuonuo: Nuonuo, clock: FakeClock,
                                                                  client: httpx.AsyncClient) -> None:  # fmt: skip
     await nuonuo.login()
