@@ -191,14 +191,26 @@ def service(monitor: Monitor) -> PlatformService:
     return PlatformService(monitor)
 
 
-async def recover_all(registry: PlatformRegistry, ctx: Any) -> None:
+async def recover_all(registry: PlatformRegistry, ctx: Any, *, first_retry: float = 2.0, max_retry: float = 300.0) -> None:
+    """Cancel every leftover canary; retry (backing off) while some are still being issued.
+
+    A canary the crash left in "issuing" cannot be voided yet, so one sweep is not enough.
+    """
     from checks.platform.canary import recover
 
-    for name in registry.names:
-        try:
-            outcome = await recover(registry, name)
-        except Exception:
-            log.exception("cleaning up leftover canaries of %s failed", name)
-            continue
-        if outcome.found:
-            log.warning("platform %s: %s", name, outcome.summary())
+    pending = set(registry.names)
+    delay = first_retry
+    while pending:
+        for name in sorted(pending):
+            try:
+                outcome = await recover(registry, name)
+            except Exception:
+                log.exception("cleaning up leftover canaries of %s failed", name)
+                continue
+            if outcome.found:
+                log.warning("platform %s: %s", name, outcome.summary())
+            if not outcome.still_open:
+                pending.discard(name)
+        if pending:
+            await registry.sleep(delay)
+            delay = min(delay * 2, max_retry)
