@@ -6,10 +6,11 @@ recent invoices as that user; at least `min_visible` must come back and every nu
 the invoices it lists whose `where` value is in `equals`, the user must see at least
 `min_share` (a scoped user silently seeing fewer is the failure this catches), and none of
 the others (seeing too much). Each `forbidden:` operation is attempted and must be refused
-(HTTP 403 or an envelope code under `envelope.forbidden`). Use parameters that would fail
-validation anyway (a serial that does not exist), so a platform that forgets to refuse does
-nothing; `issue` is only probed on sandbox or opted-in platforms, and a canary it makes is
-put in the ledger and cancelled.
+(HTTP 403 or an envelope code under `envelope.forbidden`); any other error is reported as
+inconclusive (some platforms validate parameters before permissions). Void and red-flush are
+probed on a serial that does not exist, so a platform that forgets to refuse changes nothing.
+`issue` needs valid parameters to reach the permission check, so it is only probed on sandbox
+or opted-in platforms, and an invoice it makes is put in the canary ledger and cancelled.
 """
 
 from __future__ import annotations
@@ -162,8 +163,9 @@ async def _forbidden(registry: PlatformRegistry, session: PlatformSession, who: 
     if ex.refused:
         steps.exchange(name, ex, status=Status.UP, message=f"refused as expected ({ex.envelope_code or ex.http_status})")
     elif ex.ok:
-        steps.exchange(name, ex, status=Status.DOWN, message=f"{f.operation} was ALLOWED for {who}")
         serial = ex.extracted.get("serial")
+        steps.exchange(name, ex, status=Status.DOWN, message=f"{f.operation} was ALLOWED for {who}",
+                       values={"serial": serial} if serial else None)
         if f.operation == "issue" and serial and registry.ledger is not None:
             # It made an invoice: hand it to the canary sweep so it is cancelled.
             now = registry.clock.now()

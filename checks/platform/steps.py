@@ -43,7 +43,11 @@ class Steps:
         return worst(*(s.status for s in self.steps))
 
     def first_failure(self) -> StepResult | None:
-        return next((s for s in self.steps if s.status is not Status.UP), None)
+        """The first step with the worst status: what the headline message should name."""
+        worst_status = self.status
+        if worst_status is Status.UP:
+            return None
+        return next(s for s in self.steps if s.status is worst_status)
 
 
 def failure_values(ex: Exchange) -> dict[str, Any]:
