@@ -147,7 +147,8 @@ async def _run_step(step: FlowStep, session: PlatformSession, registry: Platform
             break
         await registry.sleep(step.repeat.every.total_seconds())  # type: ignore[union-attr]
     extracted = _extract(step, ex, registry) if ex.doc is not None else {}
-    variables.update(extracted)
+    # Nothing found stays unset, so a later step using it says so instead of sending "".
+    variables.update({k: v for k, v in extracted.items() if v is not None})
     values: dict[str, Any] = {**extracted}
     if attempts > 1:
         values["attempts"] = attempts
