@@ -146,7 +146,11 @@ async def _run_step(step: FlowStep, session: PlatformSession, registry: Platform
         if ok or attempts >= limit or clock.monotonic() >= t_end:
             break
         await registry.sleep(step.repeat.every.total_seconds())  # type: ignore[union-attr]
-    extracted = _extract(step, ex, registry) if ex.doc is not None else {}
+    # The operation's own `extract:` (e.g. serial of issue) counts as if the step had it.
+    extracted = {k: v for k, v in ex.extracted.items() if not k.startswith("_")}
+    if ex.doc is not None:
+        extracted.update({name: find_first(path, ex.doc) for name, path in step.extract.items()})
+    _mask_secrets(step, extracted, registry)
     # Nothing found stays unset, so a later step using it says so instead of sending "".
     variables.update({k: v for k, v in extracted.items() if v is not None})
     values: dict[str, Any] = {**extracted}
@@ -176,11 +180,7 @@ def _judge(step: FlowStep, ex: Exchange, variables: dict[str, Any]) -> tuple[boo
     return all(r.ok for r in results), results
 
 
-def _extract(step: FlowStep, ex: Exchange, registry: PlatformRegistry) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, path in step.extract.items():
-        value = find_first(path, ex.doc)
-        out[name] = value
+def _mask_secrets(step: FlowStep, extracted: dict[str, Any], registry: PlatformRegistry) -> None:
+    for name, value in extracted.items():
         if isinstance(value, str) and (name in step.secret or SECRET_NAME.search(name)):
             registry.redactor.add(value)
-    return out

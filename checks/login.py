@@ -55,7 +55,9 @@ async def run(spec: Spec, ctx: Context) -> Result:
 
     cert = profile.certification if spec.certification else None
     op = spec.operation or (cert.operation if cert else "list_invoices")
-    ex = await session.call(op, {**window_variables(ctx.clock.now(), timedelta(minutes=5)), "page": 1, "page_size": 1, **spec.variables})
+    paging = profile.operation(op).paging
+    one_page = {"page": paging.first if paging else 1, "page_size": 1, "offset": 0, "limit": 1}
+    ex = await session.call(op, {**window_variables(ctx.clock.now(), timedelta(minutes=5)), **one_page, **spec.variables})
     result.latency_ms = round(ex.latency_ms, 1)
     if ex.ok:
         steps.exchange("authenticated call", ex)

@@ -192,7 +192,8 @@ class Envelope(Strict):
 class Paging(Strict):
     """Page after page until a short page, `max_pages`, the `total`, or the caller's limit.
 
-    The request template says where the numbers go, with `{page}` and `{page_size}`.
+    The request template says where the numbers go, with `{page}`, `{page_size}` and
+    `{offset}` (records before this page, for offset/limit APIs).
     """
 
     first: int = Field(1, description="number of the first page (0 or 1)")

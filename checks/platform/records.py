@@ -85,11 +85,12 @@ class Record:
         """Required fields this record lacks, 数电-aware.
 
         A 数电 invoice has no invoice code, so an empty `code` is fine when the number is a
-        20-digit 数电 number; `number` counts as present when the 数电 number is.
+        20-digit 数电 number; `number` counts as present when the 数电 number is. Without any
+        number we cannot tell whether a code was due, so only the number is reported.
         """
         out = []
         for name in required:
-            if name == "code" and not self.has("code") and self.is_digital:
+            if name == "code" and not self.has("code") and (self.is_digital or self.number is None):
                 continue
             if name == "number" and self.number is not None:
                 continue

@@ -155,7 +155,8 @@ class PlatformSession:
         exchanges: list[Exchange] = []
         total: int | None = None
         for i in range(pages):
-            ex = await self.call(op, {**variables, "page": first + i, "page_size": size, "limit": limit})
+            page = {"page": first + i, "page_size": size, "offset": i * size, "limit": limit}
+            ex = await self.call(op, {**variables, **page})
             ex.operation = op_name
             exchanges.append(ex)
             if not ex.ok:

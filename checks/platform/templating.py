@@ -3,6 +3,9 @@
 Why not str.format: bodies are nested YAML (dicts, lists, numbers), a whole-value `{amount}`
 must keep its type in JSON, times need a strftime spec with colons (`{now:%H:%M:%S}`), and a
 missing variable must name itself and where it was wanted.
+
+Times: `{now}` is "YYYY-MM-DD HH:MM:SS" in the platform's zone; `{now:%Y%m%d}` any strftime;
+`{now:epoch}`, `{now:epoch_ms}` and `{now:iso}` (with offset) for what strftime cannot say.
 """
 
 from __future__ import annotations
@@ -54,9 +57,18 @@ def _lookup(name: str, variables: dict[str, Any]) -> Any:
 
 _MISSING = object()
 
+# Time formats strftime cannot say portably (`%s` is local time on glibc).
+_TIME_SPECS = {
+    "epoch": lambda t: str(int(t.timestamp())),
+    "epoch_ms": lambda t: str(int(t.timestamp() * 1000)),
+    "iso": lambda t: t.isoformat(timespec="seconds"),
+}
+
 
 def _text(value: Any, spec: str | None, tz: tzinfo | None) -> str:
     if isinstance(value, datetime):
+        if spec in _TIME_SPECS:
+            return _TIME_SPECS[spec](value if tz is None else value.astimezone(tz))
         if tz is not None:
             value = value.astimezone(tz)
         return value.strftime(spec or DEFAULT_TIME_FORMAT)
