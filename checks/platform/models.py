@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from checks.platform.jsonpath import compile_path
 from checks.platform.signing import AnySigning
@@ -158,7 +158,23 @@ class NoAuth(Strict):
     rejected: Rejection = Field(default_factory=lambda: Rejection(http_status=[]))
 
 
-AuthSpec = Annotated[TokenAuth | OAuthAuth | FormAuth | HeaderAuth | NoAuth, Field(discriminator="scheme")]
+def scheme_of(value: Any) -> Any:
+    """The `scheme:` of a mapping or model, for the auth and signing unions."""
+    return value.get("scheme") if isinstance(value, dict) else getattr(value, "scheme", None)
+
+
+AuthSpec = Annotated[
+    Annotated[TokenAuth, Tag("token")]
+    | Annotated[OAuthAuth, Tag("oauth")]
+    | Annotated[FormAuth, Tag("form")]
+    | Annotated[HeaderAuth, Tag("header")]
+    | Annotated[NoAuth, Tag("none")],
+    Discriminator(
+        scheme_of,
+        custom_error_type="unknown_auth_scheme",
+        custom_error_message="auth.scheme must be one of token, oauth, form, header, none",
+    ),
+]
 
 
 class Envelope(Strict):

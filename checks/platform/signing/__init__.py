@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 Render = Callable[[str], str]
 
@@ -51,9 +51,17 @@ class Outgoing:
 
 SIGNERS: dict[str, ModuleType] = {name: importlib.import_module(path) for name, path in _SIGNER_MODULES.items()}
 
+def _scheme_of(value: Any) -> Any:
+    return value.get("scheme") if isinstance(value, dict) else getattr(value, "scheme", None)
+
+
 AnySigning = Annotated[
-    Union[tuple(m.Options for m in SIGNERS.values())],  # noqa: UP007 - built at import time
-    Field(discriminator="scheme"),
+    Union[tuple(Annotated[m.Options, Tag(name)] for name, m in SIGNERS.items())],  # noqa: UP007 - built at import time
+    Discriminator(
+        _scheme_of,
+        custom_error_type="unknown_signing_scheme",
+        custom_error_message=f"signing.scheme must be one of {', '.join(SIGNERS)}",
+    ),
 ]
 
 
