@@ -13,7 +13,8 @@
         always_run: true                     # runs even after a failure (cleanup)
         request: {method: POST, path: "/openapi/invoices/{serial}/red-flush"}
 
-With `platform:`, requests get that platform's base URL, credentials, signing and envelope;
+Every step has `{since}`/`{until}` (the last `window:`, default 1h) besides the usual
+`{now}`, `{nonce}`, `{timestamp_s}` ... With `platform:`, requests get that platform's base URL, credentials, signing and envelope;
 without, `base_url:` and plain HTTP. A step without conditions passes when the exchange is OK
 (HTTP 2xx, and the envelope's code when a platform is used). After a failed step the
 remaining steps are skipped, except `always_run` ones. Each step keeps its timing, conditions
@@ -36,6 +37,7 @@ from checks.platform.jsonpath import compile_path, find_first
 from checks.platform.models import RequestTemplate
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.session import PlatformSession
+from checks.platform.specs import window_variables
 from checks.platform.steps import Steps, finish
 from monitor.durations import Duration
 from monitor.errors import CheckError
@@ -85,6 +87,7 @@ class Spec(CheckSpec):
     user: str | None = Field(None, description="as this entry of the platform's users:")
     base_url: str | None = Field(None, pattern=r"^https?://", description="for flows without a platform")
     variables: dict[str, Any] = Field(default_factory=dict, description="{variables} for every step")
+    window: Duration = Field(timedelta(hours=1), description="{since} is this long before {until} (now)")
     steps: list[FlowStep] = Field(min_length=1, max_length=50)
 
     @model_validator(mode="after")
@@ -109,7 +112,7 @@ async def run(spec: Spec, ctx: Context) -> Result:
     )
     result = Result(spec.name, Status.UP, ctx.clock.now())
     steps = Steps()
-    variables: dict[str, Any] = dict(spec.variables)
+    variables: dict[str, Any] = {**window_variables(ctx.clock.now(), spec.window), **spec.variables}
     failed = False
     skipped: list[str] = []
     total_ms = 0.0
