@@ -23,7 +23,6 @@ from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.specs import CountThresholds, LagThresholds, PlatformTarget, window_variables
 from checks.platform.steps import Steps, finish
 from monitor.durations import Duration
-from monitor.store import safe_url
 
 
 class SqlSource(BaseModel):
@@ -161,6 +160,8 @@ async def _source_records(spec: Spec, registry: PlatformRegistry, now: datetime,
 
 
 def _sql_rows(registry: PlatformRegistry, src: SqlSource, since: datetime, until: datetime, tz: Any) -> list[tuple[str, datetime | None]]:
+    from monitor.store import safe_url  # not at import: monitor.store imports checks
+
     try:
         engine = registry.sql_engine(src.url)
     except Exception as exc:

@@ -78,7 +78,9 @@ class CanaryLedger:
                         created_at=now, updated_at=now, attempts=0, variables=variables,
                     )
                 )
-                return int(row.inserted_primary_key[0])
+                key = row.inserted_primary_key
+                assert key is not None
+                return int(key[0])
 
         return await asyncio.to_thread(write)
 
@@ -100,7 +102,7 @@ class CanaryLedger:
 
             with Session(engine) as s:
                 stmt = select(CanaryRow).where(CanaryRow.platform == platform, CanaryRow.state.in_(OPEN_STATES))  # type: ignore[attr-defined]
-                return list(s.exec(stmt.order_by(CanaryRow.id)))
+                return list(s.exec(stmt.order_by(CanaryRow.id)))  # type: ignore[arg-type]
 
         return await asyncio.to_thread(read)
 

@@ -104,7 +104,7 @@ class PlatformRegistry:
         key = (f"adhoc:{base_url}", None)
         sess = self._sessions.get(key)
         if sess is None:
-            profile = PlatformProfile(base_url=base_url)
+            profile = PlatformProfile.model_validate({"base_url": base_url})
             sess = PlatformSession(base_url, profile, http=self.http, clock=self.clock, redactor=self.redactor, tokens=None)
             self._sessions[key] = sess
         return sess

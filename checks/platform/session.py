@@ -329,7 +329,9 @@ class PlatformSession:
                 form.update(client_id=cid, client_secret=secret)
             if auth.scope:
                 form["scope"] = auth.scope
-            template = RequestTemplate(method="POST", path=auth.token_path, form=form, auth=False, sign=False)
+            template = RequestTemplate.model_validate(
+                {"method": "POST", "path": auth.token_path, "form": form, "auth": False, "sign": False}
+            )
             ex = await self._attempt("token", template, None, None, use_envelope=auth.envelope, extra_headers=headers)
             value = find_first(auth.token, ex.doc) if ex.doc is not None else None
             if not value or not ex.ok:

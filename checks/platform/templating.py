@@ -11,6 +11,7 @@ Times: `{now}` is "YYYY-MM-DD HH:MM:SS" in the platform's zone; `{now:%Y%m%d}` a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -58,20 +59,27 @@ def _lookup(name: str, variables: dict[str, Any]) -> Any:
 _MISSING = object()
 
 # Time formats strftime cannot say portably (`%s` is local time on glibc).
-_TIME_SPECS = {
-    "epoch": lambda t: str(int(t.timestamp())),
-    "epoch_ms": lambda t: str(int(t.timestamp() * 1000)),
-    "iso": lambda t: t.isoformat(timespec="seconds"),
-}
+def _epoch(t: datetime) -> str:
+    return str(int(t.timestamp()))
+
+
+def _epoch_ms(t: datetime) -> str:
+    return str(int(t.timestamp() * 1000))
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat(timespec="seconds")
+
+
+_TIME_SPECS: dict[str, Callable[[datetime], str]] = {"epoch": _epoch, "epoch_ms": _epoch_ms, "iso": _iso}
 
 
 def _text(value: Any, spec: str | None, tz: tzinfo | None) -> str:
     if isinstance(value, datetime):
         if spec in _TIME_SPECS:
             return _TIME_SPECS[spec](value if tz is None else value.astimezone(tz))
-        if tz is not None:
-            value = value.astimezone(tz)
-        return value.strftime(spec or DEFAULT_TIME_FORMAT)
+        local: datetime = value if tz is None else value.astimezone(tz)
+        return local.strftime(spec or DEFAULT_TIME_FORMAT)
     if spec:
         return format(value, spec)
     if value is None:

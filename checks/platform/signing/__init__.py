@@ -55,7 +55,7 @@ def _scheme_of(value: Any) -> Any:
     return value.get("scheme") if isinstance(value, dict) else getattr(value, "scheme", None)
 
 
-AnySigning = Annotated[
+AnySigning: Any = Annotated[
     Union[tuple(Annotated[m.Options, Tag(name)] for name, m in SIGNERS.items())],  # noqa: UP007 - built at import time
     Discriminator(
         _scheme_of,
