@@ -150,7 +150,7 @@ class PlatformSession:
         paging = op.paging
         pages = paging.max_pages if paging else 1
         first = paging.first if paging else 1
-        size = paging.size if paging else limit
+        size = min(paging.size, limit) if paging else limit
         out: list[Record] = []
         exchanges: list[Exchange] = []
         total: int | None = None

@@ -142,3 +142,27 @@ checks:
     result = await env.run("login")
     assert result.status is Status.UP, result.message
     assert [s.name for s in result.steps] == ["token", "authenticated call"]
+
+
+async def test_concurrent_checks_share_one_token_request(sim: SimHandle, make_env) -> None:
+    import asyncio
+
+    env = make_env(platform_yaml(sim.url) + CHECKS)
+    results = await asyncio.gather(*(env.run(name) for name in ["login", "query"] * 10))
+    assert all(r.status is Status.UP for r in results)
+    assert env.registry.session("sim").tokens.requests == 1
+
+
+async def test_a_reload_keeps_the_token_of_an_unchanged_platform(sim: SimHandle, make_env) -> None:
+    from checks.platform.models import PlatformProfile
+
+    env = make_env(platform_yaml(sim.url) + CHECKS)
+    await env.run("login")
+    registry = env.registry
+    before = registry.session("sim")
+    registry.update(dict(env.config.platforms))
+    assert registry.session("sim") is before and before.tokens.requests == 1
+    changed = env.config.platforms["sim"].model_dump(by_alias=True)
+    changed["timeout"] = 5
+    registry.update({"sim": PlatformProfile.model_validate(changed)})
+    assert registry.session("sim") is not before
