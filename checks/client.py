@@ -11,6 +11,8 @@ nothing is monkeypatched.
 
 from __future__ import annotations
 
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+
 import httpx
 
 from monitor import __version__
@@ -38,6 +40,11 @@ class HttpClientFactory:
         self._user_agent = user_agent
         self._clients: dict[tuple[bool, bool], httpx.AsyncClient] = {}
 
+    @property
+    def injected_transport(self) -> bool:
+        """True when tests handed in a transport: there is no network to resolve names on."""
+        return self._transport is not None
+
     def client(self, *, verify: bool = True, keepalive: bool = False) -> httpx.AsyncClient:
         """A shared client. Redirects are off: callers follow them (and time each hop)."""
         key = (verify, keepalive)
@@ -55,6 +62,9 @@ class HttpClientFactory:
                 follow_redirects=False,
                 timeout=httpx.Timeout(30.0),
                 trust_env=False,
+                # Shared by every probe: a Set-Cookie from one target must not ride along on
+                # another check's request (nor grow without bound), so the jar keeps nothing.
+                cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
             )
             self._clients[key] = client
         return client

@@ -90,9 +90,13 @@ class ProbeScheduler:
                     self._add(spec)
 
     async def shutdown(self, grace: float = 5.0) -> None:
-        """Stop scheduling; let running probes finish for `grace` seconds, then cancel them."""
+        """Stop scheduling; let running probes finish for `grace` seconds, then cancel them.
+
+        Pause first and shut APScheduler down last: its asyncio executor's shutdown cancels
+        every running job at once, which would void the grace period (and lose the results).
+        """
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.pause()
         tasks = set(self._inflight)
         if tasks:
             _done, pending = await asyncio.wait(tasks, timeout=grace)
@@ -100,6 +104,8 @@ class ProbeScheduler:
                 t.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
 
     # jobs ---------------------------------------------------------------------------------
     def _add(self, spec: CheckSpec) -> None:

@@ -38,7 +38,7 @@ from typing import Annotated, Any
 from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 
 from checks.base import ConditionResult
-from checks.conditions.evaluate import Document, text_of
+from checks.conditions.evaluate import Document, json_safe, text_of
 from checks.conditions.parse import parse_condition
 from checks.conditions.tree import (
     ALL,
@@ -66,6 +66,7 @@ __all__ = [
     "condition_list",
     "evaluate",
     "failure_message",
+    "json_safe",
     "parse_condition",
     "vocabulary",
 ]

@@ -179,7 +179,7 @@ def _operand(node: Node, values: Mapping[str, Any]) -> Any:
     value = _resolve(node.ref, values)
     if isinstance(value, str | list | tuple | Mapping | bytes):
         return len(value)
-    raise Fail(f"len() of {_kind(value)}", _actual(value))
+    raise Fail(f"len() of {_kind(value)}", json_safe(value))
 
 
 def evaluate_condition(c: Condition, values: Mapping[str, Any]) -> ConditionResult:
@@ -187,7 +187,7 @@ def evaluate_condition(c: Condition, values: Mapping[str, Any]) -> ConditionResu
     subject, other = (left, right) if isinstance(left, Ref | Func) else (right, left)
     a = _operand(subject, values)
     unit = _unit(subject)
-    actual = _actual(a)
+    actual = json_safe(a)
     if isinstance(other, AnyOf):
         ok = any(_equal(a, unit, o) for o in other.options)
         return ConditionResult(c.text, ok if c.op == "==" else not ok, actual)
@@ -255,7 +255,7 @@ def _compare_values(a: Any, a_unit: str, op: str, b: Any, b_unit: str) -> bool:
     if op in ("==", "!="):
         same = text_of(a) == text_of(b)
         return same if op == "==" else not same
-    raise Fail(f"cannot order {_kind(a)} and {_kind(b)}", _actual(a))
+    raise Fail(f"cannot order {_kind(a)} and {_kind(b)}", json_safe(a))
 
 
 def _number(value: Any, unit: str, *, lenient: bool) -> int | float | None:
@@ -298,7 +298,7 @@ def text_of(value: Any) -> str:
     return _preview(value, 1 << 20)
 
 
-def _actual(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """A JSON-safe, bounded copy of a value for ConditionResult.actual."""
     if value is None or isinstance(value, bool):
         return value

@@ -137,6 +137,17 @@ class Condition:
     def __str__(self) -> str:
         return self.text
 
+    @property
+    def placeholders(self) -> frozenset[str]:
+        """Names this condition reads, so a kind computes costly values only when asked."""
+        names = set()
+        for node in (self.left, self.right):
+            if isinstance(node, Ref):
+                names.add(node.name)
+            elif isinstance(node, Func):
+                names.add(node.ref.name)
+        return frozenset(names)
+
     def evaluate(self, values: Mapping[str, Any]) -> ConditionResult:
         """Evaluate against the values a kind provides (name -> value or Document)."""
         from checks.conditions.evaluate import Fail, evaluate_condition

@@ -173,6 +173,12 @@ def test_condition_that_cannot_hold_fails_with_reason(text: str, over: dict[str,
         assert result.actual is None or "len()" in text or ">" in text
 
 
+def test_condition_names_the_placeholders_it_reads() -> None:
+    assert parse_condition("[VAR].x == [BODY].y").placeholders == {"VAR", "BODY"}
+    assert parse_condition("len([ROW].x) > 1").placeholders == {"ROW"}
+    assert parse_condition("[CERTIFICATE_EXPIRATION] > 72h").placeholders == {"CERTIFICATE_EXPIRATION"}
+
+
 def test_placeholder_the_result_lacks_fails_instead_of_raising() -> None:
     result = parse_condition("[STATUS] == 200").evaluate({})
     assert (result.ok, result.actual) == (False, None)

@@ -1,0 +1,230 @@
+"""`http`: one HTTP request (following redirects hop by hop), judged by conditions.
+
+Timed the way a user's first request feels it: the name is resolved here (timed, `dns`),
+then the request goes to the resolved address with the original Host header and TLS SNI, so
+connect, tls and ttfb come from httpcore's trace events and every redirect hop is timed on
+its own. Uses the shared probe client (keep-alive off: every run pays a fresh connect).
+A broken target is never an exception: refused, reset, bad TLS, garbage, hangs all become a
+down Result that names the phase that failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any, Literal
+
+import httpx
+from pydantic import Field, field_validator, model_validator
+
+from checks.base import CheckSpec, Context, Result, Status
+from checks.certs import cert_info, peer_der
+from checks.client import DEFAULT_MAX_BODY, read_capped
+from checks.conditions import Document, condition_list, evaluate, failure_message, parse_condition, vocabulary
+from checks.net import ProbeFailure, hostport, reason, resolve
+from checks.timing import Phases, deadline, down
+
+PLACEHOLDERS = vocabulary(
+    "an http check", "STATUS", "BODY", "HEADER", "RESPONSE_TIME", "CERTIFICATE_EXPIRATION", "CONNECTED", "IP"
+)
+DEFAULT_CONDITIONS = (parse_condition("[STATUS] < 400", PLACEHOLDERS),)
+_REDIRECTS = (301, 302, 303, 307, 308)
+_SENSITIVE = ("authorization", "cookie", "proxy-authorization")
+
+
+class Spec(CheckSpec):
+    kind: Literal["http"]
+    url: str = Field(min_length=1, description="http:// or https:// URL to request")
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict, description="request headers")
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict, description="query parameters")
+    json_body: Any = Field(None, alias="json", description="JSON request body (not with form)")
+    form: dict[str, str] | None = Field(None, description="form-encoded request body (not with json)")
+    follow_redirects: bool = Field(True, description="follow 3xx responses, timing each hop")
+    max_redirects: int = Field(10, ge=0, le=50)
+    verify_tls: bool = Field(True, description="verify the certificate chain and host name")
+    max_body: int = Field(DEFAULT_MAX_BODY, ge=0, le=64 * 1024 * 1024, description="bytes of body read at most")
+    conditions: condition_list(PLACEHOLDERS) = Field(  # type: ignore[valid-type]
+        default_factory=list, description="all must hold; default [STATUS] < 400"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        try:
+            url = httpx.URL(value)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise ValueError(f"not a URL: {exc}") from None
+        if url.scheme not in ("http", "https"):
+            raise ValueError(f"URL must start with http:// or https://, not {url.scheme or 'nothing'}:")
+        if not url.host:
+            raise ValueError("URL has no host")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _no_host_header(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(k.lower() == "host" for k in value):
+            raise ValueError("Host comes from the URL; do not set it in headers")
+        return value
+
+    @model_validator(mode="after")
+    def _one_body(self) -> Spec:
+        if self.json_body is not None and self.form is not None:
+            raise ValueError("json and form are mutually exclusive: send one body")
+        return self
+
+
+async def run(spec: Spec, ctx: Context) -> Result:
+    started = ctx.clock.now()
+    phases = Phases(ctx.clock)
+    probe = _Probe(spec, ctx, phases)
+    try:
+        async with asyncio.timeout(deadline(spec)):
+            return await probe.run(started)
+    except TimeoutError:
+        message = f"timed out after {spec.timeout.total_seconds():g}s {phases.where()}".rstrip()
+    except httpx.TimeoutException:
+        message = f"timed out {phases.where()}".rstrip()
+    except ProbeFailure as exc:
+        message = str(exc)
+    except (httpx.HTTPError, OSError, ssl.SSLError, UnicodeError) as exc:
+        message = _explain(exc, phases, probe.target)
+    return down(spec, started, phases, message, {"redirects": probe.redirects})
+
+
+class _Probe:
+    def __init__(self, spec: Spec, ctx: Context, phases: Phases) -> None:
+        self.spec = spec
+        self.ctx = ctx
+        self.phases = phases
+        self.redirects = 0
+        self.target = ""  # ip:port being talked to, for messages
+        self.ip: str | None = None
+
+    async def run(self, started: Any) -> Result:
+        spec, phases = self.spec, self.phases
+        client = self.ctx.http.client(verify=spec.verify_tls, keepalive=False)
+        url = httpx.URL(spec.url)
+        if spec.params:
+            url = url.copy_merge_params({k: _param(v) for k, v in spec.params.items()})
+        method = spec.method
+        headers = dict(spec.headers)
+        body: dict[str, Any] = {}
+        if spec.json_body is not None:
+            body["json"] = spec.json_body
+        elif spec.form is not None:
+            body["data"] = spec.form
+        hops: list[dict[str, Any]] = []
+        while True:
+            request = await self._request(client, method, url, headers, body)
+            response = await client.send(request, stream=True)
+            try:
+                if not (spec.follow_redirects and response.status_code in _REDIRECTS and "location" in response.headers):
+                    return await self._judge(response, started, hops)
+                hop_ms = phases.elapsed_ms() - sum(h["ms"] for h in hops)
+                hops.append({"status": response.status_code, "url": str(url)[:300], "ms": round(hop_ms, 2)})
+                if self.redirects >= spec.max_redirects:
+                    raise ProbeFailure(f"more than {spec.max_redirects} redirects (last from {str(url)[:200]})")
+                try:
+                    nxt = url.join(response.headers["location"])
+                except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+                    raise ProbeFailure(f"redirect to an invalid URL: {exc}") from None
+                if nxt.scheme not in ("http", "https"):
+                    raise ProbeFailure(f"redirect to a non-HTTP URL ({nxt.scheme}:)")
+                if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+                    method, body = ("HEAD" if method == "HEAD" else "GET"), {}
+                if (nxt.scheme, nxt.host, nxt.port) != (url.scheme, url.host, url.port):
+                    headers = {k: v for k, v in headers.items() if k.lower() not in _SENSITIVE}
+                url = nxt
+                self.redirects += 1
+            finally:
+                await response.aclose()
+
+    async def _request(
+        self, client: httpx.AsyncClient, method: str, url: httpx.URL, headers: dict[str, str], body: dict[str, Any]
+    ) -> httpx.Request:
+        """Resolve the host (timed) and build a request to the address, keeping Host and SNI."""
+        host = url.raw_host.decode("ascii")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        extensions: dict[str, Any] = {"trace": self.phases.trace}
+        send_url, send_headers = url, dict(headers)
+        if self.ctx.http.injected_transport:
+            self.target = f"{host}:{port}"  # a test transport answers; there is nothing to resolve
+        else:
+            ip = await resolve(host, port, self.phases)
+            self.ip = ip
+            self.target = hostport(ip, port)
+            if ip != host.strip("[]"):
+                send_url = url.copy_with(host=ip)
+                send_headers["Host"] = url.netloc.decode("ascii")
+                if url.scheme == "https":
+                    extensions["sni_hostname"] = host
+        remaining = max(deadline(self.spec) - self.phases.elapsed_ms() / 1000, 0.001)
+        return client.build_request(
+            method, send_url, headers=send_headers, timeout=httpx.Timeout(remaining), extensions=extensions, **body
+        )
+
+    async def _judge(self, response: httpx.Response, started: Any, hops: list[dict[str, Any]]) -> Result:
+        spec, phases = self.spec, self.phases
+        conditions = spec.conditions or DEFAULT_CONDITIONS
+        expiry: float | None = None
+        if any("CERTIFICATE_EXPIRATION" in c.placeholders for c in conditions):
+            stream = response.extensions.get("network_stream")
+            ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+            info = cert_info(peer_der(ssl_object))
+            expiry = info.seconds_left(self.ctx.clock.now()) if info else None
+        with phases.phase("transfer"):
+            content, truncated = await read_capped(response, spec.max_body)
+        total = phases.total()
+        values: dict[str, Any] = {
+            "STATUS": response.status_code,
+            "BODY": Document(content),
+            "HEADER": response.headers,
+            "RESPONSE_TIME": total["total"],
+            "CONNECTED": True,
+            "IP": self.ip,
+        }
+        if expiry is not None:
+            values["CERTIFICATE_EXPIRATION"] = expiry
+        results = evaluate(conditions, values)
+        ok = all(r.ok for r in results)
+        if ok:
+            message = f"HTTP {response.status_code} in {total['total']:.0f} ms"
+        else:
+            message = failure_message(results)
+        if truncated:
+            message += f" (body truncated at {spec.max_body} bytes)"
+        out: dict[str, Any] = {"http_status": response.status_code, "body_bytes": len(content), "redirects": self.redirects}
+        if truncated:
+            out["body_truncated"] = True
+        if hops:
+            out["hops"] = hops
+        return Result(
+            spec.name, Status.UP if ok else Status.DOWN, started, total["total"], message, total,
+            conditions=results, values=out,
+        )
+
+
+def _param(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _explain(exc: BaseException, phases: Phases, target: str) -> str:
+    """A transport error in words, prefixed with the phase it happened in."""
+    phase = phases.failed or phases.current or "request"
+    why = reason(exc)
+    if phase == "connect":
+        return f"connect to {target} failed: {why}"
+    if phase == "tls":
+        return f"TLS handshake with {target} failed: {why}"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        text = str(exc)
+        if "without sending" in text or "disconnected" in text.lower():
+            return f"{target} closed the connection {phases.where() or 'early'} ({text})"
+        return f"{target} sent an invalid HTTP response: {text[:200]}"
+    if isinstance(exc, httpx.DecodingError):
+        return f"response body could not be decoded: {why}"
+    return f"{phases.where() or phase}: {why}"
