@@ -50,7 +50,7 @@ class Spec(CheckSpec, PlatformTarget):
 
 
 async def run(spec: Spec, ctx: Context) -> Result:
-    registry = platforms_of(ctx)
+    registry = platforms_of(ctx, spec)
     session = registry.session(spec.platform, spec.user)
     fields = session.profile.fields
     unmapped = [f for f in spec.required if getattr(fields, f) is None]

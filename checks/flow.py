@@ -105,7 +105,7 @@ class Spec(CheckSpec):
 
 
 async def run(spec: Spec, ctx: Context) -> Result:
-    registry = platforms_of(ctx)
+    registry = platforms_of(ctx, spec)
     session = (
         registry.session(spec.platform, spec.user) if spec.platform
         else registry.adhoc(spec.base_url or "http://127.0.0.1")

@@ -70,7 +70,7 @@ class Spec(CheckSpec, PlatformTarget):
 
 
 async def run(spec: Spec, ctx: Context) -> Result:
-    registry = platforms_of(ctx)
+    registry = platforms_of(ctx, spec)
     session = registry.session(spec.platform, spec.user)
     tz = session.profile.tz
     now = ctx.clock.now()

@@ -56,7 +56,7 @@ def start_of_day(now: datetime, zone: str) -> datetime:
 
 
 async def run(spec: Spec, ctx: Context) -> Result:
-    registry = platforms_of(ctx)
+    registry = platforms_of(ctx, spec)
     why = refusal(registry, spec.platform)
     if why:
         raise CheckError(why)

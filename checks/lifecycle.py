@@ -59,7 +59,7 @@ class Spec(CheckSpec, PlatformTarget, CanaryOptions):
 
 
 async def run(spec: Spec, ctx: Context) -> Result:
-    registry = platforms_of(ctx)
+    registry = platforms_of(ctx, spec)
     result = Result(spec.name, Status.UP, ctx.clock.now())
     steps = Steps()
     if spec.serial is not None:

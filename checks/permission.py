@@ -74,7 +74,7 @@ class Spec(CheckSpec):
 
 
 async def run(spec: Spec, ctx: Context) -> Result:
-    registry = platforms_of(ctx)
+    registry = platforms_of(ctx, spec)
     profile = registry.profile(spec.platform)
     for u in spec.users:
         for f in u.forbidden:

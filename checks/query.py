@@ -28,7 +28,7 @@ class Spec(CheckSpec, PlatformTarget):
 
 
 async def run(spec: Spec, ctx: Context) -> Result:
-    registry = platforms_of(ctx)
+    registry = platforms_of(ctx, spec)
     session = registry.session(spec.platform, spec.user)
     session.profile.operation(spec.operation)
     result = Result(spec.name, Status.UP, ctx.clock.now())

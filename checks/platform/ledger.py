@@ -67,6 +67,10 @@ class CanaryLedger:
                 self._store = store
         return self._store.engine  # type: ignore[no-any-return]
 
+    async def prepare(self) -> None:
+        """Open the database and make sure the table exists (done lazily otherwise)."""
+        await self._engine()
+
     async def open(self, platform: str, check: str, order_no: str, variables: dict[str, Any], now: datetime) -> int:
         engine = await self._engine()
 

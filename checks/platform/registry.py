@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 from checks.client import HttpClientFactory
 from checks.platform.ledger import CanaryLedger
 from checks.platform.models import FormAuth, OAuthAuth, PlatformProfile, TokenAuth
-from checks.platform.session import PlatformSession
+from checks.platform.session import PlatformSession, set_budget
 from checks.platform.tokens import TokenCache
 from monitor.clock import Clock
 from monitor.errors import CheckError
 from monitor.secrets import Redactor
 
 if TYPE_CHECKING:
-    from checks.base import Context
+    from checks.base import CheckSpec, Context
     from monitor.config import Config
     from monitor.runtime import Monitor
 
@@ -136,8 +136,13 @@ def _token_cache(profile: PlatformProfile, clock: Clock) -> TokenCache | None:
     return TokenCache(clock, refresh_before=auth.refresh_before, backoff=auth.retry_backoff, max_backoff=auth.max_backoff)
 
 
-def platforms_of(ctx: Context) -> PlatformRegistry:
-    """The registry a check uses; a clear error when the provider was not installed."""
+def platforms_of(ctx: Context, spec: CheckSpec | None = None) -> PlatformRegistry:
+    """The registry a check uses; a clear error when the provider was not installed.
+
+    With `spec`, this run's requests are bounded by the check's timeout (see set_budget).
+    """
+    if spec is not None:
+        set_budget(spec.timeout.total_seconds())
     registry = ctx.services.get(SERVICE_KEY)
     if registry is None:
         raise CheckError("no platform sessions: checks.platform.registry is not in CONTEXT_PROVIDER_MODULES")

@@ -5,17 +5,18 @@ apply credentials (token header/param, cookie) -> serialize the body once -> sig
 exact bytes -> send -> read (capped) -> parse JSON -> judge by HTTP status and envelope.
 A rejected token is forgotten and the request retried once with a fresh one.
 
-Latency is measured with the real performance counter, not the injected clock: it is a
-property of the network, like the simulator's latency faults; the injected clock governs
-wall time (token expiry, windows, deadlines).
+Latency is the larger of real elapsed time and the injected clock's (see `_elapsed`); the
+injected clock governs wall time (token expiry, windows, poll deadlines).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
 import uuid
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -42,6 +43,17 @@ from monitor.clock import Clock
 from monitor.secrets import Redactor
 
 MAX_BODY = 4 * 1024 * 1024
+
+# When the running check must have its answer (perf_counter seconds), set per check run
+# (each run is its own task, so concurrent checks do not share it). A request never waits
+# past it, so a hanging or trickling platform is reported by us, naming the request, rather
+# than cut off by run_check's timeout.
+_DEADLINE: ContextVar[float | None] = ContextVar("platform_request_deadline", default=None)
+
+
+def set_budget(seconds: float) -> None:
+    """Give this check run `seconds` (less a margin for reporting) for all its requests."""
+    _DEADLINE.set(time.perf_counter() + seconds - min(1.0, seconds * 0.1))
 
 
 class PlatformSession:
@@ -261,6 +273,9 @@ class PlatformSession:
     async def _send(self, out: signing.Outgoing, ex: Exchange) -> None:
         client = self.http.client(verify=self.profile.verify_tls, keepalive=True)
         timeout = self.profile.timeout.total_seconds()
+        deadline = _DEADLINE.get()
+        if deadline is not None:
+            timeout = max(min(timeout, deadline - time.perf_counter()), 0.01)
         request = httpx.Request(
             out.method,
             out.url,
@@ -269,33 +284,35 @@ class PlatformSession:
             content=out.body or None,
             extensions={"timeout": httpx.Timeout(timeout).as_dict()},
         )
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), self.clock.monotonic()
         try:
-            response = await client.send(request, stream=True)
-            try:
-                raw, _truncated = await read_capped(response, MAX_BODY)
-            finally:
-                await response.aclose()
-        except httpx.TimeoutException:
-            ex.latency_ms = (time.perf_counter() - t0) * 1000
-            ex.error = f"no answer within {timeout:g}s"
+            # httpx times each read; a platform trickling bytes must not stretch the whole.
+            async with asyncio.timeout(timeout):
+                response = await client.send(request, stream=True)
+                try:
+                    raw, _truncated = await read_capped(response, MAX_BODY)
+                finally:
+                    await response.aclose()
+        except (httpx.TimeoutException, TimeoutError):
+            ex.latency_ms = self._elapsed(t0, c0)
+            ex.error = f"no answer within {timeout:.3g}s"
             return
         except httpx.ConnectError as exc:
-            ex.latency_ms = (time.perf_counter() - t0) * 1000
+            ex.latency_ms = self._elapsed(t0, c0)
             ex.error = f"cannot connect: {exc}"
             return
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            ex.latency_ms = (time.perf_counter() - t0) * 1000
+            ex.latency_ms = self._elapsed(t0, c0)
             ex.error = f"connection dropped without an answer ({type(exc).__name__})"
             return
         except httpx.HTTPError as exc:
-            ex.latency_ms = (time.perf_counter() - t0) * 1000
+            ex.latency_ms = self._elapsed(t0, c0)
             ex.error = f"{type(exc).__name__}: {exc}"
             return
-        ex.latency_ms = (time.perf_counter() - t0) * 1000
-        # Keep session cookies out of the shared client's jar: they belong to one account.
+        ex.latency_ms = self._elapsed(t0, c0)
+        # Session cookies belong to one account: we keep them per session (the shared
+        # client's jar keeps none), and send them back through auth.apply.
         for cookie in response.cookies.jar:
-            client.cookies.jar.clear(cookie.domain, cookie.path, cookie.name)
             ex.extracted.setdefault("_cookies", {})[cookie.name] = cookie.value
         ex.http_status = response.status_code
         ex.raw = raw
@@ -306,6 +323,15 @@ class PlatformSession:
             ex.doc = None
         if ex.doc is None and raw:
             ex.excerpt = self.redactor.redact(raw[:EXCERPT].decode("utf-8", errors="replace"))
+
+    def _elapsed(self, t0: float, c0: float) -> float:
+        """Milliseconds, the larger of real time and the injected clock's time.
+
+        Both are the same counter in production (SystemClock.monotonic is perf_counter); in
+        tests a target may move the FakeClock while answering, or delay for real (the
+        simulator's latency fault), and either must show as latency.
+        """
+        return max(time.perf_counter() - t0, self.clock.monotonic() - c0) * 1000
 
     # tokens ------------------------------------------------------------------------------
     async def _fetch_token(self) -> Token:
