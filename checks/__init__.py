@@ -36,6 +36,14 @@ _KIND_MODULES: dict[str, str] = {
     "dns": "checks.dns",
     "tls": "checks.tls",
     "sql": "checks.sql",
+    "flow": "checks.flow",
+    "login": "checks.login",
+    "query": "checks.query",
+    "completeness": "checks.completeness",
+    "freshness": "checks.freshness",
+    "issuance": "checks.issuance",
+    "permission": "checks.permission",
+    "lifecycle": "checks.lifecycle",
 }
 
 KINDS: dict[str, ModuleType] = {}

@@ -54,11 +54,17 @@ class Health:
 # Modules that give checks a shared service (platform sessions, token caches). Each exports
 # `provide(config, ctx) -> None`, which puts its service into ctx.services.
 # `invoicewatch check` builds its context the same way.
-CONTEXT_PROVIDER_MODULES: list[str] = []
+CONTEXT_PROVIDER_MODULES: list[str] = ["checks.platform.registry"]
 
 # Modules of capabilities that run beside probing (evaluation, dispatch, the status page).
 # Each exports `service(monitor) -> Service`; they start in this order and stop in reverse.
-SERVICE_MODULES: list[str] = ["monitor.incidents.service", "notifiers.service", "monitor.statuspage.service"]
+SERVICE_MODULES: list[str] = [
+    "monitor.simulator.service",
+    "checks.platform.registry",
+    "monitor.incidents.service",
+    "notifiers.service",
+    "monitor.statuspage.service",
+]
 
 
 def make_context(config: Config, clock: Clock, http: HttpClientFactory, redactor: Redactor) -> Context:

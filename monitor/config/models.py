@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 
 from checks import AnyCheckSpec
 from checks.base import LatencyThresholds
+from checks.platform.models import PlatformProfile
 from monitor.durations import PositiveDuration
+from monitor.simulator.config import SimulatorSection
 
 Language = Literal["zh-CN", "en"]
 LANGUAGES: tuple[str, ...] = ("zh-CN", "en")
@@ -138,7 +140,7 @@ class Config(Strict):
     components: list[Component] = Field(default_factory=list)
     checks: list[AnyCheckSpec] = Field(default_factory=list)
     # Filled by later capabilities; typed loosely until their models land.
-    platforms: dict[str, Any] = Field(default_factory=dict)
+    platforms: dict[str, PlatformProfile] = Field(default_factory=dict, description="invoice platforms, by name")
     channels: list[Channel] = Field(default_factory=list, description="where messages go (Apprise URLs)")
     routes: list[Route] = Field(default_factory=list, description="which events go to which channels")
     escalation: Escalation = Field(default_factory=Escalation)
@@ -151,6 +153,7 @@ class Config(Strict):
     )
     slos: list[SloConfig] = Field(default_factory=list, description="service-level objectives per component")
     status_page: StatusPageSection = Field(default_factory=StatusPageSection)
+    simulator: SimulatorSection = Field(default_factory=SimulatorSection)
 
     _file: str = PrivateAttr("")
     _secrets: frozenset[str] = PrivateAttr(frozenset())

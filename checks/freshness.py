@@ -1,0 +1,186 @@
+"""`freshness`: do new invoices show up in the platform in time?
+
+Without a source: the lag is now minus the newest record's time (`field:`, the invoice date
+or updated_at), over the last `window`. With a `source:` of truth (an SQL query on the ERP,
+or a list operation of another platform profile): the invoices the source has that the
+platform does not list are *missing* (those younger than `grace` are not expected yet), and
+the lag is how long the oldest missing one has been waiting. Values: `lag_s`,
+`newest_age_s`, `missing`, `missing_examples`, `source_records`, `records`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from checks.base import CheckSpec, Context, Result, Status
+from checks.platform.records import newest, parse_time
+from checks.platform.registry import PlatformRegistry, platforms_of
+from checks.platform.specs import CountThresholds, LagThresholds, PlatformTarget, window_variables
+from checks.platform.steps import Steps, finish
+from monitor.durations import Duration
+
+
+class SqlSource(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(description="SQLAlchemy URL of the ERP database (password via ${ENV})")
+    query: str = Field(description="rows of (invoice number[, issue time]); :since and :until are bound")
+
+
+class EndpointSource(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    platform: str = Field(description="another entry of platforms: that lists the invoices")
+    operation: str = "list_invoices"
+    user: str | None = None
+    limit: int = Field(500, ge=1, le=5000)
+
+
+class Source(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sql: SqlSource | None = None
+    endpoint: EndpointSource | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Source:
+        if (self.sql is None) == (self.endpoint is None):
+            raise ValueError("source: give exactly one of sql: or endpoint:")
+        return self
+
+
+class Spec(CheckSpec, PlatformTarget):
+    kind: Literal["freshness"]
+    operation: str = Field("list_invoices", description="the list operation of the platform profile")
+    field: Literal["date", "updated_at"] = Field("date", description="which record time counts")
+    window: Duration = Field(timedelta(hours=1), description="look at records of the last ...")
+    limit: int = Field(500, ge=1, le=5000, description="platform records to fetch at most")
+    max_lag: LagThresholds = Field(description="lag above which the check is degraded / down; `10m` means down")
+    source: Source | None = Field(None, description="a source of truth to compare with")
+    grace: Duration = Field(timedelta(0), description="source records younger than this are not expected yet")
+    max_missing: CountThresholds = Field(
+        default_factory=lambda: CountThresholds(degraded=0, down=None),
+        description="missing records above which the check is degraded / down",
+    )
+
+
+async def run(spec: Spec, ctx: Context) -> Result:
+    registry = platforms_of(ctx, spec)
+    session = registry.session(spec.platform, spec.user)
+    tz = session.profile.tz
+    now = ctx.clock.now()
+    result = Result(spec.name, Status.UP, now)
+    steps = Steps()
+    variables = {**window_variables(now, spec.window), **spec.variables}
+    records, exchanges, _ = await session.list_records(spec.operation, variables, limit=spec.limit)
+    result.latency_ms = round(sum(ex.latency_ms for ex in exchanges), 1)
+    for i, ex in enumerate(exchanges):
+        steps.exchange(f"page {i + 1}" if len(exchanges) > 1 else spec.operation, ex)
+    if records is None:
+        return finish(result, steps, message_ok="")
+    newest_at = newest(records, spec.field, tz)
+    newest_age = None if newest_at is None else max((now - newest_at).total_seconds(), 0.0)
+    result.values.update(records=len(records), newest_age_s=None if newest_age is None else round(newest_age, 1))
+
+    if spec.source is None:
+        lag = newest_age
+        lag_text = (
+            f"newest record is {lag:.0f}s old" if lag is not None
+            else f"no record in the last {spec.window.total_seconds():g}s"
+        )
+        result.values["lag_s"] = None if lag is None else round(lag, 1)
+        status = _lag_status(spec, spec.window.total_seconds() if lag is None else lag, unknown=lag is None)
+        steps.add("lag", status, lag_text, values={"lag_s": result.values["lag_s"]})
+        return finish(result, steps, message_ok=lag_text) if status is Status.UP else _failed(result, steps, lag_text)
+
+    try:
+        truth = await _source_records(spec, registry, now, tz)
+    except Exception as exc:  # the source is ours (ERP); report it, do not blame the platform
+        steps.add("source", Status.DEGRADED, f"cannot read the source of truth: {type(exc).__name__}: {exc}")
+        return finish(result, steps, message_ok="")
+    steps.add("source", Status.UP, f"{len(truth)} records in the source", values={"source_records": len(truth)})
+    present = {r.number for r in records if r.number}
+    due = [(n, t) for n, t in truth if t is None or t <= now - spec.grace]
+    missing = [(n, t) for n, t in due if n not in present]
+    waiting = [now - t for _, t in missing if t is not None]
+    lag = max((w.total_seconds() for w in waiting), default=0.0)
+    result.values.update(
+        source_records=len(truth), missing=len(missing), lag_s=round(lag, 1),
+        missing_examples=[n for n, _ in missing[:5]],
+    )
+    status = _lag_status(spec, lag, unknown=False)
+    mm = spec.max_missing
+    if mm.down is not None and len(missing) > mm.down:
+        status = Status.DOWN
+    elif mm.degraded is not None and len(missing) > mm.degraded and status is Status.UP:
+        status = Status.DEGRADED
+    text = (
+        f"{len(missing)} of {len(due)} source records missing in the platform, oldest waiting {lag:.0f}s"
+        + (f" (e.g. {', '.join(n for n, _ in missing[:3])})" if missing else "")
+    )
+    steps.add("compare", status, text, values={"missing": len(missing), "lag_s": round(lag, 1)})
+    return finish(result, steps, message_ok=text) if status is Status.UP else _failed(result, steps, text)
+
+
+def _failed(result: Result, steps: Steps, text: str) -> Result:
+    result.message = text
+    return finish(result, steps, message_ok=text)
+
+
+def _lag_status(spec: Spec, lag: float, *, unknown: bool) -> Status:
+    t = spec.max_lag
+    if t.down is not None and (lag > t.down.total_seconds() or (unknown and lag >= t.down.total_seconds())):
+        return Status.DOWN
+    if t.degraded is not None and lag > t.degraded.total_seconds():
+        return Status.DEGRADED
+    if unknown:  # nothing at all in the window, and the window is shorter than the down lag
+        return Status.DEGRADED
+    return Status.UP
+
+
+async def _source_records(spec: Spec, registry: PlatformRegistry, now: datetime, tz: Any) -> list[tuple[str, datetime | None]]:
+    src = spec.source
+    assert src is not None
+    since = now - spec.window
+    if src.sql is not None:
+        return await asyncio.to_thread(_sql_rows, registry, src.sql, since, now, tz)
+    assert src.endpoint is not None
+    other = registry.session(src.endpoint.platform, src.endpoint.user)
+    recs, exchanges, _ = await other.list_records(src.endpoint.operation, window_variables(now, spec.window), limit=src.endpoint.limit)
+    if recs is None:
+        bad = next((ex for ex in exchanges if not ex.ok), None)
+        raise RuntimeError(bad.describe() if bad else "no records")
+    otz = other.profile.tz
+    return [(r.number, parse_time(r.get(spec.field), otz)) for r in recs if r.number]
+
+
+def _sql_rows(registry: PlatformRegistry, src: SqlSource, since: datetime, until: datetime, tz: Any) -> list[tuple[str, datetime | None]]:
+    from monitor.store import safe_url  # not at import: monitor.store imports checks
+
+    try:
+        engine = registry.sql_engine(src.url)
+    except Exception as exc:
+        raise RuntimeError(f"bad database URL {safe_url(src.url)}: {exc}") from None
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(src.query), _bind(src.query, since, until)).fetchall()
+        conn.rollback()
+    out = []
+    for row in rows:
+        number = str(row[0]).strip() if row[0] is not None else ""
+        if number:
+            out.append((number, parse_time(row[1], tz) if len(row) > 1 else None))
+    return out
+
+
+def _bind(query: str, since: datetime, until: datetime) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if ":since" in query:
+        params["since"] = since
+    if ":until" in query:
+        params["until"] = until
+    return params

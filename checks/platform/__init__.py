@@ -1,0 +1,14 @@
+"""Invoice platforms as the monitor sees them: profiles, sessions, tokens, signing, canaries.
+
+    models      the `platforms:` config (PlatformProfile) and shipped profiles (profiles/*.yaml)
+    templating  `{variable}` request templates
+    jsonpath    compiled JSONPath
+    signing/    request signing plug-ins (hmac-sha1, md5), registry SIGNERS
+    tokens      the shared, quota-aware token cache
+    session     one account: build, authenticate, sign, send, judge (envelope) -> Exchange
+    records     invoice records from raw JSON via `fields:`; time parsing; 数电 rules
+    registry    ctx.services["platforms"] (provide) and the start-up service
+    ledger      the canary ledger table
+    canary      issue / poll / cancel / recover canary invoices
+    steps       exchanges -> StepResults with evidence
+"""

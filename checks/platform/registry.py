@@ -1,0 +1,221 @@
+"""Platform sessions for checks: `ctx.services["platforms"]`, a `PlatformRegistry`.
+
+Listed in monitor.runtime.CONTEXT_PROVIDER_MODULES: `provide(config, ctx)` builds the
+registry once per process (and `invoicewatch check` builds one per run). Every check of a
+platform gets the same session, hence the same token cache: that is what keeps token
+requests within the platform's quota. `service(monitor)` (for SERVICE_MODULES) cleans up
+canaries left by a crash as soon as the monitor starts and follows config reloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from checks.client import HttpClientFactory
+from checks.platform.ledger import CanaryLedger
+from checks.platform.models import FormAuth, OAuthAuth, PlatformProfile, TokenAuth
+from checks.platform.session import PlatformSession, set_budget
+from checks.platform.tokens import TokenCache
+from monitor.clock import Clock
+from monitor.errors import CheckError
+from monitor.secrets import Redactor
+
+if TYPE_CHECKING:
+    from checks.base import CheckSpec, Context
+    from monitor.config import Config
+    from monitor.runtime import Monitor
+
+log = logging.getLogger(__name__)
+
+SERVICE_KEY = "platforms"
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class PlatformRegistry:
+    def __init__(
+        self,
+        platforms: dict[str, PlatformProfile],
+        *,
+        clock: Clock,
+        http: HttpClientFactory,
+        redactor: Redactor,
+        database: str | None = None,
+        timezone: str = "Asia/Shanghai",
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.clock = clock
+        self.http = http
+        self.redactor = redactor
+        self.timezone = timezone
+        # Waiting between polls (issuance, lifecycle, flow repeats). Tests inject a sleep that
+        # moves their FakeClock, so simulated minutes pass in milliseconds.
+        self.sleep = sleep
+        self.ledger = CanaryLedger(database) if database else None
+        self._platforms: dict[str, PlatformProfile] = {}
+        self._sessions: dict[tuple[str, str | None], PlatformSession] = {}
+        self.recovered: set[str] = set()  # platforms whose leftover canaries were swept
+        self._engines: dict[str, Any] = {}  # SQL sources of truth, one engine per URL
+        self.update(platforms)
+
+    def update(self, platforms: dict[str, PlatformProfile]) -> None:
+        """Adopt a reloaded `platforms:` section; unchanged platforms keep their tokens."""
+        for key in list(self._sessions):
+            if platforms.get(key[0]) != self._platforms.get(key[0]):
+                del self._sessions[key]
+        self._platforms = dict(platforms)
+        for profile in platforms.values():
+            for secret in profile.credentials.values():
+                self.redactor.add(secret)
+            for user in profile.users.values():
+                for secret in user.credentials.values():
+                    self.redactor.add(secret)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._platforms)
+
+    def profile(self, name: str) -> PlatformProfile:
+        try:
+            return self._platforms[name]
+        except KeyError:
+            known = ", ".join(self.names) or "none configured"
+            raise CheckError(f"unknown platform {name!r} (platforms: {known})") from None
+
+    def session(self, name: str, user: str | None = None) -> PlatformSession:
+        key = (name, user)
+        sess = self._sessions.get(key)
+        if sess is None:
+            profile = self.profile(name)
+            if user is not None and user not in profile.users:
+                known = ", ".join(sorted(profile.users)) or "none"
+                raise CheckError(f"platform {name!r} has no user {user!r} (users: {known})")
+            sess = PlatformSession(
+                name, profile, http=self.http, clock=self.clock, redactor=self.redactor,
+                tokens=_token_cache(profile, self.clock), user=user,
+            )
+            self._sessions[key] = sess
+        return sess
+
+    def adhoc(self, base_url: str) -> PlatformSession:
+        """A session with no platform behind it (a flow of plain HTTP steps): no auth, no envelope."""
+        key = (f"adhoc:{base_url}", None)
+        sess = self._sessions.get(key)
+        if sess is None:
+            profile = PlatformProfile.model_validate({"base_url": base_url})
+            sess = PlatformSession(base_url, profile, http=self.http, clock=self.clock, redactor=self.redactor, tokens=None)
+            self._sessions[key] = sess
+        return sess
+
+    def sessions(self) -> list[PlatformSession]:
+        return list(self._sessions.values())
+
+    def sql_engine(self, url: str) -> Any:
+        """One SQLAlchemy engine per source URL (building one per run would leak pools)."""
+        engine = self._engines.get(url)
+        if engine is None:
+            import sqlalchemy as sa
+
+            engine = self._engines[url] = sa.create_engine(url, pool_pre_ping=True)
+        return engine
+
+    async def aclose(self) -> None:
+        if self.ledger is not None:
+            await self.ledger.close()
+        engines, self._engines = self._engines, {}
+        for engine in engines.values():
+            await asyncio.to_thread(engine.dispose)
+
+
+def _token_cache(profile: PlatformProfile, clock: Clock) -> TokenCache | None:
+    auth = profile.auth
+    if not isinstance(auth, TokenAuth | OAuthAuth | FormAuth):
+        return None
+    return TokenCache(clock, refresh_before=auth.refresh_before, backoff=auth.retry_backoff, max_backoff=auth.max_backoff)
+
+
+def platforms_of(ctx: Context, spec: CheckSpec | None = None) -> PlatformRegistry:
+    """The registry a check uses; a clear error when the provider was not installed.
+
+    With `spec`, this run's requests are bounded by the check's timeout (see set_budget).
+    """
+    if spec is not None:
+        set_budget(spec.timeout.total_seconds())
+    registry = ctx.services.get(SERVICE_KEY)
+    if registry is None:
+        raise CheckError("no platform sessions: checks.platform.registry is not in CONTEXT_PROVIDER_MODULES")
+    return registry  # type: ignore[no-any-return]
+
+
+def _profiles(config: Config) -> dict[str, PlatformProfile]:
+    raw = getattr(config, "platforms", {}) or {}
+    return {k: v if isinstance(v, PlatformProfile) else PlatformProfile.model_validate(v) for k, v in raw.items()}
+
+
+def provide(config: Config, ctx: Context) -> None:
+    """CONTEXT_PROVIDER_MODULES hook: put the platform registry into ctx.services."""
+    ctx.services[SERVICE_KEY] = PlatformRegistry(
+        _profiles(config),
+        clock=ctx.clock,
+        http=ctx.http,
+        redactor=ctx.redactor,
+        database=config.monitor.database,
+        timezone=config.monitor.timezone,
+    )
+
+
+class PlatformService:
+    """SERVICE_MODULES hook: sweep leftover canaries at start, follow config reloads."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, monitor: Monitor) -> None:
+        registry = monitor.ctx.services.get(SERVICE_KEY)
+        if registry is not None:
+            self._task = asyncio.create_task(recover_all(registry, monitor.ctx), name="canary-recovery")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        registry = self.monitor.ctx.services.get(SERVICE_KEY)
+        if registry is not None:
+            await registry.aclose()
+
+    def on_config(self, config: Config) -> None:
+        registry = self.monitor.ctx.services.get(SERVICE_KEY)
+        if registry is not None:
+            registry.update(_profiles(config))
+
+
+def service(monitor: Monitor) -> PlatformService:
+    return PlatformService(monitor)
+
+
+async def recover_all(registry: PlatformRegistry, ctx: Any, *, first_retry: float = 2.0, max_retry: float = 300.0) -> None:
+    """Cancel every leftover canary; retry (backing off) while some are still being issued.
+
+    A canary the crash left in "issuing" cannot be voided yet, so one sweep is not enough.
+    """
+    from checks.platform.canary import recover
+
+    pending = set(registry.names)
+    delay = first_retry
+    while pending:
+        for name in sorted(pending):
+            try:
+                outcome = await recover(registry, name)
+            except Exception:
+                log.exception("cleaning up leftover canaries of %s failed", name)
+                continue
+            if outcome.found:
+                log.warning("platform %s: %s", name, outcome.summary())
+            if not outcome.still_open:
+                pending.discard(name)
+        if pending:
+            await registry.sleep(delay)
+            delay = min(delay * 2, max_retry)

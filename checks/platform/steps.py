@@ -1,0 +1,73 @@
+"""Turning exchanges into StepResults, so every invoice check reports evidence the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checks.base import Result, Status, StepResult, worst
+from checks.platform.exchange import Exchange
+
+
+class Steps:
+    """Collects the steps of one run and the worst status among them."""
+
+    def __init__(self) -> None:
+        self.steps: list[StepResult] = []
+
+    def exchange(
+        self,
+        name: str,
+        ex: Exchange,
+        *,
+        status: Status | None = None,
+        message: str | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> StepResult:
+        step = StepResult(
+            name=name,
+            status=status if status is not None else (Status.UP if ex.ok else Status.DOWN),
+            latency_ms=round(ex.latency_ms, 1),
+            message=message if message is not None else ex.describe(),
+            values={**ex.evidence(), **(values or {})},
+        )
+        self.steps.append(step)
+        return step
+
+    def add(self, name: str, status: Status, message: str = "", *, latency_ms: float | None = None, values: dict[str, Any] | None = None) -> StepResult:
+        step = StepResult(name=name, status=status, latency_ms=latency_ms, message=message, values=dict(values or {}))
+        self.steps.append(step)
+        return step
+
+    @property
+    def status(self) -> Status:
+        return worst(*(s.status for s in self.steps))
+
+    def first_failure(self) -> StepResult | None:
+        """The first step with the worst status: what the headline message should name."""
+        worst_status = self.status
+        if worst_status is Status.UP:
+            return None
+        return next(s for s in self.steps if s.status is worst_status)
+
+
+def failure_values(ex: Exchange) -> dict[str, Any]:
+    """The evidence keys the incident and alert templates read (CONTRACTS: envelope, http status)."""
+    out = {k: v for k, v in ex.evidence().items() if k in ("http_status", "envelope_code", "envelope_message")}
+    out["step"] = ex.operation
+    return out
+
+
+def finish(result: Result, steps: Steps, *, message_ok: str) -> Result:
+    """Set status and message from the steps: the first failing step names the problem."""
+    result.steps = steps.steps
+    result.status = worst(result.status, steps.status)
+    bad = steps.first_failure()
+    if bad is not None:
+        result.message = result.message or f"{bad.name}: {bad.message}"
+        result.values.setdefault("step", bad.name)
+        for key in ("http_status", "envelope_code", "envelope_message"):
+            if key in bad.values:
+                result.values.setdefault(key, bad.values[key])
+    else:
+        result.message = result.message or message_ok
+    return result

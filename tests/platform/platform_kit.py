@@ -1,0 +1,116 @@
+"""Helpers for the platform tests (a unique module name, importable from the test files)."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from checks import run_check
+from checks.base import Result
+from checks.client import HttpClientFactory
+from checks.platform.registry import PlatformRegistry
+from monitor.clock import FakeClock
+from monitor.config import Config, load_config
+from monitor.secrets import Redactor
+
+ADMIN_KEY, ADMIN_SECRET = "sim-admin", "sim-admin-secret"
+SALES_KEY, SALES_SECRET = "sim-sales", "sim-sales-secret"
+
+
+def sim_settings(**changes: Any) -> Any:
+    from monitor.simulator import SimulatorSection
+
+    base: dict[str, Any] = {
+        "history": timedelta(hours=6),
+        "invoice_interval": timedelta(seconds=60),
+        "issue_delay": timedelta(seconds=5),
+        "hang_cap": timedelta(seconds=3),
+    }
+    base.update(changes)
+    return SimulatorSection(**base)
+
+
+class SimHandle:
+    """The running simulator: its object (for state assertions) and its admin API over HTTP."""
+
+    def __init__(self, sim: Any, url: str) -> None:
+        self.sim = sim
+        self.url = url
+        self.admin = httpx.AsyncClient(base_url=url, timeout=5.0, trust_env=False)
+
+    async def fault(self, name: str, for_: str | None = None, **params: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "params": params}
+        if for_:
+            body["for"] = for_
+        r = await self.admin.post("/_admin/faults", json=body)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def clear(self) -> None:
+        r = await self.admin.delete("/_admin/faults")
+        assert r.status_code == 200, r.text
+
+    async def state(self) -> dict[str, Any]:
+        r = await self.admin.get("/_admin/state")
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        await self.admin.aclose()
+
+
+class Env:
+    """A loaded config plus the context checks run in (the registry included)."""
+
+    def __init__(self, config: Config, clock: FakeClock, http: HttpClientFactory, ctx: Any) -> None:
+        self.config = config
+        self.clock = clock
+        self.http = http
+        self.ctx = ctx
+
+    @classmethod
+    def load(cls, text: str, *, clock: FakeClock, tmp_path: Path, env: dict[str, str], database: bool) -> Env:
+        from monitor.runtime import make_context
+
+        text = textwrap.dedent(text)
+        if database and "database:" not in text:
+            text = f"monitor:\n  database: sqlite:///{tmp_path}/iw.db\n" + text
+        path = tmp_path / "config.yaml"
+        path.write_text(text, encoding="utf-8")
+        config = load_config(path, env=env)
+        http = HttpClientFactory()
+        ctx = make_context(config, clock, http, Redactor(config.secrets))
+        e = cls(config, clock, http, ctx)
+        e.registry.sleep = e.fake_sleep
+        return e
+
+    @property
+    def registry(self) -> PlatformRegistry:
+        return self.ctx.services["platforms"]  # type: ignore[no-any-return]
+
+    async def fake_sleep(self, seconds: float) -> None:
+        """Waiting in a check moves the shared clock: the simulator sees the time pass."""
+        self.clock.advance(seconds)
+        await asyncio.sleep(0)
+
+    async def run(self, name: str) -> Result:
+        return await run_check(self.config.check(name), self.ctx)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        await self.registry.aclose()
+
+
+def platform_yaml(url: str, *, name: str = "sim", profile: str = "simulator", key: str = ADMIN_KEY,
+                  secret: str = ADMIN_SECRET, extra: str = "", prefix: str = "", timeout: str = "2s") -> str:  # fmt: skip
+    """A `platforms:` section for the simulator in one of its modes."""
+    base = url + prefix
+    return (
+        f"platforms:\n  {name}:\n    profile: {profile}\n    base_url: {base}\n    timeout: {timeout}\n"
+        f"    credentials: {{appKey: {key}, appSecret: {secret}}}\n" + textwrap.indent(textwrap.dedent(extra), "    ")
+    )

@@ -1,0 +1,51 @@
+"""`invoicewatch run` starts the simulator in-process when `simulator.enabled` is true."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from monitor import runtime
+from monitor.clock import FakeClock
+from monitor.config import load_config
+from monitor.runtime import Monitor
+from monitor.simulator.service import SimulatorService
+
+
+def config_text(tmp_path: Path, enabled: bool) -> str:
+    return (
+        f"monitor:\n  database: sqlite:///{tmp_path}/iw.db\n"
+        f"simulator:\n  enabled: {str(enabled).lower()}\n  port: 0\n  token_lifetime: 30m\n"
+    )
+
+
+def test_simulator_service_is_listed_first() -> None:
+    assert runtime.SERVICE_MODULES[0] == "monitor.simulator.service"
+
+
+async def test_enabled_simulator_serves_on_the_monitors_clock(tmp_path: Path, clock: FakeClock) -> None:
+    config = load_config(tmp_path / "c.yaml", text=config_text(tmp_path, True))
+    service = SimulatorService()
+    monitor = Monitor(config, clock=clock, services=[service])
+    await monitor.start()
+    try:
+        assert service.url is not None and service.url.startswith("http://127.0.0.1:")
+        async with httpx.AsyncClient(base_url=service.url, trust_env=False) as c:
+            body = (await c.post("/openapi/token", json={"appKey": "sim-admin", "appSecret": "sim-admin-secret"})).json()
+            assert body["result"]["expiresIn"] == 1800
+            clock.advance(1800)
+            headers = {"Authorization": f"Bearer {body['result']['accessToken']}"}
+            assert (await c.get("/openapi/certification", headers=headers)).json()["code"] == "E1002"
+    finally:
+        await monitor.stop()
+    assert service.simulator is not None
+
+
+async def test_disabled_simulator_does_not_listen(tmp_path: Path, clock: FakeClock) -> None:
+    config = load_config(tmp_path / "c.yaml", text=config_text(tmp_path, False))
+    service = SimulatorService()
+    monitor = Monitor(config, clock=clock, services=[service])
+    await monitor.start()
+    await monitor.stop()
+    assert service.url is None and service.simulator is None
