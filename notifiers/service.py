@@ -10,10 +10,10 @@ for a slow channel.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from monitor.aio import wait_event
 from notifiers.dispatcher import Dispatcher
 from notifiers.watcher import Watcher
 
@@ -78,8 +78,7 @@ class NotifierService:
             except Exception:
                 log.exception("notifier pass failed; retrying at the next poll")
             poll = self.monitor.config.notifications.poll_interval.total_seconds()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=poll)
+            await wait_event(self._wake, poll)
             self._wake.clear()
 
     async def stop(self) -> None:

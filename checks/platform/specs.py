@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from monitor.durations import Duration
 
@@ -31,7 +31,20 @@ def _share(value: Any) -> Any:
     return value
 
 
-Share = Annotated[float, BeforeValidator(_share), Field(ge=0, le=1, description="a share: 0.05 or 5%")]
+Share = Annotated[
+    float,
+    BeforeValidator(_share),
+    Field(ge=0, le=1),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 1},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"},
+            ],
+            "description": "a share: 0.05 or 5%",
+        }
+    ),
+]
 
 
 def _down_only(value: Any) -> Any:

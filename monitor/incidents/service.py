@@ -17,7 +17,6 @@ process, is simply what the next tick sees.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from checks.base import CheckSpec, ConditionResult, Result, Status, StepResult
+from monitor.aio import wait_event
 from monitor.evaluate import FlappingStarted, Recheck, StateChanged, evaluate, new_state, sweep
 from monitor.evaluate.state import CheckState
 from monitor.incidents import ledger, maintenance, notices, silences
@@ -121,8 +121,7 @@ class IncidentService:
     async def _run(self) -> None:
         interval = self.config.evaluation.sweep_interval.total_seconds()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            await wait_event(self._wake, interval)
             self._wake.clear()
             try:
                 await self.tick()

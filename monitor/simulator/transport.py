@@ -8,7 +8,6 @@ real wall time (they are network behaviour); everything else follows the simulat
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import struct
@@ -16,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
+from monitor.aio import wait_event
 
 if TYPE_CHECKING:
     from monitor.simulator.state import Simulator
@@ -57,8 +58,7 @@ async def gate(sim: Simulator, request: web.Request, op: str | None) -> web.Resp
     if hang is not None:
         cap = sim.settings.hang_cap.total_seconds()
         hold = min(hang.params["seconds"] or cap, cap)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(faults.release_event().wait(), hold)
+        await wait_event(faults.release_event(), hold)
         if faults.active("hang", op) is not None:  # still hanging: time is up, or shutting down
             raise drop(request, reset=False)
     latency = faults.active("latency", op)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from monitor.aio import wait_event
 from monitor.config import Config
 from monitor.server import PageHealth, make_app, start
 from monitor.statuspage.internal import render_internal
@@ -79,8 +80,7 @@ class StatusPageService:
     async def _loop(self) -> None:
         while True:
             section = self.monitor.config.status_page
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=section.refresh.total_seconds())
+            await wait_event(self._wake, section.refresh.total_seconds())
             if self._wake.is_set():
                 await asyncio.sleep(section.debounce.total_seconds())
             self._wake.clear()

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, select
 
 from checks.base import Result
+from monitor.aio import wait_event
 from monitor.errors import StoreError
 from monitor.store.tables import CheckResultRow, CheckStateRow
 
@@ -387,8 +388,7 @@ class ResultWriter:
     async def _loop(self) -> None:
         backoff = self.interval
         while not self._closing:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            await wait_event(self._wake, backoff)
             self._wake.clear()
             try:
                 await self.flush()

@@ -109,8 +109,8 @@ def test_check_up_exits_0_and_shows_phases(tmp_path: Path, open_port: int) -> No
     assert out.exit_code == 0, out.output
     first, message, phases = out.output.splitlines()[:3]
     assert first.startswith("本地: UP  ") and first.endswith(" ms")
-    assert message == f"  connected to 127.0.0.1:{open_port}"
-    assert phases.startswith("  phases: connect ") and "total" in phases
+    assert message.startswith(f"  connected to 127.0.0.1:{open_port}")
+    assert phases.startswith("  phases: ") and "connect" in phases and "total" in phases
 
 
 def test_check_down_exits_1(tmp_path: Path, closed_port: int) -> None:
@@ -126,7 +126,7 @@ def test_check_json_is_the_whole_result(tmp_path: Path, open_port: int) -> None:
     out = invoke("-c", str(path), "check", "a", "--json")
     data = json.loads(out.output)
     assert (out.exit_code, data["check"], data["status"], data["location"]) == (0, "a", "up", "local")
-    assert set(data["phases"]) == {"connect", "total"}
+    assert {"connect", "total"} <= set(data["phases"])
 
 
 def test_check_unknown_name_exits_2_with_a_guess(tmp_path: Path, open_port: int) -> None:
