@@ -12,7 +12,7 @@ import re
 from datetime import time, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from monitor.config.models import Language, Strict, Text
 from monitor.durations import Duration
@@ -72,7 +72,11 @@ def _clock_time(value: Any) -> Any:
     return value
 
 
-ClockTime = Annotated[time, BeforeValidator(_clock_time)]
+ClockTime = Annotated[
+    time,
+    BeforeValidator(_clock_time),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}:\d{2}$", "description": "HH:MM"}),
+]
 
 
 class QuietHours(Strict):

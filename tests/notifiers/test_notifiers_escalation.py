@@ -173,9 +173,9 @@ async def test_unacked_incident_is_reminded_and_escalated_then_ack_and_resolutio
     assert await scene.at(60) == sorted([("tier1", "incident:7:resolved"), ("tier2", "incident:7:resolved"),
                                          ("tier3", "incident:7:resolved"), ("staff", "announcement:1:closed")])
     assert await scene.at(90) == []
-    escalation = [r for r in scene.sink.at("tier2") if r.key == "incident:7:escalation:2"][0].payload
+    escalation = next(r for r in scene.sink.at("tier2") if r.key == "incident:7:escalation:2").payload
     assert escalation["title"].startswith("[ESCALATED to tier 2]") and "invoicewatch ack 7" in escalation["message"]
-    resolved = [r for r in scene.sink.at("tier1") if r.key == "incident:7:resolved"][0].payload
+    resolved = next(r for r in scene.sink.at("tier1") if r.key == "incident:7:resolved").payload
     assert resolved["title"].startswith("【已恢复】") and resolved["type"] == "success"
     closed = scene.sink.at("staff")[-1].payload
     assert closed["title"].startswith("【已恢复】") and "纸质发票" in closed["message"]
