@@ -50,12 +50,19 @@ TargetKey = tuple[str, int]
 _SEPARATOR = {"text": "\n\n──────────\n\n", "markdown": "\n\n---\n\n", "html": "\n<hr>\n"}
 
 
+INTERRUPTED = (
+    "interrupted: the dispatcher stopped before recording the outcome; the message may have "
+    "arrived and is sent again with the same X-Invoicewatch-Key"
+)
+
+
 @dataclass(frozen=True)
 class Claimed:
     """Rows claimed together (one message: a group of one incident's events to one target)."""
 
     token: str
     rows: list[dict[str, Any]]
+    attempt_ids: list[int]
 
     @property
     def ids(self) -> list[int]:
@@ -222,9 +229,32 @@ class Dispatcher:
                     .values(claimed_by=token, claimed_until=lease_until)
                 )
             rows = [dict(r._mapping) for r in conn.execute(sa.select(OUTBOX).where(mine).order_by(OUTBOX.c.id))]
-        return Claimed(token, rows)
+            ids = [r["id"] for r in rows]
+            in_flight = sa.and_(ATTEMPTS.c.outbox_id.in_(ids), ATTEMPTS.c.ok.is_(None))
+            interrupted = conn.execute(sa.update(ATTEMPTS).where(in_flight).values(ok=False, error=INTERRUPTED)).rowcount
+            if interrupted:
+                log.warning("re-sending %d message(s) whose earlier delivery was interrupted: %s", interrupted, ids)
+            conn.execute(sa.insert(ATTEMPTS), [{"outbox_id": i, "at": now, "ok": None} for i in ids])
+            attempt_ids = list(conn.execute(sa.select(ATTEMPTS.c.id).where(in_flight)).scalars())
+        return Claimed(token, rows, attempt_ids)
 
     async def _deliver(self, channel: Channel, target: TargetKey, claimed: Claimed) -> bool:
+        """Send one claimed message and record the outcome, both in one Apprise worker thread:
+        no event-loop hop between "the receiver accepted it" and "it is recorded as sent"."""
+        crashpoint("dispatch.before_send")
+        loop = asyncio.get_running_loop()
+        ok, problem = await loop.run_in_executor(self._pool, self._send_and_record, channel, target, claimed)
+        if ok:
+            self.sent += 1
+            crashpoint("dispatch.after_record")
+        else:
+            self.failed_attempts += 1
+            crashpoint("dispatch.after_fail_record")
+        if problem and self.on_enqueued:
+            self.on_enqueued()
+        return ok
+
+    def _send_and_record(self, channel: Channel, target: TargetKey, claimed: Claimed) -> tuple[bool, bool]:
         rows = claimed.rows
         title, body = combine(rows)
         lead = min(rows, key=lambda r: (r["created_at"], r["id"]))
@@ -232,41 +262,21 @@ class Dispatcher:
         if url is None:
             outcome = SendOutcome(False, "target no longer configured (channel has fewer URLs)", 0.0, True)
         else:
-            crashpoint("dispatch.before_send")
-            loop = asyncio.get_running_loop()
-            keys = ",".join(sorted(r["key"] for r in rows))
-            outcome = await loop.run_in_executor(
-                self._pool,
-                lambda: send(
-                    url, title=title, body=body, body_format=lead["body_format"],
-                    kind=notify_type(lead["event"], lead["severity"]),
-                    timeout=channel.timeout.total_seconds(), key=keys,
-                ),
+            outcome = send(
+                url, title=title, body=body, body_format=lead["body_format"],
+                kind=notify_type(lead["event"], lead["severity"]),
+                timeout=channel.timeout.total_seconds(), key=",".join(sorted(r["key"] for r in rows)),
             )
             crashpoint("dispatch.after_send")
         error = outcome.error
         if error:
-            masker = Redactor(url_secrets(url) if url else [])
-            error = self.redactor.redact(masker.redact(error))
-        problem = await asyncio.to_thread(self._record, channel, claimed, outcome, error, self.clock.now())
-        if outcome.ok:
-            self.sent += 1
-            crashpoint("dispatch.after_record")
-        else:
-            self.failed_attempts += 1
+            error = self.redactor.redact(Redactor(url_secrets(url) if url else []).redact(error))
             log.warning("delivery to %s[%d] failed (attempt %d): %s", target[0], target[1], lead["attempts"] + 1, error)
-            crashpoint("dispatch.after_fail_record")
-        if problem and self.on_enqueued:
-            self.on_enqueued()
-        return outcome.ok
+        return outcome.ok, self._record(channel, claimed, outcome, error, self.clock.now())
 
     def _record(self, channel: Channel, claimed: Claimed, outcome: SendOutcome, error: str | None, now: datetime) -> bool:
-        """Write the outcome and one attempt per row; return True if a problem notice was queued."""
+        """Write the outcome on the rows and their attempts; True if a problem notice was queued."""
         settings = self.config.notifications
-        attempt_rows = [
-            {"outbox_id": r["id"], "at": now, "ok": outcome.ok, "error": error, "duration_ms": outcome.duration_ms}
-            for r in claimed.rows
-        ]
         problem = False
         with self.store.session() as session:
             conn = session.connection()
@@ -293,7 +303,10 @@ class Dispatcher:
                         values["next_attempt_at"] = now + backoff(attempts, settings.retry_initial, settings.retry_max, self.rng)
                     conn.execute(sa.update(OUTBOX).where(mine, OUTBOX.c.id == r["id"]).values(**values))
                 problem = self._maybe_report(session, channel, error, now)
-            conn.execute(sa.insert(ATTEMPTS), attempt_rows)
+            conn.execute(
+                sa.update(ATTEMPTS).where(ATTEMPTS.c.id.in_(claimed.attempt_ids))
+                .values(ok=outcome.ok, error=error, duration_ms=outcome.duration_ms)
+            )
             session.commit()
         return problem
 
