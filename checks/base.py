@@ -152,6 +152,9 @@ class CheckSpec(BaseModel):
     locations: list[str] = Field(default_factory=list, description="run only at these locations")
     failure_threshold: int = Field(3, ge=1, description="failures in a row before down")
     success_threshold: int = Field(2, ge=1, description="successes in a row before up again")
+    quorum: int | None = Field(
+        None, ge=1, description="with several locations: down when at least this many are down (default: a majority)"
+    )
     retry_interval: Duration = Field(
         timedelta(seconds=10), description="re-check this soon after a failure"
     )

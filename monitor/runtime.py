@@ -58,7 +58,8 @@ CONTEXT_PROVIDER_MODULES: list[str] = []
 
 # Modules of capabilities that run beside probing (evaluation, dispatch, the status page).
 # Each exports `service(monitor) -> Service`; they start in this order and stop in reverse.
-SERVICE_MODULES: list[str] = ["notifiers.service"]
+# Deciding first, telling after: incidents commit outbox rows that the notifiers deliver.
+SERVICE_MODULES: list[str] = ["monitor.incidents.service", "notifiers.service"]
 
 
 def make_context(config: Config, clock: Clock, http: HttpClientFactory, redactor: Redactor) -> Context:

@@ -26,6 +26,7 @@ MAINTENANCE_SCHEDULED = "maintenance.scheduled"
 MAINTENANCE_STARTED = "maintenance.started"
 MAINTENANCE_ENDED = "maintenance.ended"
 MONITOR_PROBLEM = "monitor.problem"
+SLO_BURN = "slo.burn"  # an SLO's error budget burns too fast (evaluator; severity critical = page)
 REMINDER = "reminder"
 ESCALATION = "escalation"
 ANNOUNCEMENT_PUBLISHED = "announcement.published"
@@ -44,6 +45,7 @@ EVENTS: tuple[str, ...] = (
     MAINTENANCE_STARTED,
     MAINTENANCE_ENDED,
     MONITOR_PROBLEM,
+    SLO_BURN,
     REMINDER,
     ESCALATION,
     ANNOUNCEMENT_PUBLISHED,

@@ -18,7 +18,7 @@ from notifiers.events import Notice, event_matches, is_paging
 if TYPE_CHECKING:
     from monitor.config import Config
 
-DEFAULT_ONCALL_EVENTS = ("incident.*", "reminder", "escalation", "check.flapping", "monitor.problem", "maintenance.*")
+DEFAULT_ONCALL_EVENTS = ("incident.*", "reminder", "escalation", "check.flapping", "monitor.problem", "maintenance.*", "slo.burn")
 DEFAULT_STAFF_EVENTS = ("announcement.*", "maintenance.*")
 
 

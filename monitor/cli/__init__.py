@@ -186,7 +186,7 @@ def _pad(text: str, width: int) -> str:
 
 
 # Command modules of later capabilities; each defines click commands on `cli`.
-_COMMAND_MODULES: list[str] = ["monitor.cli.notify"]
+_COMMAND_MODULES: list[str] = ["monitor.cli.incidents", "monitor.cli.notify"]
 for _name in _COMMAND_MODULES:
     importlib.import_module(_name)
 

@@ -38,6 +38,12 @@ class Strict(BaseModel):
 
 # Section models that live with their capability. Imported here, after Strict/Text exist,
 # because those modules subclass Strict (see notifiers/__init__.py for the import order).
+from monitor.incidents.config import (  # noqa: E402
+    EvaluationSection,
+    IncidentsSection,
+    MaintenanceWindowConfig,
+    SloConfig,
+)
 from notifiers.config import Announcements, Channel, Delivery, Escalation, Route  # noqa: E402
 
 
@@ -78,6 +84,7 @@ class CheckDefaults(Strict):
     timeout: Duration | None = None
     failure_threshold: int | None = Field(None, ge=1)
     success_threshold: int | None = Field(None, ge=1)
+    quorum: int | None = Field(None, ge=1)
     retry_interval: Duration | None = None
     latency: LatencyThresholds | None = None
 
@@ -114,7 +121,12 @@ class Config(Strict):
     escalation: Escalation = Field(default_factory=Escalation)
     announcements: Announcements = Field(default_factory=Announcements)
     notifications: Delivery = Field(default_factory=Delivery)
-    maintenance: list[dict[str, Any]] = Field(default_factory=list)
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+    incidents: IncidentsSection = Field(default_factory=IncidentsSection)
+    maintenance: list[MaintenanceWindowConfig] = Field(
+        default_factory=list, description="planned maintenance windows (one-off or recurring)"
+    )
+    slos: list[SloConfig] = Field(default_factory=list, description="service-level objectives per component")
     status_page: StatusPageSection = Field(default_factory=StatusPageSection)
 
     _file: str = PrivateAttr("")

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Modules that declare tables; imported so SQLModel.metadata knows every table.
-TABLE_MODULES = ["monitor.store.tables", "notifiers.tables"]
+TABLE_MODULES = ["monitor.store.tables", "notifiers.tables", "monitor.incidents.tables"]
 
 
 def metadata() -> sa.MetaData:

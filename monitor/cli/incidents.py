@@ -1,0 +1,400 @@
+"""CLI of deciding: incidents, incident update, ack, maintenance, silence.
+
+Every manual action records who (the OS user) and when, in the incident timeline or the
+window/silence row, and its notice is queued in the same transaction. Times are shown and
+read in the monitor's time zone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import json
+import sys
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+from zoneinfo import ZoneInfo
+
+import click
+
+from monitor.cli import AppState, cli, pass_app, table
+from monitor.clock import SystemClock
+from monitor.durations import format_duration, parse_duration
+
+if TYPE_CHECKING:
+    from checks.base import CheckSpec
+
+STATUS_CHOICES = ("investigating", "identified", "monitoring", "resolved")
+
+
+def _store(app: AppState) -> Any:
+    from monitor.store import Store
+
+    store = Store(app.config.monitor.database)
+    store.migrate()
+    return store
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (containers): still record something honest
+        return "unknown"
+
+
+def _local(app: AppState, when: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    return when.astimezone(app.config.monitor.tz).strftime(fmt) if when else ""
+
+
+def _fail(message: str) -> None:
+    click.echo(message, err=True)
+    sys.exit(2)
+
+
+def _duration(value: str, option: str) -> timedelta:
+    try:
+        d = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+    if d <= timedelta(0):
+        raise click.BadParameter("must be longer than zero", param_hint=option)
+    return d
+
+
+# incidents ---------------------------------------------------------------------------------
+@cli.group(invoke_without_command=True)
+@click.option("--all", "show_all", is_flag=True, help="include resolved incidents")
+@click.option("--limit", default=50, show_default=True, help="at most this many (newest first)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@pass_app
+@click.pass_context
+def incidents(ctx: click.Context, app: AppState, show_all: bool, limit: int, as_json: bool) -> None:
+    """List open incidents (all with --all); `incidents show ID` prints one with its timeline."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from sqlmodel import select
+
+    from monitor.incidents.tables import Incident
+
+    store = _store(app)
+    now = SystemClock().now()
+    with store.session() as s:
+        stmt = select(Incident).order_by(Incident.id.desc()).limit(limit)  # type: ignore[union-attr]
+        if not show_all:
+            stmt = stmt.where(Incident.resolved_at.is_(None))  # type: ignore[union-attr]
+        rows = list(s.exec(stmt))
+    if as_json:
+        click.echo(json.dumps([_incident_json(r) for r in rows], ensure_ascii=False, indent=2, default=str))
+        return
+    if not rows:
+        click.echo("no open incidents" if not show_all else "no incidents")
+        return
+    out = []
+    for r in rows:
+        end = r.resolved_at or now
+        out.append({
+            "id": r.id, "component": r.component, "status": r.status, "impact": r.impact,
+            "started": _local(app, r.started_at, "%m-%d %H:%M:%S"),
+            "lasting": format_duration(end - r.started_at),
+            "acked": r.acked_by or "", "title": r.title,
+        })
+    click.echo(table(out, ["id", "component", "status", "impact", "started", "lasting", "acked", "title"]))
+
+
+@incidents.command("show")
+@click.argument("incident_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@pass_app
+def incidents_show(app: AppState, incident_id: int, as_json: bool) -> None:
+    """One incident: evidence, time to detect/resolve, and the whole timeline."""
+    from monitor.incidents.ledger import timeline
+    from monitor.incidents.tables import Incident
+
+    store = _store(app)
+    with store.session() as s:
+        row = s.get(Incident, incident_id)
+        if row is None:
+            _fail(f"no incident {incident_id}")
+        assert row is not None
+        entries = timeline(s, incident_id)
+    if as_json:
+        doc = _incident_json(row)
+        doc["timeline"] = [
+            {"at": e.at, "kind": e.kind, "status": e.status, "author": e.author, "message": e.message, "data": e.data}
+            for e in entries
+        ]
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+        return
+    data = row.data or {}
+    lines = [
+        f"#{row.id} {row.title}",
+        f"  component: {row.component}   status: {row.status}   impact: {row.impact}   public: {'yes' if row.public else 'no'}",
+        f"  started:   {_local(app, row.started_at)}   (first failing result)",
+        f"  detected:  {_local(app, row.detected_at)}   time to detect {format_duration(row.detected_at - row.started_at)}",
+    ]
+    if row.resolved_at:
+        lines.append(f"  resolved:  {_local(app, row.resolved_at)}   time to resolve {format_duration(row.resolved_at - row.started_at)}")
+    if row.acked_at:
+        lines.append(f"  acked:     {_local(app, row.acked_at)} by {row.acked_by}")
+    if data.get("checks"):
+        lines.append(f"  checks:    {', '.join(data['checks'])}")
+    if data.get("symptoms"):
+        lines.append(f"  symptoms:  {', '.join(data['symptoms'])}")
+    ev = data.get("evidence") or {}
+    for key in ("step", "envelope_code", "envelope_message", "http_status", "latency_ms", "message"):
+        if ev.get(key) not in (None, ""):
+            lines.append(f"  {key + ':':<18}{ev[key]}")
+    lines.append("  timeline:")
+    for e in entries:
+        lines.append(f"    {_local(app, e.at)}  {e.kind:<6} {e.author or '-':<10} [{e.status}] {e.message}")
+    click.echo("\n".join(lines))
+
+
+def _incident_json(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id, "component": r.component, "title": r.title, "status": r.status, "impact": r.impact,
+        "started_at": r.started_at, "detected_at": r.detected_at, "resolved_at": r.resolved_at,
+        "acked_at": r.acked_at, "acked_by": r.acked_by, "root_check": r.root_check, "public": r.public,
+        "time_to_detect_s": r.time_to_detect_s, "time_to_resolve_s": r.time_to_resolve_s, "data": r.data,
+    }
+
+
+@cli.group()
+def incident() -> None:
+    """Change one incident by hand."""
+
+
+@incident.command("update")
+@click.argument("incident_id", type=int)
+@click.option("--status", type=click.Choice(STATUS_CHOICES), help="new status")
+@click.option("--message", "-m", default="", help="what to tell people (recorded with your user name)")
+@pass_app
+def incident_update(app: AppState, incident_id: int, status: str | None, message: str) -> None:
+    """Post an update to incident ID, optionally changing its status."""
+    from monitor.incidents.manual import ManualError, update
+
+    store = _store(app)
+    with store.session() as s:
+        try:
+            entry = update(
+                s, incident_id, status=status, message=message, who=_who(), now=SystemClock().now(), config=app.config
+            )
+        except ManualError as exc:
+            _fail(str(exc))
+        s.commit()
+    click.echo(f"incident {incident_id}: {entry.status} (update {entry.id} by {entry.author})")
+
+
+@cli.command()
+@click.argument("incident_id", type=int)
+@pass_app
+def ack(app: AppState, incident_id: int) -> None:
+    """Acknowledge incident ID: you are on it (stops reminders and escalation)."""
+    from monitor.incidents.manual import ManualError
+    from monitor.incidents.manual import ack as do_ack
+
+    store = _store(app)
+    with store.session() as s:
+        try:
+            row, new = do_ack(s, incident_id, who=_who(), now=SystemClock().now(), config=app.config)
+        except ManualError as exc:
+            _fail(str(exc))
+        s.commit()
+    if new:
+        click.echo(f"incident {incident_id} acknowledged by {row.acked_by}")
+    else:
+        click.echo(f"incident {incident_id} was already acknowledged by {row.acked_by} at {_local(app, row.acked_at)}")
+
+
+# maintenance ---------------------------------------------------------------------------------
+@cli.group("maintenance")
+def maintenance_group() -> None:
+    """Planned maintenance: alerts held, components shown under maintenance, uptime kept."""
+
+
+def _parse_when(value: str, zone: ZoneInfo, option: str) -> datetime:
+    if value == "now":
+        return SystemClock().now()
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a time; write 2026-03-10 22:00 or now", param_hint=option) from None
+    return when if when.tzinfo else when.replace(tzinfo=zone)
+
+
+@maintenance_group.command("add")
+@click.option("--title", required=True, help="what is being done (shown to staff)")
+@click.option("--component", "components", multiple=True, help="component id (repeat); none = everything")
+@click.option("--start", default="now", show_default=True, help="start time (monitor time zone) or now")
+@click.option("--end", help="end time (one-off)")
+@click.option("--for", "length", help="length of a one-off window, e.g. 2h")
+@click.option("--cron", "recurrence", help="recurring: 5-field crontab of each start (0 = Sunday)")
+@click.option("--duration", help="recurring: length of each occurrence, e.g. 2h")
+@click.option("--timezone", help="IANA zone for the times and cron (default: monitor.timezone)")
+@pass_app
+def maintenance_add(
+    app: AppState, title: str, components: tuple[str, ...], start: str, end: str | None, length: str | None,
+    recurrence: str | None, duration: str | None, timezone: str | None,
+) -> None:
+    """Add a maintenance window (one-off: --end or --for; recurring: --cron and --duration)."""
+    from monitor.incidents.maintenance import add_window
+
+    config = app.config
+    known = {c.id for c in config.components}
+    for c in components:
+        if c not in known:
+            _fail(f"{config.file}: unknown component {c!r} (known: {', '.join(sorted(known)) or 'none'})")
+    zone_name = timezone or config.monitor.timezone
+    try:
+        zone = ZoneInfo(zone_name)
+    except Exception:
+        raise click.BadParameter(f"unknown time zone {zone_name!r}", param_hint="--timezone") from None
+    starts_at = _parse_when(start, zone, "--start")
+    ends_at: datetime | None = None
+    every: timedelta | None = None
+    if recurrence:
+        if not duration:
+            raise click.UsageError("--cron needs --duration")
+        every = _duration(duration, "--duration")
+        if end:
+            ends_at = _parse_when(end, zone, "--end")
+    else:
+        if bool(end) == bool(length):
+            raise click.UsageError("give exactly one of --end or --for (or --cron with --duration)")
+        ends_at = _parse_when(end, zone, "--end") if end else starts_at + _duration(str(length), "--for")
+    now = SystemClock().now()
+    store = _store(app)
+    with store.session() as s:
+        try:
+            row = add_window(
+                s, title=title, components=components, starts_at=starts_at, ends_at=ends_at, now=now,
+                created_by=_who(), recurrence=recurrence, duration=every, timezone=zone_name,
+            )
+        except ValueError as exc:
+            _fail(f"cannot add the window: {exc}")
+        _queue_scheduled(s, row, now, app)
+        s.commit()
+    click.echo(f"maintenance window {row.id} added by {row.created_by}")
+
+
+def _queue_scheduled(session: Any, row: Any, now: datetime, app: AppState) -> None:
+    from monitor.incidents import notices
+    from monitor.incidents.maintenance import components_text, upcoming
+    from notifiers.events import MAINTENANCE_SCHEDULED
+
+    nxt = upcoming(row, now, timedelta(days=7))
+    if nxt:
+        occ = nxt[0]
+        text = components_text(occ.components, app.config)
+        notices.enqueue_all(session, [notices.maintenance(MAINTENANCE_SCHEDULED, occ, now, text)], app.config)
+
+
+@maintenance_group.command("list")
+@click.option("--horizon", default="7d", show_default=True, help="how far ahead to list planned occurrences")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@pass_app
+def maintenance_list(app: AppState, horizon: str, as_json: bool) -> None:
+    """Windows in force now and occurrences planned within the horizon."""
+    from monitor.incidents.maintenance import active_maintenance, planned_maintenance
+
+    now = SystemClock().now()
+    store = _store(app)
+    with store.session() as s:
+        rows = [("now", o) for o in active_maintenance(s, now)]
+        rows += [("planned", o) for o in planned_maintenance(s, now, _duration(horizon, "--horizon"))]
+    if as_json:
+        docs = [{"when": w, **dataclasses.asdict(o)} for w, o in rows]
+        click.echo(json.dumps(docs, ensure_ascii=False, indent=2, default=str))
+        return
+    if not rows:
+        click.echo("no maintenance now or planned")
+        return
+    out = [
+        {
+            "id": o.window_id, "when": w, "starts": _local(app, o.starts_at, "%m-%d %H:%M"),
+            "ends": _local(app, o.ends_at, "%m-%d %H:%M"), "components": ",".join(o.components) or "*",
+            "kind": "recurring" if o.recurring else "one-off", "source": o.source, "title": o.title,
+        }
+        for w, o in rows
+    ]
+    click.echo(table(out, ["id", "when", "starts", "ends", "components", "kind", "source", "title"]))
+
+
+@maintenance_group.command("end")
+@click.argument("window_id", type=int)
+@pass_app
+def maintenance_end(app: AppState, window_id: int) -> None:
+    """End window ID now (a recurring window stops for good)."""
+    from monitor.incidents.maintenance import end_window
+
+    store = _store(app)
+    with store.session() as s:
+        row = end_window(s, window_id, SystemClock().now())
+        if row is None:
+            _fail(f"no maintenance window {window_id}")
+        s.commit()
+    click.echo(f"maintenance window {window_id} ended by {_who()}")
+
+
+# silences ------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("target")
+@click.option("--for", "length", required=True, help="how long, e.g. 2h")
+@click.option("--reason", required=True, help="why (recorded with your user name)")
+@pass_app
+def silence(app: AppState, target: str, length: str, reason: str) -> None:
+    """Hold alerts for check or component TARGET (the status page is not changed)."""
+    from monitor.incidents.silences import add_silence
+
+    config = app.config
+    checks = {c.name for c in cast("list[CheckSpec]", config.checks)}
+    comps = {c.id for c in config.components}
+    if target in checks:
+        kind = "check"
+    elif target in comps:
+        kind = "component"
+    else:
+        import difflib
+
+        hint = difflib.get_close_matches(target, sorted(checks | comps), n=1)
+        _fail(f"{config.file}: no check or component named {target!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+    duration = _duration(length, "--for")
+    store = _store(app)
+    with store.session() as s:
+        row = add_silence(s, target=target, target_kind=kind, duration=duration, reason=reason, who=_who(), now=SystemClock().now())
+        s.commit()
+    click.echo(f"silence {row.id}: alerts for {kind} {target} held until {_local(app, row.ends_at)} (by {row.created_by})")
+
+
+@cli.command()
+@pass_app
+def silences(app: AppState) -> None:
+    """List active silences."""
+    from monitor.incidents.silences import active_silences
+
+    store = _store(app)
+    with store.session() as s:
+        rows = active_silences(s, SystemClock().now())
+    if not rows:
+        click.echo("no active silences")
+        return
+    out = [
+        {"id": r.id, "target": r.target, "kind": r.target_kind, "until": _local(app, r.ends_at), "by": r.created_by, "reason": r.reason}
+        for r in rows
+    ]
+    click.echo(table(out, ["id", "target", "kind", "until", "by", "reason"]))
+
+
+@cli.command()
+@click.argument("silence_id", type=int)
+@pass_app
+def unsilence(app: AppState, silence_id: int) -> None:
+    """End silence ID now."""
+    from monitor.incidents.silences import end_silence
+
+    store = _store(app)
+    with store.session() as s:
+        if end_silence(s, silence_id, SystemClock().now()) is None:
+            _fail(f"no silence {silence_id}")
+        s.commit()
+    click.echo(f"silence {silence_id} ended by {_who()}")

@@ -1,0 +1,395 @@
+"""The incident engine: `reconcile(book, world, now) -> (book, actions)`. Pure.
+
+It looks at every check's confirmed health (levels, not edges, so a restart or a missed
+event cannot leave an incident behind) and decides, per component:
+
+- open: a component has a failing check (down; degraded too when open_on_degraded) that is
+  not explained by something else. One open incident per component, ever.
+- inhibit: while a `role: baseline` check (our own network) is down, no platform incident
+  opens; one "local network" incident does, listing the failing platform checks as symptoms.
+- fold: a check whose dependency is down (explicit depends_on, or the implicit login rule in
+  topology.py) joins the dependency's incident as a symptom. A folded check stays with that
+  incident until it resolves, so the seconds it takes to recover after its root do not open
+  a second incident.
+- wait: while the baseline or a dependency is failing but not yet confirmed, opening waits
+  (bounded by the time that confirmation takes), so the order probes happen to run in does
+  not decide who gets blamed.
+- recover: when every check of an incident is up again it moves to monitoring; after
+  `resolve_after` without a relapse it resolves. Failing again first is a relapse of the
+  same incident, not a new one.
+- hold: maintenance keeps incidents from opening and holds alerts; a silence holds alerts
+  only. A held incident is announced when the hold lifts (if it is still open); one never
+  announced is resolved silently.
+- by hand: an incident resolved by hand while its checks still fail stays resolved until
+  they have recovered once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.config.models import text_in
+from monitor.durations import format_duration
+from monitor.evaluate.state import DEGRADED, DOWN, UNKNOWN, UP, CheckState
+from monitor.incidents import components as comp_rules
+from monitor.incidents.book import (
+    ANNOUNCED,
+    COMPONENT,
+    IMPACT,
+    JOINED,
+    NETWORK,
+    OPENED,
+    RECOVERED,
+    RELAPSED,
+    RESOLVED,
+    SYMPTOM,
+    Action,
+    Book,
+    IncidentView,
+    new_incident,
+)
+from monitor.incidents.tables import IDENTIFIED, INVESTIGATING, MONITORING
+from monitor.incidents.tables import RESOLVED as STATUS_RESOLVED
+from monitor.incidents.topology import Topology, component_of
+from notifiers.events import INCIDENT_DEGRADED, INCIDENT_OPENED, INCIDENT_RESOLVED, INCIDENT_UPDATED
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    resolve_after: timedelta = timedelta(minutes=10)
+    open_on_degraded: bool = True
+    network_component: str = "network"
+    language: str = "zh-CN"
+
+
+@dataclass(frozen=True, slots=True)
+class Holds:
+    """What holds alerts right now: maintenance (also keeps incidents from opening) and silences."""
+
+    maintenance_all: bool = False
+    maintenance: frozenset[str] = frozenset()
+    silenced_checks: frozenset[str] = frozenset()
+    silenced_components: frozenset[str] = frozenset()
+
+    def in_maintenance(self, component: str) -> bool:
+        return self.maintenance_all or component in self.maintenance
+
+    def holds(self, component: str, checks: tuple[str, ...]) -> bool:
+        if self.in_maintenance(component) or component in self.silenced_components:
+            return True
+        return bool(checks) and all(c in self.silenced_checks for c in checks)
+
+
+NO_HOLDS = Holds()
+
+
+@dataclass(frozen=True)
+class World:
+    topology: Topology
+    states: Mapping[str, CheckState]
+    policy: Policy = Policy()
+    holds: Holds = NO_HOLDS
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def reconcile(book: Book, world: World, now: datetime) -> tuple[Book, list[Action]]:
+    """Decide every incident change implied by the checks' states at `now`."""
+    p = _Pass(book, world, now)
+    p.run()
+    return Book(p.open, p.last_resolved), p.actions
+
+
+def component_statuses(world: World) -> dict[str, str | None]:
+    """Status of every configured component (None: nothing reporting, keep the last)."""
+    topo = world.topology
+    net_down = any(_health(world, n) == DOWN for n in topo.baselines)
+    out: dict[str, str | None] = {}
+    for cid in topo.components:
+        healths = [
+            _health(world, n)
+            for n in topo.by_component.get(cid, ())
+            if not (net_down and topo.specs[n].role != "baseline" and _health(world, n) in (DOWN, DEGRADED))
+        ]
+        out[cid] = comp_rules.derive(healths, maintenance=world.holds.in_maintenance(cid))
+    return out
+
+
+def _health(world: World, name: str) -> str:
+    st = world.states.get(name)
+    return st.fresh_health if st is not None else UNKNOWN
+
+
+_WORDS = {
+    "zh-CN": {
+        comp_rules.MAJOR_OUTAGE: "服务中断",
+        comp_rules.PARTIAL_OUTAGE: "部分功能中断",
+        comp_rules.DEGRADED_PERFORMANCE: "性能下降",
+        NETWORK: "本地网络故障（非平台问题）",
+    },
+    "en": {
+        comp_rules.MAJOR_OUTAGE: "major outage",
+        comp_rules.PARTIAL_OUTAGE: "partial outage",
+        comp_rules.DEGRADED_PERFORMANCE: "degraded performance",
+        NETWORK: "Local network problem (not the platform)",
+    },
+}
+
+
+class _Pass:
+    def __init__(self, book: Book, world: World, now: datetime) -> None:
+        self.w = world
+        self.t = world.topology
+        self.pol = world.policy
+        self.now = now
+        self.open: dict[str, IncidentView] = dict(book.open)
+        self.last_resolved: dict[str, datetime] = dict(book.last_resolved)
+        self.actions: list[Action] = []
+
+    # health helpers -------------------------------------------------------------------
+    def health(self, name: str) -> str:
+        return _health(self.w, name)
+
+    def counts(self, name: str) -> bool:
+        """Failing in a way that warrants an incident."""
+        h = self.health(name)
+        return h == DOWN or (h == DEGRADED and self.pol.open_on_degraded)
+
+    def ok(self, name: str) -> bool:
+        if name not in self.t.specs:
+            return True  # removed from the config: it cannot keep an incident open
+        h = self.health(name)
+        return h == UP or (h == DEGRADED and not self.pol.open_on_degraded)
+
+    def doubt(self, name: str) -> bool:
+        """Failing but not confirmed yet, recently enough that confirmation may still come."""
+        st = self.w.states.get(name)
+        spec = self.t.specs.get(name)
+        if st is None or spec is None or st.stale or not st.pending or st.failing_since is None:
+            return False
+        step = min(spec.retry_interval, spec.interval)
+        return self.now - st.failing_since <= step * spec.failure_threshold + spec.timeout
+
+    def root_of(self, name: str, seen: frozenset[str] = frozenset()) -> str | None:
+        """The topmost down dependency of a check, if any."""
+        for dep in self.t.deps.get(name, ()):
+            if dep in seen or dep not in self.t.specs:
+                continue
+            if self.health(dep) == DOWN:
+                return self.root_of(dep, seen | {name}) or dep
+        return None
+
+    def dep_doubt(self, name: str, seen: frozenset[str] = frozenset()) -> bool:
+        for dep in self.t.deps.get(name, ()):
+            if dep in seen or dep not in self.t.specs:
+                continue
+            if self.doubt(dep) or self.dep_doubt(dep, seen | {name}):
+                return True
+        return False
+
+    def flapping(self, inc: IncidentView) -> bool:
+        return any(st.flapping for c in inc.checks if (st := self.w.states.get(c)) is not None)
+
+    # the pass ----------------------------------------------------------------------------
+    def run(self) -> None:
+        specs = self.t.specs
+        net_down = [n for n in self.t.baselines if self.health(n) == DOWN]
+        net_doubt = any(self.doubt(n) for n in self.t.baselines)
+        attached = {s for inc in self.open.values() for s in inc.symptoms}
+        netcomp = self.pol.network_component
+        own: dict[str, list[str]] = {}
+        folded: dict[str, list[str]] = {}
+        for name, spec in specs.items():
+            if spec.role == "baseline" or not self.counts(name):
+                continue
+            if net_down:
+                folded.setdefault(netcomp, []).append(name)
+            elif (root := self.root_of(name)) is not None:
+                folded.setdefault(component_of(specs[root]), []).append(name)
+            elif name not in attached:
+                own.setdefault(component_of(spec), []).append(name)
+        touched: set[str] = set()
+        if net_down:
+            self.ensure(netcomp, NETWORK, net_down, folded.get(netcomp, []), wait=False)
+            touched.add(netcomp)
+        for comp, members in own.items():
+            wait = net_doubt or any(self.dep_doubt(m) for m in members)
+            self.ensure(comp, COMPONENT, members, folded.get(comp, []), wait=wait)
+            touched.add(comp)
+        for comp, syms in folded.items():
+            if comp not in touched:  # the root's incident exists but its own checks are not failing
+                self.fold(comp, syms)
+        for comp in list(self.open):
+            if comp not in touched:
+                self.settle(comp)
+        for inc in list(self.open.values()):
+            if not inc.notified and not self.held(inc):
+                self.act(ANNOUNCED, inc, "announced: alerts were held when it opened", inc.root_check)
+
+    def ensure(self, comp: str, kind: str, members: list[str], symptoms: list[str], *, wait: bool) -> None:
+        members = sorted(members, key=lambda n: (self._failing_since(n), n))
+        status = self.component_status(comp, kind)
+        impact = comp_rules.impact_of(status)
+        inc = self.open.get(comp)
+        if inc is None:
+            if wait or self.w.holds.in_maintenance(comp):
+                return
+            last = self.last_resolved.get(comp)
+            if last is not None and all(self.w.states[m].since <= last for m in members):
+                return  # resolved by hand while still failing: wait for a recovery first
+            root = members[0]
+            title, i18n = self.title(comp, kind, status)
+            inc = new_incident(
+                component=comp,
+                kind=kind,
+                title=title,
+                title_i18n=i18n,
+                impact=impact,
+                started_at=min(self._failing_since(m) for m in members),
+                detected_at=self.now,
+                root_check=root,
+                checks=tuple(members),
+                status_at=self.now,
+                public=self.public(comp),
+                evidence=self.w.states[root].evidence,
+            )
+            self.act(OPENED, inc, self.describe(root), root)
+        else:
+            for m in members:
+                if m not in inc.checks:
+                    inc = dataclasses.replace(inc, checks=(*inc.checks, m))
+                    self.act(JOINED, inc, self.describe(m), m)
+            if impact != inc.impact:
+                title, i18n = self.title(comp, inc.kind, status)
+                old = inc.impact
+                inc = dataclasses.replace(inc, impact=impact, title=title, title_i18n=i18n)
+                self.act(IMPACT, inc, f"impact {old} -> {impact}", members[0], data={"from": old, "to": impact})
+            since_status = inc.status_at or inc.detected_at
+            if inc.recovered_at is not None or (
+                inc.status == MONITORING and any(self.w.states[m].since > since_status for m in members)
+            ):
+                status_after = INVESTIGATING if inc.status == MONITORING else inc.status
+                inc = dataclasses.replace(
+                    inc,
+                    recovered_at=None,
+                    status=status_after,
+                    status_at=self.now if status_after != inc.status else inc.status_at,
+                )
+                self.act(RELAPSED, inc, "failing again: " + self.describe(members[0]), members[0])
+        self.fold(comp, symptoms)
+
+    def fold(self, comp: str, symptoms: list[str]) -> None:
+        inc = self.open.get(comp)
+        if inc is None:
+            return
+        for s in sorted(symptoms):
+            if s not in inc.symptoms:
+                inc = dataclasses.replace(inc, symptoms=(*inc.symptoms, s))
+                self.act(SYMPTOM, inc, "symptom: " + self.describe(s), s)
+
+    def settle(self, comp: str) -> None:
+        inc = self.open[comp]
+        if not all(self.ok(c) for c in inc.checks):
+            return
+        if inc.recovered_at is None:
+            status = MONITORING if inc.status in (INVESTIGATING, IDENTIFIED) else inc.status
+            inc = dataclasses.replace(
+                inc, recovered_at=self.now, status=status, status_at=self.now if status != inc.status else inc.status_at
+            )
+            self.act(RECOVERED, inc, "all checks up again: " + ", ".join(inc.checks), inc.root_check)
+        recovered = inc.recovered_at
+        assert recovered is not None
+        if self.now - recovered >= self.pol.resolve_after:
+            inc = dataclasses.replace(inc, status=STATUS_RESOLVED, resolved_at=self.now, status_at=self.now)
+            quiet = format_duration(self.now - recovered)
+            self.act(RESOLVED, inc, f"resolved: no failure for {quiet}", inc.root_check)
+
+    # bookkeeping ---------------------------------------------------------------------------
+    def act(self, kind: str, inc: IncidentView, message: str, check: str | None, data: Mapping[str, Any] | None = None) -> None:
+        held = self.held(inc)
+        notice: str | None = None
+        if kind in (OPENED, ANNOUNCED):
+            if not held:
+                notice = INCIDENT_DEGRADED if inc.impact == "minor" else INCIDENT_OPENED
+                inc = dataclasses.replace(inc, notified=True)
+        elif kind == IMPACT:
+            notice = INCIDENT_UPDATED if inc.notified and not held else None
+        elif kind in (RECOVERED, RELAPSED):
+            notice = INCIDENT_UPDATED if inc.notified and not held and not self.flapping(inc) else None
+        elif kind == RESOLVED:
+            notice = INCIDENT_RESOLVED if inc.notified else None
+        if kind == RESOLVED:
+            self.open.pop(inc.component, None)
+            self.last_resolved[inc.component] = self.now
+        else:
+            self.open[inc.component] = inc
+        self.actions.append(
+            Action(kind, inc, self.now, message, check, notice, {**self.evidence(check), **(data or {})})
+        )
+
+    def held(self, inc: IncidentView) -> bool:
+        return self.w.holds.holds(inc.component, inc.checks)
+
+    def component_status(self, comp: str, kind: str) -> str | None:
+        names = self.t.baselines if kind == NETWORK else self.t.by_component.get(comp, ())
+        return comp_rules.derive(self.health(n) for n in names)
+
+    def title(self, comp: str, kind: str, status: str | None) -> tuple[str, dict[str, str]]:
+        out = {}
+        for lang, words in _WORDS.items():
+            if kind == NETWORK:
+                out[lang] = words[NETWORK]
+                continue
+            info = self.t.components.get(comp)
+            name = text_in(info.name, lang) if info is not None else comp.removeprefix("check:")
+            word = words.get(status or comp_rules.MAJOR_OUTAGE, words[comp_rules.MAJOR_OUTAGE])
+            out[lang] = f"{name}{word}" if lang == "zh-CN" else f"{name}: {word}"
+        return out.get(self.pol.language, out["en"]), out
+
+    def public(self, comp: str) -> bool:
+        info = self.t.components.get(comp)
+        return info.public if info is not None else False
+
+    def _failing_since(self, name: str) -> datetime:
+        st = self.w.states[name]
+        return st.failing_since or st.since
+
+    def describe(self, name: str | None) -> str:
+        if name is None:
+            return ""
+        st = self.w.states.get(name)
+        ev = dict(st.evidence or {}) if st is not None else {}
+        parts = []
+        if ev.get("step"):
+            parts.append(f"step {ev['step']}")
+        if ev.get("envelope_code") or ev.get("envelope_message"):
+            parts.append(f"platform said {ev.get('envelope_code', '')} {ev.get('envelope_message', '')}".strip())
+        if ev.get("http_status"):
+            parts.append(f"HTTP {ev['http_status']}")
+        if ev.get("message"):
+            parts.append(str(ev["message"]))
+        health = st.fresh_health if st is not None else UNKNOWN
+        return f"{name} {health}" + (": " + "; ".join(parts) if parts else "")
+
+    def evidence(self, name: str | None) -> dict[str, Any]:
+        """What a notice about this check shows (CONTRACTS.md Notice.data)."""
+        if name is None:
+            return {}
+        st = self.w.states.get(name)
+        spec = self.t.specs.get(name)
+        out: dict[str, Any] = {"check": name}
+        if st is not None:
+            ev = dict(st.evidence or {})
+            for key in ("step", "envelope_code", "envelope_message", "http_status", "latency_ms", "phases", "location"):
+                if ev.get(key) not in (None, "", {}):
+                    out[key] = ev[key]
+            if ev.get("message"):
+                out["check_message"] = ev["message"]
+            out["last_results"] = [p.to_json() for p in st.recent]
+            out["health"] = st.fresh_health
+        if spec is not None and spec.runbook:
+            out["runbook"] = spec.runbook
+        return out

@@ -1,0 +1,261 @@
+"""Maintenance windows: concrete occurrences of one-off and recurring windows, what is covered
+now, what is planned, and the mirror of config windows into `maintenance_window`.
+
+The arithmetic (`occurrence_at`, `upcoming`, `coverage`) is pure over rows and a time; the
+session functions only fetch rows. A window with no components covers everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from monitor.incidents import cron
+from monitor.incidents.tables import MaintenanceWindow
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """One concrete stretch of maintenance."""
+
+    window_id: int
+    title: str
+    components: tuple[str, ...]  # empty: everything
+    starts_at: datetime
+    ends_at: datetime
+    recurring: bool
+    source: str
+    description: str = ""
+    title_i18n: dict[str, str] | None = None
+
+    def covers(self, component: str) -> bool:
+        return not self.components or component in self.components
+
+
+def occurrence_at(w: MaintenanceWindow, now: datetime) -> Occurrence | None:
+    """The occurrence of `w` in force at `now`, if any."""
+    if w.ended_at is not None and w.ended_at <= now:
+        return None
+    if w.recurrence is None:
+        if w.ends_at is not None and w.starts_at <= now < w.ends_at:
+            return _occ(w, w.starts_at, w.ends_at)
+        return None
+    duration = timedelta(seconds=w.duration_s or 0)
+    start = cron.active_start(w.recurrence, ZoneInfo(w.timezone), duration, now)
+    if start is None or start < w.starts_at or (w.ends_at is not None and start >= w.ends_at):
+        return None
+    return _occ(w, start, start + duration)
+
+
+def upcoming(w: MaintenanceWindow, now: datetime, horizon: timedelta) -> list[Occurrence]:
+    """Occurrences of `w` starting in (now, now + horizon]."""
+    if w.ended_at is not None:
+        return []
+    until = now + horizon
+    if w.recurrence is None:
+        if now < w.starts_at <= until and w.ends_at is not None:
+            return [_occ(w, w.starts_at, w.ends_at)]
+        return []
+    duration = timedelta(seconds=w.duration_s or 0)
+    after = max(now, w.starts_at - timedelta(microseconds=1))
+    out = []
+    for start in cron.starts_between(w.recurrence, ZoneInfo(w.timezone), after, until):
+        if w.ends_at is not None and start >= w.ends_at:
+            break
+        out.append(_occ(w, start, start + duration))
+    return out
+
+
+def coverage(occurrences: Iterable[Occurrence]) -> tuple[bool, frozenset[str]]:
+    """(everything covered?, component ids covered) by these occurrences."""
+    everything = False
+    comps: set[str] = set()
+    for occ in occurrences:
+        if not occ.components:
+            everything = True
+        comps.update(occ.components)
+    return everything, frozenset(comps)
+
+
+def current_windows(session: Session) -> list[MaintenanceWindow]:
+    """Windows that may still have an occurrence now or later (not ended by hand)."""
+    return list(session.exec(select(MaintenanceWindow).where(MaintenanceWindow.ended_at.is_(None))))  # type: ignore[union-attr]
+
+
+def active_in(windows: Sequence[MaintenanceWindow], now: datetime) -> list[Occurrence]:
+    return [occ for w in windows if (occ := occurrence_at(w, now)) is not None]
+
+
+def active_maintenance(session: Session, now: datetime) -> list[Occurrence]:
+    """Occurrences in force at `now` (CONTRACTS.md)."""
+    return active_in(current_windows(session), now)
+
+
+def planned_maintenance(session: Session, now: datetime, horizon: timedelta) -> list[Occurrence]:
+    """Occurrences starting within `horizon` from now, soonest first (CONTRACTS.md)."""
+    out = [occ for w in current_windows(session) for occ in upcoming(w, now, horizon)]
+    return sorted(out, key=lambda o: (o.starts_at, o.window_id))
+
+
+def add_window(
+    session: Session,
+    *,
+    title: str,
+    components: Sequence[str],
+    starts_at: datetime,
+    ends_at: datetime | None,
+    now: datetime,
+    created_by: str,
+    recurrence: str | None = None,
+    duration: timedelta | None = None,
+    timezone: str = "UTC",
+    description: str = "",
+    source: str = "cli",
+    title_i18n: dict[str, str] | None = None,
+    config_key: str | None = None,
+) -> MaintenanceWindow:
+    if recurrence is not None:
+        cron.validate(recurrence)
+        if duration is None or duration <= timedelta(0):
+            raise ValueError("a recurring window needs a duration longer than zero")
+    elif ends_at is None or ends_at <= starts_at:
+        raise ValueError("a one-off window needs an end after its start")
+    row = MaintenanceWindow(
+        title=title,
+        title_i18n=title_i18n,
+        description=description,
+        components=list(components),
+        starts_at=starts_at,
+        ends_at=ends_at,
+        recurrence=recurrence,
+        duration_s=int(duration.total_seconds()) if duration is not None else None,
+        timezone=timezone,
+        created_by=created_by,
+        created_at=now,
+        source=source,
+        config_key=config_key,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def end_window(session: Session, window_id: int, now: datetime) -> MaintenanceWindow | None:
+    """End a window now (a one-off early; a recurring one for good). None if unknown."""
+    row = session.get(MaintenanceWindow, window_id)
+    if row is None:
+        return None
+    if row.ended_at is None:
+        row.ended_at = now
+        session.add(row)
+    return row
+
+
+def components_text(ids: Sequence[str], config: Config) -> str:
+    """Component names for people, in the monitor's language ("everything" for none)."""
+    from monitor.config import text_in
+
+    language = config.monitor.language
+    if not ids:
+        return "全部" if language == "zh-CN" else "everything"
+    names = {c.id: c.name for c in config.components}
+    return ", ".join(text_in(names[c], language) if c in names else c for c in ids)
+
+
+def config_key(window: Any) -> str:
+    """A stable id for a config window: the hash of its settings."""
+    return hashlib.sha1(window.model_dump_json().encode()).hexdigest()[:16]
+
+
+def mirror_config(session: Session, config: Config, now: datetime) -> list[MaintenanceWindow]:
+    """Make the table's config windows match `config.maintenance`; return the rows added.
+
+    Unchanged windows keep their row (and an early end set by hand); removed or edited ones
+    are replaced. Runs at start and on every reload.
+    """
+    from monitor.config import text_in
+
+    wanted = {config_key(w): w for w in config.maintenance}
+    existing = {
+        r.config_key: r
+        for r in session.exec(select(MaintenanceWindow).where(MaintenanceWindow.source == "config"))
+    }
+    for key, row in existing.items():
+        if key not in wanted:
+            session.delete(row)
+    session.flush()
+    added = []
+    for key, w in wanted.items():
+        if key in existing:
+            continue
+        start, end, zone = w.bounds(config.monitor.timezone)
+        if w.cron is not None and start is None:
+            assert w.duration is not None
+            start = now - w.duration  # cover an occurrence already under way
+        assert start is not None
+        added.append(
+            add_window(
+                session,
+                title=text_in(w.title, config.monitor.language),
+                title_i18n={str(k): v for k, v in w.title.items()} if isinstance(w.title, dict) else None,
+                description=text_in(w.description, config.monitor.language),
+                components=w.components,
+                starts_at=start,
+                ends_at=end,
+                now=now,
+                created_by="config",
+                recurrence=w.cron,
+                duration=w.duration,
+                timezone=zone,
+                source="config",
+                config_key=key,
+            )
+        )
+    return added
+
+
+def _occ(w: MaintenanceWindow, start: datetime, end: datetime) -> Occurrence:
+    assert w.id is not None
+    return Occurrence(
+        window_id=w.id,
+        title=w.title,
+        components=tuple(w.components or ()),
+        starts_at=start,
+        ends_at=end,
+        recurring=w.recurrence is not None,
+        source=w.source,
+        description=w.description,
+        title_i18n=w.title_i18n,
+    )
+
+
+def all_windows(session: Session) -> list[MaintenanceWindow]:
+    return list(session.exec(select(MaintenanceWindow)))
+
+
+def past_intervals(w: MaintenanceWindow, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+    """Stretches of [since, until) that `w` covered (for excluding them from SLOs)."""
+    stop = min(until, w.ended_at) if w.ended_at is not None else until
+    if w.recurrence is None:
+        end = min(w.ends_at, stop) if w.ends_at is not None else stop
+        start = max(w.starts_at, since)
+        return [(start, end)] if start < end else []
+    duration = timedelta(seconds=w.duration_s or 0)
+    out = []
+    first = max(since - duration, w.starts_at - timedelta(microseconds=1))
+    for start in cron.starts_between(w.recurrence, ZoneInfo(w.timezone), first, stop, limit=5000):
+        if w.ends_at is not None and start >= w.ends_at:
+            break
+        end = min(start + duration, stop)
+        if end > since and start < end:
+            out.append((max(start, since), end))
+    return out

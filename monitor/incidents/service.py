@@ -1,0 +1,330 @@
+"""The deciding service: every result through the evaluator, every decision into the database.
+
+    on_result   evaluate (pure, in the event loop, microseconds); ask for a fast re-check;
+                wake the ticker when a state changed
+    tick        one transaction: sweep (staleness, maintenance), reconcile incidents, write
+                incident and timeline rows, component status, changed check states and the
+                notices for all of it; then publish bus topics. Runs when woken and every
+                `evaluation.sweep_interval` of real time (the logic itself reads `now` from
+                the injected clock, so tests drive `tick()` with a FakeClock).
+
+Check states are saved on every transition (with the incident change they cause) and
+otherwise at most every `evaluation.persist_interval`, so probing stays batched. Incidents
+are re-read from the database on every tick: a restart, or an `ack` from the CLI in another
+process, is simply what the next tick sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from checks.base import CheckSpec, ConditionResult, Result, Status, StepResult
+from monitor.evaluate import FlappingStarted, Recheck, StateChanged, evaluate, new_state, sweep
+from monitor.evaluate.state import CheckState
+from monitor.incidents import ledger, maintenance, notices, silences
+from monitor.incidents.engine import Holds, Policy, World, component_statuses, reconcile
+from monitor.incidents.slo_tracker import SloTracker
+from monitor.incidents.topology import Topology, component_of
+from monitor.store.tables import CheckResultRow
+from notifiers.events import MAINTENANCE_ENDED, MAINTENANCE_SCHEDULED, MAINTENANCE_STARTED, Notice
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.runtime import Monitor
+
+log = logging.getLogger(__name__)
+
+SLO_EVERY = timedelta(seconds=60)
+DECIDING_LOCK = 0x1A_C1DE  # pg advisory lock key of the deciding transaction
+REMOTE_BATCH = 5000
+SCHEDULED_HORIZON = timedelta(days=7)
+
+
+@dataclasses.dataclass
+class TickOutcome:
+    incidents: set[int] = dataclasses.field(default_factory=set)
+    components: list[str] = dataclasses.field(default_factory=list)
+    outbox_rows: int = 0
+
+
+class IncidentService:
+    def __init__(self, monitor: Monitor, *, autorun: bool = True) -> None:
+        self.monitor = monitor
+        self.clock = monitor.clock
+        self.autorun = autorun
+        self.states: dict[str, CheckState] = {}
+        self._dirty: set[str] = set()  # states changed since the last save
+        self._changed: set[str] = set()  # states whose status changed since the last tick
+        self._notices: list[Notice] = []  # check-level notices (flapping) for the next tick
+        self._holds = Holds()
+        self._occurrences: dict[tuple[int, datetime], maintenance.Occurrence] | None = None  # active at the last tick
+        self._mirror = True
+        self._last_saved = self.clock.monotonic()
+        self._last_slo: datetime | None = None
+        self._cursor: int | None = None  # newest check_result id seen from other locations
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self.ticks = 0
+        self.on_config(monitor.config)
+
+    # lifecycle -----------------------------------------------------------------------------
+    def on_config(self, config: Config) -> None:
+        self.config = config
+        specs = [c for c in cast("list[CheckSpec]", config.checks) if c.enabled]
+        self.topology = Topology.build(specs, config.components)
+        self.rules = config.evaluation.rules(config.monitor.tz)
+        self.policy = Policy(
+            resolve_after=config.incidents.resolve_after,
+            open_on_degraded=config.incidents.open_on_degraded,
+            network_component=config.incidents.network_component,
+            language=config.monitor.language,
+        )
+        self.location = config.monitor.location
+        # Checks probed from other locations too: their results reach us through the database.
+        self._remote = any(set(s.locations) - {self.location} for s in specs)
+        self.slo = SloTracker(config, self.topology)
+        self._slo_loaded = False
+        self._mirror = True
+        self._wake.set()
+
+    async def start(self, monitor: Monitor) -> None:
+        now = self.clock.now()
+        self.states = await asyncio.to_thread(self._load_states, now)
+        await self.tick()
+        if self.autorun:
+            self._task = asyncio.create_task(self._run(), name="incidents")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        try:
+            await self.tick(save_all=True)
+        except Exception:
+            log.exception("final save of check states failed")
+
+    def _load_states(self, now: datetime) -> dict[str, CheckState]:
+        with self.monitor.store.session() as s:
+            loaded = ledger.load_states(s, self.location)
+        return {name: loaded.get(name) or new_state(name, now) for name in self.topology.specs}
+
+    async def _run(self) -> None:
+        interval = self.config.evaluation.sweep_interval.total_seconds()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            self._wake.clear()
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("deciding failed; will retry")
+                await asyncio.sleep(min(interval * 2, 10))
+
+    # results -------------------------------------------------------------------------------
+    async def on_result(self, spec: CheckSpec, result: Result) -> None:
+        self._fold(spec, result)
+
+    def _fold(self, spec: CheckSpec, result: Result) -> None:
+        now = self.clock.now()
+        state = self.states.get(spec.name) or new_state(spec.name, now)
+        state, events = evaluate(state, result, now, spec, self.rules)
+        self.states[spec.name] = state
+        self._dirty.add(spec.name)
+        self.slo.add(spec, result, self._holds.in_maintenance)
+        for ev in events:
+            if isinstance(ev, Recheck):
+                self.monitor.scheduler.recheck_soon(ev.check, ev.delay)
+            elif isinstance(ev, StateChanged):
+                self._changed.add(ev.check)
+                self._wake.set()
+            elif isinstance(ev, FlappingStarted):
+                self._notices.append(self._flapping(spec, state, ev))
+                self._wake.set()
+
+    def _flapping(self, spec: CheckSpec, state: CheckState, ev: FlappingStarted) -> Notice:
+        extra: dict[str, Any] = {"last_results": [p.to_json() for p in state.recent], "health": state.health}
+        if spec.runbook:
+            extra["runbook"] = spec.runbook
+        return notices.flapping(
+            spec.name, spec.component, ev.at, ev.changes, self.rules.flap_window.total_seconds(), extra
+        )
+
+    # the tick ------------------------------------------------------------------------------
+    async def tick(self, *, save_all: bool = False) -> TickOutcome:
+        """Sweep, reconcile and persist once, in one transaction; then publish."""
+        async with self._lock:
+            now = self.clock.now()
+            active, sil, remote = await asyncio.to_thread(self._read, now)
+            for result in remote:  # other locations' probes, written by their nodes
+                if (spec := self.topology.specs.get(result.check)) is not None:
+                    self._fold(spec, result)
+            everything, covered = maintenance.coverage(active)
+            checks, comps = silences.silenced(sil)
+            self._holds = Holds(everything, covered, checks, comps)
+            for name, spec in self.topology.specs.items():
+                state = self.states.get(name) or new_state(name, now)
+                swept, events = sweep(
+                    state, now, spec, self.rules, maintenance=self._holds.in_maintenance(component_of(spec))
+                )
+                if swept != state:
+                    self.states[name] = swept
+                    self._dirty.add(name)
+                if any(isinstance(e, StateChanged) for e in events):
+                    self._changed.add(name)
+            changed, dirty = self._changed, self._dirty
+            pending = [n for n in self._notices if not self._held_check(n.data.get("check"))]
+            self._changed, self._notices = set(), []
+            due = save_all or changed or self.clock.monotonic() - self._last_saved >= self.config.evaluation.persist_interval.total_seconds()
+            to_save = [self.states[n] for n in (dirty if due else changed) if n in self.states]
+            if due:
+                self._dirty = set()
+            try:
+                out = await asyncio.to_thread(self._transaction, now, dict(self.states), to_save, pending, active)
+            except Exception:
+                self._changed |= changed
+                self._dirty |= dirty
+                self._notices = pending + self._notices
+                raise
+            if due:
+                self._last_saved = self.clock.monotonic()
+            self.ticks += 1
+        bus = self.monitor.bus
+        for name in sorted(changed):
+            bus.publish("state_changed", name)
+        for iid in sorted(out.incidents):
+            bus.publish("incident_changed", iid)
+        for cid in out.components:
+            bus.publish("component_changed", cid)
+        if out.outbox_rows:
+            bus.publish("outbox_added")
+        return out
+
+    def _held_check(self, name: str | None) -> bool:
+        spec = self.topology.specs.get(name or "")
+        return spec is not None and self._holds.holds(component_of(spec), (spec.name,))
+
+    def _read(self, now: datetime) -> tuple[list[maintenance.Occurrence], list[Any], list[Result]]:
+        """What the tick needs from the database before deciding: maintenance windows,
+        silences, and results other locations wrote since the last tick."""
+        with self.monitor.store.session() as s:
+            windows = maintenance.current_windows(s)
+            sil = silences.active_silences(s, now)
+            if not self._slo_loaded:
+                self.slo.load(s, now)
+                self._slo_loaded = True
+            remote: list[Result] = []
+            if self._remote:
+                self._cursor, remote = remote_results(s, self._cursor, self.location)
+        return maintenance.active_in(windows, now), sil, remote
+
+    def _transaction(
+        self,
+        now: datetime,
+        states: dict[str, CheckState],
+        to_save: list[CheckState],
+        pending: list[Notice],
+        active: list[maintenance.Occurrence],
+    ) -> TickOutcome:
+        out = TickOutcome()
+        config = self.config
+        with self.monitor.store.session() as s:
+            if s.get_bind().dialect.name == "postgresql":
+                # Two controllers on one database decide one at a time, so the second sees the
+                # first's incident instead of opening its own (outbox keys then match too).
+                s.connection().execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": DECIDING_LOCK})
+            outgoing = list(pending)
+            if self._mirror:
+                for row in maintenance.mirror_config(s, config, now):
+                    outgoing += self._scheduled(row, now)
+            book = ledger.load_book(s)
+            world = World(self.topology, states, self.policy, self._holds)
+            _, actions = reconcile(book, world, now)
+            written = ledger.write_actions(s, actions)
+            for action, iid, eid in written.entries:
+                notice = notices.for_action(action, iid, eid)
+                if notice is not None:
+                    outgoing.append(notice)
+            out.incidents = written.incident_ids
+            out.components = ledger.write_component_statuses(s, component_statuses(world), now)
+            ledger.save_states(s, to_save, self.location)
+            outgoing += self._maintenance_notices(active, now)
+            if self._last_slo is None or now - self._last_slo >= SLO_EVERY:
+                outgoing += self.slo.evaluate(s, now)
+            out.outbox_rows = notices.enqueue_all(s, outgoing, config)
+            s.commit()
+        self._mirror = False
+        if self._last_slo is None or now - self._last_slo >= SLO_EVERY:
+            self._last_slo = now
+        self._occurrences = {(o.window_id, o.starts_at): o for o in active}
+        return out
+
+    def _maintenance_notices(self, active: list[maintenance.Occurrence], now: datetime) -> list[Notice]:
+        names = self._component_names
+        out = []
+        current = {(o.window_id, o.starts_at): o for o in active}
+        previous = self._occurrences or {}
+        for key, occ in current.items():
+            if self._occurrences is None or key not in previous:
+                out.append(notices.maintenance(MAINTENANCE_STARTED, occ, now, names(occ.components)))
+        for key, occ in previous.items():
+            if key not in current:
+                out.append(notices.maintenance(MAINTENANCE_ENDED, occ, now, names(occ.components)))
+        return out
+
+    def _scheduled(self, row: Any, now: datetime) -> list[Notice]:
+        upcoming = maintenance.upcoming(row, now, SCHEDULED_HORIZON)
+        if not upcoming:
+            return []
+        occ = upcoming[0]
+        return [notices.maintenance(MAINTENANCE_SCHEDULED, occ, now, self._component_names(occ.components))]
+
+    def _component_names(self, ids: tuple[str, ...]) -> str:
+        return maintenance.components_text(ids, self.config)
+
+
+def remote_results(session: Session, cursor: int | None, location: str) -> tuple[int | None, list[Result]]:
+    """Results other locations stored after `cursor` (None: start from now), oldest first.
+
+    Reads up to the newest id seen *before* the read, so nothing written meanwhile is
+    skipped. (On PostgreSQL a row whose id was drawn earlier but committed later than a
+    newer one can still be missed; it costs one result of a quorum, not an incident.)"""
+    newest = int(session.exec(select(sa.func.max(CheckResultRow.id))).one() or 0)
+    if cursor is None:
+        return newest, []
+    stmt = (
+        select(CheckResultRow)
+        .where(CheckResultRow.id > cursor, CheckResultRow.id <= newest, CheckResultRow.location != location)  # type: ignore[operator]
+        .order_by(CheckResultRow.id)  # type: ignore[arg-type]
+        .limit(REMOTE_BATCH)
+    )
+    rows = list(session.exec(stmt))
+    if len(rows) == REMOTE_BATCH:
+        newest = int(rows[-1].id or newest)
+    return newest, [_result_of(r) for r in rows]
+
+
+def _result_of(row: CheckResultRow) -> Result:
+    detail = row.detail or {}
+    steps = [
+        StepResult(**{**s, "status": Status(s["status"]), "conditions": [ConditionResult(**c) for c in s.get("conditions", [])]})
+        for s in detail.get("steps", [])
+    ]
+    return Result(
+        check=row.check, status=Status(row.status), started_at=row.ts, latency_ms=row.latency_ms, message=row.message,
+        phases=row.phases or {}, conditions=[ConditionResult(**c) for c in detail.get("conditions", [])],
+        steps=steps, values=row.values or {}, location=row.location,
+    )
+
+
+def service(monitor: Monitor) -> IncidentService:
+    return IncidentService(monitor)

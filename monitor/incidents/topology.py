@@ -1,0 +1,75 @@
+"""Who depends on whom: checks, their components, and effective dependencies. Built once per
+config; pure data the engine reads.
+
+A check's dependencies are its `depends_on` plus one implicit rule for invoice platforms:
+every query / issuance / freshness / completeness / permission check of a platform depends on
+that platform's login checks (nothing works without a session), so a login outage is one
+incident with the others folded in as symptoms, not five incidents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from checks.base import CheckSpec
+
+# Kinds that need a logged-in session on their platform.
+SESSION_KINDS = frozenset({"query", "issuance", "freshness", "completeness", "permission"})
+LOGIN_KIND = "login"
+
+
+def component_of(spec: CheckSpec) -> str:
+    """The component a check reports on; a check without one is its own pseudo-component."""
+    return spec.component or f"check:{spec.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentInfo:
+    id: str
+    name: Any  # Text: a string or {language: string}
+    public: bool = True
+
+
+@dataclass(frozen=True)
+class Topology:
+    specs: Mapping[str, CheckSpec]
+    components: Mapping[str, ComponentInfo] = field(default_factory=dict)
+    deps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    by_component: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, specs: Iterable[CheckSpec], components: Iterable[Any] = ()) -> Topology:
+        spec_map = {s.name: s for s in specs}
+        comps = {c.id: ComponentInfo(c.id, c.name, bool(getattr(c, "public", True))) for c in components}
+        by_component: dict[str, list[str]] = {}
+        for s in spec_map.values():
+            by_component.setdefault(component_of(s), []).append(s.name)
+        return cls(
+            specs=spec_map,
+            components=comps,
+            deps=effective_dependencies(spec_map.values()),
+            by_component={k: tuple(v) for k, v in by_component.items()},
+        )
+
+    @property
+    def baselines(self) -> tuple[str, ...]:
+        return tuple(n for n, s in self.specs.items() if s.role == "baseline")
+
+
+def effective_dependencies(specs: Iterable[CheckSpec]) -> dict[str, tuple[str, ...]]:
+    specs = list(specs)
+    logins: dict[str, list[str]] = {}
+    for s in specs:
+        platform = getattr(s, "platform", None)
+        if s.kind == LOGIN_KIND and platform:
+            logins.setdefault(platform, []).append(s.name)
+    out: dict[str, tuple[str, ...]] = {}
+    for s in specs:
+        deps = list(s.depends_on)
+        platform = getattr(s, "platform", None)
+        if s.kind in SESSION_KINDS and platform:
+            deps += [n for n in logins.get(platform, []) if n not in deps and n != s.name]
+        out[s.name] = tuple(deps)
+    return out
