@@ -127,28 +127,8 @@ def make_smtp_handler() -> _Handler:
 
 
 def create_incident_table(engine: Any) -> Any:
-    """The evaluator's `incident` table as CONTRACTS.md fixes it (its columns, not its module),
-    for tests of the notifiers' incident adapter before the evaluator's tables are merged."""
-    import sqlalchemy as sa
+    """The evaluator's `incident` table (created by its migration; the tests write rows the
+    way its engine does: incident change and notice in one transaction)."""
+    from monitor.incidents.tables import Incident
 
-    from monitor.store.types import UTCDateTime
-
-    md = sa.MetaData()
-    table = sa.Table(
-        "incident", md,
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("component", sa.Text, nullable=False),
-        sa.Column("title", sa.Text, nullable=False),
-        sa.Column("status", sa.Text, nullable=False),
-        sa.Column("impact", sa.Text, nullable=False),
-        sa.Column("started_at", UTCDateTime(), nullable=False),
-        sa.Column("detected_at", UTCDateTime(), nullable=False),
-        sa.Column("acked_at", UTCDateTime(), nullable=True),
-        sa.Column("acked_by", sa.Text, nullable=True),
-        sa.Column("resolved_at", UTCDateTime(), nullable=True),
-        sa.Column("root_check", sa.Text, nullable=True),
-        sa.Column("data", sa.JSON, nullable=True),
-        sa.Column("public", sa.Boolean, nullable=False, default=True),
-    )
-    md.create_all(engine)
-    return table
+    return Incident.__table__  # type: ignore[attr-defined]
