@@ -232,7 +232,7 @@ def _finish(store: Any, row: Any, what: str) -> None:
 @click.option("--incident", "incident_id", type=int, help="link to an incident (its automatic announcement is replaced)")
 @_text_options
 @pass_app
-def announce_publish(app: AppState, components: tuple[str, ...], title: str, incident_id: int | None,
+def announce_publish(app: AppState, /, components: tuple[str, ...], title: str, incident_id: int | None,
                      next_update: timedelta | None, **fields: str | None) -> None:
     """Publish an announcement with your own text (the same text in every language)."""
     from monitor.config.models import LANGUAGES
@@ -276,7 +276,7 @@ def _load(app: AppState, s: Any, announcement_id: int) -> Any:
 @click.option("--title", help="new headline")
 @_text_options
 @pass_app
-def announce_update(app: AppState, announcement_id: int, message: str | None, title: str | None,
+def announce_update(app: AppState, /, announcement_id: int, message: str | None, title: str | None,
                     next_update: timedelta | None, **fields: str | None) -> None:
     """Update an announcement; it becomes manual (automatic updates no longer rewrite it)."""
     from monitor.config.models import LANGUAGES
