@@ -1,10 +1,11 @@
 """The dispatcher: claims due outbox rows and delivers them through Apprise.
 
-One pass (`run_due`) reads due rows, and for each target (channel, URL index) starts a task
-that, under the channel's concurrency limit, claims the next row with a compare-and-set
-UPDATE (`WHERE status='pending' AND lease free`), sends it in the Apprise worker pool,
-and records the outcome and the attempt. Two dispatchers on one PostgreSQL never send a row
-twice: only one UPDATE matches. A slow or failing channel only ever occupies its own tasks.
+One pass claims the oldest due message of every target (channel, URL index) that has a free
+slot in its channel, with one compare-and-set UPDATE (`WHERE status='pending' AND lease
+free`), and starts a task per target that sends in the bounded Apprise worker pool, records
+the outcome and the attempt in the same worker thread, then claims that target's next due
+message. Two dispatchers on one PostgreSQL never send a row twice: only one UPDATE matches.
+A slow or failing channel only ever occupies its own slots (`concurrency`) and threads.
 
 Failures are retried with exponential backoff and jitter until `max_age`, then marked failed.
 A channel whose oldest undelivered message has failed for `problem_after` is reported to the
