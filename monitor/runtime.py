@@ -58,6 +58,7 @@ CONTEXT_PROVIDER_MODULES: list[str] = ["checks.platform.registry"]
 
 # Modules of capabilities that run beside probing (evaluation, dispatch, the status page).
 # Each exports `service(monitor) -> Service`; they start in this order and stop in reverse.
+# Deciding first, telling after: incidents commit outbox rows that the notifiers deliver.
 SERVICE_MODULES: list[str] = [
     "monitor.simulator.service",
     "checks.platform.registry",

@@ -128,8 +128,11 @@ def update(
     row.status = "updated"
     if title:
         row.title = {**row.title, **title}
-    if body:
-        row.body = {lang: {**(row.body.get(lang) or {}), **fields} for lang, fields in {**row.body, **body}.items()}
+    if body:  # field by field: an update may change only the scope, say
+        merged = {lang: dict(fields) for lang, fields in row.body.items()}
+        for lang, fields in body.items():
+            merged.setdefault(lang, {}).update(fields)
+        row.body = merged
     if manual is not None:
         row.manual = row.manual or manual
     row.next_update_at = now + delay if delay else None

@@ -12,7 +12,7 @@ import re
 from datetime import time, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from monitor.config.models import Language, Strict, Text
 from monitor.durations import Duration
@@ -72,7 +72,11 @@ def _clock_time(value: Any) -> Any:
     return value
 
 
-ClockTime = Annotated[time, BeforeValidator(_clock_time)]
+ClockTime = Annotated[
+    time,
+    BeforeValidator(_clock_time),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}:\d{2}$", "description": "HH:MM"}),
+]
 
 
 class QuietHours(Strict):
@@ -164,6 +168,13 @@ class Escalation(Strict):
         return self
 
 
+DEFAULT_WORKAROUND: dict[Language, str] = {
+    "zh-CN": "请暂时使用纸质发票或手机App开票，系统恢复后补录。",
+    "en": "Meanwhile, please use paper invoices or the mobile app and enter them once service is back.",
+}
+DEFAULT_CONTACT: dict[Language, str] = {"zh-CN": "IT服务台 分机 8000", "en": "IT help desk, extension 8000"}
+
+
 class Announcements(Strict):
     """Staff announcements: plain words, what to do meanwhile, who to call, next update."""
 
@@ -172,15 +183,8 @@ class Announcements(Strict):
     min_impact: Literal["minor", "major", "critical"] = Field("major", description="smallest impact announced")
     components: list[str] | None = Field(None, description="staff-visible components; default: every public one")
     next_update: Duration = Field(timedelta(minutes=30), description="promise the next update this far ahead")
-    workaround: Text = Field(
-        default_factory=lambda: {
-            "zh-CN": "请暂时使用纸质发票或手机App开票，系统恢复后补录。",
-            "en": "Meanwhile, please use paper invoices or the mobile app and enter them once service is back.",
-        }
-    )
-    contact: Text = Field(
-        default_factory=lambda: {"zh-CN": "IT服务台 分机 8000", "en": "IT help desk, extension 8000"}
-    )
+    workaround: Text = Field(default_factory=lambda: dict(DEFAULT_WORKAROUND))
+    contact: Text = Field(default_factory=lambda: dict(DEFAULT_CONTACT))
     component_workarounds: dict[str, Text] = Field(default_factory=dict, description="per-component workaround text")
 
 

@@ -1,10 +1,11 @@
 """The dispatcher: claims due outbox rows and delivers them through Apprise.
 
-One pass (`run_due`) reads due rows, and for each target (channel, URL index) starts a task
-that, under the channel's concurrency limit, claims the next row with a compare-and-set
-UPDATE (`WHERE status='pending' AND lease free`), sends it in the Apprise worker pool,
-and records the outcome and the attempt. Two dispatchers on one PostgreSQL never send a row
-twice: only one UPDATE matches. A slow or failing channel only ever occupies its own tasks.
+One pass claims the oldest due message of every target (channel, URL index) that has a free
+slot in its channel, with one compare-and-set UPDATE (`WHERE status='pending' AND lease
+free`), and starts a task per target that sends in the bounded Apprise worker pool, records
+the outcome and the attempt in the same worker thread, then claims that target's next due
+message. Two dispatchers on one PostgreSQL never send a row twice: only one UPDATE matches.
+A slow or failing channel only ever occupies its own slots (`concurrency`) and threads.
 
 Failures are retried with exponential backoff and jitter until `max_age`, then marked failed.
 A channel whose oldest undelivered message has failed for `problem_after` is reported to the
@@ -50,12 +51,19 @@ TargetKey = tuple[str, int]
 _SEPARATOR = {"text": "\n\n──────────\n\n", "markdown": "\n\n---\n\n", "html": "\n<hr>\n"}
 
 
+INTERRUPTED = (
+    "interrupted: the dispatcher stopped before recording the outcome; the message may have "
+    "arrived and is sent again with the same X-Invoicewatch-Key"
+)
+
+
 @dataclass(frozen=True)
 class Claimed:
     """Rows claimed together (one message: a group of one incident's events to one target)."""
 
     token: str
     rows: list[dict[str, Any]]
+    attempt_ids: list[int]
 
     @property
     def ids(self) -> list[int]:
@@ -101,6 +109,7 @@ class Dispatcher:
         self._sems: dict[str, asyncio.Semaphore] = {}
         self._busy: set[TargetKey] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._deferred = False  # a pass left due targets waiting for a channel slot
         self.sent = 0
         self.failed_attempts = 0
 
@@ -123,22 +132,50 @@ class Dispatcher:
 
     # passes --------------------------------------------------------------------------------
     async def run_due(self, *, wait: bool = True) -> int:
-        """Start delivery of every due row; with `wait`, return once those deliveries end.
-        Returns the number of targets started."""
+        """Start delivering what is due now; with `wait`, keep going (a channel's further
+        targets start as its slots free up) until nothing due is left undelivered, then
+        return. Returns the number of targets started."""
+        total = await self._pass()
+        while wait and self._tasks:
+            await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+            total += await self._pass()
+        return total
+
+    async def _pass(self) -> int:
+        """Claim the first due message of every target that can start now (one transaction)
+        and start one task per target to deliver it and whatever else is due there.
+
+        A channel gets at most `concurrency` targets in flight, so a claimed message never
+        waits for a slot while its lease runs out; targets left over start when a slot
+        frees (the finishing task wakes the service for another pass)."""
         now = self.clock.now()
         due = await asyncio.to_thread(self._due_targets, now)
-        started: list[asyncio.Task[None]] = []
+        chosen: list[TargetKey] = []
+        orphans: list[TargetKey] = []
+        free: dict[str, int] = {}
         for target in due:
             if target in self._busy:
                 continue
+            channel = self._channel(target[0])
+            if channel is None:
+                orphans.append(target)
+                continue
+            if target[0] not in free:
+                free[target[0]] = channel.concurrency - sum(1 for b in self._busy if b[0] == target[0])
+            if free[target[0]] > 0:
+                free[target[0]] -= 1
+                chosen.append(target)
+            else:
+                self._deferred = True
+        for target in orphans:
+            await asyncio.to_thread(self._fail_orphans, target, "channel is no longer configured")
+        claims = await asyncio.to_thread(self._claim, chosen, now) if chosen else {}
+        for target, claimed in claims.items():
             self._busy.add(target)
-            task = asyncio.create_task(self._work_target(target), name=f"deliver {target[0]}[{target[1]}]")
+            task = asyncio.create_task(self._work_target(target, claimed), name=f"deliver {target[0]}[{target[1]}]")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-            started.append(task)
-        if wait and started:
-            await asyncio.gather(*started, return_exceptions=True)
-        return len(started)
+        return len(claims)
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait for deliveries in flight (used at stop and by tests)."""
@@ -149,82 +186,126 @@ class Dispatcher:
         await self.drain(grace)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _due_targets(self, now: datetime) -> list[TargetKey]:
+    def _due(self, now: datetime) -> Any:
+        return sa.and_(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now, _lease_free(now))
+
+    def _due_targets(self, now: datetime, only: TargetKey | None = None) -> list[TargetKey]:
         stmt = (
             sa.select(OUTBOX.c.channel, OUTBOX.c.target_index)
-            .where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now, _lease_free(now))
+            .where(self._due(now))
             .group_by(OUTBOX.c.channel, OUTBOX.c.target_index)
             .order_by(sa.func.min(OUTBOX.c.next_attempt_at))
             .limit(1000)
         )
+        if only is not None:
+            stmt = stmt.where(OUTBOX.c.channel == only[0], OUTBOX.c.target_index == only[1])
         with self.store.engine.connect() as conn:
             return [(c, int(i)) for c, i in conn.execute(stmt)]
 
     # one target ----------------------------------------------------------------------------
-    async def _work_target(self, target: TargetKey) -> None:
-        """Deliver this target's due rows one message at a time, in order, until none is due
-        or one fails (the failure's backoff then orders the rest)."""
+    async def _work_target(self, target: TargetKey, first: Claimed) -> None:
+        """Deliver `first`, then this target's other due messages one at a time, in order,
+        until none is due or one fails (its backoff then orders the rest)."""
+        claimed: Claimed | None = first
         try:
             channel = self._channel(target[0])
             if channel is None:
-                await asyncio.to_thread(self._fail_orphans, target, "channel is no longer configured")
-                return
+                return  # config reloaded meanwhile; the lease lapses and the next pass decides
             async with self._sem(channel):
                 for _ in range(200):  # bounded: a flood is finished by the next pass
-                    claimed = await asyncio.to_thread(self._claim_next, target, channel, self.clock.now())
                     if claimed is None:
-                        return
+                        now = self.clock.now()
+                        if not await asyncio.to_thread(self._due_targets, now, target):
+                            return
+                        claimed = (await asyncio.to_thread(self._claim, [target], now)).get(target)
+                        if claimed is None:
+                            return
                     crashpoint("dispatch.claimed")
                     ok = await self._deliver(channel, target, claimed)
+                    claimed = None
                     if not ok:
                         return
         except Exception:
             log.exception("delivering to %s[%d] failed unexpectedly", *target)
         finally:
             self._busy.discard(target)
+            if self._deferred and self.on_enqueued is not None:
+                self._deferred = False
+                self.on_enqueued()  # a slot is free: look again now, not at the next poll
 
-    def _claim_next(self, target: TargetKey, channel: Channel, now: datetime) -> Claimed | None:
-        """Claim the oldest due row of a target by compare-and-set (and, when its route groups,
-        the incident's other pending rows for this target); None if nothing is due or another
-        dispatcher won. Each claim is one UPDATE first, so SQLite takes its write lock at once
+    def _claim(self, targets: list[TargetKey], now: datetime) -> dict[TargetKey, Claimed]:
+        """Claim the oldest due message of each target by compare-and-set, in one
+        transaction; with it, when its route groups, the incident's other pending messages
+        for that target. Returns what this dispatcher won (another may have won the rest).
+
+        The transaction starts with the UPDATE, so SQLite takes its write lock at once
         instead of upgrading a read transaction (which fails under concurrency)."""
-        name, index = target
-        lease_until = now + max(self.config.notifications.lease, channel.timeout * 2)
+        timeouts = [c.timeout for c in self.config.channels if c.name in {t[0] for t in targets}]
+        lease_until = now + max([self.config.notifications.lease, *(t * 2 for t in timeouts)])
         token = f"{self.node}:{uuid.uuid4().hex[:8]}"
         mine = OUTBOX.c.claimed_by == token
+        firsts = (
+            sa.select(sa.func.min(OUTBOX.c.id))
+            .where(self._due(now), sa.tuple_(OUTBOX.c.channel, OUTBOX.c.target_index).in_(targets))
+            .group_by(OUTBOX.c.channel, OUTBOX.c.target_index)
+        )
         with self.store.engine.begin() as conn:
-            oldest_due = (
-                sa.select(OUTBOX.c.id)
-                .where(
-                    OUTBOX.c.channel == name, OUTBOX.c.target_index == index, OUTBOX.c.status == "pending",
-                    OUTBOX.c.next_attempt_at <= now, _lease_free(now),
-                )
-                .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
-                .limit(1)
-                .scalar_subquery()
-            )
             won = conn.execute(
                 sa.update(OUTBOX)
-                .where(OUTBOX.c.id == oldest_due, OUTBOX.c.status == "pending", _lease_free(now))
+                .where(OUTBOX.c.id.in_(firsts), OUTBOX.c.status == "pending", _lease_free(now))
                 .values(claimed_by=token, claimed_until=lease_until)
             ).rowcount
             if not won:
-                return None
-            lead = conn.execute(sa.select(OUTBOX.c.incident_id, OUTBOX.c.group_until).where(mine)).one()
-            if lead.group_until is not None and lead.incident_id is not None:
+                return {}
+            leads = conn.execute(
+                sa.select(OUTBOX.c.channel, OUTBOX.c.target_index, OUTBOX.c.incident_id)
+                .where(mine, OUTBOX.c.group_until.is_not(None), OUTBOX.c.incident_id.is_not(None))
+            ).all()
+            for lead in leads:
                 conn.execute(
                     sa.update(OUTBOX)
                     .where(
-                        OUTBOX.c.channel == name, OUTBOX.c.target_index == index, OUTBOX.c.status == "pending",
-                        OUTBOX.c.incident_id == lead.incident_id, OUTBOX.c.group_until.is_not(None),
-                        _lease_free(now),
+                        OUTBOX.c.channel == lead.channel, OUTBOX.c.target_index == lead.target_index,
+                        OUTBOX.c.incident_id == lead.incident_id, OUTBOX.c.status == "pending",
+                        OUTBOX.c.group_until.is_not(None), _lease_free(now),
                     )
                     .values(claimed_by=token, claimed_until=lease_until)
                 )
             rows = [dict(r._mapping) for r in conn.execute(sa.select(OUTBOX).where(mine).order_by(OUTBOX.c.id))]
-        return Claimed(token, rows)
+            ids = [r["id"] for r in rows]
+            in_flight = sa.and_(ATTEMPTS.c.outbox_id.in_(ids), ATTEMPTS.c.ok.is_(None))
+            interrupted = conn.execute(sa.update(ATTEMPTS).where(in_flight).values(ok=False, error=INTERRUPTED)).rowcount
+            if interrupted:
+                log.warning("re-sending %d message(s) whose earlier delivery was interrupted: %s", interrupted, ids)
+            conn.execute(sa.insert(ATTEMPTS), [{"outbox_id": i, "at": now, "ok": None} for i in ids])
+            attempt_of: dict[int, int] = {
+                int(o): int(a) for o, a in conn.execute(sa.select(ATTEMPTS.c.outbox_id, ATTEMPTS.c.id).where(in_flight))
+            }
+        out: dict[TargetKey, Claimed] = {}
+        for r in rows:
+            target = (r["channel"], int(r["target_index"]))
+            claimed = out.setdefault(target, Claimed(token, [], []))
+            claimed.rows.append(r)
+            claimed.attempt_ids.append(attempt_of[r["id"]])
+        return out
 
     async def _deliver(self, channel: Channel, target: TargetKey, claimed: Claimed) -> bool:
+        """Send one claimed message and record the outcome, both in one Apprise worker thread:
+        no event-loop hop between "the receiver accepted it" and "it is recorded as sent"."""
+        crashpoint("dispatch.before_send")
+        loop = asyncio.get_running_loop()
+        ok, problem = await loop.run_in_executor(self._pool, self._send_and_record, channel, target, claimed)
+        if ok:
+            self.sent += 1
+            crashpoint("dispatch.after_record")
+        else:
+            self.failed_attempts += 1
+            crashpoint("dispatch.after_fail_record")
+        if problem and self.on_enqueued:
+            self.on_enqueued()
+        return ok
+
+    def _send_and_record(self, channel: Channel, target: TargetKey, claimed: Claimed) -> tuple[bool, bool]:
         rows = claimed.rows
         title, body = combine(rows)
         lead = min(rows, key=lambda r: (r["created_at"], r["id"]))
@@ -232,41 +313,21 @@ class Dispatcher:
         if url is None:
             outcome = SendOutcome(False, "target no longer configured (channel has fewer URLs)", 0.0, True)
         else:
-            crashpoint("dispatch.before_send")
-            loop = asyncio.get_running_loop()
-            keys = ",".join(sorted(r["key"] for r in rows))
-            outcome = await loop.run_in_executor(
-                self._pool,
-                lambda: send(
-                    url, title=title, body=body, body_format=lead["body_format"],
-                    kind=notify_type(lead["event"], lead["severity"]),
-                    timeout=channel.timeout.total_seconds(), key=keys,
-                ),
+            outcome = send(
+                url, title=title, body=body, body_format=lead["body_format"],
+                kind=notify_type(lead["event"], lead["severity"]),
+                timeout=channel.timeout.total_seconds(), key=",".join(sorted(r["key"] for r in rows)),
             )
             crashpoint("dispatch.after_send")
         error = outcome.error
         if error:
-            masker = Redactor(url_secrets(url) if url else [])
-            error = self.redactor.redact(masker.redact(error))
-        problem = await asyncio.to_thread(self._record, channel, claimed, outcome, error, self.clock.now())
-        if outcome.ok:
-            self.sent += 1
-            crashpoint("dispatch.after_record")
-        else:
-            self.failed_attempts += 1
+            error = self.redactor.redact(Redactor(url_secrets(url) if url else []).redact(error))
             log.warning("delivery to %s[%d] failed (attempt %d): %s", target[0], target[1], lead["attempts"] + 1, error)
-            crashpoint("dispatch.after_fail_record")
-        if problem and self.on_enqueued:
-            self.on_enqueued()
-        return outcome.ok
+        return outcome.ok, self._record(channel, claimed, outcome, error, self.clock.now())
 
     def _record(self, channel: Channel, claimed: Claimed, outcome: SendOutcome, error: str | None, now: datetime) -> bool:
-        """Write the outcome and one attempt per row; return True if a problem notice was queued."""
+        """Write the outcome on the rows and their attempts; True if a problem notice was queued."""
         settings = self.config.notifications
-        attempt_rows = [
-            {"outbox_id": r["id"], "at": now, "ok": outcome.ok, "error": error, "duration_ms": outcome.duration_ms}
-            for r in claimed.rows
-        ]
         problem = False
         with self.store.session() as session:
             conn = session.connection()
@@ -293,7 +354,10 @@ class Dispatcher:
                         values["next_attempt_at"] = now + backoff(attempts, settings.retry_initial, settings.retry_max, self.rng)
                     conn.execute(sa.update(OUTBOX).where(mine, OUTBOX.c.id == r["id"]).values(**values))
                 problem = self._maybe_report(session, channel, error, now)
-            conn.execute(sa.insert(ATTEMPTS), attempt_rows)
+            conn.execute(
+                sa.update(ATTEMPTS).where(ATTEMPTS.c.id.in_(claimed.attempt_ids))
+                .values(ok=outcome.ok, error=error, duration_ms=outcome.duration_ms)
+            )
             session.commit()
         return problem
 

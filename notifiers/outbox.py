@@ -57,10 +57,13 @@ def _insert(session: Session, row: dict[str, Any]) -> int:
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = dialect_insert(table).values(**row).on_conflict_do_nothing(
-        index_elements=["key", "channel", "target_index"]
+    stmt = (
+        dialect_insert(table)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=["key", "channel", "target_index"])
+        .returning(table.c.id)  # rowcount is unreliable here on psycopg; count what came back
     )
-    return int(session.connection().execute(stmt).rowcount or 0)
+    return len(session.connection().execute(stmt).all())
 
 
 def enqueue(session: Session, notice: Notice, config: Config, *, now: datetime | None = None) -> int:

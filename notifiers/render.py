@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoader, TemplateNotFound
+from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoader, Template, TemplateNotFound
 
 from monitor.config.models import text_in
 from monitor.durations import format_duration
@@ -61,7 +61,7 @@ def make_environment(config: Config | None = None, *, extra_dirs: Sequence[str |
     dirs = template_dirs(config)
     loaders = [FileSystemLoader(str(d)) for d in (*dirs[:-1], *extra_dirs, dirs[-1])]
     env = Environment(
-        loader=ChoiceLoader(loaders),  # type: ignore[arg-type]
+        loader=ChoiceLoader(loaders),
         autoescape=_autoescape,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -152,7 +152,7 @@ def context_for(notice: Notice, config: Config, language: str) -> dict[str, Any]
 
 
 def _pick(env: Environment, language: str, kind: str, event: str) -> Any:
-    names = [f"{language}/{kind}/{event}.txt.j2", f"{language}/{kind}/default.txt.j2"]
+    names: list[str | Template] = [f"{language}/{kind}/{event}.txt.j2", f"{language}/{kind}/default.txt.j2"]
     return env.get_or_select_template(names)
 
 

@@ -82,10 +82,10 @@ def targets_for(notice: Notice, config: Config, also: set[tuple[str, int]] = fro
             out[(name, i)] = Target(channel, i, window)
     excluded = set(notice.data.get("exclude_channels") or ())
     for name, i in sorted(also):
-        channel = by_name.get(name)
-        if channel is None or i >= len(channel.urls) or name in excluded or (name, i) in out:
+        told = by_name.get(name)
+        if told is None or i >= len(told.urls) or name in excluded or (name, i) in out:
             continue
-        out[(name, i)] = Target(channel, i, timedelta(0))
+        out[(name, i)] = Target(told, i, timedelta(0))
     return list(out.values())
 
 

@@ -18,8 +18,6 @@ from urllib.parse import urlsplit
 
 import apprise
 
-from notifiers.events import Notice
-
 KEY_HEADER = "X-Invoicewatch-Key"
 
 _TYPES = {
@@ -93,11 +91,6 @@ def send(
             lines.append(entry.message)
     error = "; ".join(lines) or f"delivery failed ({result.status.name})"
     return SendOutcome(False, error[:2000], _ms(started))
-
-
-def send_notice_text(url: str, notice: Notice, title: str, body: str, body_format: str, timeout: float) -> SendOutcome:
-    return send(url, title=title, body=body, body_format=body_format,
-                kind=notify_type(notice.event, notice.severity), timeout=timeout, key=notice.key)
 
 
 def _ms(started: float) -> float:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.aio import wait_event
 from notifiers.dispatcher import Dispatcher
+from notifiers.selfcheck import SelfCheck
 from notifiers.watcher import Watcher
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class NotifierService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.selfcheck = SelfCheck()
 
     async def start(self, monitor: Monitor) -> None:
         self.monitor = monitor
@@ -71,6 +73,7 @@ class NotifierService:
         assert self._wake is not None and self.dispatcher is not None and self.watcher is not None
         while not self._stopping:
             try:
+                await asyncio.to_thread(self.check_self)
                 _queued, changed = await asyncio.to_thread(self.watcher.tick)
                 if changed:
                     self.monitor.bus.publish("announcement_changed")
@@ -80,6 +83,13 @@ class NotifierService:
             poll = self.monitor.config.notifications.poll_interval.total_seconds()
             await wait_event(self._wake, poll)
             self._wake.clear()
+
+    def check_self(self) -> None:
+        """Report the monitor's own problems (reload failed, results not written)."""
+        m = self.monitor
+        now = m.clock.now()
+        notices = self.selfcheck.notices(m.health, m.writer, now)
+        self.selfcheck.report(m.store, m.config, notices, now)
 
     async def stop(self) -> None:
         self._stopping = True

@@ -70,7 +70,13 @@ class OutboxRow(SQLModel, table=True):
 
 
 class DeliveryAttemptRow(SQLModel, table=True):
-    """One try at delivering one outbox row: when, whether it worked, why not, how long."""
+    """One try at delivering one outbox row: when, whether it worked, why not, how long.
+
+    Written when the row is claimed, with `ok` NULL while the delivery is in flight, and
+    completed with the outcome. A dispatcher that takes over a row whose attempt is still
+    NULL (its process died mid-delivery) marks that attempt interrupted: the message may
+    have arrived, and is sent again with the same idempotency key.
+    """
 
     __tablename__ = "delivery_attempt"
     __table_args__ = (Index("ix_delivery_attempt_outbox", "outbox_id"),)
@@ -78,7 +84,7 @@ class DeliveryAttemptRow(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
     outbox_id: int = Field(sa_column=Column(Integer, ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False))
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    ok: bool = Field(sa_column=Column(Boolean, nullable=False))
+    ok: bool | None = Field(default=None, sa_column=Column(Boolean, nullable=True))
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     duration_ms: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
 

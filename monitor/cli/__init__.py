@@ -189,7 +189,12 @@ def _pad(text: str, width: int) -> str:
 
 
 # Command modules of later capabilities; each defines click commands on `cli`.
-_COMMAND_MODULES: list[str] = ["monitor.cli.incidents", "monitor.cli.statuspage", "monitor.cli.simulate"]
+_COMMAND_MODULES: list[str] = [
+    "monitor.cli.incidents",
+    "monitor.cli.notify",
+    "monitor.cli.statuspage",
+    "monitor.cli.simulate",
+]
 for _name in _COMMAND_MODULES:
     importlib.import_module(_name)
 

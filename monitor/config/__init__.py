@@ -401,11 +401,11 @@ def _cross_check(data: dict[str, Any], src: Source) -> list[ConfigProblem]:
             else:
                 graph[spec["name"]].append(dep)
     problems.extend(_dependency_cycles(graph, names, src))
-    for module in _CROSS_CHECK_MODULES:
-        problems.extend(importlib.import_module(module).cross_check(data, src))
     from monitor.incidents.config import cross_check as _deciding_references
 
     problems.extend(_deciding_references(data, src, component_ids, names))
+    for module in _CROSS_CHECK_MODULES:
+        problems.extend(importlib.import_module(module).cross_check(data, src))
     return problems
 
 

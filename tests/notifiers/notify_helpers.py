@@ -109,7 +109,7 @@ def write_config(tmp_path: Path, db_url: str, body: str, name: str = "config.yam
     text = f"monitor:\n  database: \"{db_url}\"\n  timezone: Asia/Shanghai\n" + COMPONENTS + body
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
-    return load_config(path, env={"HOOK_TOKEN": "tok-SECRET-123456"})
+    return load_config(path, env={"HOOK_TOKEN": "tok-SECRET-123456", "DINGTALK_TOKEN": "a1b2c3d4e5f6a7b8c9d0e1f2"})
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
@@ -124,3 +124,11 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0, what: str =
 
 def make_smtp_handler() -> _Handler:
     return _Handler()
+
+
+def create_incident_table(engine: Any) -> Any:
+    """The evaluator's `incident` table (created by its migration; the tests write rows the
+    way its engine does: incident change and notice in one transaction)."""
+    from monitor.incidents.tables import Incident
+
+    return Incident.__table__  # type: ignore[attr-defined]

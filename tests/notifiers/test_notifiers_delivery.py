@@ -139,9 +139,9 @@ notifications:
 
 
 async def test_channel_failing_for_ten_minutes_gets_its_message_once_after_recovery(
-    tmp_path: Path, sqlite_url: str, store_for, json_sink: JsonSink, clock: FakeClock
+    tmp_path: Path, db_url: str, store_for, json_sink: JsonSink, clock: FakeClock
 ) -> None:
-    config = write_config(tmp_path, sqlite_url, f"""
+    config = write_config(tmp_path, db_url, f"""
 channels:
   - {{name: flaky, urls: "{json_sink.url('flaky')}/${{HOOK_TOKEN}}"}}
   - {{name: steady, urls: "{json_sink.url('steady')}"}}
@@ -150,7 +150,7 @@ notifications: {{retry_initial: 20s, retry_max: 2m, problem_after: 5m}}
 """)
     flaky_path = "/flaky/tok-SECRET-123456"
     json_sink.status[flaky_path] = 500
-    store = store_for(sqlite_url)
+    store = store_for(db_url)
     with store.session() as s:
         enqueue(s, opened(clock), config)
         s.commit()
@@ -321,3 +321,32 @@ channels:
     assert len(json_sink.received) == 30
     assert len({(r.path, r.key) for r in json_sink.received}) == 30
     assert a.sent + b.sent == 30
+
+
+async def test_enqueue_is_idempotent_and_resolution_reaches_everyone_told(
+    tmp_path: Path, db_url: str, store_for, clock: FakeClock
+) -> None:
+    config = write_config(tmp_path, db_url, """
+channels:
+  - {name: primary, urls: ["json://127.0.0.1:9/a", "json://127.0.0.1:9/b"]}
+  - {name: second, urls: "json://127.0.0.1:9/c", tier: 2}
+  - {name: staff, urls: "json://127.0.0.1:9/d", audience: staff}
+""")
+    store = store_for(db_url)
+    with store.session() as s:
+        assert enqueue(s, opened(clock), config) == 2  # tier 2 is not paged yet
+        assert enqueue(s, opened(clock), config) == 0  # same key, same transaction
+        s.commit()
+    with store.session() as s:
+        assert enqueue(s, opened(clock), config) == 0  # same key, later transaction
+        escalation = Notice(event="escalation", key="incident:7:escalation:2", at=clock.now(), incident_id=7,
+                            component="login", severity="critical", title="x", data={"tier": 2})
+        assert enqueue(s, escalation, config) == 3
+        s.commit()
+    resolved = Notice(event="incident.resolved", key="incident:7:resolved", at=clock.now(), incident_id=7,
+                      component="login", severity="critical", title="x")
+    with store.session() as s:
+        assert enqueue(s, resolved, config) == 3  # everyone told, tier 2 included; not staff
+        s.rollback()  # the caller's transaction decides: nothing was written
+    assert rows(store, key="incident:7:resolved") == []
+    assert {(r.channel, r.target_index) for r in rows(store)} == {("primary", 0), ("primary", 1), ("second", 0)}

@@ -51,7 +51,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("outbox_id", sa.Integer(), sa.ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False),
         sa.Column("at", UTCDateTime(), nullable=False),
-        sa.Column("ok", sa.Boolean(), nullable=False),
+        sa.Column("ok", sa.Boolean(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("duration_ms", sa.Float(), nullable=True),
     )
