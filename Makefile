@@ -28,6 +28,7 @@ install-test: $(VENV)/.installed-test system-deps
 
 run: install
 	mkdir -p var
+	$(BIN)/invoicewatch schema > var/invoicewatch.schema.json
 	$(BIN)/invoicewatch --config $(CONFIG) run
 
 # Chromium (status-page browser tests) comes from Debian; PostgreSQL is started if installed.

@@ -168,7 +168,9 @@ async def _run_step(step: FlowStep, session: PlatformSession, registry: Platform
 
 
 def _judge(step: FlowStep, ex: Exchange, variables: dict[str, Any]) -> tuple[bool, list[Any]]:
-    if ex.http_status is None:  # no answer at all: nothing to judge conditions on
+    if ex.http_status is None or ex.token_failed:
+        # No answer to this step's own request (no connection, or no token to send it with):
+        # nothing to judge conditions on; the exchange's own error says what happened.
         return False, []
     if not step.conditions:
         return ex.ok, []

@@ -35,9 +35,14 @@ log = logging.getLogger(__name__)
 ResultHandler = Callable[[CheckSpec, Result], Awaitable[None] | None]
 
 
+# First runs are spread over at most this long: a 15-minute check still reports within a
+# minute of start, while a thousand 10-second checks spread over their whole interval.
+MAX_STAGGER = timedelta(seconds=60)
+
+
 def stagger(name: str, interval: timedelta) -> timedelta:
-    """A stable offset in [0, interval) for a check, from its name."""
-    span_ms = max(int(interval.total_seconds() * 1000), 1)
+    """A stable offset in [0, min(interval, MAX_STAGGER)) for a check, from its name."""
+    span_ms = max(int(min(interval, MAX_STAGGER).total_seconds() * 1000), 1)
     return timedelta(milliseconds=zlib.crc32(name.encode()) % span_ms)
 
 

@@ -281,9 +281,14 @@ def internal_allowed(section: StatusPageSection, request: web.Request) -> bool:
 
 
 async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app, access_log=None)
+    # A short shutdown_timeout: stopping the monitor must not wait on idle keep-alive readers.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
     bound = runner.addresses[0][1] if runner.addresses else port
     return runner, int(bound)

@@ -90,9 +90,18 @@ class Channel(Strict):
     """Where messages go: one or more Apprise URLs read by one audience in one language."""
 
     name: Annotated[str, Field(pattern=_NAME, max_length=64, description="unique; routes name it")]
-    urls: Annotated[list[AppriseUrl], BeforeValidator(_one_or_many), Field(min_length=1)] = Field(
-        description="Apprise URLs (wecombot://, dingtalk://, feishu://, mailto://, json://, ...); secrets via ${ENV}"
-    )
+    urls: Annotated[
+        list[AppriseUrl],
+        BeforeValidator(_one_or_many),
+        Field(min_length=1),
+        WithJsonSchema(
+            {
+                "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+                "description": "one Apprise URL or a list (wecombot://, dingtalk://, feishu://, mailto://, "
+                "json://, ...); secrets via ${ENV}",
+            }
+        ),
+    ]
     audience: str = Field(
         "oncall", min_length=1, max_length=64,
         description="oncall, staff, or a department name (departments get staff wording)",

@@ -216,3 +216,27 @@ def _describe(fault_json: dict[str, Any]) -> str:
     until = f" until {fault_json['expires_at']}" if fault_json.get("expires_at") else ""
     params = _params(fault_json["params"])
     return f"fault {fault_json['name']} set" + (f": {params}" if params else "") + until
+
+
+@simulate.command()
+@click.argument("box", default="oncall")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.option("-n", "--last", default=10, show_default=True, help="newest messages shown")
+@click.pass_context
+def inbox(ctx: click.Context, box: str, as_json: bool, last: int) -> None:
+    """Messages the simulator's demo webhook BOX received (json://127.0.0.1:8900/_admin/inbox/BOX)."""
+    data = _admin(ctx).call("GET", f"/_admin/inbox/{box}")
+    messages = data["messages"][-last:]
+    if as_json:
+        click.echo(json.dumps(messages, ensure_ascii=False, indent=2))
+        return
+    if not messages:
+        others = ", ".join(data["boxes"]) or "none"
+        click.echo(f"inbox {box!r} is empty (boxes with messages: {others})")
+        return
+    for m in messages:
+        body = m["body"]
+        title = body.get("title", "") if isinstance(body, dict) else ""
+        text = body.get("message", body) if isinstance(body, dict) else body
+        click.echo(f"--- {m['at']}  {title}")
+        click.echo(str(text).rstrip())

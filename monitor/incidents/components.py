@@ -12,16 +12,14 @@ Overall rule (`overall`), over the public components: the worst status wins, in 
 major_outage > partial_outage > degraded_performance > under_maintenance > operational; the
 indicator follows Statuspage (critical, major, minor, maintenance, none).
 
-Uptime (`uptime`) follows Statuspage too: major_outage counts fully as downtime,
-partial_outage at 30%, everything else (degraded, maintenance) as up, so a maintenance window
-never costs uptime.
+Uptime is computed from the history this module's transitions write (component_status_change)
+by monitor.statuspage.uptime, the one implementation of the documented formula.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
 from monitor.evaluate.state import DEGRADED, DOWN, UNKNOWN
 
@@ -42,7 +40,6 @@ _INDICATOR = {
     PARTIAL_OUTAGE: "major",
     MAJOR_OUTAGE: "critical",
 }
-DOWNTIME_WEIGHT = {MAJOR_OUTAGE: 1.0, PARTIAL_OUTAGE: 0.3}
 
 
 def derive(healths: Iterable[str], *, maintenance: bool = False) -> str | None:
@@ -77,34 +74,3 @@ def overall(statuses: Iterable[str]) -> Overall:
     worst = max(statuses, key=lambda s: _ORDER.get(s, 0), default=OPERATIONAL)
     return Overall(worst, _INDICATOR.get(worst, "none"))
 
-
-def uptime(
-    changes: Sequence[tuple[datetime, str]], start: datetime, end: datetime, *, initial: str | None = None
-) -> float | None:
-    """Share of [start, end) a component was up, from its transitions (oldest first).
-
-    `initial` is the status in force at `start` (the last change before it); time before
-    the first known status is not counted. None when nothing is known about the period.
-    """
-    if end <= start:
-        return None
-    status, at = initial, start
-    known = down = 0.0
-    for when, new in changes:
-        if when <= start:
-            status = new
-            continue
-        if when >= end:
-            break
-        if status is not None:
-            span = (when - at).total_seconds()
-            known += span
-            down += span * DOWNTIME_WEIGHT.get(status, 0.0)
-        status, at = new, when
-    if status is not None:
-        span = (end - at).total_seconds()
-        known += span
-        down += span * DOWNTIME_WEIGHT.get(status, 0.0)
-    if known <= 0:
-        return None
-    return 1.0 - down / known

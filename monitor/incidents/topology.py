@@ -2,9 +2,10 @@
 config; pure data the engine reads.
 
 A check's dependencies are its `depends_on` plus one implicit rule for invoice platforms:
-every query / issuance / freshness / completeness / permission check of a platform depends on
-that platform's login checks (nothing works without a session), so a login outage is one
-incident with the others folded in as symptoms, not five incidents.
+every other check that names a `platform:` (query, issuance, freshness, completeness,
+permission, lifecycle, a flow run through the platform's session) depends on that platform's
+login checks (nothing works without a session), so a login outage is one incident with the
+others folded in as symptoms, not five incidents.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from typing import Any
 
 from checks.base import CheckSpec
 
-# Kinds that need a logged-in session on their platform.
-SESSION_KINDS = frozenset({"query", "issuance", "freshness", "completeness", "permission"})
 LOGIN_KIND = "login"
 
 
@@ -69,7 +68,7 @@ def effective_dependencies(specs: Iterable[CheckSpec]) -> dict[str, tuple[str, .
     for s in specs:
         deps = list(s.depends_on)
         platform = getattr(s, "platform", None)
-        if s.kind in SESSION_KINDS and platform:
+        if s.kind != LOGIN_KIND and platform:
             deps += [n for n in logins.get(platform, []) if n not in deps and n != s.name]
         out[s.name] = tuple(deps)
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from monitor.simulator import admin, baiwang, native, nuonuo
+from monitor.simulator import admin, baiwang, inbox, native, nuonuo
 from monitor.simulator.common import SIMULATOR
 from monitor.simulator.state import Simulator
 from monitor.simulator.transport import dropped_middleware
@@ -19,6 +19,7 @@ def create_app(sim: Simulator) -> web.Application:
     for mode in sim.settings.modes:
         app.add_routes(_MODES[mode]())
     app.add_routes(admin.routes())
+    app.add_routes(inbox.routes())
 
     async def release(_: web.Application) -> None:
         sim.faults.release_hangs()  # hung requests end now rather than at hang_cap

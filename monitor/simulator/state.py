@@ -56,6 +56,9 @@ class Simulator:
             self.clock, seed=self.seed, interval=self.settings.invoice_interval, history=self.settings.history
         )
         self._nonces: dict[str, datetime] = {}
+        from monitor.simulator.inbox import Inbox  # its module imports this one
+
+        self.inbox = Inbox()  # the demo's webhook receiver (monitor/simulator/inbox.py)
 
     # --- the common start of every operation ----------------------------------------------
     def begin(self, op: str) -> None:

@@ -63,8 +63,17 @@ class StatusPageService:
             monitor.bus.subscribe(topic, self.changed)
         await self.render_now()
         app = make_app(self.out, section, monitor=monitor, page=self.page, internal=self._internal)
-        self._runner, self.port = await start(app, section.listen, section.port)
-        log.info("status page at http://%s:%d/ (files in %s)", section.listen, self.port, self.out)
+        try:
+            self._runner, self.port = await start(app, section.listen, section.port)
+        except OSError as exc:
+            # Probing and alerting matter more than serving the page: keep running, keep
+            # writing the static files (any web server can serve them), and say so loudly.
+            log.error(
+                "status page server not started on %s:%d (%s); the page is still written to %s",
+                section.listen, section.port, exc.strerror or exc, self.out,
+            )
+        else:
+            log.info("status page at http://%s:%d/ (files in %s)", section.listen, self.port, self.out)
         self._task = asyncio.create_task(self._loop(), name="statuspage-regenerate")
 
     def changed(self, _payload: Any = None) -> None:
