@@ -75,3 +75,18 @@ def test_active_occurrence_of_a_recurring_window() -> None:
     start = cron.active_start("0 2 * * 0", SHANGHAI, timedelta(hours=1), sunday_0230)
     assert start == datetime(2026, 3, 8, 2, 0, tzinfo=SHANGHAI).astimezone(UTC)
     assert cron.active_start("0 2 * * 0", SHANGHAI, timedelta(hours=1), sunday_0230 + timedelta(minutes=30)) is None
+
+
+def test_every_platform_check_depends_on_that_platforms_login() -> None:
+    """A login outage folds every other check of the platform (a flow included) into one incident."""
+    from monitor.incidents.topology import effective_dependencies
+
+    config = load_config("config.example.yaml")
+    deps = effective_dependencies(config.checks)
+    logins = {s.name for s in config.checks if s.kind == "login"}
+    platform_checks = [s for s in config.checks if getattr(s, "platform", None) and s.kind != "login"]
+    assert {s.kind for s in platform_checks} >= {"query", "flow", "issuance", "lifecycle", "permission"}
+    for s in platform_checks:
+        assert logins <= set(deps[s.name]), s.name
+    for name in logins:
+        assert not set(deps[name]) & logins
