@@ -19,7 +19,7 @@ from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 from checks.platform.jsonpath import compile_path
 from checks.platform.signing import AnySigning
 from monitor.durations import Duration
+from monitor.zones import ZoneName
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 
@@ -319,7 +320,7 @@ class PlatformProfile(Strict):
     )
     verify_tls: bool = True
     timeout: Duration = Field(timedelta(seconds=10), description="per request")
-    timezone: str = Field("Asia/Shanghai", description="zone of times the platform writes without one")
+    timezone: ZoneName = Field("Asia/Shanghai", description="zone of times the platform writes without one")
     credentials: dict[str, str] = Field(
         default_factory=dict, description="appKey, appSecret, ... (use ${ENV}); always masked in output"
     )
@@ -340,15 +341,6 @@ class PlatformProfile(Strict):
         if isinstance(data, dict) and isinstance(data.get("profile"), str):
             return deep_merge(shipped_profile(data["profile"]), data)
         return data
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     @model_validator(mode="after")
     def _complete(self) -> PlatformProfile:

@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
+from monitor import cron
 from monitor.config.models import Strict, Text
 from monitor.durations import Duration
 from monitor.evaluate.rules import Rules
-from monitor import cron
+from monitor.zones import ZoneName
 
 ComponentId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
 
@@ -75,7 +76,7 @@ class MaintenanceWindowConfig(Strict):
     end: datetime | None = Field(None, description="one-off: end; recurring: last day it applies")
     duration: Duration | None = Field(None, description="length of the window (or of each occurrence)")
     cron: str | None = Field(None, description="recurring: 5-field crontab of each occurrence's start (0 = Sunday)")
-    timezone: str | None = Field(None, description="IANA zone for start/end/cron (default monitor.timezone)")
+    timezone: ZoneName | None = Field(None, description="IANA zone for start/end/cron (default monitor.timezone)")
 
     @field_validator("cron")
     @classmethod
@@ -85,16 +86,6 @@ class MaintenanceWindowConfig(Strict):
                 cron.validate(value)
             except ValueError as exc:
                 raise ValueError(f"not a 5-field cron expression: {exc}") from None
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {value!r} (use an IANA name like Asia/Shanghai)") from None
         return value
 
     @model_validator(mode="after")
