@@ -83,3 +83,8 @@ def _positive(value: timedelta) -> timedelta:
 
 # Intervals, timeouts, retention: zero would mean "busy loop" or "keep nothing".
 PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
+
+
+def human_duration(delta: timedelta) -> str:
+    """A span for people, in whole seconds: "35s", "1h2m" (not "35s728ms")."""
+    return format_duration(timedelta(seconds=int(delta.total_seconds())))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoader, Template, TemplateNotFound
 
 from monitor.config.models import text_in
-from monitor.durations import format_duration
+from monitor.durations import human_duration
 from notifiers.events import Notice
 
 if TYPE_CHECKING:
@@ -98,9 +98,9 @@ def format_time(value: Any, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 def format_span(value: Any) -> str:
     if isinstance(value, timedelta):
-        return format_duration(value)
+        return human_duration(value)
     if isinstance(value, int | float):
-        return format_duration(timedelta(seconds=value))
+        return human_duration(timedelta(seconds=value))
     return "" if value is None else str(value)
 
 

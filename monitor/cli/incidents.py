@@ -19,7 +19,7 @@ import click
 
 from monitor.cli import AppState, cli, pass_app, table
 from monitor.clock import SystemClock
-from monitor.durations import format_duration, parse_duration
+from monitor.durations import human_duration, parse_duration
 
 if TYPE_CHECKING:
     from checks.base import CheckSpec
@@ -27,10 +27,6 @@ if TYPE_CHECKING:
 STATUS_CHOICES = ("investigating", "identified", "monitoring", "resolved")
 
 
-
-def _human(delta: timedelta) -> str:
-    """A span for people: whole seconds ("35s", "1h2m"), not "35s728ms"."""
-    return format_duration(timedelta(seconds=int(delta.total_seconds())))
 
 def _store(app: AppState) -> Any:
     from monitor.store import Store
@@ -100,7 +96,7 @@ def incidents(ctx: click.Context, app: AppState, show_all: bool, limit: int, as_
         out.append({
             "id": r.id, "component": r.component, "status": r.status, "impact": r.impact,
             "started": _local(app, r.started_at, "%m-%d %H:%M:%S"),
-            "lasting": _human(end - r.started_at),
+            "lasting": human_duration(end - r.started_at),
             "acked": r.acked_by or "", "title": r.title,
         })
     click.echo(table(out, ["id", "component", "status", "impact", "started", "lasting", "acked", "title"]))
@@ -135,10 +131,10 @@ def incidents_show(app: AppState, incident_id: int, as_json: bool) -> None:
         f"#{row.id} {row.title}",
         f"  component: {row.component}   status: {row.status}   impact: {row.impact}   public: {'yes' if row.public else 'no'}",
         f"  started:   {_local(app, row.started_at)}   (first failing result)",
-        f"  detected:  {_local(app, row.detected_at)}   time to detect {_human(row.detected_at - row.started_at)}",
+        f"  detected:  {_local(app, row.detected_at)}   time to detect {human_duration(row.detected_at - row.started_at)}",
     ]
     if row.resolved_at:
-        lines.append(f"  resolved:  {_local(app, row.resolved_at)}   time to resolve {_human(row.resolved_at - row.started_at)}")
+        lines.append(f"  resolved:  {_local(app, row.resolved_at)}   time to resolve {human_duration(row.resolved_at - row.started_at)}")
     if row.acked_at:
         lines.append(f"  acked:     {_local(app, row.acked_at)} by {row.acked_by}")
     if data.get("checks"):

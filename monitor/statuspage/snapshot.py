@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from checks.base import CheckSpec
@@ -167,10 +167,23 @@ def _name(cid: str, configured: dict[str, Component]) -> Text:
     return comp.name if comp is not None else cid
 
 
+def _public_updates(updates: Sequence[Any]) -> list[Any]:
+    """Updates worth showing staff: every manual one, and an automatic one only when it moves
+    the status (its public text is templated from the status alone, so the rest — a symptom
+    joining, evidence refreshed — would repeat the same sentence)."""
+    keep_ids: set[int] = set()
+    last_status: str | None = None
+    for u in sorted(updates, key=lambda u: (u.at, u.id)):
+        if u.kind == "manual" or u.status != last_status:
+            keep_ids.add(u.id)
+            last_status = u.status
+    return [u for u in updates if u.id in keep_ids]
+
+
 def _incident_view(r: queries.IncidentRecord, configured: dict[str, Component]) -> IncidentView:
     updates = tuple(
         UpdateView(u.id, u.at, u.status, u.message if u.kind == "manual" and u.message.strip() else None)
-        for u in r.updates
+        for u in _public_updates(r.updates)
     )
     last = max((u.at for u in r.updates), default=None)
     return IncidentView(

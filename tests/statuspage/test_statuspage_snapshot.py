@@ -60,6 +60,22 @@ def test_incident_title_is_templated_and_auto_updates_hide_raw_messages(env) -> 
     assert "10.0.0.8" not in repr(snap)
 
 
+def test_automatic_updates_that_repeat_the_status_are_not_repeated_publicly(env) -> None:  # type: ignore[no-untyped-def]
+    config, store, seed = env
+    seed.status("login", "partial_outage", NOW - timedelta(minutes=30))
+    i = seed.incident("login", started_at=NOW - timedelta(minutes=31))
+    for minutes in (30, 29, 28, 27):  # opened, then symptoms joining: same status each time
+        seed.update(i, NOW - timedelta(minutes=minutes), "investigating", f"symptom {minutes}")
+    seed.update(i, NOW - timedelta(minutes=20), "investigating", "我们已联系平台方。", kind="manual", author="ops")
+    seed.update(i, NOW - timedelta(minutes=10), "monitoring", "recovered")
+    seed.update(i, NOW - timedelta(minutes=9), "monitoring", "evidence refreshed")
+    snap = build_snapshot(store, config, NOW)
+    (inc,) = snap.active_incidents
+    assert [(u.status, u.message) for u in inc.updates] == [
+        ("monitoring", None), ("investigating", "我们已联系平台方。"), ("investigating", None),
+    ]
+
+
 def test_private_and_unpublished_incidents_are_hidden(env) -> None:  # type: ignore[no-untyped-def]
     config, store, seed = env
     seed.incident("network", started_at=NOW - timedelta(minutes=10))  # private component
