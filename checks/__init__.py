@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from types import ModuleType
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field
 
@@ -54,10 +54,14 @@ for _kind, _path in _KIND_MODULES.items():
         if exc.name != _path:
             raise
 
-AnyCheckSpec = Annotated[
-    Union[tuple(m.Spec for m in KINDS.values())],  # noqa: UP007 - built at import time
-    Field(discriminator="kind"),
-]
+if TYPE_CHECKING:
+    # Type checkers see the common base; pydantic sees the union built from KINDS.
+    AnyCheckSpec = CheckSpec
+else:
+    AnyCheckSpec = Annotated[
+        Union[tuple(m.Spec for m in KINDS.values())],  # noqa: UP007 - built at import time
+        Field(discriminator="kind"),
+    ]
 
 
 async def run_check(spec: CheckSpec, ctx: Context) -> Result:

@@ -12,7 +12,7 @@ import getpass
 import json
 import sys
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -22,7 +22,7 @@ from monitor.clock import SystemClock
 from monitor.durations import human_duration, parse_duration
 
 if TYPE_CHECKING:
-    from checks.base import CheckSpec
+    pass
 
 STATUS_CHOICES = ("investigating", "identified", "monitoring", "resolved")
 
@@ -348,7 +348,7 @@ def silence(app: AppState, target: str, length: str, reason: str) -> None:
     from monitor.incidents.silences import add_silence
 
     config = app.config
-    checks = {c.name for c in cast("list[CheckSpec]", config.checks)}
+    checks = {c.name for c in config.checks}
     comps = {c.id for c in config.components}
     if target in checks:
         kind = "check"

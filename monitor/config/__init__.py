@@ -362,8 +362,8 @@ def _step(tp: Any, part: Any) -> Any:
 def _cross_check(data: dict[str, Any], src: Source) -> list[ConfigProblem]:
     """Reference checks over the raw data, so they run even when other keys are invalid."""
     problems = []
-    components = data.get("components") if isinstance(data.get("components"), list) else []
-    checks = data.get("checks") if isinstance(data.get("checks"), list) else []
+    components: list[Any] = data["components"] if isinstance(data.get("components"), list) else []
+    checks: list[Any] = data["checks"] if isinstance(data.get("checks"), list) else []
     component_ids: dict[str, int] = {}
     for i, comp in enumerate(components):
         cid = comp.get("id") if isinstance(comp, dict) else None

@@ -20,7 +20,7 @@ import asyncio
 import dataclasses
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -79,7 +79,7 @@ class IncidentService:
     # lifecycle -----------------------------------------------------------------------------
     def on_config(self, config: Config) -> None:
         self.config = config
-        specs = [c for c in cast("list[CheckSpec]", config.checks) if c.enabled]
+        specs = [c for c in config.checks if c.enabled]
         self.topology = Topology.build(specs, config.components)
         self.rules = config.evaluation.rules(config.monitor.tz)
         self.policy = Policy(

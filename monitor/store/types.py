@@ -30,6 +30,5 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):  # raw SQLite text
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC)
+        when: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value  # raw SQLite text
+        return when.replace(tzinfo=UTC)
