@@ -35,9 +35,7 @@ async def run(spec: Spec, ctx: Context) -> Result:
     steps = Steps()
     variables = {**window_variables(ctx.clock.now(), spec.window), **spec.variables}
     records, exchanges, total = await session.list_records(spec.operation, variables, limit=spec.limit)
-    result.latency_ms = round(sum(ex.latency_ms for ex in exchanges if not ex.token_failed), 1)
-    for i, ex in enumerate(exchanges):
-        steps.exchange(f"page {i + 1}" if len(exchanges) > 1 else spec.operation, ex)
+    result.latency_ms = steps.pages(spec.operation, exchanges)
     if records is None:
         return finish(result, steps, message_ok="")
     result.values.update(items=len(records), total=total, pages=len(exchanges))

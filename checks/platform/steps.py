@@ -33,6 +33,15 @@ class Steps:
         self.steps.append(step)
         return step
 
+    def pages(self, operation: str, exchanges: list[Exchange]) -> float:
+        """Record each page of a list operation as a step; return the operation's own time in ms.
+
+        Time spent failing to get a token is not the operation's: it is left out of the sum
+        (the token step says what went wrong)."""
+        for i, ex in enumerate(exchanges):
+            self.exchange(f"page {i + 1}" if len(exchanges) > 1 else operation, ex)
+        return round(sum(ex.latency_ms for ex in exchanges if not ex.token_failed), 1)
+
     def add(self, name: str, status: Status, message: str = "", *, latency_ms: float | None = None, values: dict[str, Any] | None = None) -> StepResult:
         step = StepResult(name=name, status=status, latency_ms=latency_ms, message=message, values=dict(values or {}))
         self.steps.append(step)
