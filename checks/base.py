@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from monitor.cron import CronExpr
 from monitor.durations import Duration, PositiveDuration
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ class CheckSpec(BaseModel):
     description: str = ""
     enabled: bool = True
     interval: PositiveDuration = Field(timedelta(seconds=60), description="time between runs")
-    cron: str | None = Field(None, description="5-field cron expression; replaces interval")
+    cron: CronExpr | None = Field(None, description="5-field cron expression; replaces interval")
     timeout: PositiveDuration = Field(timedelta(seconds=10), description="a run taking longer is down")
     latency: LatencyThresholds = Field(default_factory=LatencyThresholds)
     role: Literal["normal", "baseline"] = Field(
@@ -159,18 +160,6 @@ class CheckSpec(BaseModel):
         timedelta(seconds=10), description="re-check this soon after a failure"
     )
     runbook: str | None = Field(None, description="URL of the on-call runbook for this check")
-
-    @field_validator("cron")
-    @classmethod
-    def _valid_cron(cls, value: str | None) -> str | None:
-        if value is not None:
-            from monitor import cron
-
-            try:
-                cron.validate(value)
-            except ValueError as exc:
-                raise ValueError(f"not a crontab expression: {exc}") from None
-        return value
 
     @field_validator("timeout")
     @classmethod

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
@@ -41,6 +43,17 @@ def validate(expr: str) -> str:
 
     _trigger(expr, UTC)
     return expr
+
+
+def _checked(expr: str) -> str:
+    try:
+        return validate(expr)
+    except ValueError as exc:
+        raise ValueError(f"not a crontab expression: {exc}") from None
+
+
+# A crontab expression in config (check `cron:`, recurring maintenance), checked at load.
+CronExpr = Annotated[str, AfterValidator(_checked)]
 
 
 def _weekdays(field: str) -> str:

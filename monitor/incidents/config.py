@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
-from monitor import cron
 from monitor.config.models import Strict, Text
+from monitor.cron import CronExpr
 from monitor.durations import Duration
 from monitor.evaluate.rules import Rules
 from monitor.zones import ZoneName
@@ -75,18 +75,8 @@ class MaintenanceWindowConfig(Strict):
     start: datetime | None = Field(None, description="one-off: start; recurring: first day it applies")
     end: datetime | None = Field(None, description="one-off: end; recurring: last day it applies")
     duration: Duration | None = Field(None, description="length of the window (or of each occurrence)")
-    cron: str | None = Field(None, description="recurring: 5-field crontab of each occurrence's start (0 = Sunday)")
+    cron: CronExpr | None = Field(None, description="recurring: 5-field crontab of each occurrence's start (0 = Sunday)")
     timezone: ZoneName | None = Field(None, description="IANA zone for start/end/cron (default monitor.timezone)")
-
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                cron.validate(value)
-            except ValueError as exc:
-                raise ValueError(f"not a 5-field cron expression: {exc}") from None
-        return value
 
     @model_validator(mode="after")
     def _shape(self) -> MaintenanceWindowConfig:

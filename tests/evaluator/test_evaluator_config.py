@@ -13,7 +13,7 @@ from monitor.config import ConfigError, load_config
 HEAD = "components:\n  - {id: api, name: API}\nchecks:\n  - {name: api, kind: tcp, host: 127.0.0.1, port: 9, component: api}\n"
 
 BAD = [
-    ("maintenance:\n  - {title: x, cron: '0 2 * * 8', duration: 1h}\n", "6:", "maintenance[0].cron: not a 5-field cron expression: weekday '8' is not 0-7"),
+    ("maintenance:\n  - {title: x, cron: '0 2 * * 8', duration: 1h}\n", "6:", "maintenance[0].cron: not a crontab expression: weekday '8' is not 0-7"),
     ("maintenance:\n  - {title: x, cron: '0 2 * * 0'}\n", "6:", "maintenance[0]: a recurring window (cron) needs a duration"),
     ("maintenance:\n  - {title: x, start: '2026-03-10 22:00'}\n", "6:", "maintenance[0]: a one-off window needs exactly one of end or duration"),
     ("maintenance:\n  - {title: x, start: '2026-03-10 22:00', end: '2026-03-10 21:00'}\n", "6:", "end must be after start"),
