@@ -10,6 +10,7 @@ import pytest
 from platform_kit import Env, SimHandle, sim_settings
 
 from monitor.clock import FakeClock
+from tests.checks.conftest import hostile, tcp_server  # noqa: F401 - the same hostile targets as the generic kinds' contract
 
 
 @pytest.fixture

@@ -5,10 +5,7 @@ and never cut off by run_check."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +13,7 @@ import pytest
 
 from checks import run_check
 from checks.base import Status
-from tests.checks.conftest import HOSTILE, free_port
+from tests.checks.conftest import HOSTILE
 
 INVOICE_MODULES = {f"checks.{k}" for k in ("login", "query", "completeness", "freshness", "issuance", "lifecycle", "permission", "flow")}
 TIMEOUT, MARGIN = 0.3, 0.5
@@ -35,34 +32,6 @@ CHECKS = {
     "flow": "{kind: flow, platform: p, steps: [{name: s, operation: list_invoices}]}",
 }
 
-
-@pytest.fixture
-async def hostile() -> AsyncIterator[Callable[[str], Awaitable[int]]]:
-    servers: list[asyncio.base_events.Server] = []
-    tasks: set[asyncio.Task[Any]] = set()
-
-    async def start(name: str) -> int:
-        if name == "refused":
-            return free_port()
-
-        async def guarded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            tasks.add(task)
-            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-                await HOSTILE[name](reader, writer)
-            tasks.discard(task)
-            writer.close()
-
-        server = await asyncio.start_server(guarded, "127.0.0.1", 0)
-        servers.append(server)
-        return int(server.sockets[0].getsockname()[1])
-
-    yield start
-    for t in list(tasks):
-        t.cancel()
-    for server in servers:
-        server.close()
 
 
 def test_every_invoice_kind_is_in_this_contract() -> None:
