@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +16,14 @@ from checks.platform.registry import PlatformRegistry
 from monitor.clock import FakeClock
 from monitor.config import Config, load_config
 from monitor.secrets import Redactor
+from tests.simulator.simulator_kit import settings
 
 ADMIN_KEY, ADMIN_SECRET = "sim-admin", "sim-admin-secret"
 SALES_KEY, SALES_SECRET = "sim-sales", "sim-sales-secret"
 
+# Short history and delays keep the simulator small and fast; the simulator tests use the same.
+sim_settings = settings
 
-def sim_settings(**changes: Any) -> Any:
-    from monitor.simulator import SimulatorSection
-
-    base: dict[str, Any] = {
-        "history": timedelta(hours=6),
-        "invoice_interval": timedelta(seconds=60),
-        "issue_delay": timedelta(seconds=5),
-        "hang_cap": timedelta(seconds=3),
-    }
-    base.update(changes)
-    return SimulatorSection(**base)
 
 
 class SimHandle:
