@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
 from jsonpath_ng import JSONPath
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 from jsonpath_ng.ext.parser import parse
+from pydantic import AfterValidator, Field
 
 _MISSING = object()
 
@@ -21,6 +22,15 @@ def compile_path(expr: str) -> JSONPath:
         return parse(expr)
     except (JsonPathLexerError, JsonPathParserError, Exception) as exc:  # the parser raises bare Exception too
         raise ValueError(f"not a JSONPath {expr!r}: {exc}") from None
+
+
+def _checked(expr: str) -> str:
+    compile_path(expr)  # raises ValueError with the parser's complaint
+    return expr
+
+
+# A JSONPath in config, parsed when the config loads so a typo is a config error.
+JsonPath = Annotated[str, Field(min_length=1, description="a JSONPath such as $.result.list"), AfterValidator(_checked)]
 
 
 def find_all(expr: str, doc: Any) -> list[Any]:

@@ -22,9 +22,9 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from checks.platform.jsonpath import compile_path
+from checks.platform.jsonpath import JsonPath
 from checks.platform.signing import AnySigning
 from monitor.durations import Duration
 from monitor.zones import ZoneName
@@ -37,15 +37,6 @@ Scalar = str | int | float | bool
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-def _jsonpath(value: str | None) -> str | None:
-    if value is not None:
-        compile_path(value)  # raises ValueError with the parser's complaint
-    return value
-
-
-JsonPath = Annotated[str, Field(min_length=1, description="a JSONPath such as $.result.list")]
 
 
 class RequestTemplate(Strict):
@@ -105,12 +96,10 @@ class TokenAuth(_AuthBase):
     scheme: Literal["token"]
     request: RequestTemplate
     token: JsonPath = Field(description="JSONPath of the token in the answer")
-    expires_in: str | None = Field(None, description="JSONPath of its lifetime in seconds")
+    expires_in: JsonPath | None = Field(None, description="JSONPath of its lifetime in seconds")
     lifetime: Duration | None = Field(None, description="lifetime when the answer does not say")
     envelope: bool = Field(True, description="judge the token answer by the platform's envelope")
     apply: Apply = Field(default_factory=lambda: Apply(header={"Authorization": "Bearer {token}"}))
-
-    _check_paths = field_validator("token", "expires_in")(_jsonpath)
 
 
 class OAuthAuth(_AuthBase):
@@ -124,14 +113,12 @@ class OAuthAuth(_AuthBase):
     client_auth: Literal["body", "basic"] = Field("body", description="send the client in the form or as HTTP Basic")
     extra: dict[str, str] = Field(default_factory=dict, description="more form fields")
     token: JsonPath = "$.access_token"
-    expires_in: str | None = "$.expires_in"
-    error: str | None = Field("$.error", description="JSONPath of the error code of a refused token call")
-    error_message: str | None = Field("$.error_description", description="JSONPath of its message")
+    expires_in: JsonPath | None = "$.expires_in"
+    error: JsonPath | None = Field("$.error", description="JSONPath of the error code of a refused token call")
+    error_message: JsonPath | None = Field("$.error_description", description="JSONPath of its message")
     lifetime: Duration | None = None
     envelope: bool = Field(False, description="token answers are plain OAuth, not enveloped")
     apply: Apply = Field(default_factory=lambda: Apply(header={"Authorization": "Bearer {token}"}))
-
-    _check_paths = field_validator("token", "expires_in", "error", "error_message")(_jsonpath)
 
 
 class FormAuth(_AuthBase):
@@ -186,14 +173,12 @@ class Envelope(Strict):
     APIs have one `code`.
     """
 
-    code: str | None = Field(None, description="JSONPath of the result code; none: HTTP status decides")
-    success: str | None = Field(None, description="JSONPath of a success flag judged instead of code")
+    code: JsonPath | None = Field(None, description="JSONPath of the result code; none: HTTP status decides")
+    success: JsonPath | None = Field(None, description="JSONPath of a success flag judged instead of code")
     ok: list[Scalar] = Field(default_factory=list, description="values meaning success")
-    message: str | None = Field(None, description="JSONPath of the human message")
+    message: JsonPath | None = Field(None, description="JSONPath of the human message")
     forbidden: list[Scalar] = Field(default_factory=list, description="codes meaning 'not allowed for this user'")
     not_found: list[Scalar] = Field(default_factory=list, description="codes meaning 'no such invoice'")
-
-    _check_paths = field_validator("code", "success", "message")(_jsonpath)
 
     @model_validator(mode="after")
     def _ok_needed(self) -> Envelope:
@@ -222,48 +207,29 @@ class Operation(Strict):
     """A request template plus where its answer keeps what we want."""
 
     request: RequestTemplate
-    items: str | None = Field(None, description="JSONPath of the list of records")
-    item: str | None = Field(None, description="JSONPath of the one record")
-    total: str | None = Field(None, description="JSONPath of the total count, when paged")
-    extract: dict[str, str] = Field(default_factory=dict, description="name -> JSONPath of values to keep")
+    items: JsonPath | None = Field(None, description="JSONPath of the list of records")
+    item: JsonPath | None = Field(None, description="JSONPath of the one record")
+    total: JsonPath | None = Field(None, description="JSONPath of the total count, when paged")
+    extract: dict[str, JsonPath] = Field(default_factory=dict, description="name -> JSONPath of values to keep")
     paging: Paging | None = None
-
-    @field_validator("items", "item", "total")
-    @classmethod
-    def _paths(cls, value: str | None) -> str | None:
-        return _jsonpath(value)
-
-    @field_validator("extract")
-    @classmethod
-    def _extract_paths(cls, value: dict[str, str]) -> dict[str, str]:
-        for path in value.values():
-            _jsonpath(path)
-        return value
 
 
 class Fields(Strict):
     """Where each invoice field sits inside one record (JSONPath relative to the record)."""
 
-    number: str | None = Field(None, description="invoice number (发票号码)")
-    code: str | None = Field(None, description="invoice code (发票代码); empty on 数电 invoices")
-    digital_number: str | None = Field(None, description="数电 number when kept apart from number")
-    date: str | None = Field(None, description="issue date/time (开票日期)")
-    amount: str | None = Field(None, description="total amount, tax included (价税合计)")
-    tax: str | None = Field(None, description="tax amount")
-    buyer: str | None = Field(None, description="buyer name or tax id")
-    status: str | list[str] | None = Field(
+    number: JsonPath | None = Field(None, description="invoice number (发票号码)")
+    code: JsonPath | None = Field(None, description="invoice code (发票代码); empty on 数电 invoices")
+    digital_number: JsonPath | None = Field(None, description="数电 number when kept apart from number")
+    date: JsonPath | None = Field(None, description="issue date/time (开票日期)")
+    amount: JsonPath | None = Field(None, description="total amount, tax included (价税合计)")
+    tax: JsonPath | None = Field(None, description="tax amount")
+    buyer: JsonPath | None = Field(None, description="buyer name or tax id")
+    status: JsonPath | list[JsonPath] | None = Field(
         None, description="JSONPath of the status; a list joins several with '/' (e.g. '1/02')"
     )
-    serial: str | None = Field(None, description="the platform's serial number of the request")
-    fail_cause: str | None = Field(None, description="why issuance failed, when it did")
-    updated_at: str | None = Field(None, description="last change, for freshness")
-
-    @model_validator(mode="after")
-    def _paths(self) -> Fields:
-        for value in self.model_dump().values():
-            for path in value if isinstance(value, list) else [value]:
-                _jsonpath(path)
-        return self
+    serial: JsonPath | None = Field(None, description="the platform's serial number of the request")
+    fail_cause: JsonPath | None = Field(None, description="why issuance failed, when it did")
+    updated_at: JsonPath | None = Field(None, description="last change, for freshness")
 
 
 class Statuses(Strict):
