@@ -22,18 +22,14 @@ _MARK = {True: "ok  ", False: "FAIL"}
 async def run_one(
     config: Config, spec: CheckSpec, *, clock: Clock | None = None, transport: httpx.AsyncBaseTransport | None = None
 ) -> Result:
-    from monitor.runtime import make_context
+    from monitor.runtime import close_context, make_context
 
     http = HttpClientFactory(transport=transport)
     ctx = make_context(config, clock or SystemClock(), http, Redactor(config.secrets))
     try:
         return await run_check(spec, ctx)
     finally:
-        await http.aclose()
-        for svc in ctx.services.values():
-            close = getattr(svc, "aclose", None)
-            if close is not None:
-                await close()
+        await close_context(ctx)
 
 
 def result_json(result: Result) -> dict[str, Any]:

@@ -75,6 +75,19 @@ def make_context(config: Config, clock: Clock, http: HttpClientFactory, redactor
     return ctx
 
 
+async def close_context(ctx: Context) -> None:
+    """Close what make_context opened: the HTTP clients and every shared service that has
+    `aclose` (platform sessions, SQL engines and their worker threads)."""
+    await ctx.http.aclose()
+    for name, svc in list(ctx.services.items()):
+        close = getattr(svc, "aclose", None)
+        if close is not None:
+            try:
+                await close()
+            except Exception:
+                log.exception("closing the %s service failed", name)
+
+
 class Bus:
     """In-process notifications between services ("incident_changed", "outbox_added", ...).
 
@@ -201,7 +214,7 @@ class Monitor:
                 except Exception:
                     log.exception("stopping %s failed", type(svc).__name__)
         await self.writer.close()
-        await self.http.aclose()
+        await close_context(self.ctx)
         await asyncio.to_thread(self.store.close)
 
     def describe(self) -> dict[str, Any]:

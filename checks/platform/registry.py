@@ -182,9 +182,7 @@ class PlatformService:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        registry = self.monitor.ctx.services.get(SERVICE_KEY)
-        if registry is not None:
-            await registry.aclose()
+        # The registry itself is closed with the rest of ctx.services (runtime.close_context).
 
     def on_config(self, config: Config) -> None:
         registry = self.monitor.ctx.services.get(SERVICE_KEY)

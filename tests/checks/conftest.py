@@ -26,6 +26,7 @@ import pytest
 from checks.base import Context
 from checks.client import HttpClientFactory
 from monitor.clock import Clock, SystemClock
+from monitor.runtime import close_context
 from monitor.secrets import Redactor
 
 TEN_MB = 10 * 1024 * 1024
@@ -43,9 +44,7 @@ async def make_ctx() -> AsyncIterator[Callable[..., Context]]:
 
     yield make
     for ctx in made:
-        await ctx.http.aclose()
-        for svc in ctx.services.values():
-            await svc.aclose()
+        await close_context(ctx)
 
 
 @pytest.fixture
