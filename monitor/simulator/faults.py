@@ -217,6 +217,7 @@ class Faults:
     seed: int
     _faults: dict[str, Fault] = field(default_factory=dict)
     _release: asyncio.Event | None = None
+    held: int = 0  # requests a `hang` fault is holding right now
 
     def __post_init__(self) -> None:
         self.rng = random.Random(f"{self.seed}:faults")

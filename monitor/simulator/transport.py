@@ -58,7 +58,11 @@ async def gate(sim: Simulator, request: web.Request, op: str | None) -> web.Resp
     if hang is not None:
         cap = sim.settings.hang_cap.total_seconds()
         hold = min(hang.params["seconds"] or cap, cap)
-        await wait_event(faults.release_event(), hold)
+        faults.held += 1
+        try:
+            await wait_event(faults.release_event(), hold)
+        finally:
+            faults.held -= 1
         if faults.active("hang", op) is not None:  # still hanging: time is up, or shutting down
             raise drop(request, reset=False)
     latency = faults.active("latency", op)

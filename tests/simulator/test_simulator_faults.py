@@ -14,6 +14,7 @@ import pytest
 from simulator_kit import ADMIN, SALES, bearer, canary, native_token, set_fault
 
 from monitor.clock import FakeClock
+from monitor.simulator import Simulator
 from monitor.simulator.model import china_text
 
 
@@ -105,11 +106,14 @@ async def test_hang_outlasts_the_client_timeout_then_closes_unanswered(client: h
     assert 0.3 < time.perf_counter() - started < 2
 
 
-async def test_clearing_hang_lets_held_requests_answer_at_once(client: httpx.AsyncClient, clock: FakeClock) -> None:
+async def test_clearing_hang_lets_held_requests_answer_at_once(client: httpx.AsyncClient, clock: FakeClock, sim: Simulator) -> None:
     token = await native_token(client)
     await set_fault(client, "hang")  # held up to hang_cap (3 s in these tests)
     held = asyncio.create_task(client.get("/openapi/certification", headers=bearer(token), timeout=5))
-    await asyncio.sleep(0.05)  # let the request reach the server (bounded; the task is checked below)
+    deadline = time.perf_counter() + 2
+    while sim.faults.held == 0:  # wait until the server is really holding it (bounded)
+        assert time.perf_counter() < deadline, "the request never reached the hang"
+        await asyncio.sleep(0.01)
     assert not held.done()
     started = time.perf_counter()
     await client.delete("/_admin/faults/hang")
