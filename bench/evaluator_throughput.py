@@ -12,8 +12,9 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from checks.base import CheckSpec, Result, Status
 from monitor.config.models import Component
+from monitor.core.results import Result, Status
+from monitor.core.spec import CheckSpec
 from monitor.evaluate import evaluate, new_state, sweep
 from monitor.incidents.book import EMPTY_BOOK
 from monitor.incidents.engine import World, component_statuses, reconcile

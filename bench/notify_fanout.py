@@ -20,11 +20,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from monitor.clock import SystemClock
 from monitor.config import load_config
+from monitor.core.clock import SystemClock
+from monitor.core.events import Notice
 from monitor.store import Store
-from notifiers import Notice, enqueue
 from notifiers.dispatcher import Dispatcher
+from notifiers.outbox import enqueue
 
 
 async def start_sinks(n: int) -> tuple[list[web.AppRunner], list[int], dict[int, float]]:

@@ -27,11 +27,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from checks import KINDS
-from checks.base import CheckSpec, Context, Result
+from checks.base import Context
 from checks.client import HttpClientFactory
-from monitor.clock import SystemClock
+from monitor.core.clock import SystemClock
+from monitor.core.results import Result
+from monitor.core.secrets import Redactor
+from monitor.core.spec import CheckSpec
 from monitor.scheduler import ProbeScheduler
-from monitor.secrets import Redactor
 from monitor.store import ResultWriter, Store
 
 

@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "statuspa
 import yaml
 from statuspage_seed import Seed
 
-from checks.base import Result, Status
 from monitor.config import load_config
+from monitor.core.results import Result, Status
 from monitor.statuspage.render import SiteWriter, build_files
 from monitor.statuspage.snapshot import build_snapshot
 from monitor.store import Store

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from checks.base import Result, Status
+from monitor.core.results import Result, Status
 from monitor.store import ResultWriter, Store
 
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field
 
-from checks.base import CheckSpec, ConditionResult, Context, Result, Status, StepResult, worst
+from checks.base import Context
+from monitor.core.results import ConditionResult, Result, Status, StepResult, worst
+from monitor.core.spec import CheckSpec
 
 __all__ = [
     "KINDS",

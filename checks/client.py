@@ -15,7 +15,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
-from monitor import __version__
+from monitor.core import __version__
 
 USER_AGENT = f"invoicewatch/{__version__} (+health probe)"
 DEFAULT_MAX_BODY = 1024 * 1024  # 1 MiB

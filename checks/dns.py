@@ -22,10 +22,12 @@ import dns.rdatatype
 import dns.resolver
 from pydantic import Field, field_validator
 
-from checks.base import CheckSpec, Context, Result, Status
+from checks.base import Context
 from checks.conditions import condition_list, evaluate, failure_message, parse_condition, vocabulary
 from checks.net import is_ip, reason
 from checks.timing import Phases, deadline, down
+from monitor.core.results import Result, Status
+from monitor.core.spec import CheckSpec
 
 PLACEHOLDERS = vocabulary("a dns check", "ANSWERS", "RCODE", "RESPONSE_TIME")
 DEFAULT_CONDITIONS = tuple(parse_condition(c, PLACEHOLDERS) for c in ("[RCODE] == NOERROR", "len([ANSWERS]) > 0"))

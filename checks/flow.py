@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from checks.base import CheckSpec, Context, Result, Status
+from checks.base import Context
 from checks.conditions import Document, condition_list, evaluate, failure_message, vocabulary
 from checks.platform.exchange import Exchange
 from checks.platform.jsonpath import JsonPath, find_first
@@ -39,8 +39,10 @@ from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.session import PlatformSession
 from checks.platform.specs import window_variables
 from checks.platform.steps import Steps, finish
-from monitor.durations import Duration
-from monitor.errors import CheckError
+from monitor.core.durations import Duration
+from monitor.core.errors import CheckError
+from monitor.core.results import Result, Status
+from monitor.core.spec import CheckSpec
 
 STEP_VOCABULARY = vocabulary("a flow step", "STATUS", "BODY", "HEADER", "RESPONSE_TIME", "VAR")
 StepConditions = condition_list(STEP_VOCABULARY)

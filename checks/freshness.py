@@ -17,12 +17,14 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from checks.base import CheckSpec, Context, Result, Status
+from checks.base import Context
 from checks.platform.records import newest, parse_time
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.specs import CountThresholds, LagThresholds, PlatformTarget, window_variables
 from checks.platform.steps import Steps, finish
-from monitor.durations import Duration
+from monitor.core.durations import Duration
+from monitor.core.results import Result, Status
+from monitor.core.spec import CheckSpec
 
 
 class SqlSource(BaseModel):

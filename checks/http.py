@@ -18,12 +18,14 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, field_validator, model_validator
 
-from checks.base import CheckSpec, Context, Result, Status
+from checks.base import Context
 from checks.certs import cert_info, peer_der
 from checks.client import DEFAULT_MAX_BODY, read_capped
 from checks.conditions import Document, condition_list, evaluate, failure_message, parse_condition, vocabulary
 from checks.net import ProbeFailure, hostport, reason, resolve
 from checks.timing import Phases, deadline, down
+from monitor.core.results import Result, Status
+from monitor.core.spec import CheckSpec
 
 PLACEHOLDERS = vocabulary(
     "an http check", "STATUS", "BODY", "HEADER", "RESPONSE_TIME", "CERTIFICATE_EXPIRATION", "CONNECTED", "IP"

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
-from checks.base import CheckSpec, Context, Result, Status
+from checks.base import Context
 from checks.platform.canary import (
     CanaryOptions,
     cancel_canary,
@@ -28,8 +28,10 @@ from checks.platform.canary import (
 )
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.steps import Steps, finish
-from monitor.durations import Duration
-from monitor.errors import CheckError
+from monitor.core.durations import Duration
+from monitor.core.errors import CheckError
+from monitor.core.results import Result, Status
+from monitor.core.spec import CheckSpec
 
 
 class Spec(CheckSpec, CanaryOptions):

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from checks.base import CheckSpec, Context, Result, Status
+from checks.base import Context
 from checks.issuance import start_of_day
 from checks.platform.canary import (
     CanaryOptions,
@@ -33,8 +33,10 @@ from checks.platform.records import parse_time
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.specs import PlatformTarget
 from checks.platform.steps import Steps, finish
-from monitor.durations import Duration
-from monitor.errors import CheckError
+from monitor.core.durations import Duration
+from monitor.core.errors import CheckError
+from monitor.core.results import Result, Status
+from monitor.core.spec import CheckSpec
 
 
 class Stage(BaseModel):

@@ -14,13 +14,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from checks.base import CheckSpec, Context, Result, Status
+from checks.base import Context
 from checks.platform.jsonpath import find_first
 from checks.platform.models import scalar_key
 from checks.platform.registry import platforms_of
 from checks.platform.specs import PlatformTarget, window_variables
 from checks.platform.steps import Steps, finish
 from checks.platform.tokens import TokenUnavailable
+from monitor.core.results import Result, Status
+from monitor.core.spec import CheckSpec
 
 
 class Spec(CheckSpec, PlatformTarget):

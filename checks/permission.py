@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from checks.base import CheckSpec, Context, Result, Status
+from checks.base import Context
 from checks.platform.jsonpath import compile_path, find_first
 from checks.platform.models import Scalar, scalar_key
 from checks.platform.records import Record, parse_time
@@ -28,8 +28,10 @@ from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.session import PlatformSession
 from checks.platform.specs import Share, window_variables
 from checks.platform.steps import Steps, finish
-from monitor.durations import Duration
-from monitor.errors import CheckError
+from monitor.core.durations import Duration
+from monitor.core.errors import CheckError
+from monitor.core.results import Result, Status
+from monitor.core.spec import CheckSpec
 
 PROBE_SERIAL = "IWPERMISSIONPROBE0000"
 

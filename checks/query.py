@@ -12,11 +12,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from checks.base import CheckSpec, Context, Result, Status
+from checks.base import Context
 from checks.platform.registry import platforms_of
 from checks.platform.specs import PlatformTarget, window_variables
 from checks.platform.steps import Steps, finish
-from monitor.durations import Duration
+from monitor.core.durations import Duration
+from monitor.core.results import Result, Status
+from monitor.core.spec import CheckSpec
 
 
 class Spec(CheckSpec, PlatformTarget):

@@ -31,10 +31,12 @@ from pydantic import Field, field_validator
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from checks.base import CheckSpec, Context, Result, Status
+from checks.base import Context
 from checks.conditions import condition_list, evaluate, failure_message, json_safe, vocabulary
 from checks.sqlgate import read_only_problem
 from checks.timing import Phases, deadline, down
+from monitor.core.results import Result, Status
+from monitor.core.spec import CheckSpec
 from monitor.store import safe_url
 
 PLACEHOLDERS = vocabulary("an sql check", "VALUE", "ROW", "ROWS", "RESPONSE_TIME")

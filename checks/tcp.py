@@ -14,10 +14,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from checks.base import CheckSpec, Context, Result, Status
+from checks.base import Context
 from checks.conditions import Document, condition_list, evaluate, failure_message, vocabulary
 from checks.net import ProbeFailure, hostport, reason, resolve
 from checks.timing import Phases, deadline, down
+from monitor.core.results import Result, Status
+from monitor.core.spec import CheckSpec
 
 PLACEHOLDERS = vocabulary("a tcp check", "CONNECTED", "RESPONSE_TIME", "IP", "BODY")
 

@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from checks.base import CheckSpec, Result, Status
-from monitor.clock import Clock
+from monitor.core.clock import Clock
+from monitor.core.results import Result, Status
+from monitor.core.spec import CheckSpec
 
 # What each phase is doing, for messages: "timed out after 2s <while ...>".
 DOING = {

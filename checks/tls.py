@@ -16,11 +16,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from checks.base import CheckSpec, Context, Result, Status
+from checks.base import Context
 from checks.certs import CertInfo, cert_info, peer_der
 from checks.conditions import condition_list, evaluate, failure_message, vocabulary
 from checks.net import ProbeFailure, hostport, reason, resolve
 from checks.timing import Phases, deadline, down
+from monitor.core.results import Result, Status
+from monitor.core.spec import CheckSpec
 
 PLACEHOLDERS = vocabulary("a tls check", "CERTIFICATE_EXPIRATION", "RESPONSE_TIME", "CONNECTED", "IP")
 DAY = 86400.0

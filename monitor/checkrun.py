@@ -9,11 +9,12 @@ from typing import Any
 import httpx
 
 from checks import run_check
-from checks.base import CheckSpec, Result
 from checks.client import HttpClientFactory
-from monitor.clock import Clock, SystemClock
 from monitor.config import Config
-from monitor.secrets import Redactor
+from monitor.core.clock import Clock, SystemClock
+from monitor.core.results import Result
+from monitor.core.secrets import Redactor
+from monitor.core.spec import CheckSpec
 from monitor.store import Store
 
 _MARK = {True: "ok  ", False: "FAIL"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from monitor.secrets import RedactingFilter, Redactor
+from monitor.core.secrets import RedactingFilter, Redactor
 
 
 def configure(level: str | int = "INFO", redactor: Redactor | None = None) -> None:

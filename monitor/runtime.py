@@ -18,13 +18,15 @@ from typing import Any, Protocol
 
 import httpx
 
-from checks.base import CheckSpec, Context, Result
+from checks.base import Context
 from checks.client import HttpClientFactory
-from monitor.clock import Clock, SystemClock
 from monitor.config import Config, load_config
-from monitor.errors import ConfigError
+from monitor.core.clock import Clock, SystemClock
+from monitor.core.errors import ConfigError
+from monitor.core.results import Result
+from monitor.core.secrets import Redactor
+from monitor.core.spec import CheckSpec
 from monitor.scheduler import ProbeScheduler, checks_for_location
-from monitor.secrets import Redactor
 from monitor.store import ResultWriter, Store
 
 log = logging.getLogger(__name__)

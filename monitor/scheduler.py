@@ -27,8 +27,10 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from checks import run_check
-from checks.base import CheckSpec, Context, Result
-from monitor import cron
+from checks.base import Context
+from monitor.core import cron
+from monitor.core.results import Result
+from monitor.core.spec import CheckSpec
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from monitor.statuspage.config import StatusPageSection, is_loopback
+from monitor.config.status_page import StatusPageSection, is_loopback
 from monitor.statuspage.render import CSP
 
 if TYPE_CHECKING:

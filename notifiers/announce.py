@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
 
-from monitor.config.models import LANGUAGES, text_in
-from notifiers.decide import AnnouncementView, IncidentView, announcement_due_key, basis_of
-from notifiers.events import (
+from monitor.core.events import (
     ANNOUNCEMENT_CLOSED,
     ANNOUNCEMENT_PUBLISHED,
     ANNOUNCEMENT_UPDATED,
@@ -23,6 +21,8 @@ from notifiers.events import (
     Notice,
     Severity,
 )
+from monitor.core.text import LANGUAGES, text_in
+from notifiers.decide import AnnouncementView, IncidentView, announcement_due_key, basis_of
 from notifiers.outbox import enqueue, environment_for
 from notifiers.render import render_block
 from notifiers.tables import AnnouncementRow

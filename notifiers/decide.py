@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from notifiers.config import Announcements, Escalation
-from notifiers.events import (
+from monitor.config.notifications import Announcements, Escalation
+from monitor.core.events import (
     ESCALATION,
     IMPACT_SEVERITY,
     INCIDENT_ACKED,

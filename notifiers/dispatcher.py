@@ -31,18 +31,18 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from monitor.clock import Clock
-from monitor.secrets import Redactor
+from monitor.core.clock import Clock
+from monitor.core.events import MONITOR_PROBLEM, Notice
+from monitor.core.secrets import Redactor
 from notifiers.crashpoints import crashpoint
-from notifiers.events import MONITOR_PROBLEM, Notice
 from notifiers.outbox import enqueue
 from notifiers.sender import SendOutcome, notify_type, send, url_secrets
 from notifiers.tables import DeliveryAttemptRow, OutboxRow
 
 if TYPE_CHECKING:
     from monitor.config import Config
+    from monitor.config.notifications import Channel
     from monitor.store import Store
-    from notifiers.config import Channel
 
 log = logging.getLogger(__name__)
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]

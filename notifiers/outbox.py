@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from jinja2 import Environment
 from sqlmodel import Session
 
-from monitor.secrets import Redactor
-from notifiers.events import CLOSING_EVENTS, DOWN_EVENTS, Notice
+from monitor.core.events import CLOSING_EVENTS, DOWN_EVENTS, Notice
+from monitor.core.secrets import Redactor
 from notifiers.render import Message, make_environment, render
 from notifiers.routing import body_format, release_time, targets_for
 from notifiers.tables import OutboxRow
@@ -67,7 +67,11 @@ def _insert(session: Session, row: dict[str, Any]) -> int:
 
 
 def enqueue(session: Session, notice: Notice, config: Config, *, now: datetime | None = None) -> int:
-    """Add one outbox row per routed target (see notifiers.enqueue); return rows added."""
+    """Add one outbox row per routed target; return how many rows were added.
+
+    Does not commit: the caller commits with the change that caused the notice and then
+    publishes "outbox_added" on the bus. Idempotent on (notice.key, channel, target).
+    """
     now = now or notice.at
     also: set[tuple[str, int]] = set()
     if notice.event in CLOSING_EVENTS and notice.incident_id is not None:

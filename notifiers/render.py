@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoader, Template, TemplateNotFound
 
-from monitor.config.models import text_in
-from monitor.durations import human_duration
-from notifiers.events import Notice
+from monitor.core.durations import human_duration
+from monitor.core.events import Notice
+from monitor.core.text import text_in
 
 if TYPE_CHECKING:
     from monitor.config import Config

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
-from notifiers.config import Channel, QuietHours, scheme_of
-from notifiers.events import Notice, event_matches, is_paging
+from monitor.config.notifications import Channel, QuietHours, scheme_of
+from monitor.core.events import Notice, event_matches, is_paging
 
 if TYPE_CHECKING:
     from monitor.config import Config

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.errors import StoreError
-from notifiers.events import MONITOR_PROBLEM, Notice
+from monitor.core.errors import StoreError
+from monitor.core.events import MONITOR_PROBLEM, Notice
 from notifiers.outbox import enqueue, environment_for
 from notifiers.render import render
 from notifiers.routing import body_format, targets_for

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from monitor.aio import wait_event
+from monitor.core.aio import wait_event
 from notifiers.dispatcher import Dispatcher
 from notifiers.selfcheck import SelfCheck
 from notifiers.watcher import Watcher

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlmodel import select
 
-from monitor.clock import Clock
+from monitor.core.clock import Clock
+from monitor.core.events import DOWN_EVENTS
 from notifiers import announce
 from notifiers.crashpoints import crashpoint
 from notifiers.decide import (
@@ -22,7 +23,6 @@ from notifiers.decide import (
     closing_notices,
     paging_notices,
 )
-from notifiers.events import DOWN_EVENTS
 from notifiers.incident_source import load_incidents
 from notifiers.outbox import enqueue
 from notifiers.tables import AnnouncementRow, OutboxRow

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
 
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_HOST, PG_PORT = "127.0.0.1", 5432

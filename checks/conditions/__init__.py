@@ -37,7 +37,6 @@ from typing import Annotated, Any
 
 from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 
-from checks.base import ConditionResult
 from checks.conditions.evaluate import Document, json_safe, text_of
 from checks.conditions.parse import parse_condition
 from checks.conditions.tree import (
@@ -51,6 +50,7 @@ from checks.conditions.tree import (
     Vocabulary,
     vocabulary,
 )
+from monitor.core.results import ConditionResult
 
 __all__ = [
     "ALL",

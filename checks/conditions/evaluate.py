@@ -16,7 +16,6 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from checks.base import ConditionResult
 from checks.conditions.tree import (
     MAX_ACTUAL_CHARS,
     NUMBER,
@@ -28,6 +27,7 @@ from checks.conditions.tree import (
     Pattern,
     Ref,
 )
+from monitor.core.results import ConditionResult
 
 _TRUE_FALSE = {"true": True, "false": False}
 

@@ -26,7 +26,7 @@ from checks.conditions.tree import (
     Ref,
     Vocabulary,
 )
-from monitor.durations import parse_duration
+from monitor.core.durations import parse_duration
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEY_STOP = set(".[]()=!<>,\"' \t\r\n")

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from checks.base import ConditionResult
+from monitor.core.results import ConditionResult
 
 MAX_CONDITION_LENGTH = 1000
 MAX_ACTUAL_CHARS = 200

@@ -17,13 +17,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from checks.base import Result, Status
 from checks.platform.exchange import Exchange
 from checks.platform.records import Record
 from checks.platform.registry import PlatformRegistry
 from checks.platform.session import PlatformSession
 from checks.platform.steps import Steps
-from monitor.durations import Duration
+from monitor.core.durations import Duration
+from monitor.core.results import Result, Status
 
 
 class CanaryOptions(BaseModel):

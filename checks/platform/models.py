@@ -7,9 +7,6 @@ how its answers report success inside an HTTP 200 (`envelope:`), which requests 
 record (`fields:`, JSONPath). `profile: nuonuo` starts from a shipped profile
 (checks/platform/profiles/*.yaml); the user's keys are deep-merged on top.
 
-These models cannot subclass `monitor.config.models.Strict`: that module imports `checks`
-(for the check union), and check specs import these models, so the same strict base is
-declared here.
 """
 
 from __future__ import annotations
@@ -22,12 +19,13 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import ConfigDict, Discriminator, Field, Tag, model_validator
 
 from checks.platform.jsonpath import JsonPath
 from checks.platform.signing import AnySigning
-from monitor.durations import Duration
-from monitor.zones import ZoneName
+from monitor.core import text
+from monitor.core.durations import Duration
+from monitor.core.zones import ZoneName
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 
@@ -35,7 +33,9 @@ PROFILES_DIR = Path(__file__).parent / "profiles"
 Scalar = str | int | float | bool
 
 
-class Strict(BaseModel):
+class Strict(text.Strict):
+    """The config base, also accepting a key by its field name where YAML uses an alias."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 

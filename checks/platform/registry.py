@@ -19,13 +19,14 @@ from checks.platform.ledger import CanaryLedger
 from checks.platform.models import FormAuth, OAuthAuth, PlatformProfile, TokenAuth
 from checks.platform.session import PlatformSession, set_budget
 from checks.platform.tokens import TokenCache
-from monitor.clock import Clock
-from monitor.errors import CheckError
-from monitor.secrets import Redactor
+from monitor.core.clock import Clock
+from monitor.core.errors import CheckError
+from monitor.core.secrets import Redactor
 
 if TYPE_CHECKING:
-    from checks.base import CheckSpec, Context
+    from checks.base import Context
     from monitor.config import Config
+    from monitor.core.spec import CheckSpec
     from monitor.runtime import Monitor
 
 log = logging.getLogger(__name__)

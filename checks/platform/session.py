@@ -39,8 +39,8 @@ from checks.platform.models import (
 from checks.platform.records import Record, extract
 from checks.platform.templating import render, render_text
 from checks.platform.tokens import Token, TokenCache, TokenUnavailable
-from monitor.clock import Clock
-from monitor.secrets import Redactor
+from monitor.core.clock import Clock
+from monitor.core.secrets import Redactor
 
 MAX_BODY = 4 * 1024 * 1024
 

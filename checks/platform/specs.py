@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from monitor.durations import Duration
+from monitor.core.durations import Duration
 
 
 class PlatformTarget(BaseModel):

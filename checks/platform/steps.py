@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.base import Result, Status, StepResult, worst
 from checks.platform.exchange import Exchange
+from monitor.core.results import Result, Status, StepResult, worst
 
 
 class Steps:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import Any
 
-from monitor.errors import CheckError
+from monitor.core.errors import CheckError
 
 _VAR = re.compile(r"\{\{|\}\}|\{([A-Za-z_][\w.-]*)(?::([^{}]*))?\}")
 DEFAULT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"

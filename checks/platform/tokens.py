@@ -16,7 +16,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from monitor.clock import Clock
+from monitor.core.clock import Clock
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ from typing import Any
 
 import click
 
-from monitor import __version__
-from monitor.config import Config, ConfigError, load_config
+from monitor.config import Config, load_config
 from monitor.config import dump_schema as _dump_schema
+from monitor.core import __version__
+from monitor.core.errors import ConfigError
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -81,8 +82,8 @@ def run(app: AppState, log_level: str) -> None:
     SIGHUP reloads the config, keeping the running one if the new file is bad.
     """
     from monitor import logs
+    from monitor.core.secrets import Redactor
     from monitor.runtime import Monitor
-    from monitor.secrets import Redactor
 
     config = app.config
     logs.configure(log_level, Redactor(config.secrets))
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     """The console script. Our own errors (a database that cannot be opened or migrated, a
     check that cannot be set up) end in one line on stderr, not a traceback: exit 2 for a
     config problem, 1 for anything else."""
-    from monitor.errors import InvoicewatchError
+    from monitor.core.errors import InvoicewatchError
 
     try:
         cli.main(args=argv, prog_name="invoicewatch")

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 import click
 
 from monitor.cli import AppState, cli, pass_app, table
-from monitor.clock import SystemClock
-from monitor.durations import human_duration, parse_duration
+from monitor.core.clock import SystemClock
+from monitor.core.durations import human_duration, parse_duration
 
 if TYPE_CHECKING:
     pass
@@ -279,9 +279,9 @@ def maintenance_add(
 
 
 def _queue_scheduled(session: Any, row: Any, now: datetime, app: AppState) -> None:
+    from monitor.core.events import MAINTENANCE_SCHEDULED
     from monitor.incidents import notices
     from monitor.incidents.maintenance import components_text, upcoming
-    from notifiers.events import MAINTENANCE_SCHEDULED
 
     nxt = upcoming(row, now, timedelta(days=7))
     if nxt:

@@ -18,7 +18,7 @@ import click
 import sqlalchemy as sa
 
 from monitor.cli import AppState, cli, pass_app, table
-from monitor.durations import parse_duration
+from monitor.core.durations import parse_duration
 
 
 def _store(app: AppState) -> Any:
@@ -87,8 +87,8 @@ def channels_list(app: AppState) -> None:
 def channels_test(app: AppState, name: str) -> None:
     """Send a test message to every target of channel NAME now (not through the outbox) and
     print each target's result. Exit 1 if any target failed."""
-    from monitor.secrets import Redactor
-    from notifiers.events import TEST, Notice
+    from monitor.core.events import TEST, Notice
+    from monitor.core.secrets import Redactor
     from notifiers.outbox import environment_for
     from notifiers.render import render
     from notifiers.routing import body_format
@@ -235,7 +235,7 @@ def _finish(store: Any, row: Any, what: str) -> None:
 def announce_publish(app: AppState, /, components: tuple[str, ...], title: str, incident_id: int | None,
                      next_update: timedelta | None, **fields: str | None) -> None:
     """Publish an announcement with your own text (the same text in every language)."""
-    from monitor.config.models import LANGUAGES
+    from monitor.core.text import LANGUAGES
     from notifiers import announce as ann
 
     config = app.config
@@ -279,7 +279,7 @@ def _load(app: AppState, s: Any, announcement_id: int) -> Any:
 def announce_update(app: AppState, /, announcement_id: int, message: str | None, title: str | None,
                     next_update: timedelta | None, **fields: str | None) -> None:
     """Update an announcement; it becomes manual (automatic updates no longer rewrite it)."""
-    from monitor.config.models import LANGUAGES
+    from monitor.core.text import LANGUAGES
     from notifiers import announce as ann
 
     store = _store(app)

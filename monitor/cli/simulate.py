@@ -26,7 +26,7 @@ from monitor.cli import AppState, cli, load_or_exit, pass_app, table
 
 def _settings(app: AppState) -> Any:
     """The config's simulator section; defaults when there is no config file at all."""
-    from monitor.simulator.config import SimulatorSection
+    from monitor.config.simulator import SimulatorSection
 
     if not os.path.exists(app.config_path):
         return SimulatorSection()

@@ -16,7 +16,7 @@ def render(app: AppState, out_dir: str | None) -> None:
 
     The folder can be served by any web server; files are replaced atomically, so it is safe
     to run while the folder is being served."""
-    from monitor.clock import SystemClock
+    from monitor.core.clock import SystemClock
     from monitor.statuspage.render import render_site
     from monitor.statuspage.snapshot import build_snapshot
     from monitor.store import Store

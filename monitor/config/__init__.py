@@ -9,7 +9,6 @@ key path, e.g. `config.yaml:41:14: checks[3].timeout: must be longer than zero`.
 from __future__ import annotations
 
 import difflib
-import importlib
 import json
 import re
 import typing
@@ -21,9 +20,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from monitor.config.models import LANGUAGES, CheckDefaults, Component, Config, Text, text_in
+from monitor.config import deciding, notifications
+from monitor.config.models import CheckDefaults, Component, Config
 from monitor.config.yamlsource import Path_, Source, format_path, load_source
-from monitor.errors import ConfigError, ConfigProblem
+from monitor.core.errors import ConfigError, ConfigProblem
+from monitor.core.text import LANGUAGES, Text, text_in
 
 __all__ = [
     "LANGUAGES",
@@ -401,17 +402,11 @@ def _cross_check(data: dict[str, Any], src: Source) -> list[ConfigProblem]:
             else:
                 graph[spec["name"]].append(dep)
     problems.extend(_dependency_cycles(graph, names, src))
-    from monitor.incidents.config import cross_check as _deciding_references
-
-    problems.extend(_deciding_references(data, src, component_ids, names))
-    for module in _CROSS_CHECK_MODULES:
-        problems.extend(importlib.import_module(module).cross_check(data, src))
+    # Sections that reference each other or the core sections (maintenance and SLOs ->
+    # components; routes -> channels; channels -> components).
+    problems.extend(deciding.cross_check(data, src, component_ids, names))
+    problems.extend(notifications.cross_check(data, src))
     return problems
-
-
-# Capabilities whose sections reference each other or core sections (routes -> channels,
-# channels -> components) export `cross_check(data, src) -> list[ConfigProblem]`.
-_CROSS_CHECK_MODULES = ["notifiers.config"]
 
 
 def _dependency_cycles(graph: dict[str, list[str]], index: dict[str, int], src: Source) -> list[ConfigProblem]:

@@ -1,53 +1,30 @@
 """The config file as pydantic models. The same models validate YAML and export the JSON Schema.
 
-Sections later capabilities fill in (platforms, channels, routes, maintenance) are declared
-here so the file's shape is stable from the first release; each owns its model in its module.
+`Config` is the whole file; this module holds the root sections (monitor, defaults,
+components) and assembles the others, one module each in this package: deciding
+(evaluation, incidents, maintenance, slos), notifications (channels, routes, escalation,
+announcements, notifications), status_page, simulator. Checks' own keys live with their
+kind in `checks/`, platforms in `checks/platform/models.py`.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from checks import AnyCheckSpec
-from checks.base import LatencyThresholds
 from checks.platform.models import PlatformProfile
-from monitor.durations import PositiveDuration
-from monitor.simulator.config import SimulatorSection
-from monitor.zones import ZoneName
-
-Language = Literal["zh-CN", "en"]
-LANGUAGES: tuple[str, ...] = ("zh-CN", "en")
-
-# Text shown to people: one string (in the monitor's language) or one per language.
-Text = str | dict[Language, str]
-
-
-def text_in(text: Text | None, language: str, fallback: str = "zh-CN") -> str:
-    """Pick the wording of `text` for a language, falling back to any wording there is."""
-    if text is None:
-        return ""
-    if isinstance(text, str):
-        return text
-    return text.get(language) or text.get(fallback) or next(iter(text.values()), "")  # type: ignore[call-overload]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# Section models that live with their capability. Imported here, after Strict/Text exist,
-# because those modules subclass Strict (see notifiers/__init__.py for the import order).
-from monitor.incidents.config import (  # noqa: E402
-    EvaluationSection,
-    IncidentsSection,
-    MaintenanceWindowConfig,
-    SloConfig,
-)
-from notifiers.config import Announcements, Channel, Delivery, Escalation, Route  # noqa: E402
+from monitor.config.deciding import EvaluationSection, IncidentsSection, MaintenanceWindowConfig, SloConfig
+from monitor.config.notifications import Announcements, Channel, Delivery, Escalation, Route
+from monitor.config.simulator import SimulatorSection
+from monitor.config.status_page import StatusPageSection
+from monitor.core.durations import PositiveDuration
+from monitor.core.spec import LatencyThresholds
+from monitor.core.text import Language, Strict, Text
+from monitor.core.zones import ZoneName
 
 
 class MonitorSection(Strict):
@@ -119,9 +96,6 @@ class Component(Strict):
     group: str | None = None
 
 
-# The status page owns its section; imported here (after Strict and Text exist) because
-# monitor.statuspage.config builds on them.
-from monitor.statuspage.config import StatusPageSection  # noqa: E402
 
 
 class Config(Strict):

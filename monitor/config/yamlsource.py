@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from monitor.errors import ConfigProblem
+from monitor.core.errors import ConfigProblem
 
 Path_ = tuple[str | int, ...]
 # `$$`, a complete `${...}`, or an opening `${` that is never closed (an error, not text).

@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from checks.base import CheckSpec, Result
-from monitor import cron
+from monitor.config.deciding import EvaluationSection
+from monitor.core import cron
+from monitor.core.results import Result
+from monitor.core.spec import CheckSpec
 from monitor.evaluate.events import Event, FlappingStarted, FlappingStopped, Recheck, StateChanged
 from monitor.evaluate.state import (
     DEGRADED,
@@ -54,6 +56,16 @@ class Rules:
 
 
 DEFAULT_RULES = Rules()
+
+
+def rules_for(section: EvaluationSection, zone: tzinfo) -> Rules:
+    """The shared knobs as the config's `evaluation:` section sets them."""
+    return Rules(
+        flap_changes=section.flapping.changes,
+        flap_window=section.flapping.window,
+        stale_after_runs=section.stale_after_runs,
+        timezone=zone,
+    )
 
 
 def new_state(check: str, now: datetime) -> CheckState:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from checks.base import Result, Status
+from monitor.core.results import Result, Status
 
 UP, DEGRADED, DOWN, UNKNOWN, MAINTENANCE = "up", "degraded", "down", "unknown", "maintenance"
 HEALTHS = (UP, DEGRADED, DOWN, UNKNOWN)

@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.config.models import text_in
-from monitor.durations import format_duration
+from monitor.core.durations import format_duration
+from monitor.core.events import INCIDENT_DEGRADED, INCIDENT_OPENED, INCIDENT_RESOLVED, INCIDENT_UPDATED
+from monitor.core.text import text_in
 from monitor.evaluate.state import DEGRADED, DOWN, UNKNOWN, UP, CheckState
 from monitor.incidents import components as comp_rules
 from monitor.incidents.book import (
@@ -55,7 +56,6 @@ from monitor.incidents.book import (
 from monitor.incidents.tables import IDENTIFIED, INVESTIGATING, MONITORING
 from monitor.incidents.tables import RESOLVED as STATUS_RESOLVED
 from monitor.incidents.topology import Topology, component_of
-from notifiers.events import INCIDENT_DEGRADED, INCIDENT_OPENED, INCIDENT_RESOLVED, INCIDENT_UPDATED
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from monitor import cron
+from monitor.core import cron
 from monitor.incidents.tables import MaintenanceWindow
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ def end_window(session: Session, window_id: int, now: datetime) -> MaintenanceWi
 
 def components_text(ids: Sequence[str], config: Config) -> str:
     """Component names for people, in the monitor's language ("everything" for none)."""
-    from monitor.config import text_in
+    from monitor.core.text import text_in
 
     language = config.monitor.language
     if not ids:
@@ -182,7 +182,7 @@ def mirror_config(session: Session, config: Config, now: datetime) -> list[Maint
     Unchanged windows keep their row (and an early end set by hand); removed or edited ones
     are replaced. Runs at start and on every reload.
     """
-    from monitor.config import text_in
+    from monitor.core.text import text_in
 
     wanted = {config_key(w): w for w in config.maintenance}
     existing = {

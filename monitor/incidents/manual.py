@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
+from monitor.core.events import INCIDENT_ACKED, INCIDENT_RESOLVED, INCIDENT_UPDATED
+from monitor.core.secrets import Redactor
 from monitor.incidents import notices
 from monitor.incidents.ledger import view_of
 from monitor.incidents.tables import INCIDENT_STATUSES, RESOLVED, Incident, IncidentUpdate
-from monitor.secrets import Redactor
-from notifiers.events import INCIDENT_ACKED, INCIDENT_RESOLVED, INCIDENT_UPDATED
 
 if TYPE_CHECKING:
     from monitor.config import Config

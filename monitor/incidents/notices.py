@@ -1,4 +1,4 @@
-"""Every notice deciding produces is built here and handed to `notifiers.enqueue` here: one
+"""Every notice deciding produces is built here and handed to `notifiers.outbox.enqueue` here: one
 place between deciding and telling.
 
 Keys are the idempotency base (CONTRACTS.md): the same transition always gets the same key,
@@ -11,8 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import notifiers
-from notifiers.events import (
+from monitor.core.events import (
     CHECK_FLAPPING,
     IMPACT_SEVERITY,
     INCIDENT_ACKED,
@@ -24,6 +23,7 @@ from notifiers.events import (
     SLO_BURN,
     Notice,
 )
+from notifiers.outbox import enqueue
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 def enqueue_all(session: Session, notices: Iterable[Notice], config: Config) -> int:
     """Add outbox rows for every notice to the caller's transaction; return rows added."""
-    return sum(notifiers.enqueue(session, n, config) for n in notices)
+    return sum(enqueue(session, n, config) for n in notices)
 
 
 def for_action(action: Action, incident_id: int, entry_id: int) -> Notice | None:

@@ -25,16 +25,18 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from checks.base import CheckSpec, ConditionResult, Result, Status, StepResult
-from monitor.aio import wait_event
+from monitor.core.aio import wait_event
+from monitor.core.events import MAINTENANCE_ENDED, MAINTENANCE_SCHEDULED, MAINTENANCE_STARTED, Notice
+from monitor.core.results import ConditionResult, Result, Status, StepResult
+from monitor.core.spec import CheckSpec
 from monitor.evaluate import FlappingStarted, Recheck, StateChanged, evaluate, new_state, sweep
+from monitor.evaluate.rules import rules_for
 from monitor.evaluate.state import CheckState
 from monitor.incidents import ledger, maintenance, notices, silences
 from monitor.incidents.engine import Holds, Policy, World, component_statuses, reconcile
 from monitor.incidents.slo_tracker import SloTracker
 from monitor.incidents.topology import Topology, component_of
 from monitor.store.tables import CheckResultRow
-from notifiers.events import MAINTENANCE_ENDED, MAINTENANCE_SCHEDULED, MAINTENANCE_STARTED, Notice
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -81,7 +83,7 @@ class IncidentService:
         self.config = config
         specs = [c for c in config.checks if c.enabled]
         self.topology = Topology.build(specs, config.components)
-        self.rules = config.evaluation.rules(config.monitor.tz)
+        self.rules = rules_for(config.evaluation, config.monitor.tz)
         self.policy = Policy(
             resolve_after=config.incidents.resolve_after,
             open_on_degraded=config.incidents.open_on_degraded,

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
 
-from checks.base import CheckSpec, Result
+from monitor.core.events import Notice
+from monitor.core.results import Result
+from monitor.core.spec import CheckSpec
 from monitor.incidents import notices, slo
 from monitor.incidents.maintenance import all_windows, past_intervals
 from monitor.incidents.tables import SloStatus
 from monitor.incidents.topology import Topology
 from monitor.store.tables import CheckResultRow
-from notifiers.events import Notice
 
 if TYPE_CHECKING:
     from monitor.config import Config

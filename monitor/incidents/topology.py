@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.base import CheckSpec
+from monitor.core.spec import CheckSpec
 
 LOGIN_KIND = "login"
 

@@ -4,7 +4,7 @@
     app = create_app(sim)                   # aiohttp app: /openapi, /nuonuo, /baiwang, /_admin
     runner, url = await serve(sim, port=0)  # or serve it yourself
 
-Module map: config (the `simulator:` section), model (invoices, failure kinds), invoices (the
+The `simulator:` config section is monitor/config/simulator.py. Module map: model (invoices, failure kinds), invoices (the
 generated stream), tokens (lifetime, quota), issuance (issue, void, red-flush), faults (catalog
 and state), state (Simulator), transport (HTTP-level faults), native / nuonuo / baiwang (the
 three API shapes), signing (the two signatures), admin (/_admin), app, service (`invoicewatch run`).
@@ -17,16 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from monitor.simulator.app import create_app, serve
-    from monitor.simulator.config import SimulatorSection, SimUser
     from monitor.simulator.state import Simulator
 
-# Loaded on first use: the config models import monitor.simulator.config, and loading a
-# config file should not pull in aiohttp.
+# Loaded on first use: `simulate` commands that only talk to a running simulator should not
+# pull in aiohttp.
 _WHERE = {
     "create_app": "monitor.simulator.app",
     "serve": "monitor.simulator.app",
-    "SimulatorSection": "monitor.simulator.config",
-    "SimUser": "monitor.simulator.config",
     "Simulator": "monitor.simulator.state",
 }
 
@@ -37,4 +34,4 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(_WHERE[name]), name)
 
 
-__all__ = ["SimUser", "Simulator", "SimulatorSection", "create_app", "serve"]
+__all__ = ["Simulator", "create_app", "serve"]

@@ -13,9 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
+from monitor.config.simulator import SimUser
 from monitor.simulator import issuance
 from monitor.simulator.common import as_int, as_object, check_skew, json_response, parse_json, sim_of
-from monitor.simulator.config import SimUser
 from monitor.simulator.model import Invoice, Kind, SimError, Status, apply_damage, china_text, parse_time
 from monitor.simulator.native import CODES as NATIVE_CODES
 from monitor.simulator.signing import baiwang_sign, same

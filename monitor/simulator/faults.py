@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.clock import Clock
-from monitor.durations import parse_duration
+from monitor.core.clock import Clock
+from monitor.core.durations import parse_duration
 from monitor.simulator.model import OPERATIONS
 
 FIELDS: tuple[str, ...] = (

@@ -14,7 +14,7 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from monitor.clock import Clock
+from monitor.core.clock import Clock
 from monitor.simulator.model import CHINA, Invoice, Status
 
 BUYERS: tuple[tuple[str, str], ...] = (

@@ -11,9 +11,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from monitor.config.simulator import SimUser
 from monitor.simulator import issuance
 from monitor.simulator.common import as_int, as_object, json_response, parse_json, sim_of
-from monitor.simulator.config import SimUser
 from monitor.simulator.model import Invoice, Kind, SimError, apply_damage, china_text, parse_time
 from monitor.simulator.state import Simulator
 from monitor.simulator.transport import gate

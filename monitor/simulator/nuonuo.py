@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
+from monitor.config.simulator import SimUser
 from monitor.simulator import issuance
 from monitor.simulator.common import as_int, as_object, check_skew, json_response, parse_json, sim_of
-from monitor.simulator.config import SimUser
 from monitor.simulator.model import Invoice, Kind, SimError, Status, apply_damage, epoch_ms, parse_time
 from monitor.simulator.native import CODES as NATIVE_CODES
 from monitor.simulator.signing import nuonuo_sign, same

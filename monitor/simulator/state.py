@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.clock import Clock, SystemClock
+from monitor.config.simulator import SimulatorSection, SimUser
+from monitor.core.clock import Clock, SystemClock
 from monitor.simulator import issuance
-from monitor.simulator.config import SimulatorSection, SimUser
 from monitor.simulator.faults import Faults
 from monitor.simulator.invoices import InvoiceBook
 from monitor.simulator.model import Invoice, Kind, SimError

@@ -12,8 +12,8 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from monitor.clock import Clock
-from monitor.simulator.config import SimUser
+from monitor.config.simulator import SimUser
+from monitor.core.clock import Clock
 from monitor.simulator.model import Kind, SimError
 
 

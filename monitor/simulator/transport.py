@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from monitor.aio import wait_event
+from monitor.core.aio import wait_event
 
 if TYPE_CHECKING:
     from monitor.simulator.state import Simulator

@@ -4,13 +4,9 @@
     render.render_site(snapshot, out_dir)                         writes every file atomically
     service.service(monitor)                                      server + regeneration loop
 
-Modules: config (the `status_page:` keys), queries (the one place that reads other rooms'
+Modules (the `status_page:` keys are monitor/config/status_page.py): queries (the one place that reads other rooms'
 tables), uptime (pure uptime arithmetic), model (the dataclasses), catalog (every string per
 language), api (Statuspage JSON), svg (badges, latency chart), render, internal, service.
 """
 
 from __future__ import annotations
-
-# Load the config models first: they import this package's `config` module, which needs
-# monitor.config.models' base classes to exist (see the note in monitor/config/models.py).
-import monitor.config  # noqa: F401

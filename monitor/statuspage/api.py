@@ -20,7 +20,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 from zoneinfo import ZoneInfo
 
-from monitor.config import text_in
+from monitor.core.text import text_in
 from monitor.statuspage.catalog import Translator
 from monitor.statuspage.model import (
     NO_DATA,

@@ -14,8 +14,9 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.config import Config, text_in
-from monitor.secrets import Redactor
+from monitor.config import Config
+from monitor.core.secrets import Redactor
+from monitor.core.text import text_in
 from monitor.statuspage import queries
 from monitor.statuspage.render import META_CSP, PageContext, asset_version, environment, static_files
 from monitor.statuspage.snapshot import build_snapshot, check_specs

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from monitor.config.models import Text
+from monitor.core.text import Text
 
 # Component statuses, best to worst (Statuspage vocabulary), and the overall indicator each maps to.
 SEVERITY: dict[str, int] = {

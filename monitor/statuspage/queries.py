@@ -189,7 +189,7 @@ def maintenance(
         return [], []
     from sqlmodel import Session
 
-    from monitor.incidents import active_maintenance, planned_maintenance
+    from monitor.incidents.maintenance import active_maintenance, planned_maintenance
 
     def record(o: Any) -> MaintenanceRecord:
         title: str | dict[str, str] = dict(o.title_i18n) if o.title_i18n else o.title

@@ -31,8 +31,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup, escape
 
-from monitor.config import text_in
-from monitor.config.models import Text
+from monitor.core.text import Text, text_in
 from monitor.statuspage import svg
 from monitor.statuspage.api import Api
 from monitor.statuspage.catalog import Translator

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from monitor.aio import wait_event
 from monitor.config import Config
+from monitor.core.aio import wait_event
 from monitor.server import PageHealth, make_app, start
 from monitor.statuspage.internal import render_internal
 from monitor.statuspage.render import SiteWriter, WriteStats, build_files

@@ -17,9 +17,10 @@ from datetime import date, datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from checks.base import CheckSpec
-from monitor.config import LANGUAGES, Config
-from monitor.config.models import Component, Text
+from monitor.config import Config
+from monitor.config.models import Component
+from monitor.core.spec import CheckSpec
+from monitor.core.text import LANGUAGES, Text
 from monitor.statuspage import queries
 from monitor.statuspage.model import (
     INDICATOR,

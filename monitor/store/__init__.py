@@ -23,9 +23,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, select
 
-from checks.base import Result
-from monitor.aio import wait_event
-from monitor.errors import StoreError
+from monitor.core.aio import wait_event
+from monitor.core.errors import StoreError
+from monitor.core.results import Result
 from monitor.store.tables import CheckResultRow, CheckStateRow
 
 log = logging.getLogger(__name__)

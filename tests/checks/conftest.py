@@ -25,9 +25,9 @@ import pytest
 
 from checks.base import Context
 from checks.client import HttpClientFactory
-from monitor.clock import Clock, SystemClock
+from monitor.core.clock import Clock, SystemClock
+from monitor.core.secrets import Redactor
 from monitor.runtime import close_context
-from monitor.secrets import Redactor
 
 TEN_MB = 10 * 1024 * 1024
 

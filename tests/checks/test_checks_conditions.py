@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from checks.base import ConditionResult
 from checks.conditions import (
     MAX_ACTUAL_CHARS,
     ConditionList,
@@ -26,6 +25,7 @@ from checks.conditions import (
     parse_condition,
     vocabulary,
 )
+from monitor.core.results import ConditionResult
 
 BODY = {
     "code": "E0000",

@@ -23,9 +23,10 @@ from aiohttp import web
 
 import checks
 from checks import KINDS, run_check
-from checks.base import Context, Status
+from checks.base import Context
 from checks.sql import SERVICE, SqlEngines
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
+from monitor.core.results import Status
 from tests.checks.conftest import HOSTILE
 
 TIMEOUT = 0.5

@@ -9,8 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from checks import run_check
-from checks.base import Context, Status
+from checks.base import Context
 from checks.dns import Spec, split_server
+from monitor.core.results import Status
 
 ZONE = {
     ("invoice.example", "A"): ["127.0.0.10", "127.0.0.11"],

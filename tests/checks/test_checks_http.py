@@ -13,9 +13,11 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from checks import run_check
-from checks.base import Context, Status
+from checks.base import Context
 from checks.http import Spec
-from monitor.config import ConfigError, load_config
+from monitor.config import load_config
+from monitor.core.errors import ConfigError
+from monitor.core.results import Status
 
 
 def spec(url: str, **kw: Any) -> Spec:

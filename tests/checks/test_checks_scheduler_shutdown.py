@@ -12,8 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
-from checks.base import CheckSpec, Context, Result, Status
+from checks.base import Context
 from checks.http import Spec
+from monitor.core.results import Result, Status
+from monitor.core.spec import CheckSpec
 from monitor.scheduler import ProbeScheduler
 
 

@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from checks import run_check
-from checks.base import Context, Status
+from checks.base import Context
 from checks.sql import Spec
 from checks.sqlgate import read_only_problem
+from monitor.core.results import Status
 
 
 def spec(url: str, query: str, **kw: Any) -> Spec:

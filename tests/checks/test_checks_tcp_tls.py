@@ -10,10 +10,11 @@ import pytest
 from pydantic import ValidationError
 
 from checks import run_check
-from checks.base import Context, Status
+from checks.base import Context
 from checks.tcp import Spec as TcpSpec
 from checks.tls import Spec as TlsSpec
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
+from monitor.core.results import Status
 from tests.checks.conftest import free_port
 
 

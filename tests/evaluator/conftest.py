@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from monitor.clock import FakeClock
 from monitor.config import Config, load_config
+from monitor.core.clock import FakeClock
 from monitor.incidents.service import IncidentService
 from monitor.runtime import Monitor
 

@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from checks.base import CheckSpec, Result, Status
 from monitor.config.models import Component
+from monitor.core.results import Result, Status
+from monitor.core.spec import CheckSpec
 from monitor.evaluate import Event, Rules, StateChanged, evaluate, new_state, sweep
 from monitor.incidents.book import EMPTY_BOOK, Action, Book
 from monitor.incidents.engine import NO_HOLDS, Holds, Policy, World, component_statuses, reconcile

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from conftest import write_config
 from sqlmodel import select
 
-from checks.base import Result, Status
 from monitor.cli import cli
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
+from monitor.core.results import Result, Status
 from monitor.incidents.tables import Incident, MaintenanceWindow, Silence
 from notifiers.tables import OutboxRow
 

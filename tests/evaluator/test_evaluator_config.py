@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor import cron
-from monitor.config import ConfigError, load_config
+from monitor.config import load_config
+from monitor.core import cron
+from monitor.core.errors import ConfigError
 
 HEAD = "components:\n  - {id: api, name: API}\nchecks:\n  - {name: api, kind: tcp, host: 127.0.0.1, port: 9, component: api}\n"
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from evalkit import T0, spec
 
-from checks.base import Result, Status
+from monitor.core.results import Result, Status
 from monitor.evaluate import (
     CheckState,
     FlappingStarted,
@@ -196,7 +196,7 @@ def test_state_survives_the_json_round_trip() -> None:
 
 
 def test_evidence_names_the_failed_step_and_the_platform_error() -> None:
-    from checks.base import StepResult
+    from monitor.core.results import StepResult
 
     r = Result(
         "登录", Status.DOWN, T0, 812.0, "login failed",

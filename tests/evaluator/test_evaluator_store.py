@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from conftest import write_config
 from sqlmodel import select
 
-from checks.base import Result, Status
-from monitor.clock import FakeClock
-from monitor.incidents import active_maintenance, manual, open_incidents, planned_maintenance
-from monitor.incidents.ledger import timeline
+from monitor.core.clock import FakeClock
+from monitor.core.results import Result, Status
+from monitor.incidents import manual
+from monitor.incidents.ledger import open_incidents, timeline
+from monitor.incidents.maintenance import active_maintenance, planned_maintenance
 from monitor.incidents.tables import ComponentStatus, ComponentStatusChange, Incident, SloStatus
 from monitor.store.tables import CheckStateRow
 from notifiers.tables import OutboxRow

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.clock import FakeClock
-from monitor.durations import format_duration, parse_duration
-from monitor.secrets import MASK, RedactingFilter, Redactor
+from monitor.core.clock import FakeClock
+from monitor.core.durations import format_duration, parse_duration
+from monitor.core.secrets import MASK, RedactingFilter, Redactor
 
 
 @pytest.mark.parametrize(

@@ -24,10 +24,10 @@ from click.testing import CliRunner
 from click.testing import Result as CliResult
 
 from checks import KINDS
-from checks.base import ConditionResult, Result, Status, StepResult
 from monitor.checkrun import format_result
 from monitor.cli import cli
 from monitor.config.yamlsource import load_source
+from monitor.core.results import ConditionResult, Result, Status, StepResult
 from monitor.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from checks import KINDS
-from monitor.config import ConfigError, load_config
+from monitor.config import load_config
+from monitor.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 KNOWN = ", ".join(sorted(KINDS))

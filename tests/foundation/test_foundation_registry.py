@@ -14,7 +14,7 @@ from pathlib import Path
 
 import checks
 from checks import _KIND_MODULES, KINDS
-from checks.base import CheckSpec
+from monitor.core.spec import CheckSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 def kind_modules_on_disk() -> set[str]:

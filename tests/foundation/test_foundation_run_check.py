@@ -14,10 +14,12 @@ from typing import Any, Literal
 import pytest
 
 from checks import KINDS, run_check
-from checks.base import CheckSpec, ConditionResult, Context, LatencyThresholds, Result, Status, StepResult
+from checks.base import Context
 from checks.client import HttpClientFactory
-from monitor.clock import FakeClock
-from monitor.secrets import Redactor
+from monitor.core.clock import FakeClock
+from monitor.core.results import ConditionResult, Result, Status, StepResult
+from monitor.core.secrets import Redactor
+from monitor.core.spec import CheckSpec, LatencyThresholds
 
 SECRET = "sk-live-0123456789"
 

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from checks.base import CheckSpec, Result
 from monitor.config import Config, load_config
+from monitor.core.results import Result
+from monitor.core.spec import CheckSpec
 from monitor.runtime import Monitor
 from monitor.store import Store
 

@@ -18,11 +18,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from checks import KINDS
-from checks.base import CheckSpec, Context, Result, Status
+from checks.base import Context
 from checks.client import HttpClientFactory
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
+from monitor.core.results import Result, Status
+from monitor.core.secrets import Redactor
+from monitor.core.spec import CheckSpec
 from monitor.scheduler import MAX_STAGGER, ProbeScheduler, checks_for_location, stagger
-from monitor.secrets import Redactor
 
 HOUR = timedelta(hours=1)
 
@@ -242,7 +244,7 @@ def test_check_cron_reads_weekday_zero_as_sunday() -> None:
     """`cron: "0 2 * * 0"` means Sunday 02:00, as in crontab(5), not APScheduler 3's Monday."""
     from datetime import UTC, datetime
 
-    from monitor import cron
+    from monitor.core import cron
 
     trig = cron.trigger("0 2 * * 0", UTC)
     nxt = trig.get_next_fire_time(None, datetime(2026, 3, 2, 0, 0, tzinfo=UTC))  # a Monday

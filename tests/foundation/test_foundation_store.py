@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from checks.base import ConditionResult, Result, Status, StepResult
-from monitor.errors import StoreError
+from monitor.core.errors import StoreError
+from monitor.core.results import ConditionResult, Result, Status, StepResult
 from monitor.store import ResultWriter, Store, metadata
 from monitor.store.tables import CheckStateRow
 

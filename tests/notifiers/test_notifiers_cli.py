@@ -12,10 +12,11 @@ from notify_helpers import JsonSink, write_config
 from sqlmodel import select
 
 from monitor.cli import cli
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
+from monitor.core.events import Notice
 from monitor.store import Store
-from notifiers import Notice, enqueue
 from notifiers.dispatcher import Dispatcher
+from notifiers.outbox import enqueue
 from notifiers.tables import AnnouncementRow, OutboxRow
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from notify_helpers import write_config
 
-from monitor.config import ConfigError
-from notifiers import Notice
-from notifiers.config import QuietHours
+from monitor.config.notifications import QuietHours
+from monitor.core.errors import ConfigError
+from monitor.core.events import Notice
 from notifiers.render import make_environment, render
 from notifiers.routing import in_quiet_hours, targets_for
 
@@ -119,7 +119,7 @@ def test_shared_environment_escapes_html_files_only(tmp_path: Path) -> None:
 def test_secrets_in_urls_never_reach_the_outbox(tmp_path: Path, sqlite_url: str, store_for) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import text
 
-    from notifiers import enqueue
+    from notifiers.outbox import enqueue
 
     config = write_config(tmp_path, sqlite_url, """
 channels:

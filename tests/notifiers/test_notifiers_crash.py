@@ -27,8 +27,9 @@ import pytest
 import sqlalchemy as sa
 from notify_helpers import JsonSink, create_incident_table, until, write_config
 
+from monitor.core.events import Notice
 from monitor.store import Store
-from notifiers import Notice, enqueue
+from notifiers.outbox import enqueue
 from notifiers.tables import DeliveryAttemptRow, OutboxRow
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,10 +12,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from notify_helpers import JsonSink, mailto, until, write_config
 
-from monitor.clock import FakeClock
-from notifiers import Notice, enqueue
+from monitor.core.clock import FakeClock
+from monitor.core.events import Notice
 from notifiers import announce as ann
 from notifiers.dispatcher import Dispatcher
+from notifiers.outbox import enqueue
 from notifiers.tables import DeliveryAttemptRow, OutboxRow
 
 EVIDENCE = {

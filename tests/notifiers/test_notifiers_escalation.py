@@ -11,11 +11,12 @@ import pytest
 import sqlalchemy as sa
 from notify_helpers import JsonSink, create_incident_table, write_config
 
-from monitor.clock import FakeClock
-from notifiers import Notice, enqueue
-from notifiers.config import Announcements, Escalation
+from monitor.config.notifications import Announcements, Escalation
+from monitor.core.clock import FakeClock
+from monitor.core.events import Notice
 from notifiers.decide import AnnouncementView, IncidentView, announcement_action, paging_notices
 from notifiers.dispatcher import Dispatcher
+from notifiers.outbox import enqueue
 from notifiers.watcher import Watcher
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)

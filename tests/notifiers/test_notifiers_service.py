@@ -11,9 +11,10 @@ from pathlib import Path
 from notify_helpers import JsonSink, until, write_config
 from sqlmodel import select
 
+from monitor.core.events import Notice
 from monitor.runtime import Health, Monitor
 from monitor.store import Store
-from notifiers import Notice, enqueue
+from notifiers.outbox import enqueue
 from notifiers.selfcheck import SelfCheck
 from notifiers.service import NotifierService
 from notifiers.tables import OutboxRow

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from platform_kit import Env, SimHandle, sim_settings
 
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
 from tests.checks.conftest import hostile, tcp_server  # noqa: F401 - the same hostile targets as the generic kinds' contract
 
 

@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 
 from checks import run_check
-from checks.base import Result
 from checks.client import HttpClientFactory
 from checks.platform.registry import PlatformRegistry
-from monitor.clock import FakeClock
 from monitor.config import Config, load_config
-from monitor.secrets import Redactor
+from monitor.core.clock import FakeClock
+from monitor.core.results import Result
+from monitor.core.secrets import Redactor
 from tests.simulator.simulator_kit import settings
 
 ADMIN_KEY, ADMIN_SECRET = "sim-admin", "sim-admin-secret"

@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
-from checks.base import Status
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
+from monitor.core.results import Status
 
 SESSION_LIFE = timedelta(minutes=10)
 

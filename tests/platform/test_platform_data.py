@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 from platform_kit import SimHandle, platform_yaml
 
-from checks.base import Status
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
+from monitor.core.results import Status
 
 CHECKS = """
 checks:

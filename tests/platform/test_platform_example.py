@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from platform_kit import SimHandle
 
-from checks.base import Status
+from monitor.core.results import Status
 
 ROOT = Path(__file__).resolve().parents[2]
 INVOICE_KINDS = {"login", "query", "completeness", "freshness", "issuance", "lifecycle", "permission", "flow"}

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from platform_kit import ADMIN_SECRET, SimHandle, platform_yaml
 
-from checks.base import Status
-from monitor.config import ConfigError, load_config
+from monitor.config import load_config
+from monitor.core.errors import ConfigError
+from monitor.core.results import Status
 
 ISSUE_FLOW = """
 checks:

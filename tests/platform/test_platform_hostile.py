@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from checks import run_check
-from checks.base import Status
+from monitor.core.results import Status
 from tests.checks.conftest import HOSTILE
 
 INVOICE_MODULES = {f"checks.{k}" for k in ("login", "query", "completeness", "freshness", "issuance", "lifecycle", "permission", "flow")}

@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from platform_kit import Env, SimHandle, platform_yaml
 
-from checks.base import Status
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
+from monitor.core.results import Status
 
 CHECKS = """
 checks:
@@ -163,7 +163,8 @@ async def test_daily_cap_skips_canaries_until_the_next_day(sim: SimHandle, make_
 
 
 async def test_a_deadline_longer_than_the_timeout_is_a_config_error(tmp_path) -> None:
-    from monitor.config import ConfigError, load_config
+    from monitor.config import load_config
+    from monitor.core.errors import ConfigError
 
     text = """
 platforms: {p: {base_url: "http://127.0.0.1:1", sandbox: true}}

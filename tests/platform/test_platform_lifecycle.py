@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from platform_kit import SimHandle, platform_yaml
 
-from checks.base import Status
+from monitor.core.results import Status
 
 CHECKS = """
 checks:

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from platform_kit import ADMIN_KEY, SimHandle, platform_yaml
 
-from checks.base import Status
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
+from monitor.core.results import Status
 
 CHECKS = """
 checks:

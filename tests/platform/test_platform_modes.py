@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from platform_kit import SimHandle, platform_yaml
 
-from checks.base import Status
+from monitor.core.results import Status
 
 CHECKS = """
 checks:

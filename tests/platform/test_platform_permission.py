@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from platform_kit import SALES_KEY, SALES_SECRET, SimHandle, platform_yaml
 
-from checks.base import Status
+from monitor.core.results import Status
 
 USERS = f"""
 users:

@@ -12,7 +12,8 @@ from checks.platform.models import PlatformProfile, deep_merge, shipped_profiles
 from checks.platform.records import parse_time
 from checks.platform.signing import SIGNERS, Outgoing, sign
 from checks.platform.templating import MissingVariable, names_in, render
-from monitor.config import ConfigError, load_config
+from monitor.config import load_config
+from monitor.core.errors import ConfigError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 2, 1, 0, 5, tzinfo=UTC)

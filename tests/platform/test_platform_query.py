@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from platform_kit import SimHandle, platform_yaml
 
-from checks.base import Status
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
+from monitor.core.results import Status
 
 CHECKS = """
 checks:

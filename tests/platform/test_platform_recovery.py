@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from platform_kit import sim_settings
 
-from monitor.clock import SystemClock
+from monitor.core.clock import SystemClock
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from checks.base import Status
 from monitor.checkrun import format_result, result_json
+from monitor.core.results import Status
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-app-secret-value"

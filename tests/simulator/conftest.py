@@ -9,8 +9,9 @@ import httpx
 import pytest
 from simulator_kit import Baiwang, Nuonuo, settings
 
-from monitor.clock import FakeClock
-from monitor.simulator import Simulator, SimulatorSection, create_app
+from monitor.config.simulator import SimulatorSection
+from monitor.core.clock import FakeClock
+from monitor.simulator import Simulator, create_app
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from monitor.clock import FakeClock
-from monitor.simulator import SimulatorSection
+from monitor.config.simulator import SimulatorSection
+from monitor.core.clock import FakeClock
 from monitor.simulator.signing import baiwang_sign, nuonuo_sign
 
 ADMIN = ("sim-admin", "sim-admin-secret")

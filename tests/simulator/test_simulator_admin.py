@@ -8,7 +8,7 @@ import httpx
 import pytest
 from simulator_kit import ADMIN, native_token, set_fault, settings
 
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
 from monitor.simulator import Simulator, create_app
 from monitor.simulator.faults import CATALOG
 

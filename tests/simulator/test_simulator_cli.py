@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from simulator_kit import settings
 
 from monitor.cli import cli
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
 from monitor.simulator import Simulator, create_app
 from monitor.simulator.faults import CATALOG
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from simulator_kit import ADMIN, SALES, bearer, canary, native_token, set_fault
 
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
 from monitor.simulator import Simulator
 from monitor.simulator.model import china_text
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from simulator_kit import ADMIN, SALES, bearer, canary, native_token, settings
 
-from monitor.clock import FakeClock
+from monitor.core.clock import FakeClock
 from monitor.simulator import Simulator
 from monitor.simulator.model import china_text
 
@@ -256,8 +256,8 @@ async def test_scoped_user_sees_only_its_department_and_cannot_issue(client: htt
 
 
 async def test_configured_users_replace_the_defaults(clock: FakeClock, http_server: object) -> None:
+    from monitor.config.simulator import SimUser
     from monitor.simulator import create_app
-    from monitor.simulator.config import SimUser
 
     sim = Simulator(clock, settings=settings(users=[SimUser(app_key="erp", app_secret="s3", scopes=["query"])]))
     url = await http_server(create_app(sim))  # type: ignore[operator]

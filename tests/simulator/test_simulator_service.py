@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 
 from monitor import runtime
-from monitor.clock import FakeClock
 from monitor.config import load_config
+from monitor.core.clock import FakeClock
 from monitor.runtime import Monitor
 from monitor.simulator.service import SimulatorService
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from statuspage_seed import Seed
 
-from checks.base import Result, Status
 from monitor.config import Config, load_config
+from monitor.core.results import Result, Status
 from monitor.store import Store
 
 NOW = datetime(2026, 3, 2, 6, 30, tzinfo=UTC)  # 14:30 in Asia/Shanghai

@@ -12,8 +12,8 @@ import pytest
 from statuspage_pages import ServerThread, Watch, artifacts_dir, fired
 from statuspage_scenarios import NOW, SCENARIOS, components_yaml, scenario
 
+from monitor.config.status_page import StatusPageSection
 from monitor.server import make_app
-from monitor.statuspage.config import StatusPageSection
 from monitor.statuspage.model import SEVERITY
 from monitor.statuspage.render import render_site
 from monitor.statuspage.snapshot import build_snapshot

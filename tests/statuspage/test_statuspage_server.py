@@ -16,10 +16,10 @@ import pytest
 import sqlalchemy as sa
 from statuspage_scenarios import NOW, PRIVATE, hostile_scenario, open_store, scenario
 
-from checks.base import Result, Status
-from monitor.clock import FakeClock
 from monitor.config import load_config
-from monitor.errors import StoreError
+from monitor.core.clock import FakeClock
+from monitor.core.errors import StoreError
+from monitor.core.results import Result, Status
 from monitor.runtime import Monitor
 from monitor.server import WRITER_FAILING_AFTER, make_app, start
 from monitor.statuspage.render import render_site
@@ -243,7 +243,7 @@ async def test_page_is_regenerated_every_refresh_interval(tmp_path: Path) -> Non
 
 async def test_internal_page_shows_check_detail_escaped_on_loopback_only(tmp_path: Path, http_server: Any) -> None:
     config, store, _ = hostile_scenario(tmp_path)
-    from monitor.secrets import Redactor
+    from monitor.core.secrets import Redactor
     from monitor.statuspage.internal import render_internal
 
     async def internal() -> str:
@@ -277,8 +277,8 @@ async def test_internal_page_shows_check_detail_escaped_on_loopback_only(tmp_pat
 def test_who_may_see_the_internal_page(listen: str, mode: str, forwarded: bool, allowed: bool) -> None:
     from aiohttp.test_utils import make_mocked_request
 
+    from monitor.config.status_page import StatusPageSection
     from monitor.server import internal_allowed
-    from monitor.statuspage.config import StatusPageSection
 
     section = StatusPageSection(listen=listen, internal=mode)  # type: ignore[arg-type]
     headers = {"X-Forwarded-For": "203.0.113.9"} if forwarded else {}
@@ -301,7 +301,7 @@ class _Transport:
 
 
 async def test_server_binds_a_free_port_when_port_is_zero(tmp_path: Path) -> None:
-    from monitor.statuspage.config import StatusPageSection
+    from monitor.config.status_page import StatusPageSection
 
     (tmp_path / "index.html").write_text("<!doctype html><title>x</title>")
     runner, port = await start(make_app(tmp_path, StatusPageSection(port=0)), "127.0.0.1", 0)

@@ -16,7 +16,7 @@ import pytest
 from statuspage_pages import ServerThread, Watch, fired
 from statuspage_scenarios import HOSTILE, NOW, PRIVATE, hostile_scenario
 
-from monitor.secrets import Redactor
+from monitor.core.secrets import Redactor
 from monitor.server import make_app
 from monitor.statuspage.internal import render_internal
 from monitor.statuspage.render import render_site

@@ -1,8 +1,4 @@
 """The `simulator:` config section: the bundled invoice platform `invoicewatch run` can start.
-
-Why its own `model_config` rather than subclassing `monitor.config.models.Strict`: models.py
-imports this module to build `Config`, so importing models.py from here would be a cycle.
-The settings are the same (extra keys forbidden, frozen), as `checks.base.CheckSpec` does.
 """
 
 from __future__ import annotations
@@ -11,9 +7,10 @@ import ipaddress
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from monitor.durations import Duration
+from monitor.core.durations import Duration
+from monitor.core.text import Strict
 
 Mode = Literal["native", "nuonuo", "baiwang"]
 MODES: tuple[Mode, ...] = ("native", "nuonuo", "baiwang")
@@ -22,10 +19,9 @@ SCOPES: tuple[Scope, ...] = ("query", "issue", "void", "certification")
 DEPARTMENTS: tuple[str, ...] = ("sales", "service", "online")
 
 
-class SimUser(BaseModel):
+class SimUser(Strict):
     """One appKey/appSecret pair: what it may do and which departments' invoices it sees."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     app_key: str = Field(min_length=1, max_length=64)
     app_secret: str = Field(min_length=1)
@@ -46,10 +42,9 @@ DEFAULT_USERS: tuple[SimUser, ...] = (
 )
 
 
-class SimulatorSection(BaseModel):
+class SimulatorSection(Strict):
     """The bundled e-invoice platform simulator (see monitor/simulator/API.md)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(default=False, description="start the simulator inside `invoicewatch run`")
     listen: str = Field(default="127.0.0.1", description="loopback address only: the admin API has no other guard")

@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
-from monitor.config.models import Language, Strict, Text
-from monitor.durations import Duration
-from notifiers.events import EVENTS, TEST, Severity
+from monitor.core.durations import Duration
+from monitor.core.events import EVENTS, TEST, Severity
+from monitor.core.text import Language, Strict, Text
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -142,7 +142,7 @@ class Route(Strict):
     @field_validator("events")
     @classmethod
     def _known_events(cls, value: list[str]) -> list[str]:
-        from notifiers.events import event_matches
+        from monitor.core.events import event_matches
 
         for pattern in value:
             if not any(event_matches(pattern, e) for e in EVENTS):

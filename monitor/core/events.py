@@ -1,6 +1,6 @@
 """What the notifiers are told: a `Notice` (one event about one incident or the monitor).
 
-A Notice is a fact that has already happened and been decided on; `notifiers.enqueue` turns
+A Notice is a fact that has already happened and been decided on; `notifiers.outbox.enqueue` turns
 it into outbox rows (one per routed channel target) in the caller's transaction. The `key` is
 the stable idempotency base ("incident:12:opened", "incident:12:reminder:3"): enqueueing the
 same key twice adds nothing, so whoever decides may decide again after a crash without fear.

@@ -1,8 +1,7 @@
 """The `status_page:` section of the config file.
 
-Kept in its own module (imported by monitor.config.models) so the status page's keys live
-beside the code that reads them. Nothing here imports the renderer: the config loader must
-stay importable without Jinja2 or the database.
+Nothing here imports the renderer: the config loader must stay importable without Jinja2 or
+the database.
 """
 
 from __future__ import annotations
@@ -13,8 +12,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from monitor.config.models import Language, Strict, Text
-from monitor.durations import Duration
+from monitor.core.durations import Duration
+from monitor.core.text import Language, Strict, Text
 
 LOOPBACK_NAMES = ("localhost",)
 _DEFAULT_TITLE: dict[Language, str] = {"zh-CN": "电子发票服务状态", "en": "E-invoice service status"}

@@ -1,8 +1,7 @@
 """Config sections of deciding: `evaluation:`, `incidents:`, `maintenance:`, `slos:`.
 
-Imported by monitor.config.models after `Strict` exists (see monitor/incidents/__init__.py for
-the import order). Cross-references (unknown component ids) are checked by the loader's
-`_cross_check`, which knows file positions.
+Cross-references (unknown component ids) are checked by the loader's `_cross_check`, which
+knows file positions; the rules these knobs drive live in `monitor.rulebook`.
 """
 
 from __future__ import annotations
@@ -14,11 +13,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
-from monitor.config.models import Strict, Text
-from monitor.cron import CronExpr
-from monitor.durations import Duration
-from monitor.evaluate.rules import Rules
-from monitor.zones import ZoneName
+from monitor.core.cron import CronExpr
+from monitor.core.durations import Duration
+from monitor.core.text import Strict, Text
+from monitor.core.zones import ZoneName
 
 ComponentId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
 
@@ -39,14 +37,6 @@ class EvaluationSection(Strict):
     persist_interval: Duration = Field(
         timedelta(seconds=30), description="counters without a state change are saved at most this often"
     )
-
-    def rules(self, zone: tzinfo) -> Rules:
-        return Rules(
-            flap_changes=self.flapping.changes,
-            flap_window=self.flapping.window,
-            stale_after_runs=self.stale_after_runs,
-            timezone=zone,
-        )
 
 
 class IncidentsSection(Strict):
