@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from monitor.config.models import Component
 from monitor.core.results import Result, Status
 from monitor.core.spec import CheckSpec
-from monitor.evaluate import evaluate, new_state, sweep
-from monitor.incidents.book import EMPTY_BOOK
-from monitor.incidents.engine import World, component_statuses, reconcile
-from monitor.incidents.topology import Topology
+from monitor.rulebook.evaluate import evaluate, new_state, sweep
+from monitor.rulebook.incident_book import EMPTY_BOOK
+from monitor.rulebook.incidents import World, component_statuses, reconcile
+from monitor.rulebook.topology import Topology
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 

@@ -22,7 +22,8 @@ from monitor.core.events import (
     Severity,
 )
 from monitor.core.text import LANGUAGES, text_in
-from notifiers.decide import AnnouncementView, IncidentView, announcement_due_key, basis_of
+from monitor.rulebook.announcements import AnnouncementView, announcement_due_key, basis_of
+from monitor.rulebook.paging import IncidentView
 from notifiers.outbox import enqueue, environment_for
 from notifiers.render import render_block
 from notifiers.tables import AnnouncementRow

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from monitor.incidents.tables import Incident
-from notifiers.decide import IncidentView
+from monitor.rulebook.paging import IncidentView
 
 INCIDENT = Incident.__table__  # type: ignore[attr-defined]
 

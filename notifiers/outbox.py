@@ -10,6 +10,7 @@ holds a secret.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +20,9 @@ from sqlmodel import Session
 
 from monitor.core.events import CLOSING_EVENTS, DOWN_EVENTS, Notice
 from monitor.core.secrets import Redactor
+from monitor.rulebook.quiet_hours import release_time
 from notifiers.render import Message, make_environment, render
-from notifiers.routing import body_format, release_time, targets_for
+from notifiers.routing import body_format, targets_for
 from notifiers.tables import OutboxRow
 
 if TYPE_CHECKING:
@@ -116,3 +118,8 @@ def enqueue(session: Session, notice: Notice, config: Config, *, now: datetime |
             },
         )
     return added
+
+
+def enqueue_all(session: Session, notices: Iterable[Notice], config: Config) -> int:
+    """`enqueue` every notice into the caller's transaction; return rows added."""
+    return sum(enqueue(session, n, config) for n in notices)

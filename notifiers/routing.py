@@ -1,4 +1,5 @@
-"""Which channel targets hear of a notice, and when (pure: config + notice in, targets out).
+"""Which channel targets hear of a notice (pure: config + notice in, targets out; when they
+may hear it is `monitor.rulebook.quiet_hours`).
 
 With no `routes:` configured, on-call channels get incident, reminder, escalation, flapping,
 maintenance and monitor events, and staff/department channels get announcements and
@@ -9,11 +10,11 @@ Tiers: a notice reaches channels whose tier is at most `notice.tier` (1 unless e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from monitor.config.notifications import Channel, QuietHours, scheme_of
-from monitor.core.events import Notice, event_matches, is_paging
+from monitor.config.notifications import Channel, scheme_of
+from monitor.core.events import Notice, event_matches
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -94,24 +95,3 @@ def body_format(channel: Channel, url: str) -> str:
         return channel.format
     return "html" if scheme_of(url) in ("mailto", "mailtos") else "text"
 
-
-def in_quiet_hours(quiet: QuietHours, local: time) -> bool:
-    if quiet.start == quiet.end:
-        return False
-    if quiet.start < quiet.end:
-        return quiet.start <= local < quiet.end
-    return local >= quiet.start or local < quiet.end  # spans midnight
-
-
-def release_time(channel: Channel, notice: Notice, now: datetime, zone: tzinfo) -> datetime:
-    """When a message may go: now, or the end of the channel's quiet hours for non-paging ones."""
-    quiet = channel.quiet_hours
-    if quiet is None or is_paging(notice.severity):
-        return now
-    local = now.astimezone(zone)
-    if not in_quiet_hours(quiet, local.time().replace(tzinfo=None)):
-        return now
-    end = local.replace(hour=quiet.end.hour, minute=quiet.end.minute, second=0, microsecond=0)
-    if end <= local:
-        end += timedelta(days=1)
-    return end.astimezone(now.tzinfo)

@@ -15,14 +15,10 @@ from sqlmodel import select
 
 from monitor.core.clock import Clock
 from monitor.core.events import DOWN_EVENTS
+from monitor.rulebook.announcements import announcement_action
+from monitor.rulebook.paging import IncidentView, closing_notices, paging_notices
 from notifiers import announce
 from notifiers.crashpoints import crashpoint
-from notifiers.decide import (
-    IncidentView,
-    announcement_action,
-    closing_notices,
-    paging_notices,
-)
 from notifiers.incident_source import load_incidents
 from notifiers.outbox import enqueue
 from notifiers.tables import AnnouncementRow, OutboxRow

@@ -280,14 +280,16 @@ def maintenance_add(
 
 def _queue_scheduled(session: Any, row: Any, now: datetime, app: AppState) -> None:
     from monitor.core.events import MAINTENANCE_SCHEDULED
-    from monitor.incidents import notices
-    from monitor.incidents.maintenance import components_text, upcoming
+    from monitor.incidents.maintenance import components_text
+    from monitor.rulebook import notices
+    from monitor.rulebook.maintenance import upcoming
+    from notifiers.outbox import enqueue_all
 
     nxt = upcoming(row, now, timedelta(days=7))
     if nxt:
         occ = nxt[0]
         text = components_text(occ.components, app.config)
-        notices.enqueue_all(session, [notices.maintenance(MAINTENANCE_SCHEDULED, occ, now, text)], app.config)
+        enqueue_all(session, [notices.maintenance(MAINTENANCE_SCHEDULED, occ, now, text)], app.config)
 
 
 @maintenance_group.command("list")

@@ -61,6 +61,11 @@ DOWN_EVENTS: frozenset[str] = frozenset(
 # Events that close the loop for everyone who was told it was down.
 CLOSING_EVENTS: frozenset[str] = frozenset({INCIDENT_RESOLVED, INCIDENT_ACKED})
 
+# An incident's status (Statuspage's vocabulary) and impact.
+INVESTIGATING, IDENTIFIED, MONITORING, RESOLVED = "investigating", "identified", "monitoring", "resolved"
+INCIDENT_STATUSES = (INVESTIGATING, IDENTIFIED, MONITORING, RESOLVED)
+IMPACTS = ("none", "minor", "major", "critical")
+
 # The evaluator's impact vocabulary (Statuspage's) mapped onto notice severities.
 IMPACT_SEVERITY: dict[str, Severity] = {
     "critical": "critical",

@@ -13,9 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from monitor.evaluate.state import CheckState
-from monitor.incidents.book import COMPONENT, OPENED, RESOLVED, Action, Book, IncidentView
 from monitor.incidents.tables import ComponentStatus, ComponentStatusChange, Incident, IncidentUpdate
+from monitor.rulebook.check_state import CheckState
+from monitor.rulebook.incident_book import COMPONENT, OPENED, RESOLVED, Action, Book, IncidentView
 from monitor.store.tables import CheckStateRow
 
 

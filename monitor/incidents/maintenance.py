@@ -1,89 +1,31 @@
-"""Maintenance windows: concrete occurrences of one-off and recurring windows, what is covered
-now, what is planned, and the mirror of config windows into `maintenance_window`.
-
-The arithmetic (`occurrence_at`, `upcoming`, `coverage`) is pure over rows and a time; the
-session functions only fetch rows. A window with no components covers everything.
+"""Maintenance windows in the database: what is covered now and planned (the arithmetic is
+`monitor.rulebook.maintenance`), windows added and ended by hand, and the mirror of config
+windows into `maintenance_window`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
 from monitor.core import cron
 from monitor.incidents.tables import MaintenanceWindow
+from monitor.rulebook.maintenance import Occurrence, active_in, upcoming
 
 if TYPE_CHECKING:
     from monitor.config import Config
 
 
-@dataclass(frozen=True, slots=True)
-class Occurrence:
-    """One concrete stretch of maintenance."""
-
-    window_id: int
-    title: str
-    components: tuple[str, ...]  # empty: everything
-    starts_at: datetime
-    ends_at: datetime
-    recurring: bool
-    source: str
-    description: str = ""
-    title_i18n: dict[str, str] | None = None
-
-    def covers(self, component: str) -> bool:
-        return not self.components or component in self.components
 
 
-def occurrence_at(w: MaintenanceWindow, now: datetime) -> Occurrence | None:
-    """The occurrence of `w` in force at `now`, if any."""
-    if w.ended_at is not None and w.ended_at <= now:
-        return None
-    if w.recurrence is None:
-        if w.ends_at is not None and w.starts_at <= now < w.ends_at:
-            return _occ(w, w.starts_at, w.ends_at)
-        return None
-    duration = timedelta(seconds=w.duration_s or 0)
-    start = cron.active_start(w.recurrence, ZoneInfo(w.timezone), duration, now)
-    if start is None or start < w.starts_at or (w.ends_at is not None and start >= w.ends_at):
-        return None
-    return _occ(w, start, start + duration)
 
 
-def upcoming(w: MaintenanceWindow, now: datetime, horizon: timedelta) -> list[Occurrence]:
-    """Occurrences of `w` starting in (now, now + horizon]."""
-    if w.ended_at is not None:
-        return []
-    until = now + horizon
-    if w.recurrence is None:
-        if now < w.starts_at <= until and w.ends_at is not None:
-            return [_occ(w, w.starts_at, w.ends_at)]
-        return []
-    duration = timedelta(seconds=w.duration_s or 0)
-    after = max(now, w.starts_at - timedelta(microseconds=1))
-    out = []
-    for start in cron.starts_between(w.recurrence, ZoneInfo(w.timezone), after, until):
-        if w.ends_at is not None and start >= w.ends_at:
-            break
-        out.append(_occ(w, start, start + duration))
-    return out
 
 
-def coverage(occurrences: Iterable[Occurrence]) -> tuple[bool, frozenset[str]]:
-    """(everything covered?, component ids covered) by these occurrences."""
-    everything = False
-    comps: set[str] = set()
-    for occ in occurrences:
-        if not occ.components:
-            everything = True
-        comps.update(occ.components)
-    return everything, frozenset(comps)
 
 
 def current_windows(session: Session) -> list[MaintenanceWindow]:
@@ -91,8 +33,6 @@ def current_windows(session: Session) -> list[MaintenanceWindow]:
     return list(session.exec(select(MaintenanceWindow).where(MaintenanceWindow.ended_at.is_(None))))  # type: ignore[union-attr]
 
 
-def active_in(windows: Sequence[MaintenanceWindow], now: datetime) -> list[Occurrence]:
-    return [occ for w in windows if (occ := occurrence_at(w, now)) is not None]
 
 
 def active_maintenance(session: Session, now: datetime) -> list[Occurrence]:
@@ -223,39 +163,8 @@ def mirror_config(session: Session, config: Config, now: datetime) -> list[Maint
     return added
 
 
-def _occ(w: MaintenanceWindow, start: datetime, end: datetime) -> Occurrence:
-    assert w.id is not None
-    return Occurrence(
-        window_id=w.id,
-        title=w.title,
-        components=tuple(w.components or ()),
-        starts_at=start,
-        ends_at=end,
-        recurring=w.recurrence is not None,
-        source=w.source,
-        description=w.description,
-        title_i18n=w.title_i18n,
-    )
 
 
 def all_windows(session: Session) -> list[MaintenanceWindow]:
     return list(session.exec(select(MaintenanceWindow)))
 
-
-def past_intervals(w: MaintenanceWindow, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
-    """Stretches of [since, until) that `w` covered (for excluding them from SLOs)."""
-    stop = min(until, w.ended_at) if w.ended_at is not None else until
-    if w.recurrence is None:
-        end = min(w.ends_at, stop) if w.ends_at is not None else stop
-        start = max(w.starts_at, since)
-        return [(start, end)] if start < end else []
-    duration = timedelta(seconds=w.duration_s or 0)
-    out = []
-    first = max(since - duration, w.starts_at - timedelta(microseconds=1))
-    for start in cron.starts_between(w.recurrence, ZoneInfo(w.timezone), first, stop, limit=5000):
-        if w.ends_at is not None and start >= w.ends_at:
-            break
-        end = min(start + duration, stop)
-        if end > since and start < end:
-            out.append((max(start, since), end))
-    return out

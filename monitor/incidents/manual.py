@@ -11,11 +11,18 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
-from monitor.core.events import INCIDENT_ACKED, INCIDENT_RESOLVED, INCIDENT_UPDATED
+from monitor.core.events import (
+    INCIDENT_ACKED,
+    INCIDENT_RESOLVED,
+    INCIDENT_STATUSES,
+    INCIDENT_UPDATED,
+    RESOLVED,
+)
 from monitor.core.secrets import Redactor
-from monitor.incidents import notices
 from monitor.incidents.ledger import view_of
-from monitor.incidents.tables import INCIDENT_STATUSES, RESOLVED, Incident, IncidentUpdate
+from monitor.incidents.tables import Incident, IncidentUpdate
+from monitor.rulebook import notices
+from notifiers.outbox import enqueue_all
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -52,7 +59,7 @@ def ack(session: Session, incident_id: int, *, who: str, now: datetime, config: 
     session.flush()
     assert entry.id is not None
     notice = notices.manual(INCIDENT_ACKED, view_of(row), incident_id, entry.id, now, "acknowledged", who)
-    notices.enqueue_all(session, [notice], config)
+    enqueue_all(session, [notice], config)
     return row, True
 
 
@@ -95,5 +102,5 @@ def update(
     if row.resolved_at is None or (changed and status == RESOLVED):
         event = INCIDENT_RESOLVED if changed and status == RESOLVED else INCIDENT_UPDATED
         notice = notices.manual(event, view_of(row), incident_id, entry.id, now, message, who)
-        notices.enqueue_all(session, [notice], config)
+        enqueue_all(session, [notice], config)
     return entry

@@ -29,14 +29,17 @@ from monitor.core.aio import wait_event
 from monitor.core.events import MAINTENANCE_ENDED, MAINTENANCE_SCHEDULED, MAINTENANCE_STARTED, Notice
 from monitor.core.results import ConditionResult, Result, Status, StepResult
 from monitor.core.spec import CheckSpec
-from monitor.evaluate import FlappingStarted, Recheck, StateChanged, evaluate, new_state, sweep
-from monitor.evaluate.rules import rules_for
-from monitor.evaluate.state import CheckState
-from monitor.incidents import ledger, maintenance, notices, silences
-from monitor.incidents.engine import Holds, Policy, World, component_statuses, reconcile
+from monitor.incidents import ledger, maintenance, silences
 from monitor.incidents.slo_tracker import SloTracker
-from monitor.incidents.topology import Topology, component_of
+from monitor.rulebook import notices
+from monitor.rulebook.check_events import FlappingStarted, Recheck, StateChanged
+from monitor.rulebook.check_state import CheckState
+from monitor.rulebook.evaluate import evaluate, new_state, rules_for, sweep
+from monitor.rulebook.incidents import Holds, Policy, World, component_statuses, reconcile
+from monitor.rulebook.maintenance import Occurrence, active_in, coverage, upcoming
+from monitor.rulebook.topology import Topology, component_of
 from monitor.store.tables import CheckResultRow
+from notifiers.outbox import enqueue_all
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -67,7 +70,7 @@ class IncidentService:
         self._changed: set[str] = set()  # states whose status changed since the last tick
         self._notices: list[Notice] = []  # check-level notices (flapping) for the next tick
         self._holds = Holds()
-        self._occurrences: dict[tuple[int, datetime], maintenance.Occurrence] | None = None  # active at the last tick
+        self._occurrences: dict[tuple[int, datetime], Occurrence] | None = None  # active at the last tick
         self._mirror = True
         self._last_saved = self.clock.monotonic()
         self._last_slo: datetime | None = None
@@ -169,7 +172,7 @@ class IncidentService:
             for result in remote:  # other locations' probes, written by their nodes
                 if (spec := self.topology.specs.get(result.check)) is not None:
                     self._fold(spec, result)
-            everything, covered = maintenance.coverage(active)
+            everything, covered = coverage(active)
             checks, comps = silences.silenced(sil)
             self._holds = Holds(everything, covered, checks, comps)
             for name, spec in self.topology.specs.items():
@@ -216,7 +219,7 @@ class IncidentService:
         spec = self.topology.specs.get(name or "")
         return spec is not None and self._holds.holds(component_of(spec), (spec.name,))
 
-    def _read(self, now: datetime) -> tuple[list[maintenance.Occurrence], list[Any], list[Result]]:
+    def _read(self, now: datetime) -> tuple[list[Occurrence], list[Any], list[Result]]:
         """What the tick needs from the database before deciding: maintenance windows,
         silences, and results other locations wrote since the last tick."""
         with self.monitor.store.session() as s:
@@ -228,7 +231,7 @@ class IncidentService:
             remote: list[Result] = []
             if self._remote:
                 self._cursor, remote = remote_results(s, self._cursor, self.location)
-        return maintenance.active_in(windows, now), sil, remote
+        return active_in(windows, now), sil, remote
 
     def _transaction(
         self,
@@ -238,7 +241,7 @@ class IncidentService:
         states: dict[str, CheckState],
         to_save: list[CheckState],
         pending: list[Notice],
-        active: list[maintenance.Occurrence],
+        active: list[Occurrence],
     ) -> TickOutcome:
         out = TickOutcome()
         with self.monitor.store.session() as s:
@@ -264,7 +267,7 @@ class IncidentService:
             outgoing += self._maintenance_notices(active, now)
             if self._last_slo is None or now - self._last_slo >= SLO_EVERY:
                 outgoing += self.slo.evaluate(s, now)
-            out.outbox_rows = notices.enqueue_all(s, outgoing, config)
+            out.outbox_rows = enqueue_all(s, outgoing, config)
             s.commit()
         self._mirror = False
         if self._last_slo is None or now - self._last_slo >= SLO_EVERY:
@@ -272,7 +275,7 @@ class IncidentService:
         self._occurrences = {(o.window_id, o.starts_at): o for o in active}
         return out
 
-    def _maintenance_notices(self, active: list[maintenance.Occurrence], now: datetime) -> list[Notice]:
+    def _maintenance_notices(self, active: list[Occurrence], now: datetime) -> list[Notice]:
         names = self._component_names
         out = []
         current = {(o.window_id, o.starts_at): o for o in active}
@@ -286,10 +289,10 @@ class IncidentService:
         return out
 
     def _scheduled(self, row: Any, now: datetime) -> list[Notice]:
-        upcoming = maintenance.upcoming(row, now, SCHEDULED_HORIZON)
-        if not upcoming:
+        coming = upcoming(row, now, SCHEDULED_HORIZON)
+        if not coming:
             return []
-        occ = upcoming[0]
+        occ = coming[0]
         return [notices.maintenance(MAINTENANCE_SCHEDULED, occ, now, self._component_names(occ.components))]
 
     def _component_names(self, ids: tuple[str, ...]) -> str:

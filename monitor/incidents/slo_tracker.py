@@ -13,10 +13,11 @@ from sqlmodel import Session, select
 from monitor.core.events import Notice
 from monitor.core.results import Result
 from monitor.core.spec import CheckSpec
-from monitor.incidents import notices, slo
-from monitor.incidents.maintenance import all_windows, past_intervals
+from monitor.incidents.maintenance import all_windows
 from monitor.incidents.tables import SloStatus
-from monitor.incidents.topology import Topology
+from monitor.rulebook import notices, slo
+from monitor.rulebook.maintenance import past_intervals
+from monitor.rulebook.topology import Topology
 from monitor.store.tables import CheckResultRow
 
 if TYPE_CHECKING:

@@ -15,10 +15,6 @@ from sqlmodel import Field, SQLModel
 
 from monitor.store.types import UTCDateTime
 
-INVESTIGATING, IDENTIFIED, MONITORING, RESOLVED = "investigating", "identified", "monitoring", "resolved"
-INCIDENT_STATUSES = (INVESTIGATING, IDENTIFIED, MONITORING, RESOLVED)
-IMPACTS = ("none", "minor", "major", "critical")
-
 
 class Incident(SQLModel, table=True):
     """One outage of one component (or of our own network), from detection to resolution.

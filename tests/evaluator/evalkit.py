@@ -15,10 +15,11 @@ from typing import Any
 from monitor.config.models import Component
 from monitor.core.results import Result, Status
 from monitor.core.spec import CheckSpec
-from monitor.evaluate import Event, Rules, StateChanged, evaluate, new_state, sweep
-from monitor.incidents.book import EMPTY_BOOK, Action, Book
-from monitor.incidents.engine import NO_HOLDS, Holds, Policy, World, component_statuses, reconcile
-from monitor.incidents.topology import Topology, component_of
+from monitor.rulebook.check_events import Event, StateChanged
+from monitor.rulebook.evaluate import Rules, evaluate, new_state, sweep
+from monitor.rulebook.incident_book import EMPTY_BOOK, Action, Book
+from monitor.rulebook.incidents import NO_HOLDS, Holds, Policy, World, component_statuses, reconcile
+from monitor.rulebook.topology import Topology, component_of
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 

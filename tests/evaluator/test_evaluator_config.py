@@ -80,7 +80,7 @@ def test_active_occurrence_of_a_recurring_window() -> None:
 
 def test_every_platform_check_depends_on_that_platforms_login() -> None:
     """A login outage folds every other check of the platform (a flow included) into one incident."""
-    from monitor.incidents.topology import effective_dependencies
+    from monitor.rulebook.topology import effective_dependencies
 
     config = load_config("config.example.yaml")
     deps = effective_dependencies(config.checks)

@@ -9,9 +9,9 @@ from evalkit import Sim, spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.evaluate import Rules
-from monitor.incidents.book import ANNOUNCED, OPENED, RECOVERED, RELAPSED, RESOLVED
-from monitor.incidents.engine import Holds, Policy
+from monitor.rulebook.evaluate import Rules
+from monitor.rulebook.incident_book import ANNOUNCED, OPENED, RECOVERED, RELAPSED, RESOLVED
+from monitor.rulebook.incidents import Holds, Policy
 
 CHECKS = ["gateway", "登录", "查询", "开票", "api-a", "api-b"]
 

@@ -8,17 +8,9 @@ import pytest
 from evalkit import T0, spec
 
 from monitor.core.results import Result, Status
-from monitor.evaluate import (
-    CheckState,
-    FlappingStarted,
-    FlappingStopped,
-    Recheck,
-    Rules,
-    StateChanged,
-    evaluate,
-    new_state,
-    sweep,
-)
+from monitor.rulebook.check_events import FlappingStarted, FlappingStopped, Recheck, StateChanged
+from monitor.rulebook.check_state import CheckState
+from monitor.rulebook.evaluate import Rules, evaluate, new_state, sweep
 
 LETTER = {"U": "up", "G": "degraded", "D": "down"}
 HEALTH = {"u": "up", "g": "degraded", "d": "down", "?": "unknown"}

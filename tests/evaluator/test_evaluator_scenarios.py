@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from evalkit import Sim, comp, run, spec
 
-from monitor.incidents.engine import Holds, Policy
+from monitor.rulebook.incidents import Holds, Policy
 from monitor.statuspage.uptime import tally, to_us
 
 UP, DOWN, DEG = "up", "down", "degraded"
@@ -108,7 +108,8 @@ def test_open_on_degraded_off_ignores_degraded() -> None:
 
 
 def test_flapping_raises_one_notice_not_one_per_change() -> None:
-    from monitor.evaluate import FlappingStarted, Rules
+    from monitor.rulebook.check_events import FlappingStarted
+    from monitor.rulebook.evaluate import Rules
 
     sim = Sim([spec("api", "api", failure_threshold=1, success_threshold=1)], rules=Rules(flap_changes=4))
     run(sim, [("r", "api", UP)] + [("n", 1, {"api": s}, 30) for s in [DOWN, UP] * 10])

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.incidents.slo import Series, is_good, report, series_from
+from monitor.rulebook.slo import Series, is_good, report, series_from
 
 NOW = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
 OBJECTIVE = 0.995  # budget: 0.5% of probes

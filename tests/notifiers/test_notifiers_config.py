@@ -13,8 +13,9 @@ from notify_helpers import write_config
 from monitor.config.notifications import QuietHours
 from monitor.core.errors import ConfigError
 from monitor.core.events import Notice
+from monitor.rulebook.quiet_hours import in_quiet_hours
 from notifiers.render import make_environment, render
-from notifiers.routing import in_quiet_hours, targets_for
+from notifiers.routing import targets_for
 
 SECRET = "tok-SECRET-123456"
 

@@ -112,7 +112,7 @@ notifications:
   status_page_url: http://status.local/
 """)
     store = store_for(sqlite_url)
-    from notifiers.decide import IncidentView
+    from monitor.rulebook.paging import IncidentView
 
     view = IncidentView(id=3, component="issuance", impact="critical", title="开票接口不可用", status="investigating",
                         detected_at=clock.now(), started_at=clock.now())

@@ -14,7 +14,8 @@ from notify_helpers import JsonSink, create_incident_table, write_config
 from monitor.config.notifications import Announcements, Escalation
 from monitor.core.clock import FakeClock
 from monitor.core.events import Notice
-from notifiers.decide import AnnouncementView, IncidentView, announcement_action, paging_notices
+from monitor.rulebook.announcements import AnnouncementView, announcement_action
+from monitor.rulebook.paging import IncidentView, paging_notices
 from notifiers.dispatcher import Dispatcher
 from notifiers.outbox import enqueue
 from notifiers.watcher import Watcher

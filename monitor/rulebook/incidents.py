@@ -33,11 +33,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.core.durations import format_duration
-from monitor.core.events import INCIDENT_DEGRADED, INCIDENT_OPENED, INCIDENT_RESOLVED, INCIDENT_UPDATED
+from monitor.core.events import (
+    IDENTIFIED,
+    INCIDENT_DEGRADED,
+    INCIDENT_OPENED,
+    INCIDENT_RESOLVED,
+    INCIDENT_UPDATED,
+    INVESTIGATING,
+    MONITORING,
+)
+from monitor.core.events import RESOLVED as STATUS_RESOLVED
 from monitor.core.text import text_in
-from monitor.evaluate.state import DEGRADED, DOWN, UNKNOWN, UP, CheckState
-from monitor.incidents import components as comp_rules
-from monitor.incidents.book import (
+from monitor.rulebook import components as comp_rules
+from monitor.rulebook.check_state import DEGRADED, DOWN, UNKNOWN, UP, CheckState
+from monitor.rulebook.incident_book import (
     ANNOUNCED,
     COMPONENT,
     IMPACT,
@@ -53,9 +62,7 @@ from monitor.incidents.book import (
     IncidentView,
     new_incident,
 )
-from monitor.incidents.tables import IDENTIFIED, INVESTIGATING, MONITORING
-from monitor.incidents.tables import RESOLVED as STATUS_RESOLVED
-from monitor.incidents.topology import Topology, component_of
+from monitor.rulebook.topology import Topology, component_of
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,8 +31,8 @@ from monitor.config.deciding import EvaluationSection
 from monitor.core import cron
 from monitor.core.results import Result
 from monitor.core.spec import CheckSpec
-from monitor.evaluate.events import Event, FlappingStarted, FlappingStopped, Recheck, StateChanged
-from monitor.evaluate.state import (
+from monitor.rulebook.check_events import Event, FlappingStarted, FlappingStopped, Recheck, StateChanged
+from monitor.rulebook.check_state import (
     DEGRADED,
     DOWN,
     RECENT,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from monitor.evaluate.state import DEGRADED, DOWN, UNKNOWN
+from monitor.rulebook.check_state import DEGRADED, DOWN, UNKNOWN
 
 OPERATIONAL = "operational"
 DEGRADED_PERFORMANCE = "degraded_performance"

@@ -1,5 +1,6 @@
-"""What to tell people next about an incident: pure functions of (incident, what was already
-sent, now, policy). No database, no clock: the watcher feeds them and tests move time.
+"""Paging: what on-call hears next about an open incident (reminders, escalation tiers, the
+acked/resolved safety net): pure functions of (incident, what was already sent, now, policy).
+No database, no clock: the notifiers' watcher feeds them and tests move time.
 
 Keys are deterministic ("incident:7:reminder:2", "incident:7:escalation:3",
 "announcement:4:due:1"), so deciding again after a crash yields the same keys and
@@ -10,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from monitor.config.notifications import Announcements, Escalation
+from monitor.config.notifications import Escalation
 from monitor.core.events import (
     ESCALATION,
     IMPACT_SEVERITY,
@@ -23,7 +24,7 @@ from monitor.core.events import (
     Severity,
 )
 
-_IMPACT_RANK = {"none": 0, "minor": 1, "major": 2, "critical": 3}
+IMPACT_RANK = {"none": 0, "minor": 1, "major": 2, "critical": 3}
 
 
 @dataclass(frozen=True)
@@ -54,20 +55,6 @@ class IncidentView:
     def key(self, *parts: object) -> str:
         return ":".join(["incident", str(self.id), *map(str, parts)])
 
-
-@dataclass(frozen=True)
-class AnnouncementView:
-    id: int
-    incident_id: int | None
-    status: str
-    manual: bool
-    next_update_at: datetime | None
-    revision: int = 0
-    basis: dict[str, Any] = field(default_factory=dict)  # incident status/impact it was written for
-
-    @property
-    def active(self) -> bool:
-        return self.status != "closed"
 
 
 def _notice(view: IncidentView, event: str, key: str, now: datetime, **extra: Any) -> Notice:
@@ -132,48 +119,5 @@ def closing_notices(view: IncidentView, sent: set[str], told: bool, now: datetim
     return out
 
 
-AnnouncementKind = Literal["publish", "update", "close", "remind"]
 
 
-def staff_visible(view: IncidentView, settings: Announcements) -> bool:
-    if settings.components is not None:
-        return view.component in settings.components
-    return view.public
-
-
-def announcement_action(
-    view: IncidentView | None, ann: AnnouncementView | None, now: datetime, settings: Announcements
-) -> AnnouncementKind | None:
-    """What to do about the staff announcement of one incident (or a manual one), if anything.
-
-    publish: an outage (impact >= min_impact) of a staff-visible component still open after
-    `delay` since it started; blips (resolved sooner) never reach staff. update: the incident's
-    status or impact changed since the text was written (automatic announcements only).
-    close: the incident is resolved. remind: the promised next update is due (on-call).
-    """
-    if ann is None:
-        if view is None or not settings.enabled or view.resolved or not staff_visible(view, settings):
-            return None
-        if _IMPACT_RANK.get(view.impact, 0) < _IMPACT_RANK[settings.min_impact]:
-            return None
-        if now - (view.started_at or view.detected_at) >= settings.delay:
-            return "publish"
-        return None
-    if not ann.active:
-        return None
-    if view is not None and view.resolved:
-        return "close"
-    if view is not None and not ann.manual and basis_of(view) != ann.basis:
-        return "update"
-    if ann.next_update_at is not None and now >= ann.next_update_at:
-        return "remind"
-    return None
-
-
-def basis_of(view: IncidentView) -> dict[str, Any]:
-    """What an automatic announcement's wording depends on."""
-    return {"status": view.status, "impact": view.impact}
-
-
-def announcement_due_key(ann: AnnouncementView) -> str:
-    return f"announcement:{ann.id}:due:{ann.revision}"

@@ -1,5 +1,5 @@
-"""Every notice deciding produces is built here and handed to `notifiers.outbox.enqueue` here: one
-place between deciding and telling.
+"""Every notice deciding produces is built here: what to tell people about a decision, as a
+pure function of the decision (the callers hand them to `notifiers.outbox.enqueue_all`).
 
 Keys are the idempotency base (CONTRACTS.md): the same transition always gets the same key,
 so re-deciding after a crash adds nothing to the outbox.
@@ -7,7 +7,7 @@ so re-deciding after a crash adds nothing to the outbox.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,19 +23,11 @@ from monitor.core.events import (
     SLO_BURN,
     Notice,
 )
-from notifiers.outbox import enqueue
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
 
-    from monitor.config import Config
-    from monitor.incidents.book import Action, IncidentView
-    from monitor.incidents.maintenance import Occurrence
-
-
-def enqueue_all(session: Session, notices: Iterable[Notice], config: Config) -> int:
-    """Add outbox rows for every notice to the caller's transaction; return rows added."""
-    return sum(enqueue(session, n, config) for n in notices)
+    from monitor.rulebook.incident_book import Action, IncidentView
+    from monitor.rulebook.maintenance import Occurrence
 
 
 def for_action(action: Action, incident_id: int, entry_id: int) -> Notice | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from monitor.incidents.tables import INVESTIGATING
+from monitor.core.events import INVESTIGATING
 
 OPENED = "opened"  # a new incident (notice: opened/degraded unless held)
 ANNOUNCED = "announced"  # a held incident is told about now that the hold lifted
