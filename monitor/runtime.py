@@ -1,79 +1,78 @@
-"""The running monitor: config -> store -> scheduler -> result pipeline -> services.
+"""The running monitor, composed in plain sight: every service is built here by explicit
+construction, and the path of a result reads top to bottom in this file.
 
-`Monitor` owns the pieces and their order of start and stop. Capabilities beyond probing
-(evaluation and incidents, notification dispatch, the status page) plug in as `Service`s:
-they are started after the store is migrated, get every result after it is queued for
-writing, and are stopped before the final flush.
+    ProbeScheduler job (monitor/scheduler.py)
+      -> checks.run_check(spec, ctx)                  probe: a Result with its evidence
+      -> Monitor._on_result(spec, result)
+           -> ResultWriter.add(result)                recorded, batched into the store
+           -> IncidentService.on_result(spec, result) judged by the rulebook (evaluate); a
+                                                      state change wakes the deciding tick
+    IncidentService.tick()                            rulebook.reconcile -> incident, timeline,
+                                                      component status and outbox rows in one
+                                                      transaction -> bus "outbox_added",
+                                                      "component_changed", "incident_changed"
+    NotifierService (bus "outbox_added")              the dispatcher delivers outbox rows
+                                                      through Apprise; the watcher applies
+                                                      paging and announcement timing
+    PageService (bus "component_changed", ...)        re-renders the status page files
+    WebService                                        serves them, /healthz, /metrics
+
+Services start in the order of `Monitor.services` (the simulator first, so the platform
+answers before the first probe; deciding before telling) and stop in reverse, before the
+final flush of buffered results.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
 
+from checks import run_check
 from checks.base import Context
 from checks.client import HttpClientFactory
+from checks.platform import registry as platform_registry
+from checks.platform.recovery import PlatformService
 from monitor.config import Config, load_config
+from monitor.core.bus import Bus, Health
 from monitor.core.clock import Clock, SystemClock
 from monitor.core.errors import ConfigError
 from monitor.core.results import Result
 from monitor.core.secrets import Redactor
 from monitor.core.spec import CheckSpec
+from monitor.incidents.service import IncidentService
 from monitor.scheduler import ProbeScheduler, checks_for_location
+from monitor.server import WebService
+from monitor.simulator.service import SimulatorService
+from monitor.statuspage.service import PageService
 from monitor.store import ResultWriter, Store
+from notifiers.service import NotifierService
 
 log = logging.getLogger(__name__)
 
 
 class Service(Protocol):
-    """A capability that runs alongside probing. Every method is optional in practice."""
+    """What the monitor starts beside probing. `on_config` is called after a good reload."""
 
-    async def start(self, monitor: Monitor) -> None: ...
+    async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
 
+
+class ResultConsumer(Protocol):
     async def on_result(self, spec: CheckSpec, result: Result) -> None: ...
-
-    def on_config(self, config: Config) -> None: ...
-
-
-@dataclass
-class Health:
-    """What /healthz and the self-problem alerts read."""
-
-    started: bool = False
-    config_errors: list[str] = field(default_factory=list)
-    last_reload_ok: bool = True
-
-
-# Modules that give checks a shared service (platform sessions, token caches). Each exports
-# `provide(config, ctx) -> None`, which puts its service into ctx.services.
-# `invoicewatch check` builds its context the same way.
-CONTEXT_PROVIDER_MODULES: list[str] = ["checks.platform.registry"]
-
-# Modules of capabilities that run beside probing (evaluation, dispatch, the status page).
-# Each exports `service(monitor) -> Service`; they start in this order and stop in reverse.
-# Deciding first, telling after: incidents commit outbox rows that the notifiers deliver.
-SERVICE_MODULES: list[str] = [
-    "monitor.simulator.service",
-    "checks.platform.registry",
-    "monitor.incidents.service",
-    "notifiers.service",
-    "monitor.statuspage.service",
-]
 
 
 def make_context(config: Config, clock: Clock, http: HttpClientFactory, redactor: Redactor) -> Context:
+    """The context every check runs in, with the shared services checks may look up:
+    platform sessions and their token caches (`ctx.services["platforms"]`)."""
     ctx = Context(clock=clock, http=http, redactor=redactor, location=config.monitor.location)
-    for name in CONTEXT_PROVIDER_MODULES:
-        importlib.import_module(name).provide(config, ctx)
+    platform_registry.provide(
+        ctx, config.platforms, database=config.monitor.database, timezone=config.monitor.timezone
+    )
     return ctx
 
 
@@ -90,27 +89,16 @@ async def close_context(ctx: Context) -> None:
                 log.exception("closing the %s service failed", name)
 
 
-class Bus:
-    """In-process notifications between services ("incident_changed", "outbox_added", ...).
-
-    Publishing never fails the publisher: a subscriber's exception is logged. Durable facts
-    live in the database; the bus only says "look again now".
-    """
-
-    def __init__(self) -> None:
-        self._subs: dict[str, list[Callable[[Any], Any]]] = {}
-
-    def subscribe(self, topic: str, callback: Callable[[Any], Any]) -> None:
-        self._subs.setdefault(topic, []).append(callback)
-
-    def publish(self, topic: str, payload: Any = None) -> None:
-        for cb in self._subs.get(topic, []):
-            try:
-                out = cb(payload)
-                if asyncio.iscoroutine(out):
-                    asyncio.get_running_loop().create_task(out)
-            except Exception:
-                log.exception("subscriber of %s failed", topic)
+async def run_one(
+    config: Config, spec: CheckSpec, *, clock: Clock | None = None, transport: httpx.AsyncBaseTransport | None = None
+) -> Result:
+    """Run one check now, outside any monitor (`invoicewatch check`), in a context of its own."""
+    http = HttpClientFactory(transport=transport)
+    ctx = make_context(config, clock or SystemClock(), http, Redactor(config.secrets))
+    try:
+        return await run_check(spec, ctx)
+    finally:
+        await close_context(ctx)
 
 
 class Monitor:
@@ -120,11 +108,16 @@ class Monitor:
         *,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        services: list[Service] | None = None,
+        services: list[Any] | None = None,
     ) -> None:
+        """Build the monitor. `services` replaces the standard set (tests run the probing
+        pipeline alone, or with the one service they are about); each given service that has
+        `on_result` receives every result."""
         self.config = config
         self.clock = clock or SystemClock()
         self.redactor = Redactor(config.secrets)
+        self.health = Health()
+        self.bus = Bus()
         self.store = Store(config.monitor.database)
         self.http = HttpClientFactory(transport=transport)
         self.ctx = make_context(config, self.clock, self.http, self.redactor)
@@ -139,10 +132,24 @@ class Monitor:
             timezone=config.monitor.tz,
             max_concurrent=config.monitor.max_concurrent_probes,
         )
-        self.services: list[Service] = list(services) if services is not None else []
-        self.health = Health()
-        self.bus = Bus()
+        if services is None:
+            self.services = self._standard_services()
+        else:
+            self.services = list(services)
+        self.result_consumers: list[ResultConsumer] = [s for s in self.services if hasattr(s, "on_result")]
         self._stop = asyncio.Event()
+
+    def _standard_services(self) -> list[Any]:
+        config, clock, bus, store = self.config, self.clock, self.bus, self.store
+        self.simulator = SimulatorService(config.simulator, clock=clock)
+        self.platforms = PlatformService(platform_registry.platforms_of(self.ctx))
+        self.incidents = IncidentService(store, config, clock=clock, bus=bus, recheck=self.scheduler.recheck_soon)
+        self.notifiers = NotifierService(
+            store, config, clock=clock, bus=bus, redactor=self.redactor, health=self.health, writer=self.writer
+        )
+        self.page = PageService(store, config, clock=clock, bus=bus, redactor=self.redactor)
+        self.web = WebService(config.status_page, page=self.page, monitor=self)
+        return [self.simulator, self.platforms, self.incidents, self.notifiers, self.page, self.web]
 
     @property
     def specs(self) -> list[CheckSpec]:
@@ -151,24 +158,19 @@ class Monitor:
     async def start(self) -> None:
         await asyncio.to_thread(self.store.migrate)
         self.writer.start()
-        if not self.services:
-            self.services = [importlib.import_module(m).service(self) for m in SERVICE_MODULES]
         for svc in self.services:
-            if hasattr(svc, "start"):
-                await svc.start(self)
+            await svc.start()
         self.scheduler.start(self.specs)
         self.health.started = True
         log.info("monitoring %d checks at location %r", len(self.specs), self.config.monitor.location)
 
     async def _on_result(self, spec: CheckSpec, result: Result) -> None:
         self.writer.add(result)
-        for svc in self.services:
-            handler = getattr(svc, "on_result", None)
-            if handler is not None:
-                try:
-                    await handler(spec, result)
-                except Exception:
-                    log.exception("%s failed on the result of %s", type(svc).__name__, spec.name)
+        for consumer in self.result_consumers:
+            try:
+                await consumer.on_result(spec, result)
+            except Exception:
+                log.exception("%s failed on the result of %s", type(consumer).__name__, spec.name)
 
     def reload(self, path: str | None = None) -> bool:
         """Load the config again. A bad file is reported and the running config kept."""
@@ -180,17 +182,23 @@ class Monitor:
             self.health.config_errors = [str(p) for p in exc.problems]
             log.error("config reload failed; keeping the running config:\n%s", exc)
             return False
+        self.apply(new)
+        return True
+
+    def apply(self, new: Config) -> None:
+        """Adopt a validated config: new secrets masked, checks rescheduled (unchanged ones
+        keep their slot), platforms and every service told."""
         for secret in new.secrets:
             self.redactor.add(secret)
         self.config = new
         self.scheduler.replace(self.specs)
+        platform_registry.platforms_of(self.ctx).update(new.platforms)
         for svc in self.services:
             if hasattr(svc, "on_config"):
                 svc.on_config(new)
         self.health.last_reload_ok = True
         self.health.config_errors = []
         log.info("config reloaded: %d checks", len(self.specs))
-        return True
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -210,11 +218,10 @@ class Monitor:
     async def stop(self, grace: float = 5.0) -> None:
         await self.scheduler.shutdown(grace)
         for svc in reversed(self.services):
-            if hasattr(svc, "stop"):
-                try:
-                    await svc.stop()
-                except Exception:
-                    log.exception("stopping %s failed", type(svc).__name__)
+            try:
+                await svc.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(svc).__name__)
         await self.writer.close()
         await close_context(self.ctx)
         await asyncio.to_thread(self.store.close)

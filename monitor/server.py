@@ -2,6 +2,7 @@
 
     make_app(root, section, monitor=None, page=None, internal=None) -> web.Application
     start(app, host, port) -> (runner, bound port)      port 0 picks a free one
+    WebService                                           the two above as a runtime service
 
 Every response carries a strict Content-Security-Policy (default-src 'self', no inline
 script or style), X-Content-Type-Options, Referrer-Policy and X-Frame-Options /
@@ -21,15 +22,20 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
 from monitor.config.status_page import StatusPageSection, is_loopback
 from monitor.statuspage.render import CSP
+from monitor.statuspage.service import PageHealth, PageService
 
 if TYPE_CHECKING:
-    from monitor.runtime import Monitor
+    from monitor.config import Config
+    from monitor.core.bus import Health
+    from monitor.core.spec import CheckSpec
+    from monitor.scheduler import ProbeScheduler
+    from monitor.store import ResultWriter, Store
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +63,19 @@ FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 InternalRenderer = Callable[[], Awaitable[str]]
 
 
-@dataclass
-class PageHealth:
-    """The status page's own figures, kept by the regeneration loop, read by /healthz and /metrics."""
+class Monitor(Protocol):
+    """What the server reads of the running monitor (monitor.runtime.Monitor) for /healthz and
+    /metrics."""
 
-    renders: int = 0
-    failures: int = 0
-    consecutive_failures: int = 0
-    last_ok_at: float | None = None  # unix time
-    last_duration_s: float | None = None
-    files_written: int = 0
+    health: Health
+    writer: ResultWriter
+    scheduler: ProbeScheduler
+    store: Store
+
+    @property
+    def specs(self) -> list[CheckSpec]: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -292,3 +301,41 @@ async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
         raise
     bound = runner.addresses[0][1] if runner.addresses else port
     return runner, int(bound)
+
+
+class WebService:
+    """The built-in server as a runtime service: the page folder, /healthz, /metrics and
+    /internal/ on status_page.listen:port. A port that is taken does not stop the monitor:
+    probing and alerting matter more than serving the page, which is still written to disk."""
+
+    def __init__(self, section: StatusPageSection, *, page: PageService, monitor: Monitor | None = None) -> None:
+        self.section = section
+        self.page = page
+        self.monitor = monitor
+        self.port: int | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        section = self.section
+        if not section.enabled:
+            return
+        app = make_app(section.output_dir, section, monitor=self.monitor, page=self.page.health, internal=self.page.internal)
+        try:
+            self._runner, self.port = await start(app, section.listen, section.port)
+        except OSError as exc:
+            log.error(
+                "status page server not started on %s:%d (%s); the page is still written to %s",
+                section.listen, section.port, exc.strerror or exc, section.output_dir,
+            )
+            return
+        log.info("status page at http://%s:%d/ (files in %s)", section.listen, self.port, section.output_dir)
+
+    def on_config(self, config: Config) -> None:
+        new = config.status_page
+        if (new.listen, new.port, new.output_dir) != (self.section.listen, self.section.port, self.section.output_dir):
+            log.warning("status_page listen/port/output_dir changed; takes effect after a restart")
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -20,14 +20,35 @@ from notifiers.watcher import Watcher
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.runtime import Monitor
+    from monitor.core.bus import Bus, Health
+    from monitor.core.clock import Clock
+    from monitor.core.secrets import Redactor
+    from monitor.store import ResultWriter, Store
 
 log = logging.getLogger(__name__)
 
 
 class NotifierService:
-    def __init__(self, monitor: Monitor) -> None:
-        self.monitor = monitor
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        clock: Clock,
+        bus: Bus,
+        redactor: Redactor,
+        health: Health,
+        writer: ResultWriter,
+    ) -> None:
+        """`health` and `writer` are what the self-check reports on (a failed reload, results
+        that cannot be written)."""
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.bus = bus
+        self.redactor = redactor
+        self.health = health
+        self.writer = writer
         self.dispatcher: Dispatcher | None = None
         self.watcher: Watcher | None = None
         self._wake: asyncio.Event | None = None
@@ -36,15 +57,14 @@ class NotifierService:
         self._stopping = False
         self.selfcheck = SelfCheck()
 
-    async def start(self, monitor: Monitor) -> None:
-        self.monitor = monitor
+    async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self.dispatcher = Dispatcher(monitor.store, monitor.config, clock=monitor.clock,
-                                     redactor=monitor.redactor, on_enqueued=self.wake)
-        self.watcher = Watcher(monitor.store, monitor.config, clock=monitor.clock)
-        monitor.bus.subscribe("outbox_added", self._signal)
-        monitor.bus.subscribe("incident_changed", self._signal)
+        self.dispatcher = Dispatcher(self.store, self.config, clock=self.clock,
+                                     redactor=self.redactor, on_enqueued=self.wake)
+        self.watcher = Watcher(self.store, self.config, clock=self.clock)
+        self.bus.subscribe("outbox_added", self._signal)
+        self.bus.subscribe("incident_changed", self._signal)
         self._task = asyncio.create_task(self._run(), name="notifiers")
 
     def _signal(self, _payload: Any = None) -> None:
@@ -64,6 +84,7 @@ class NotifierService:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     def on_config(self, config: Config) -> None:
+        self.config = config
         if self.dispatcher is not None:
             self.dispatcher.on_config(config)
         if self.watcher is not None:
@@ -76,20 +97,19 @@ class NotifierService:
                 await asyncio.to_thread(self.check_self)
                 _queued, changed = await asyncio.to_thread(self.watcher.tick)
                 if changed:
-                    self.monitor.bus.publish("announcement_changed")
+                    self.bus.publish("announcement_changed")
                 await self.dispatcher.run_due(wait=False)
             except Exception:
                 log.exception("notifier pass failed; retrying at the next poll")
-            poll = self.monitor.config.notifications.poll_interval.total_seconds()
+            poll = self.config.notifications.poll_interval.total_seconds()
             await wait_event(self._wake, poll)
             self._wake.clear()
 
     def check_self(self) -> None:
         """Report the monitor's own problems (reload failed, results not written)."""
-        m = self.monitor
-        now = m.clock.now()
-        notices = self.selfcheck.notices(m.health, m.writer, now)
-        self.selfcheck.report(m.store, m.config, notices, now)
+        now = self.clock.now()
+        notices = self.selfcheck.notices(self.health, self.writer, now)
+        self.selfcheck.report(self.store, self.config, notices, now)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -99,6 +119,3 @@ class NotifierService:
         if self.dispatcher is not None:
             await self.dispatcher.close(grace=5.0)
 
-
-def service(monitor: Monitor) -> NotifierService:
-    return NotifierService(monitor)

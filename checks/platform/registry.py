@@ -1,10 +1,9 @@
 """Platform sessions for checks: `ctx.services["platforms"]`, a `PlatformRegistry`.
 
-Listed in monitor.runtime.CONTEXT_PROVIDER_MODULES: `provide(config, ctx)` builds the
-registry once per process (and `invoicewatch check` builds one per run). Every check of a
-platform gets the same session, hence the same token cache: that is what keeps token
-requests within the platform's quota. `service(monitor)` (for SERVICE_MODULES) cleans up
-canaries left by a crash as soon as the monitor starts and follows config reloads.
+The composition root (monitor/runtime.py `make_context`) calls `provide(ctx, ...)` once per
+process (and `invoicewatch check` once per run). Every check of a platform gets the same
+session, hence the same token cache: that is what keeps token requests within the platform's
+quota. `PlatformService` cleans up canaries left by a crash as soon as the monitor starts.
 """
 
 from __future__ import annotations
@@ -25,9 +24,7 @@ from monitor.core.secrets import Redactor
 
 if TYPE_CHECKING:
     from checks.base import Context
-    from monitor.config import Config
     from monitor.core.spec import CheckSpec
-    from monitor.runtime import Monitor
 
 log = logging.getLogger(__name__)
 
@@ -146,75 +143,13 @@ def platforms_of(ctx: Context, spec: CheckSpec | None = None) -> PlatformRegistr
         set_budget(spec.timeout.total_seconds())
     registry = ctx.services.get(SERVICE_KEY)
     if registry is None:
-        raise CheckError("no platform sessions: checks.platform.registry is not in CONTEXT_PROVIDER_MODULES")
+        raise CheckError("no platform sessions in this context (checks.platform.registry.provide was not called)")
     return registry  # type: ignore[no-any-return]
 
 
-def _profiles(config: Config) -> dict[str, PlatformProfile]:
-    raw = getattr(config, "platforms", {}) or {}
-    return {k: v if isinstance(v, PlatformProfile) else PlatformProfile.model_validate(v) for k, v in raw.items()}
-
-
-def provide(config: Config, ctx: Context) -> None:
-    """CONTEXT_PROVIDER_MODULES hook: put the platform registry into ctx.services."""
-    ctx.services[SERVICE_KEY] = PlatformRegistry(
-        _profiles(config),
-        clock=ctx.clock,
-        http=ctx.http,
-        redactor=ctx.redactor,
-        database=config.monitor.database,
-        timezone=config.monitor.timezone,
+def provide(ctx: Context, platforms: dict[str, PlatformProfile], *, database: str, timezone: str) -> PlatformRegistry:
+    """Put the platform registry into ctx.services (and return it)."""
+    registry = ctx.services[SERVICE_KEY] = PlatformRegistry(
+        dict(platforms), clock=ctx.clock, http=ctx.http, redactor=ctx.redactor, database=database, timezone=timezone,
     )
-
-
-class PlatformService:
-    """SERVICE_MODULES hook: sweep leftover canaries at start, follow config reloads."""
-
-    def __init__(self, monitor: Monitor) -> None:
-        self.monitor = monitor
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self, monitor: Monitor) -> None:
-        registry = monitor.ctx.services.get(SERVICE_KEY)
-        if registry is not None:
-            self._task = asyncio.create_task(recover_all(registry, monitor.ctx), name="canary-recovery")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        # The registry itself is closed with the rest of ctx.services (runtime.close_context).
-
-    def on_config(self, config: Config) -> None:
-        registry = self.monitor.ctx.services.get(SERVICE_KEY)
-        if registry is not None:
-            registry.update(_profiles(config))
-
-
-def service(monitor: Monitor) -> PlatformService:
-    return PlatformService(monitor)
-
-
-async def recover_all(registry: PlatformRegistry, ctx: Any, *, first_retry: float = 2.0, max_retry: float = 300.0) -> None:
-    """Cancel every leftover canary; retry (backing off) while some are still being issued.
-
-    A canary the crash left in "issuing" cannot be voided yet, so one sweep is not enough.
-    """
-    from checks.platform.canary import recover
-
-    pending = set(registry.names)
-    delay = first_retry
-    while pending:
-        for name in sorted(pending):
-            try:
-                outcome = await recover(registry, name)
-            except Exception:
-                log.exception("cleaning up leftover canaries of %s failed", name)
-                continue
-            if outcome.found:
-                log.warning("platform %s: %s", name, outcome.summary())
-            if not outcome.still_open:
-                pending.discard(name)
-        if pending:
-            await registry.sleep(delay)
-            delay = min(delay * 2, max_retry)
+    return registry

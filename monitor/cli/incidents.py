@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from monitor.cli import AppState, cli, pass_app, table
+from monitor.cli.app import AppState, cli, pass_app, table
 from monitor.core.clock import SystemClock
 from monitor.core.durations import human_duration, parse_duration
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import click
 import sqlalchemy as sa
 
-from monitor.cli import AppState, cli, pass_app, table
+from monitor.cli.app import AppState, cli, pass_app, table
 from monitor.core.durations import parse_duration
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import click
 import httpx
 
-from monitor.cli import AppState, cli, load_or_exit, pass_app, table
+from monitor.cli.app import AppState, cli, load_or_exit, pass_app, table
 
 
 def _settings(app: AppState) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from monitor.cli import AppState, cli, pass_app
+from monitor.cli.app import AppState, cli, pass_app
 
 
 @cli.command()

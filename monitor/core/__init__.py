@@ -12,6 +12,7 @@ project, so checks, the store, the rulebook, the notifiers and the status page a
     secrets    Redactor (every secret masked wherever text leaves the process)
     errors     the exception tree
     aio        wait_event
+    bus        Bus (in-process "look again now" signals), Health (the monitor's own)
 """
 
 __version__ = "0.1.0"

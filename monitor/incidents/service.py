@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,9 @@ from notifiers.outbox import enqueue_all
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.runtime import Monitor
+    from monitor.core.bus import Bus
+    from monitor.core.clock import Clock
+    from monitor.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +64,22 @@ class TickOutcome:
 
 
 class IncidentService:
-    def __init__(self, monitor: Monitor, *, autorun: bool = True) -> None:
-        self.monitor = monitor
-        self.clock = monitor.clock
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        clock: Clock,
+        bus: Bus,
+        recheck: Callable[[str, timedelta], None],
+        autorun: bool = True,
+    ) -> None:
+        """`recheck(check, delay)` asks the scheduler for a fast re-check (the evaluator's
+        Recheck event); `autorun` off leaves ticking to the caller (tests drive `tick()`)."""
+        self.store = store
+        self.clock = clock
+        self.bus = bus
+        self.recheck = recheck
         self.autorun = autorun
         self.states: dict[str, CheckState] = {}
         self._dirty: set[str] = set()  # states changed since the last save
@@ -79,7 +95,7 @@ class IncidentService:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.ticks = 0
-        self.on_config(monitor.config)
+        self.on_config(config)
 
     # lifecycle -----------------------------------------------------------------------------
     def on_config(self, config: Config) -> None:
@@ -101,7 +117,7 @@ class IncidentService:
         self._mirror = True
         self._wake.set()
 
-    async def start(self, monitor: Monitor) -> None:
+    async def start(self) -> None:
         now = self.clock.now()
         self.states = await asyncio.to_thread(self._load_states, now)
         await self.tick()
@@ -119,7 +135,7 @@ class IncidentService:
             log.exception("final save of check states failed")
 
     def _load_states(self, now: datetime) -> dict[str, CheckState]:
-        with self.monitor.store.session() as s:
+        with self.store.session() as s:
             loaded = ledger.load_states(s, self.location)
         return {name: loaded.get(name) or new_state(name, now) for name in self.topology.specs}
 
@@ -147,7 +163,7 @@ class IncidentService:
         self.slo.add(spec, result, self._holds.in_maintenance)
         for ev in events:
             if isinstance(ev, Recheck):
-                self.monitor.scheduler.recheck_soon(ev.check, ev.delay)
+                self.recheck(ev.check, ev.delay)
             elif isinstance(ev, StateChanged):
                 self._changed.add(ev.check)
                 self._wake.set()
@@ -204,7 +220,7 @@ class IncidentService:
             if due:
                 self._last_saved = self.clock.monotonic()
             self.ticks += 1
-        bus = self.monitor.bus
+        bus = self.bus
         for name in sorted(changed):
             bus.publish("state_changed", name)
         for iid in sorted(out.incidents):
@@ -222,7 +238,7 @@ class IncidentService:
     def _read(self, now: datetime) -> tuple[list[Occurrence], list[Any], list[Result]]:
         """What the tick needs from the database before deciding: maintenance windows,
         silences, and results other locations wrote since the last tick."""
-        with self.monitor.store.session() as s:
+        with self.store.session() as s:
             windows = maintenance.current_windows(s)
             sil = silences.active_silences(s, now)
             if not self._slo_loaded:
@@ -244,7 +260,7 @@ class IncidentService:
         active: list[Occurrence],
     ) -> TickOutcome:
         out = TickOutcome()
-        with self.monitor.store.session() as s:
+        with self.store.session() as s:
             if s.get_bind().dialect.name == "postgresql":
                 # Two controllers on one database decide one at a time, so the second sees the
                 # first's incident instead of opening its own (outbox keys then match too).
@@ -332,6 +348,3 @@ def _result_of(row: CheckResultRow) -> Result:
         steps=steps, values=row.values or {}, location=row.location,
     )
 
-
-def service(monitor: Monitor) -> IncidentService:
-    return IncidentService(monitor)

@@ -1,6 +1,6 @@
 """`invoicewatch run` starts the simulator in-process when `simulator.enabled` is true.
 
-Listed first in SERVICE_MODULES so the platform is answering before the first probe runs.
+Started first (monitor/runtime.py) so the platform is answering before the first probe runs.
 It shares the monitor's clock, so a monitor driven by a FakeClock drives the simulator too.
 A config reload does not restart it (that would drop its invoices and tokens); changed
 simulator settings are logged as needing a restart.
@@ -18,24 +18,25 @@ from monitor.simulator.state import Simulator
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.runtime import Monitor
+    from monitor.config.simulator import SimulatorSection
+    from monitor.core.clock import Clock
 
 log = logging.getLogger(__name__)
 
 
 class SimulatorService:
-    def __init__(self) -> None:
+    def __init__(self, settings: SimulatorSection, *, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
         self.simulator: Simulator | None = None
         self.url: str | None = None
         self._runner: web.AppRunner | None = None
-        self._settings_seen: object = None
 
-    async def start(self, monitor: Monitor) -> None:
-        settings = monitor.config.simulator
-        self._settings_seen = settings
+    async def start(self) -> None:
+        settings = self.settings
         if not settings.enabled:
             return
-        self.simulator = Simulator(monitor.clock, settings=settings)
+        self.simulator = Simulator(self.clock, settings=settings)
         self._runner, self.url = await serve(self.simulator, settings.listen, settings.port)
         log.info("invoice platform simulator listening on %s (modes: %s)", self.url, ", ".join(settings.modes))
 
@@ -45,9 +46,6 @@ class SimulatorService:
             self._runner = None
 
     def on_config(self, config: Config) -> None:
-        if config.simulator != self._settings_seen:
+        if config.simulator != self.settings:
             log.warning("simulator settings changed; restart invoicewatch to apply them")
 
-
-def service(monitor: Monitor) -> SimulatorService:
-    return SimulatorService()

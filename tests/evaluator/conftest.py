@@ -57,10 +57,12 @@ async def boot() -> AsyncIterator[Callable[[Config, FakeClock], Any]]:
 
     async def start(config: Config, clock: FakeClock) -> Running:
         monitor = Monitor(config, clock=clock, services=[])
-        svc = IncidentService(monitor, autorun=False)
+        svc = IncidentService(
+            monitor.store, config, clock=clock, bus=monitor.bus, recheck=monitor.scheduler.recheck_soon, autorun=False
+        )
         monitor.services = [svc]
         await asyncio.to_thread(monitor.store.migrate)
-        await svc.start(monitor)
+        await svc.start()
         r = Running(monitor, svc)
         started.append(r)
         return r

@@ -24,8 +24,8 @@ from click.testing import CliRunner
 from click.testing import Result as CliResult
 
 from checks import KINDS
-from monitor.checkrun import format_result
 from monitor.cli import cli
+from monitor.cli.show import format_result
 from monitor.config.yamlsource import load_source
 from monitor.core.results import ConditionResult, Result, Status, StepResult
 from monitor.store import Store

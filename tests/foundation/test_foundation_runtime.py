@@ -90,7 +90,7 @@ class Recorder:
         self.calls: list[str] = []
         self.results: list[Result] = []
 
-    async def start(self, monitor: Monitor) -> None:
+    async def start(self) -> None:
         self.calls.append("start")
 
     async def stop(self) -> None:

@@ -47,7 +47,8 @@ async def _until(predicate: Any, what: str, timeout: float = 10.0) -> Any:
 
 
 async def test_crash_between_issue_and_void_leaves_no_canary_after_restart(tmp_path: Path) -> None:
-    from checks.platform.registry import service
+    from checks.platform.recovery import PlatformService
+    from checks.platform.registry import platforms_of
     from monitor.config import load_config
     from monitor.runtime import Monitor
     from monitor.simulator import Simulator, serve
@@ -85,8 +86,8 @@ checks:
         assert inv is not None and inv.status in ("issuing", "issued")
 
         config = load_config(cfg)
-        monitor = Monitor(config)
-        monitor.services = [service(monitor)]
+        monitor = Monitor(config, services=[])
+        monitor.services = [PlatformService(platforms_of(monitor.ctx))]
         await monitor.start()
 
         async def cancelled() -> bool:

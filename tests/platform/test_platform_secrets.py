@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from monitor.checkrun import format_result, result_json
+from monitor.cli.show import format_result, result_json
 from monitor.core.results import Status
 
 ROOT = Path(__file__).resolve().parents[2]

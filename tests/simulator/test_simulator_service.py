@@ -20,13 +20,15 @@ def config_text(tmp_path: Path, enabled: bool) -> str:
     )
 
 
-def test_simulator_service_is_listed_first() -> None:
-    assert runtime.SERVICE_MODULES[0] == "monitor.simulator.service"
+def test_simulator_service_is_started_first(tmp_path: Path) -> None:
+    config = load_config(tmp_path / "c.yaml", text=config_text(tmp_path, True))
+    monitor = runtime.Monitor(config)
+    assert isinstance(monitor.services[0], SimulatorService)
 
 
 async def test_enabled_simulator_serves_on_the_monitors_clock(tmp_path: Path, clock: FakeClock) -> None:
     config = load_config(tmp_path / "c.yaml", text=config_text(tmp_path, True))
-    service = SimulatorService()
+    service = SimulatorService(config.simulator, clock=clock)
     monitor = Monitor(config, clock=clock, services=[service])
     await monitor.start()
     try:
@@ -44,7 +46,7 @@ async def test_enabled_simulator_serves_on_the_monitors_clock(tmp_path: Path, cl
 
 async def test_disabled_simulator_does_not_listen(tmp_path: Path, clock: FakeClock) -> None:
     config = load_config(tmp_path / "c.yaml", text=config_text(tmp_path, False))
-    service = SimulatorService()
+    service = SimulatorService(config.simulator, clock=clock)
     monitor = Monitor(config, clock=clock, services=[service])
     await monitor.start()
     await monitor.stop()

@@ -16,14 +16,14 @@ import pytest
 import sqlalchemy as sa
 from statuspage_scenarios import NOW, PRIVATE, hostile_scenario, open_store, scenario
 
-from monitor.config import load_config
+from monitor.config import Config, load_config
 from monitor.core.clock import FakeClock
 from monitor.core.errors import StoreError
 from monitor.core.results import Result, Status
 from monitor.runtime import Monitor
-from monitor.server import WRITER_FAILING_AFTER, make_app, start
+from monitor.server import WRITER_FAILING_AFTER, WebService, make_app, start
 from monitor.statuspage.render import render_site
-from monitor.statuspage.service import StatusPageService
+from monitor.statuspage.service import PageService
 from monitor.statuspage.snapshot import build_snapshot
 
 SERVICE_YAML = """
@@ -61,15 +61,22 @@ def service_config(tmp: Path, *, refresh: str = "1h", internal: str = "auto") ->
     return path
 
 
+def page_monitor(config: Config, clock: FakeClock) -> tuple[Monitor, PageService, WebService]:
+    """A monitor running only the status page: the regeneration loop and the server."""
+    monitor = Monitor(config, clock=clock, services=[])
+    page = PageService(monitor.store, config, clock=clock, bus=monitor.bus, redactor=monitor.redactor)
+    web = WebService(config.status_page, page=page, monitor=monitor)
+    monitor.services = [page, web]
+    return monitor, page, web
+
+
 @pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[tuple[Monitor, StatusPageService, httpx.AsyncClient]]:
+async def running(tmp_path: Path) -> AsyncIterator[tuple[Monitor, PageService, httpx.AsyncClient]]:
     config = load_config(service_config(tmp_path))
-    monitor = Monitor(config, clock=FakeClock(NOW))
-    svc = StatusPageService(monitor)
-    monitor.services = [svc]
+    monitor, page, web = page_monitor(config, FakeClock(NOW))
     await monitor.start()
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}") as client:
-        yield monitor, svc, client
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{web.port}") as client:
+        yield monitor, page, client
     await monitor.stop()
 
 
@@ -207,18 +214,18 @@ async def test_metrics_are_prometheus_text_with_checks_and_components(running: A
 
 
 async def test_bus_change_regenerates_the_page_after_debounce(running: Any) -> None:
-    monitor, svc, client = running
+    monitor, page, client = running
     assert "查询" in (await client.get("/")).text
-    renders = svc.page.renders
+    renders = page.health.renders
     _, seed = open_store(monitor.config)
     seed.status("query", "major_outage", NOW - timedelta(minutes=1))
     for _ in range(5):  # a burst of changes is one render
         monitor.bus.publish("component_changed", "query")
-    page = await until(lambda: _text_if(client, "服务严重中断"))
-    assert "严重中断" in page
-    await until(lambda: svc.page.renders == renders + 1)
+    html = await until(lambda: _text_if(client, "服务严重中断"))
+    assert "严重中断" in html
+    await until(lambda: page.health.renders == renders + 1)
     monitor.bus.publish("announcement_changed")
-    await until(lambda: svc.page.renders == renders + 2)
+    await until(lambda: page.health.renders == renders + 2)
 
 
 async def _text_if(client: httpx.AsyncClient, needle: str) -> str | None:
@@ -229,14 +236,12 @@ async def _text_if(client: httpx.AsyncClient, needle: str) -> str | None:
 async def test_page_is_regenerated_every_refresh_interval(tmp_path: Path) -> None:
     config = load_config(service_config(tmp_path, refresh="100ms"))
     clock = FakeClock(NOW)
-    monitor = Monitor(config, clock=clock)
-    svc = StatusPageService(monitor)
-    monitor.services = [svc]
+    monitor, page, _web = page_monitor(config, clock)
     await monitor.start()
     try:
         clock.advance(timedelta(minutes=7))
         await until(lambda: "2026-03-02 14:37 UTC+08:00" in (tmp_path / "site" / "index.html").read_text())
-        assert svc.page.renders >= 2 and svc.page.failures == 0
+        assert page.health.renders >= 2 and page.health.failures == 0
     finally:
         await monitor.stop()
 

@@ -1,4 +1,4 @@
-"""Running one check by hand and showing results to a person (`check`, `status`)."""
+"""Showing results to a person: one check's run (`check`) and every check's state (`status`)."""
 
 from __future__ import annotations
 
@@ -6,31 +6,12 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-import httpx
-
-from checks import run_check
-from checks.client import HttpClientFactory
 from monitor.config import Config
 from monitor.core.clock import Clock, SystemClock
 from monitor.core.results import Result
-from monitor.core.secrets import Redactor
-from monitor.core.spec import CheckSpec
 from monitor.store import Store
 
 _MARK = {True: "ok  ", False: "FAIL"}
-
-
-async def run_one(
-    config: Config, spec: CheckSpec, *, clock: Clock | None = None, transport: httpx.AsyncBaseTransport | None = None
-) -> Result:
-    from monitor.runtime import close_context, make_context
-
-    http = HttpClientFactory(transport=transport)
-    ctx = make_context(config, clock or SystemClock(), http, Redactor(config.secrets))
-    try:
-        return await run_check(spec, ctx)
-    finally:
-        await close_context(ctx)
 
 
 def result_json(result: Result) -> dict[str, Any]:
