@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 CONFIG ?= config.example.yaml
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-test system-deps lint bench clean
+.PHONY: run test test-each install install-test system-deps lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +48,8 @@ bench: install-test
 
 clean:
 	rm -rf $(VENV) var .pytest_cache test-artifacts
+
+# Every test file must pass run alone (no test depends on another file having run first).
+test-each: install-test system-deps
+	@find tests -name 'test_*.py' | sort | xargs -P 2 -I{} sh -c '$(BIN)/python -m pytest -q -p no:cacheprovider -x {} > /dev/null 2>&1 || { echo "FAILED alone: {}"; exit 255; }'
+	@echo "every test file passes alone"

@@ -21,10 +21,6 @@ USER_AGENT = f"invoicewatch/{__version__} (+health probe)"
 DEFAULT_MAX_BODY = 1024 * 1024  # 1 MiB
 
 
-class BodyTooLarge(Exception):
-    """The response body passed the configured cap; the probe keeps what it read."""
-
-
 class HttpClientFactory:
     """Hands out shared AsyncClients. Close it once at shutdown."""
 

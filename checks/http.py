@@ -22,8 +22,9 @@ from checks.base import Context
 from checks.certs import cert_info, peer_der
 from checks.client import DEFAULT_MAX_BODY, read_capped
 from checks.conditions import Document, condition_list, evaluate, failure_message, parse_condition, vocabulary
-from checks.net import ProbeFailure, hostport, reason, resolve
+from checks.net import hostport, reason, resolve
 from checks.timing import Phases, deadline, down
+from monitor.core.errors import ProbeFailure
 from monitor.core.results import Result, Status
 from monitor.core.spec import CheckSpec
 

@@ -20,7 +20,7 @@ from checks.platform.models import scalar_key
 from checks.platform.registry import platforms_of
 from checks.platform.specs import PlatformTarget, window_variables
 from checks.platform.steps import Steps, finish
-from checks.platform.tokens import TokenUnavailable
+from monitor.core.errors import TokenUnavailable
 from monitor.core.results import Result, Status
 from monitor.core.spec import CheckSpec
 

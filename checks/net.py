@@ -10,10 +10,7 @@ import socket
 import ssl
 
 from checks.timing import Phases
-
-
-class ProbeFailure(Exception):
-    """A failure of the target, already put into words (becomes a down Result's message)."""
+from monitor.core.errors import ProbeFailure
 
 
 def is_ip(host: str) -> bool:

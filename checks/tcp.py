@@ -16,8 +16,9 @@ from pydantic import Field
 
 from checks.base import Context
 from checks.conditions import Document, condition_list, evaluate, failure_message, vocabulary
-from checks.net import ProbeFailure, hostport, reason, resolve
+from checks.net import hostport, reason, resolve
 from checks.timing import Phases, deadline, down
+from monitor.core.errors import ProbeFailure
 from monitor.core.results import Result, Status
 from monitor.core.spec import CheckSpec
 

@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from checks.base import Context
 from checks.certs import CertInfo, cert_info, peer_der
 from checks.conditions import condition_list, evaluate, failure_message, vocabulary
-from checks.net import ProbeFailure, hostport, reason, resolve
+from checks.net import hostport, reason, resolve
 from checks.timing import Phases, deadline, down
+from monitor.core.errors import ProbeFailure
 from monitor.core.results import Result, Status
 from monitor.core.spec import CheckSpec
 

@@ -45,11 +45,11 @@ from checks.conditions.tree import (
     MAX_CONDITION_LENGTH,
     STANDARD,
     Condition,
-    ConditionSyntaxError,
     PlaceholderSpec,
     Vocabulary,
     vocabulary,
 )
+from monitor.core.errors import ConditionSyntaxError
 from monitor.core.results import ConditionResult
 
 __all__ = [

@@ -18,7 +18,6 @@ from checks.conditions.tree import (
     STANDARD,
     AnyOf,
     Condition,
-    ConditionSyntaxError,
     Const,
     Func,
     Node,
@@ -27,6 +26,7 @@ from checks.conditions.tree import (
     Vocabulary,
 )
 from monitor.core.durations import parse_duration
+from monitor.core.errors import ConditionSyntaxError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEY_STOP = set(".[]()=!<>,\"' \t\r\n")

@@ -160,7 +160,3 @@ class Condition:
             return ConditionResult(self.text, False, None, f"could not evaluate: {type(exc).__name__}")
 
 
-class ConditionSyntaxError(ValueError):
-    """A condition that cannot be parsed; the message names the column."""
-
-

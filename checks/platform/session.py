@@ -38,8 +38,9 @@ from checks.platform.models import (
 )
 from checks.platform.records import Record, extract
 from checks.platform.templating import render, render_text
-from checks.platform.tokens import Token, TokenCache, TokenUnavailable
+from checks.platform.tokens import Token, TokenCache
 from monitor.core.clock import Clock
+from monitor.core.errors import TokenUnavailable
 from monitor.core.secrets import Redactor
 
 MAX_BODY = 4 * 1024 * 1024

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.core.clock import Clock
+from monitor.core.errors import TokenUnavailable
 
 
 @dataclass(frozen=True)
@@ -24,14 +25,6 @@ class Token:
     value: str
     obtained_at: datetime
     expires_at: datetime | None  # None: valid until rejected
-
-
-class TokenUnavailable(Exception):
-    """No token could be had (refused, quota, endpoint down, or still backing off)."""
-
-    def __init__(self, message: str, evidence: dict[str, object] | None = None) -> None:
-        super().__init__(message)
-        self.evidence = evidence or {}
 
 
 class TokenCache:

@@ -172,7 +172,8 @@ def incident() -> None:
 @pass_app
 def incident_update(app: AppState, incident_id: int, status: str | None, message: str) -> None:
     """Post an update to incident ID, optionally changing its status."""
-    from monitor.incidents.manual import ManualError, update
+    from monitor.core.errors import ManualError
+    from monitor.incidents.manual import update
 
     store = _store(app)
     with store.session() as s:
@@ -191,7 +192,7 @@ def incident_update(app: AppState, incident_id: int, status: str | None, message
 @pass_app
 def ack(app: AppState, incident_id: int) -> None:
     """Acknowledge incident ID: you are on it (stops reminders and escalation)."""
-    from monitor.incidents.manual import ManualError
+    from monitor.core.errors import ManualError
     from monitor.incidents.manual import ack as do_ack
 
     store = _store(app)

@@ -3,13 +3,23 @@
     InvoicewatchError            base of everything we raise on purpose
     ├── ConfigError              a config file cannot be used; carries every problem found
     │                            (each a ConfigProblem: file, line, column, key path, message)
+    ├── ConditionSyntaxError     a condition's text cannot be parsed (also a ValueError, so the
+    │                            config models report it at the condition's position)
     ├── StoreError               the database cannot be reached, migrated or written
-    └── CheckError               a check could not be *set up* (bad spec at run time);
-                                 a check that runs and finds the target broken does not
-                                 raise, it returns a Result with status down.
+    ├── CheckError               a check could not be *set up* (bad spec at run time)
+    │   └── MissingVariable      a request template names a variable nothing provided
+    │                            (checks/platform/templating.py)
+    ├── ProbeFailure             a failure of the target, already put into words; the kind
+    │                            turns it into a down Result's message
+    ├── BodyTooLarge             a response body passed its cap; the probe keeps what it read
+    ├── TokenUnavailable         no platform token could be had (refused, quota, endpoint
+    │                            down, still backing off); carries the evidence
+    └── ManualError              an action by hand cannot be done (unknown incident, already
+                                 resolved, bad status; also a ValueError)
 
 Probes never raise past `checks.run_check`: every failure of the target becomes evidence
-in a Result. Exceptions are for our own mistakes and the admin's.
+in a Result (ProbeFailure, BodyTooLarge and TokenUnavailable are caught inside the kinds).
+Exceptions are for our own mistakes and the admin's.
 """
 
 from __future__ import annotations
@@ -55,3 +65,27 @@ class StoreError(InvoicewatchError):
 
 class CheckError(InvoicewatchError):
     """A check cannot be set up at run time (not: the target is down)."""
+
+
+class ConditionSyntaxError(InvoicewatchError, ValueError):
+    """A condition that cannot be parsed; the message names the column."""
+
+
+class ProbeFailure(InvoicewatchError):
+    """A failure of the target, already put into words (becomes a down Result's message)."""
+
+
+class BodyTooLarge(InvoicewatchError):
+    """The response body passed the configured cap; the probe keeps what it read."""
+
+
+class TokenUnavailable(InvoicewatchError):
+    """No token could be had (refused, quota, endpoint down, or still backing off)."""
+
+    def __init__(self, message: str, evidence: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.evidence = evidence or {}
+
+
+class ManualError(InvoicewatchError, ValueError):
+    """The action cannot be done (unknown incident, already resolved, bad status)."""

@@ -87,7 +87,7 @@ def is_paging(severity: str) -> bool:
 
 @dataclass(frozen=True)
 class Notice:
-    """One thing to tell people. See CONTRACTS.md for the fields `data` usually carries.
+    """One thing to tell people.
 
     `data` holds the evidence templates show: check, step, envelope_code, envelope_message,
     http_status, latency_ms, phases, last_results [{at, status, latency_ms, message}], since,

@@ -36,12 +36,12 @@ def current_windows(session: Session) -> list[MaintenanceWindow]:
 
 
 def active_maintenance(session: Session, now: datetime) -> list[Occurrence]:
-    """Occurrences in force at `now` (CONTRACTS.md)."""
+    """Occurrences in force at `now`."""
     return active_in(current_windows(session), now)
 
 
 def planned_maintenance(session: Session, now: datetime, horizon: timedelta) -> list[Occurrence]:
-    """Occurrences starting within `horizon` from now, soonest first (CONTRACTS.md)."""
+    """Occurrences starting within `horizon` from now, soonest first."""
     out = [occ for w in current_windows(session) for occ in upcoming(w, now, horizon)]
     return sorted(out, key=lambda o: (o.starts_at, o.window_id))
 

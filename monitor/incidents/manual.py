@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
+from monitor.core.errors import ManualError
 from monitor.core.events import (
     INCIDENT_ACKED,
     INCIDENT_RESOLVED,
@@ -26,10 +27,6 @@ from notifiers.outbox import enqueue_all
 
 if TYPE_CHECKING:
     from monitor.config import Config
-
-
-class ManualError(ValueError):
-    """The action cannot be done (unknown incident, already resolved, bad status)."""
 
 
 def _locked(session: Session, incident_id: int) -> Incident:

@@ -1,4 +1,4 @@
-"""Tables of deciding (CONTRACTS.md): incidents and their timeline, component status and its
+"""Tables of deciding: incidents and their timeline, component status and its
 history, maintenance windows, silences, SLO status. Alembic branch "incidents".
 
 Everything an incident needs to resume after a restart is here: the engine reloads open

@@ -382,7 +382,7 @@ class _Pass:
         return f"{name} {health}" + (": " + "; ".join(parts) if parts else "")
 
     def evidence(self, name: str | None) -> dict[str, Any]:
-        """What a notice about this check shows (CONTRACTS.md Notice.data)."""
+        """What a notice about this check shows (the evidence in Notice.data)."""
         if name is None:
             return {}
         st = self.w.states.get(name)

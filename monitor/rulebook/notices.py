@@ -1,7 +1,7 @@
 """Every notice deciding produces is built here: what to tell people about a decision, as a
 pure function of the decision (the callers hand them to `notifiers.outbox.enqueue_all`).
 
-Keys are the idempotency base (CONTRACTS.md): the same transition always gets the same key,
+Keys are the idempotency base: the same transition always gets the same key,
 so re-deciding after a crash adds nothing to the outbox.
 """
 

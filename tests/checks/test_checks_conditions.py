@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from checks.conditions import (
     MAX_ACTUAL_CHARS,
     ConditionList,
-    ConditionSyntaxError,
     Document,
     PlaceholderSpec,
     condition_list,
@@ -25,6 +24,7 @@ from checks.conditions import (
     parse_condition,
     vocabulary,
 )
+from monitor.core.errors import ConditionSyntaxError
 from monitor.core.results import ConditionResult
 
 BODY = {

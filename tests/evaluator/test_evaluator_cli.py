@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from click.testing import CliRunner
-from conftest import write_config
 from sqlmodel import select
 
 from monitor.cli import cli
@@ -16,6 +15,7 @@ from monitor.core.clock import FakeClock
 from monitor.core.results import Result, Status
 from monitor.incidents.tables import Incident, MaintenanceWindow, Silence
 from notifiers.tables import OutboxRow
+from tests.evaluator.deciding_kit import write_config
 
 ENV = {"API_TOKEN": "tok-secret-123456"}
 

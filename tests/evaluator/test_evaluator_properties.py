@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from itertools import pairwise
 
-from evalkit import Sim, spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.rulebook.evaluate import Rules
 from monitor.rulebook.incident_book import ANNOUNCED, OPENED, RECOVERED, RELAPSED, RESOLVED
 from monitor.rulebook.incidents import Holds, Policy
+from tests.evaluator.evalkit import Sim, spec
 
 CHECKS = ["gateway", "登录", "查询", "开票", "api-a", "api-b"]
 

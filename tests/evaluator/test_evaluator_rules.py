@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from evalkit import T0, spec
 
 from monitor.core.results import Result, Status
 from monitor.rulebook.check_events import FlappingStarted, FlappingStopped, Recheck, StateChanged
 from monitor.rulebook.check_state import CheckState
 from monitor.rulebook.evaluate import Rules, evaluate, new_state, sweep
+from tests.evaluator.evalkit import T0, spec
 
 LETTER = {"U": "up", "G": "degraded", "D": "down"}
 HEALTH = {"u": "up", "g": "degraded", "d": "down", "?": "unknown"}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from evalkit import Sim, comp, run, spec
 
 from monitor.rulebook.incidents import Holds, Policy
 from monitor.statuspage.uptime import tally, to_us
+from tests.evaluator.evalkit import Sim, comp, run, spec
 
 UP, DOWN, DEG = "up", "down", "degraded"
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from conftest import write_config
 from sqlmodel import select
 
 from monitor.core.clock import FakeClock
@@ -18,6 +17,7 @@ from monitor.incidents.maintenance import active_maintenance, planned_maintenanc
 from monitor.incidents.tables import ComponentStatus, ComponentStatusChange, Incident, SloStatus
 from monitor.store.tables import CheckStateRow
 from notifiers.tables import OutboxRow
+from tests.evaluator.deciding_kit import write_config
 
 
 async def feed(r: Any, clock: FakeClock, status: str, n: int = 1, every: float = 5.0, check: str = "api") -> None:

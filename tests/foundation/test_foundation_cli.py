@@ -189,7 +189,7 @@ def test_check_output_masks_values_from_env(tmp_path: Path, open_port: int) -> N
         assert f"***:{open_port}" in out.output
 
 
-@pytest.mark.skipif("http" not in KINDS, reason="the http kind comes from the checks room")
+@pytest.mark.skipif("http" not in KINDS, reason="the http kind is not registered")
 async def test_check_masks_a_secret_a_server_echoes_back(
     tmp_path: Path, http_server: Callable[[web.Application], Any]
 ) -> None:

@@ -68,7 +68,7 @@ def test_migrate_twice_changes_nothing(store: Store) -> None:
 
 
 def test_migrated_schema_equals_the_models(store: Store) -> None:
-    """Every room's tables: the migrations must build exactly what the SQLModel tables say."""
+    """Every table: the migrations must build exactly what the SQLModel tables say."""
     with store.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": False})
         diff = compare_metadata(context, metadata())

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from notify_helpers import JsonSink, Mail, free_port, make_smtp_handler
 
 from monitor.store import Store
+from tests.notifiers.notify_helpers import JsonSink, Mail, free_port, make_smtp_handler
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
-from notify_helpers import JsonSink, write_config
 from sqlmodel import select
 
 from monitor.cli import cli
@@ -18,6 +17,7 @@ from monitor.store import Store
 from notifiers.dispatcher import Dispatcher
 from notifiers.outbox import enqueue
 from notifiers.tables import AnnouncementRow, OutboxRow
+from tests.notifiers.notify_helpers import JsonSink, write_config
 
 
 async def run(config_file: Path, *args: str) -> Result:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-from notify_helpers import write_config
 
 from monitor.config.notifications import QuietHours
 from monitor.core.errors import ConfigError
@@ -16,6 +15,7 @@ from monitor.core.events import Notice
 from monitor.rulebook.quiet_hours import in_quiet_hours
 from notifiers.render import make_environment, render
 from notifiers.routing import targets_for
+from tests.notifiers.notify_helpers import write_config
 
 SECRET = "tok-SECRET-123456"
 

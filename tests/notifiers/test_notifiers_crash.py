@@ -25,12 +25,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from notify_helpers import JsonSink, create_incident_table, until, write_config
 
 from monitor.core.events import Notice
 from monitor.store import Store
 from notifiers.outbox import enqueue
 from notifiers.tables import DeliveryAttemptRow, OutboxRow
+from tests.notifiers.notify_helpers import JsonSink, create_incident_table, until, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]

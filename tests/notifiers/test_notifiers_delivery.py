@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from notify_helpers import JsonSink, mailto, until, write_config
 
 from monitor.core.clock import FakeClock
 from monitor.core.events import Notice
@@ -18,6 +17,7 @@ from notifiers import announce as ann
 from notifiers.dispatcher import Dispatcher
 from notifiers.outbox import enqueue
 from notifiers.tables import DeliveryAttemptRow, OutboxRow
+from tests.notifiers.notify_helpers import JsonSink, mailto, until, write_config
 
 EVIDENCE = {
     "check": "登录",

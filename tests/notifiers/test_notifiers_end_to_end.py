@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiohttp import web
-from notify_helpers import JsonSink, free_port, until, write_config
 
 from monitor.runtime import Monitor
+from tests.notifiers.notify_helpers import JsonSink, free_port, until, write_config
 
 
 async def test_failing_check_pages_on_call_and_recovery_sends_resolved(

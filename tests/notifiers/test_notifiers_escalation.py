@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from notify_helpers import JsonSink, create_incident_table, write_config
 
 from monitor.config.notifications import Announcements, Escalation
 from monitor.core.clock import FakeClock
@@ -19,6 +18,7 @@ from monitor.rulebook.paging import IncidentView, paging_notices
 from notifiers.dispatcher import Dispatcher
 from notifiers.outbox import enqueue
 from notifiers.watcher import Watcher
+from tests.notifiers.notify_helpers import JsonSink, create_incident_table, write_config
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 POLICY = Escalation.model_validate({"repeat_interval": "10m", "tiers": [{"after": "15m", "tier": 2},

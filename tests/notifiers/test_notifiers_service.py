@@ -8,7 +8,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from notify_helpers import JsonSink, until, write_config
 from sqlmodel import select
 
 from monitor.core.events import Notice
@@ -18,6 +17,7 @@ from notifiers.outbox import enqueue
 from notifiers.selfcheck import SelfCheck
 from notifiers.service import NotifierService
 from notifiers.tables import OutboxRow
+from tests.notifiers.notify_helpers import JsonSink, until, write_config
 
 
 async def test_outbox_added_on_the_bus_wakes_the_dispatcher_before_the_next_poll(

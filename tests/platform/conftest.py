@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from platform_kit import Env, SimHandle, sim_settings
 
 from monitor.core.clock import FakeClock
 from tests.checks.conftest import hostile, tcp_server  # noqa: F401 - the same hostile targets as the generic kinds' contract
+from tests.platform.platform_kit import Env, SimHandle, sim_settings
 
 
 @pytest.fixture

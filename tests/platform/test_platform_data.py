@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from platform_kit import SimHandle, platform_yaml
 
 from monitor.core.clock import FakeClock
 from monitor.core.results import Status
+from tests.platform.platform_kit import SimHandle, platform_yaml
 
 CHECKS = """
 checks:

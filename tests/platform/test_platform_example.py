@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from platform_kit import SimHandle
 
 from monitor.core.results import Status
+from tests.platform.platform_kit import SimHandle
 
 ROOT = Path(__file__).resolve().parents[2]
 INVOICE_KINDS = {"login", "query", "completeness", "freshness", "issuance", "lifecycle", "permission", "flow"}

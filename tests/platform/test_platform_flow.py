@@ -4,11 +4,11 @@ against the real simulator (through a platform, and as plain HTTP)."""
 from __future__ import annotations
 
 import pytest
-from platform_kit import ADMIN_SECRET, SimHandle, platform_yaml
 
 from monitor.config import load_config
 from monitor.core.errors import ConfigError
 from monitor.core.results import Status
+from tests.platform.platform_kit import ADMIN_SECRET, SimHandle, platform_yaml
 
 ISSUE_FLOW = """
 checks:

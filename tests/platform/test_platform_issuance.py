@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from platform_kit import Env, SimHandle, platform_yaml
 
 from monitor.core.clock import FakeClock
 from monitor.core.results import Status
+from tests.platform.platform_kit import Env, SimHandle, platform_yaml
 
 CHECKS = """
 checks:

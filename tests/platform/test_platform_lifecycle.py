@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from platform_kit import SimHandle, platform_yaml
-
 from monitor.core.results import Status
+from tests.platform.platform_kit import SimHandle, platform_yaml
 
 CHECKS = """
 checks:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from platform_kit import ADMIN_KEY, SimHandle, platform_yaml
-
 from monitor.core.clock import FakeClock
 from monitor.core.results import Status
+from tests.platform.platform_kit import ADMIN_KEY, SimHandle, platform_yaml
 
 CHECKS = """
 checks:

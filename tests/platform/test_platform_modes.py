@@ -4,9 +4,9 @@ modes, which recompute every signature: each invoice kind works through YAML alo
 from __future__ import annotations
 
 import pytest
-from platform_kit import SimHandle, platform_yaml
 
 from monitor.core.results import Status
+from tests.platform.platform_kit import SimHandle, platform_yaml
 
 CHECKS = """
 checks:

@@ -3,9 +3,8 @@ silently seeing fewer is caught, forbidden operations must be refused."""
 
 from __future__ import annotations
 
-from platform_kit import SALES_KEY, SALES_SECRET, SimHandle, platform_yaml
-
 from monitor.core.results import Status
+from tests.platform.platform_kit import SALES_KEY, SALES_SECRET, SimHandle, platform_yaml
 
 USERS = f"""
 users:

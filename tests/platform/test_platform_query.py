@@ -3,10 +3,9 @@ inside HTTP 200, flapping, and an answer of the wrong shape."""
 
 from __future__ import annotations
 
-from platform_kit import SimHandle, platform_yaml
-
 from monitor.core.clock import FakeClock
 from monitor.core.results import Status
+from tests.platform.platform_kit import SimHandle, platform_yaml
 
 CHECKS = """
 checks:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from platform_kit import sim_settings
 
 from monitor.core.clock import SystemClock
+from tests.platform.platform_kit import sim_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
-from simulator_kit import Baiwang, Nuonuo, settings
 
 from monitor.config.simulator import SimulatorSection
 from monitor.core.clock import FakeClock
 from monitor.simulator import Simulator, create_app
+from tests.simulator.simulator_kit import Baiwang, Nuonuo, settings
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ from typing import Any
 
 import httpx
 import pytest
-from simulator_kit import ADMIN, native_token, set_fault, settings
 
 from monitor.core.clock import FakeClock
 from monitor.simulator import Simulator, create_app
 from monitor.simulator.faults import CATALOG
+from tests.simulator.simulator_kit import ADMIN, native_token, set_fault, settings
 
 
 async def test_catalog_lists_every_fault_with_its_parameters(client: httpx.AsyncClient) -> None:

@@ -13,12 +13,12 @@ from typing import Any
 
 import httpx
 from click.testing import CliRunner, Result
-from simulator_kit import settings
 
 from monitor.cli import cli
 from monitor.core.clock import FakeClock
 from monitor.simulator import Simulator, create_app
 from monitor.simulator.faults import CATALOG
+from tests.simulator.simulator_kit import settings
 
 NO_CONFIG = "/nonexistent/invoicewatch.yaml"
 

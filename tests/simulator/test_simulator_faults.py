@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from simulator_kit import ADMIN, SALES, bearer, canary, native_token, set_fault
 
 from monitor.core.clock import FakeClock
 from monitor.simulator import Simulator
 from monitor.simulator.model import china_text
+from tests.simulator.simulator_kit import ADMIN, SALES, bearer, canary, native_token, set_fault
 
 
 def recent(clock: FakeClock, hours: float = 2, **extra: Any) -> dict[str, Any]:

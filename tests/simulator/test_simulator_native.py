@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from simulator_kit import ADMIN, SALES, bearer, canary, native_token, settings
 
 from monitor.core.clock import FakeClock
 from monitor.simulator import Simulator
 from monitor.simulator.model import china_text
+from tests.simulator.simulator_kit import ADMIN, SALES, bearer, canary, native_token, settings
 
 
 def window(clock: FakeClock, hours: float = 2) -> dict[str, str]:

@@ -9,12 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from simulator_kit import SALES, Baiwang, Nuonuo, native_token, set_fault, settings
 
 from monitor.core.clock import FakeClock
 from monitor.simulator import Simulator, create_app
 from monitor.simulator.model import china_text
 from monitor.simulator.signing import baiwang_sign, nuonuo_sign, nuonuo_text
+from tests.simulator.simulator_kit import SALES, Baiwang, Nuonuo, native_token, set_fault, settings
 
 LIST = "nuonuo.ElectronInvoice.queryInvoiceList"
 RESULT = "nuonuo.ElectronInvoice.queryInvoiceResult"

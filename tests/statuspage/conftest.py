@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from statuspage_pages import CHROMIUM, CHROMIUM_ARGS
+
+from tests.statuspage.statuspage_pages import CHROMIUM, CHROMIUM_ARGS
 
 
 def root_require(config: pytest.Config) -> Any:

@@ -12,11 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from statuspage_seed import Seed
-
 from monitor.config import Config, load_config
 from monitor.core.results import Result, Status
 from monitor.store import Store
+from tests.statuspage.statuspage_seed import Seed
 
 NOW = datetime(2026, 3, 2, 6, 30, tzinfo=UTC)  # 14:30 in Asia/Shanghai
 

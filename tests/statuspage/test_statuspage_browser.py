@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from statuspage_pages import ServerThread, Watch, artifacts_dir, fired
-from statuspage_scenarios import NOW, SCENARIOS, components_yaml, scenario
 
 from monitor.config.status_page import StatusPageSection
 from monitor.server import make_app
 from monitor.statuspage.model import SEVERITY
 from monitor.statuspage.render import render_site
 from monitor.statuspage.snapshot import build_snapshot
+from tests.statuspage.statuspage_pages import ServerThread, Watch, artifacts_dir, fired
+from tests.statuspage.statuspage_scenarios import NOW, SCENARIOS, components_yaml, scenario
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from statuspage_scenarios import (
+
+from monitor.statuspage.catalog import CATALOGS
+from monitor.statuspage.render import MANIFEST, SiteWriter, build_files, render_site
+from monitor.statuspage.snapshot import build_snapshot
+from tests.statuspage.statuspage_scenarios import (
     COMPONENTS,
     HOSTILE,
     NOW,
@@ -24,10 +28,6 @@ from statuspage_scenarios import (
     open_store,
     scenario,
 )
-
-from monitor.statuspage.catalog import CATALOGS
-from monitor.statuspage.render import MANIFEST, SiteWriter, build_files, render_site
-from monitor.statuspage.snapshot import build_snapshot
 
 SCHEMA = json.loads((Path(__file__).parent / "statuspage_summary.schema.json").read_text())
 ATOM = "{http://www.w3.org/2005/Atom}"

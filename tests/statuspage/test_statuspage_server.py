@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from statuspage_scenarios import NOW, PRIVATE, hostile_scenario, open_store, scenario
 
 from monitor.config import Config, load_config
 from monitor.core.clock import FakeClock
@@ -25,6 +24,7 @@ from monitor.server import WRITER_FAILING_AFTER, WebService, make_app, start
 from monitor.statuspage.render import render_site
 from monitor.statuspage.service import PageService
 from monitor.statuspage.snapshot import build_snapshot
+from tests.statuspage.statuspage_scenarios import NOW, PRIVATE, hostile_scenario, open_store, scenario
 
 SERVICE_YAML = """
 monitor: {{name: invoicewatch, timezone: Asia/Shanghai, language: zh-CN, database: "sqlite:///{db}", write_interval: 50ms}}

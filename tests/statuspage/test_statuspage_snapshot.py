@@ -7,9 +7,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from statuspage_scenarios import NOW, components_yaml, make_config, open_store
 
 from monitor.statuspage.snapshot import build_snapshot, latency_buckets, percentile
+from tests.statuspage.statuspage_scenarios import NOW, components_yaml, make_config, open_store
 
 
 @pytest.fixture
@@ -177,7 +177,7 @@ def test_recurring_maintenance_is_expanded_to_its_next_occurrence(env) -> None: 
 
 
 def test_latency_chart_has_24_hourly_buckets_of_the_component_checks(env) -> None:  # type: ignore[no-untyped-def]
-    from statuspage_scenarios import latency_results
+    from tests.statuspage.statuspage_scenarios import latency_results
 
     config, store, _ = env
     latency_results(store, "查询延迟")

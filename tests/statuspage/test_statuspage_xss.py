@@ -13,14 +13,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from statuspage_pages import ServerThread, Watch, fired
-from statuspage_scenarios import HOSTILE, NOW, PRIVATE, hostile_scenario
 
 from monitor.core.secrets import Redactor
 from monitor.server import make_app
 from monitor.statuspage.internal import render_internal
 from monitor.statuspage.render import render_site
 from monitor.statuspage.snapshot import build_snapshot
+from tests.statuspage.statuspage_pages import ServerThread, Watch, fired
+from tests.statuspage.statuspage_scenarios import HOSTILE, NOW, PRIVATE, hostile_scenario
 
 pytestmark = pytest.mark.browser
 
