@@ -37,14 +37,13 @@ from typing import Annotated, Any
 
 from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 
-from checks.conditions.evaluate import Document, json_safe, text_of
+from checks.conditions.evaluate import Condition, Document, json_safe, text_of
 from checks.conditions.parse import parse_condition
 from checks.conditions.tree import (
     ALL,
     MAX_ACTUAL_CHARS,
     MAX_CONDITION_LENGTH,
     STANDARD,
-    Condition,
     PlaceholderSpec,
     Vocabulary,
     vocabulary,

@@ -10,7 +10,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
@@ -20,7 +20,6 @@ from checks.conditions.tree import (
     MAX_ACTUAL_CHARS,
     NUMBER,
     AnyOf,
-    Condition,
     Const,
     Func,
     Node,
@@ -356,3 +355,35 @@ def _preview(value: Any, limit: int) -> str:
     return _truncate("".join(out), limit)
 
 
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A parsed condition. Equal conditions compare equal (config reloads rely on it)."""
+
+    text: str
+    left: Node
+    op: str
+    right: Node
+    _matcher: tuple[Any, ...] = field(default=(), compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        """Names this condition reads, so a kind computes costly values only when asked."""
+        names = set()
+        for node in (self.left, self.right):
+            if isinstance(node, Ref):
+                names.add(node.name)
+            elif isinstance(node, Func):
+                names.add(node.ref.name)
+        return frozenset(names)
+
+    def evaluate(self, values: Mapping[str, Any]) -> ConditionResult:
+        """Evaluate against the values a kind provides (name -> value or Document)."""
+        try:
+            return evaluate_condition(self, values)
+        except Fail as f:
+            return ConditionResult(self.text, False, f.actual, f.message)
+        except Exception as exc:  # incl. RecursionError: hostile input never escapes
+            return ConditionResult(self.text, False, None, f"could not evaluate: {type(exc).__name__}")

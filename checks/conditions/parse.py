@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from checks.conditions.evaluate import compile_glob
+from checks.conditions.evaluate import Condition, compile_glob
 from checks.conditions.tree import (
     ALL,
     MAX_CONDITION_LENGTH,
@@ -17,7 +17,6 @@ from checks.conditions.tree import (
     OPERATORS,
     STANDARD,
     AnyOf,
-    Condition,
     Const,
     Func,
     Node,

@@ -1,17 +1,16 @@
-"""The parsed form of a condition: placeholders, vocabularies, syntax-tree nodes, Condition.
+"""The pieces of a parsed condition: placeholders, vocabularies, syntax-tree nodes.
 
-Kept apart from parsing and evaluation so each of those reads as one piece; `Condition`
-is what a spec holds (frozen, comparable: config reloads compare specs).
+Kept apart from parsing and evaluation so each of those reads as one piece; the `Condition`
+a spec holds (frozen, comparable: config reloads compare specs) lives with its evaluation in
+`checks.conditions.evaluate`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from monitor.core.results import ConditionResult
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 MAX_CONDITION_LENGTH = 1000
 MAX_ACTUAL_CHARS = 200
@@ -122,41 +121,3 @@ class Pattern:
 
 
 Node = Const | Ref | Func | AnyOf | Pattern
-
-
-@dataclass(frozen=True, slots=True)
-class Condition:
-    """A parsed condition. Equal conditions compare equal (config reloads rely on it)."""
-
-    text: str
-    left: Node
-    op: str
-    right: Node
-    _matcher: tuple[Any, ...] = field(default=(), compare=False, repr=False)
-
-    def __str__(self) -> str:
-        return self.text
-
-    @property
-    def placeholders(self) -> frozenset[str]:
-        """Names this condition reads, so a kind computes costly values only when asked."""
-        names = set()
-        for node in (self.left, self.right):
-            if isinstance(node, Ref):
-                names.add(node.name)
-            elif isinstance(node, Func):
-                names.add(node.ref.name)
-        return frozenset(names)
-
-    def evaluate(self, values: Mapping[str, Any]) -> ConditionResult:
-        """Evaluate against the values a kind provides (name -> value or Document)."""
-        from checks.conditions.evaluate import Fail, evaluate_condition
-
-        try:
-            return evaluate_condition(self, values)
-        except Fail as f:
-            return ConditionResult(self.text, False, f.actual, f.message)
-        except Exception as exc:  # incl. RecursionError: hostile input never escapes
-            return ConditionResult(self.text, False, None, f"could not evaluate: {type(exc).__name__}")
-
-

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from checks import KINDS
 from monitor.config import deciding, notifications
 from monitor.config.models import CheckDefaults, Component, Config
 from monitor.config.yamlsource import Path_, Source, format_path, load_source
@@ -313,8 +314,6 @@ def _describe_label(label: str) -> str:
 
 
 def _check_kinds() -> list[str]:
-    from checks import KINDS
-
     return list(KINDS)
 
 

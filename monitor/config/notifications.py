@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from monitor.core.durations import Duration
-from monitor.core.events import EVENTS, TEST, Severity
+from monitor.core.events import EVENTS, TEST, Severity, event_matches
 from monitor.core.text import Language, Strict, Text
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -142,8 +142,6 @@ class Route(Strict):
     @field_validator("events")
     @classmethod
     def _known_events(cls, value: list[str]) -> list[str]:
-        from monitor.core.events import event_matches
-
         for pattern in value:
             if not any(event_matches(pattern, e) for e in EVENTS):
                 raise ValueError(f"{pattern!r} matches no event; events are: {', '.join(EVENTS)}")

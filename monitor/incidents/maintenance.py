@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, select
 
 from monitor.core import cron
+from monitor.core.text import text_in
 from monitor.incidents.tables import MaintenanceWindow
 from monitor.rulebook.maintenance import Occurrence, active_in, upcoming
 
@@ -102,8 +103,6 @@ def end_window(session: Session, window_id: int, now: datetime) -> MaintenanceWi
 
 def components_text(ids: Sequence[str], config: Config) -> str:
     """Component names for people, in the monitor's language ("everything" for none)."""
-    from monitor.core.text import text_in
-
     language = config.monitor.language
     if not ids:
         return "全部" if language == "zh-CN" else "everything"
@@ -122,8 +121,6 @@ def mirror_config(session: Session, config: Config, now: datetime) -> list[Maint
     Unchanged windows keep their row (and an early end set by hand); removed or edited ones
     are replaced. Runs at start and on every reload.
     """
-    from monitor.core.text import text_in
-
     wanted = {config_key(w): w for w in config.maintenance}
     existing = {
         r.config_key: r

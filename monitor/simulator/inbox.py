@@ -11,33 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections import deque
 from typing import Any
 
 from aiohttp import web
 
 from monitor.simulator.common import json_response, sim_of
+from monitor.simulator.state import MAX_BOXES, Inbox
 
-KEEP = 200
-MAX_BOXES = 20
 MAX_BODY = 64 * 1024
 _BOX = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.boxes: dict[str, deque[dict[str, Any]]] = {}
-
-    def put(self, box: str, message: dict[str, Any]) -> bool:
-        if box not in self.boxes:
-            if len(self.boxes) >= MAX_BOXES:
-                return False
-            self.boxes[box] = deque(maxlen=KEEP)
-        self.boxes[box].append(message)
-        return True
-
-    def get(self, box: str) -> list[dict[str, Any]]:
-        return list(self.boxes.get(box, ()))
 
 
 def inbox_of(request: web.Request) -> Inbox:

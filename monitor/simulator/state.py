@@ -8,6 +8,7 @@ Every operation first brings the world up to the clock (new invoices, settled is
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +30,29 @@ class Page:
     page: int
     page_size: int
     items: list[Invoice]
+
+
+KEEP = 200
+MAX_BOXES = 20
+
+
+class Inbox:
+    """The demo's webhook receiver's messages: the newest KEEP per box, at most MAX_BOXES
+    boxes (the HTTP side is monitor/simulator/inbox.py)."""
+
+    def __init__(self) -> None:
+        self.boxes: dict[str, deque[dict[str, Any]]] = {}
+
+    def put(self, box: str, message: dict[str, Any]) -> bool:
+        if box not in self.boxes:
+            if len(self.boxes) >= MAX_BOXES:
+                return False
+            self.boxes[box] = deque(maxlen=KEEP)
+        self.boxes[box].append(message)
+        return True
+
+    def get(self, box: str) -> list[dict[str, Any]]:
+        return list(self.boxes.get(box, ()))
 
 
 class Simulator:
@@ -56,8 +80,6 @@ class Simulator:
             self.clock, seed=self.seed, interval=self.settings.invoice_interval, history=self.settings.history
         )
         self._nonces: dict[str, datetime] = {}
-        from monitor.simulator.inbox import Inbox  # its module imports this one
-
         self.inbox = Inbox()  # the demo's webhook receiver (monitor/simulator/inbox.py)
 
     # --- the common start of every operation ----------------------------------------------

@@ -8,6 +8,7 @@ import apprise
 import httpx
 
 from monitor.simulator import inbox as inbox_module
+from monitor.simulator import state as inbox_state
 
 
 async def test_apprise_json_delivery_lands_in_the_inbox(base_url: str, client: httpx.AsyncClient) -> None:
@@ -24,10 +25,10 @@ async def test_apprise_json_delivery_lands_in_the_inbox(base_url: str, client: h
 
 
 async def test_inbox_keeps_only_the_newest_messages(client: httpx.AsyncClient) -> None:
-    for i in range(inbox_module.KEEP + 5):
+    for i in range(inbox_state.KEEP + 5):
         assert (await client.post("/_admin/inbox/staff", json={"n": i})).status_code == 200
     messages = (await client.get("/_admin/inbox/staff")).json()["messages"]
-    assert len(messages) == inbox_module.KEEP
+    assert len(messages) == inbox_state.KEEP
     assert messages[0]["body"] == {"n": 5}
 
 
