@@ -44,7 +44,9 @@ from monitor.core.results import Result
 from monitor.core.secrets import Redactor
 from monitor.core.spec import CheckSpec
 from monitor.incidents.service import IncidentService
+from monitor.metrics import MonitorMetrics
 from monitor.scheduler import ProbeScheduler, checks_for_location
+from monitor.selfwatch import SelfWatch
 from monitor.server import WebService
 from monitor.simulator.service import SimulatorService
 from monitor.statuspage.service import PageService
@@ -132,6 +134,10 @@ class Monitor:
             timezone=config.monitor.tz,
             max_concurrent=config.monitor.max_concurrent_probes,
         )
+        # Monitoring the monitor: sd_notify, watchdog, self heartbeat (monitor/selfwatch.py);
+        # /metrics (monitor/metrics.py). Both read the monitor's live state.
+        self.selfwatch = SelfWatch(self)
+        self.metrics = MonitorMetrics(self)
         if services is None:
             self.services = self._standard_services()
         else:
@@ -162,10 +168,12 @@ class Monitor:
             await svc.start()
         self.scheduler.start(self.specs)
         self.health.started = True
+        await self.selfwatch.start()  # READY=1, watchdog and self heartbeat
         log.info("monitoring %d checks at location %r", len(self.specs), self.config.monitor.location)
 
     async def _on_result(self, spec: CheckSpec, result: Result) -> None:
         self.writer.add(result)
+        self.metrics.observe(result)
         for consumer in self.result_consumers:
             try:
                 await consumer.on_result(spec, result)
@@ -175,14 +183,18 @@ class Monitor:
     def reload(self, path: str | None = None) -> bool:
         """Load the config again. A bad file is reported and the running config kept."""
         path = path or self.config.file
+        self.selfwatch.reloading()  # RELOADING=1
         try:
             new = load_config(path)
         except ConfigError as exc:
             self.health.last_reload_ok = False
             self.health.config_errors = [str(p) for p in exc.problems]
-            log.error("config reload failed; keeping the running config:\n%s", exc)
+            log.error("config reload failed; keeping the running config:\n%s", exc,
+                      extra={"event": "config.reload_failed", "fields": {"problems": self.health.config_errors}})
+            self.selfwatch.reloaded(False)  # READY=1
             return False
         self.apply(new)
+        self.selfwatch.reloaded(True)  # READY=1
         return True
 
     def apply(self, new: Config) -> None:
@@ -198,7 +210,8 @@ class Monitor:
                 svc.on_config(new)
         self.health.last_reload_ok = True
         self.health.config_errors = []
-        log.info("config reloaded: %d checks", len(self.specs))
+        log.info("config reloaded: %d checks", len(self.specs),
+                 extra={"event": "config.reloaded", "fields": {"checks": len(self.specs)}})
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -216,6 +229,7 @@ class Monitor:
             await self.stop()
 
     async def stop(self, grace: float = 5.0) -> None:
+        await self.selfwatch.stop()  # STOPPING=1
         await self.scheduler.shutdown(grace)
         for svc in reversed(self.services):
             try:

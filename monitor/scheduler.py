@@ -21,7 +21,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    JobEvent,
+    JobSubmissionEvent,
+)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -75,11 +81,14 @@ class ProbeScheduler:
         self._inflight: set[asyncio.Task[Any]] = set()
         self.lateness: deque[float] = deque(maxlen=lateness_samples)  # seconds, for metrics/bench
         self.runs = 0
+        self.skipped: dict[str, int] = {"max_instances": 0, "missed": 0}  # runs not started, for /metrics
+        self.on_late: list[Callable[[float], None]] = []  # called with each run's lateness (s)
         self._scheduler = AsyncIOScheduler(
             timezone=timezone,
             job_defaults={"coalesce": True, "max_instances": 1},
         )
         self._scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
+        self._scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
 
     # lifecycle ----------------------------------------------------------------------------
     def start(self, specs: list[CheckSpec]) -> None:
@@ -166,7 +175,13 @@ class ProbeScheduler:
     def _on_submitted(self, event: JobSubmissionEvent) -> None:
         now = _now()
         for scheduled in event.scheduled_run_times:
-            self.lateness.append(max(0.0, (now - scheduled).total_seconds()))
+            late = max(0.0, (now - scheduled).total_seconds())
+            self.lateness.append(late)
+            for callback in self.on_late:
+                callback(late)
+
+    def _on_skipped(self, event: JobEvent) -> None:
+        self.skipped["max_instances" if event.code == EVENT_JOB_MAX_INSTANCES else "missed"] += 1
 
     async def _job(self, name: str) -> None:
         spec = self._specs.get(name)

@@ -6,40 +6,53 @@
 
 Every response carries a strict Content-Security-Policy (default-src 'self', no inline
 script or style), X-Content-Type-Options, Referrer-Policy and X-Frame-Options /
-frame-ancestors. Files are served from the generated folder only: dot-files (temp files,
-the manifest) and anything outside the folder are 404. HTML and JSON are `no-cache`
-(revalidated with ETag / Last-Modified, so always fresh); versioned static assets are cached.
+frame-ancestors, and `Server: invoicewatch` instead of aiohttp's version banner. Files are
+served from the generated folder only: dot-files (temp files, the manifest) and anything
+outside the folder are 404. HTML and JSON are `no-cache` (revalidated with ETag /
+Last-Modified, so always fresh); versioned static assets are cached.
 
-/healthz is 503 when the result writer keeps failing (WRITER_FAILING_AFTER failed batches in
-a row) or the last config reload failed; its body is monitor.describe() plus the page's
-render figures and the reasons, never raw error text (this port may be public).
+The port may be public, so the connection layer is guarded too (monitor/webguard.py):
+requests aiohttp's parser rejects get the same headers and a neutral body, and one log line
+without a traceback; headers must arrive within `status_page.header_timeout` of the
+connection opening (or of the previous response), bodies within `body_timeout`; one client
+address holds at most `max_connections_per_client` connections (more get 503, closed).
+
+/healthz is 503 while monitor.selfwatch.problems() names any (probing or writing stalled,
+the result writer failing, the last reload failed); its body is monitor.describe() plus the
+page's render figures and those sentences, never raw error text. /metrics is the Prometheus
+exposition of monitor/metrics.py (content type negotiated by prometheus_client).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
+from prometheus_client import ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import CollectorRegistry
 
 from monitor.config.status_page import StatusPageSection, is_loopback
 from monitor.statuspage.render import CSP
 from monitor.statuspage.service import PageHealth, PageService
+from monitor.webguard import LIMITS, GuardedRunner, Limits, body_in_time
 
 if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.core.bus import Health
     from monitor.core.spec import CheckSpec
+    from monitor.metrics import MonitorMetrics
     from monitor.scheduler import ProbeScheduler
+    from monitor.selfwatch import SelfWatch
     from monitor.store import ResultWriter, Store
 
 log = logging.getLogger(__name__)
 
-WRITER_FAILING_AFTER = 3
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -71,6 +84,8 @@ class Monitor(Protocol):
     writer: ResultWriter
     scheduler: ProbeScheduler
     store: Store
+    selfwatch: SelfWatch
+    metrics: MonitorMetrics
 
     @property
     def specs(self) -> list[CheckSpec]: ...
@@ -78,36 +93,9 @@ class Monitor(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
-@dataclass
-class WriterWatch:
-    """Counts result-writer failures since its last successful batch (the writer only keeps a total)."""
-
-    failures_at_last_success: int = 0
-    attached: list[Any] = field(default_factory=list)
-
-    def attach(self, monitor: Monitor) -> None:
-        writer = monitor.writer
-        self.failures_at_last_success = writer.failures
-
-        def on_written(_batch: Any) -> None:
-            self.failures_at_last_success = writer.failures
-
-        writer.on_written.append(on_written)
-        self.attached.append(on_written)
-
-    def consecutive(self, monitor: Monitor) -> int:
-        return max(0, monitor.writer.failures - self.failures_at_last_success)
-
-
-def health(monitor: Monitor | None, page: PageHealth | None, watch: WriterWatch) -> tuple[bool, dict[str, Any]]:
+def health(monitor: Monitor | None, page: PageHealth | None) -> tuple[bool, dict[str, Any]]:
     body: dict[str, Any] = dict(monitor.describe()) if monitor is not None else {}
-    problems: list[str] = []
-    if monitor is not None:
-        failing = watch.consecutive(monitor)
-        if failing >= WRITER_FAILING_AFTER:
-            problems.append(f"result writer: {failing} failed writes in a row")
-        if not monitor.health.last_reload_ok:
-            problems.append("last config reload failed; running on the previous config")
+    problems = monitor.selfwatch.problems() if monitor is not None else []
     if page is not None:
         body["status_page"] = {
             "renders": page.renders, "render_failures": page.failures,
@@ -118,81 +106,40 @@ def health(monitor: Monitor | None, page: PageHealth | None, watch: WriterWatch)
     return not problems, body
 
 
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class PageCollector:
+    """The status page's render figures for /metrics."""
+
+    def __init__(self, page: PageHealth) -> None:
+        self.page = page
+
+    def collect(self) -> Iterator[Metric]:
+        p = self.page
+        yield CounterMetricFamily("invoicewatch_statuspage_renders", "Status page renders.", value=p.renders)
+        yield CounterMetricFamily("invoicewatch_statuspage_render_failures", "Failed status page renders.",
+                                  value=p.failures)
+        last = GaugeMetricFamily("invoicewatch_statuspage_last_render_timestamp_seconds", "When the page was "
+                                 "last rendered.")
+        if p.last_ok_at is not None:
+            last.add_metric([], p.last_ok_at)
+        yield last
+        duration = GaugeMetricFamily("invoicewatch_statuspage_render_duration_seconds", "Duration of the "
+                                     "last render.")
+        if p.last_duration_s is not None:
+            duration.add_metric([], p.last_duration_s)
+        yield duration
 
 
-def _labels(**labels: str) -> str:
-    return "{" + ",".join(f'{k}="{_escape_label(str(v))}"' for k, v in labels.items()) + "}"
-
-
-class Metrics:
-    """Prometheus text exposition format 0.0.4, written by hand (a dozen families)."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def family(self, name: str, kind: str, help_: str, samples: Sequence[tuple[str, float]]) -> None:
-        self.lines.append(f"# HELP {name} {help_}")
-        self.lines.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            self.lines.append(f"{name}{labels} {_num(value)}")
-
-    def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
-
-
-def _num(value: float) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    return repr(float(value))
-
-
-def metrics_text(monitor: Monitor | None, page: PageHealth | None) -> str:
-    """Collect figures (runs SQL; call from a worker thread)."""
-    from monitor.statuspage import queries
-    from monitor.statuspage.model import SEVERITY
-
-    m = Metrics()
+def metrics_registry(monitor: Monitor | None, page: PageHealth | None) -> CollectorRegistry:
+    """One registry per app: the monitor's collectors, the page's, and the process's own
+    (memory, CPU, open files: what a leak or a slow death shows first)."""
+    registry = CollectorRegistry()
     if monitor is not None:
-        w = monitor.writer
-        m.family("invoicewatch_probes_total", "counter", "Probes run since start.", [("", monitor.scheduler.runs)])
-        m.family("invoicewatch_results_written_total", "counter", "Results written to the store.", [("", w.written)])
-        m.family("invoicewatch_results_pending", "gauge", "Results waiting to be written.", [("", w.pending)])
-        m.family("invoicewatch_write_failures_total", "counter", "Failed result-batch writes.", [("", w.failures)])
-        m.family("invoicewatch_results_dropped_total", "counter", "Results dropped because the buffer was full.", [("", w.dropped)])
-        m.family("invoicewatch_checks", "gauge", "Checks scheduled at this location.", [("", len(monitor.specs))])
-        m.family("invoicewatch_config_ok", "gauge", "1 when the last config (re)load succeeded.", [("", monitor.health.last_reload_ok)])
-        states = monitor.store.states()
-        status_samples: list[tuple[str, float]] = []
-        latency: list[tuple[str, float]] = []
-        last_at: list[tuple[str, float]] = []
-        for st in states:
-            for s in ("up", "degraded", "down"):
-                status_samples.append((_labels(check=st.check, location=st.location, status=s), st.last_status == s))
-            if st.last_latency_ms is not None:
-                latency.append((_labels(check=st.check, location=st.location), st.last_latency_ms / 1000))
-            if st.last_result_at is not None:
-                last_at.append((_labels(check=st.check, location=st.location), st.last_result_at.timestamp()))
-        m.family("invoicewatch_check_status", "gauge", "Last probe status of each check (1 for the current one).", status_samples)
-        m.family("invoicewatch_check_latency_seconds", "gauge", "Latency of each check's last probe.", latency)
-        m.family("invoicewatch_check_last_result_timestamp_seconds", "gauge", "When each check last reported.", last_at)
-        with monitor.store.engine.connect() as conn:
-            current = queries.current_statuses(conn, queries.tables(conn))
-        comp_samples = [
-            (_labels(component=cid, status=s), cur.status == s) for cid, cur in sorted(current.items()) for s in SEVERITY
-        ]
-        m.family("invoicewatch_component_status", "gauge", "Current status of each component (1 for the current one).", comp_samples)
+        for collector in monitor.metrics.collectors():
+            registry.register(collector)
     if page is not None:
-        m.family("invoicewatch_statuspage_renders_total", "counter", "Status page renders.", [("", page.renders)])
-        m.family("invoicewatch_statuspage_render_failures_total", "counter", "Failed status page renders.", [("", page.failures)])
-        if page.last_ok_at is not None:
-            m.family("invoicewatch_statuspage_last_render_timestamp_seconds", "gauge", "When the page was last rendered.", [("", page.last_ok_at)])
-        if page.last_duration_s is not None:
-            m.family("invoicewatch_statuspage_render_duration_seconds", "gauge", "Duration of the last render.", [("", page.last_duration_s)])
-    return m.text()
+        registry.register(PageCollector(page))
+    ProcessCollector(registry=registry)
+    return registry
 
 
 def _cache_control(rel: str) -> str:
@@ -213,24 +160,22 @@ def make_app(
 ) -> web.Application:
     """The server's application. `monitor` feeds /healthz and /metrics; `internal` renders /internal/."""
     base = Path(root).resolve()
-    watch = WriterWatch()
-    if monitor is not None:
-        watch.attach(monitor)
+    registry = metrics_registry(monitor, page)
 
     async def security_headers(_request: web.Request, response: web.StreamResponse) -> None:
         for name, value in SECURITY_HEADERS.items():
             response.headers[name] = value
 
     async def healthz(_request: web.Request) -> web.Response:
-        ok, body = health(monitor, page, watch)
+        ok, body = health(monitor, page)
         return web.json_response(body, status=200 if ok else 503, headers={"Cache-Control": "no-store"})
 
-    async def metrics(_request: web.Request) -> web.Response:
-        text = await asyncio.to_thread(metrics_text, monitor, page)
-        return web.Response(
-            body=text.encode(),
-            headers={"Cache-Control": "no-store", "Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
-        )
+    async def metrics(request: web.Request) -> web.Response:
+        if monitor is not None:
+            await asyncio.to_thread(monitor.metrics.refresh)  # database figures, cached a few seconds
+        encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+        body = await asyncio.to_thread(encode, registry)
+        return web.Response(body=body, headers={"Cache-Control": "no-store", "Content-Type": content_type})
 
     async def internal_page(request: web.Request) -> web.Response:
         if internal is None or not internal_allowed(section, request):
@@ -264,7 +209,12 @@ def make_app(
             headers["Access-Control-Allow-Origin"] = "*"
         return web.FileResponse(resolved, headers=headers)
 
-    app = web.Application()
+    app = web.Application(middlewares=[body_in_time])
+    app[LIMITS] = Limits(
+        header_timeout=section.header_timeout.total_seconds(),
+        body_timeout=section.body_timeout.total_seconds(),
+        per_client=section.max_connections_per_client,
+    )
     app.on_response_prepare.append(security_headers)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -291,7 +241,7 @@ def internal_allowed(section: StatusPageSection, request: web.Request) -> bool:
 
 async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     # A short shutdown_timeout: stopping the monitor must not wait on idle keep-alive readers.
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+    runner = GuardedRunner(app, headers=SECURITY_HEADERS, access_log=None, shutdown_timeout=5.0, logger=log)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

@@ -320,9 +320,17 @@ class Dispatcher:
             )
             crashpoint("dispatch.after_send")
         error = outcome.error
+        fields = {"channel": target[0], "target": target[1], "events": [r["event"] for r in rows],
+                  "incident": lead["incident_id"], "outbox_ids": claimed.ids, "attempt": lead["attempts"] + 1}
         if error:
             error = self.redactor.redact(Redactor(url_secrets(url) if url else []).redact(error))
-            log.warning("delivery to %s[%d] failed (attempt %d): %s", target[0], target[1], lead["attempts"] + 1, error)
+        if not outcome.ok:
+            log.warning("delivery of %s to %s[%d] failed (attempt %d): %s", lead["event"], target[0], target[1],
+                        lead["attempts"] + 1, error, extra={"event": "message.failed", "fields": {**fields, "error": error}})
+        else:
+            log.info("delivered %s to %s[%d] in %.0f ms%s", lead["event"], target[0], target[1], outcome.duration_ms,
+                     f" (incident {lead['incident_id']})" if lead["incident_id"] is not None else "",
+                     extra={"event": "message.delivered", "fields": fields})
         return outcome.ok, self._record(channel, claimed, outcome, error, self.clock.now())
 
     def _record(self, channel: Channel, claimed: Claimed, outcome: SendOutcome, error: str | None, now: datetime) -> bool:

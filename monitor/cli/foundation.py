@@ -16,21 +16,24 @@ from monitor.core.errors import ConfigError
 
 @cli.command()
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]),
+              help="text: one readable line per event; json: one object per line (ts, level, logger, event, fields)")
 @pass_app
-def run(app: AppState, log_level: str) -> None:
+def run(app: AppState, log_level: str, log_format: str) -> None:
     """Run the monitor: probe on schedule, record, evaluate, alert, serve the status page.
 
     SIGTERM/SIGINT stop cleanly (running probes finish, pending writes are flushed);
-    SIGHUP reloads the config, keeping the running one if the new file is bad.
+    SIGHUP reloads the config, keeping the running one if the new file is bad. Under
+    systemd (Type=notify) it reports READY/RELOADING/STOPPING and feeds the watchdog.
     """
     from monitor import logs
     from monitor.core.secrets import Redactor
     from monitor.runtime import Monitor
 
     config = app.config
-    logs.configure(log_level, Redactor(config.secrets))
+    logs.configure(log_level, Redactor(config.secrets), log_format)
     monitor = Monitor(config)
-    logs.configure(log_level, monitor.redactor)
+    logs.configure(log_level, monitor.redactor, log_format)
     asyncio.run(monitor.run_until_stopped())
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
@@ -25,6 +26,41 @@ from monitor.core.durations import PositiveDuration
 from monitor.core.spec import LatencyThresholds
 from monitor.core.text import Language, Strict, Text
 from monitor.core.zones import ZoneName
+
+
+class SelfHeartbeat(Strict):
+    """A dead-man's switch outside this machine (Healthchecks.io, Uptime Kuma push, cron-job
+    monitors): pinged every `interval` while the monitor is healthy, so when the monitor dies,
+    hangs or stops recording, the pings stop and the outside service raises the alarm."""
+
+    url: str = Field(
+        description="http(s) URL to GET, e.g. https://hc-ping.com/<uuid>; the path is usually a "
+        "secret, so give it as ${ENV}",
+    )
+    interval: PositiveDuration = Field(timedelta(seconds=60), description="time between pings")
+    timeout: PositiveDuration = Field(timedelta(seconds=10), description="a ping taking longer has failed")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError as exc:
+            raise ValueError(f"not a URL: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http:// or https:// URL with a host")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_within_interval(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        interval = info.data.get("interval")
+        if interval is not None and value >= interval:
+            raise ValueError(
+                f"timeout ({value.total_seconds():g}s) must be shorter than interval ({interval.total_seconds():g}s)"
+            )
+        return value
 
 
 class MonitorSection(Strict):
@@ -44,6 +80,9 @@ class MonitorSection(Strict):
     result_retention: PositiveDuration = Field(timedelta(days=35), description="raw results older than this are pruned")
     write_batch_size: int = Field(500, ge=1, le=50000, description="results per database write")
     write_interval: PositiveDuration = Field(timedelta(seconds=1), description="longest wait before buffered results are written")
+    self_heartbeat: SelfHeartbeat | None = Field(
+        None, description="ping an outside dead-man's switch while healthy (off when absent)"
+    )
 
     @field_validator("database")
     @classmethod

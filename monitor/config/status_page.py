@@ -60,8 +60,21 @@ class StatusPageSection(Strict):
     public_url: str | None = Field(
         None, description="absolute URL the page is published at; used for links in the Atom feed"
     )
+    header_timeout: Duration = Field(
+        timedelta(seconds=5),
+        description="the built-in server closes a connection whose request headers have not all arrived "
+        "this long after it opened (or after its previous response): slow-loris clients are cut off",
+    )
+    body_timeout: Duration = Field(
+        timedelta(seconds=10), description="a request body must arrive within this long (408 otherwise)"
+    )
+    max_connections_per_client: int = Field(
+        64, ge=0, le=100000,
+        description="open connections one client address may hold; more are answered 503 and closed "
+        "(0 = no cap; behind a reverse proxy every client is the proxy, so raise it or set 0)",
+    )
 
-    @field_validator("refresh", "debounce")
+    @field_validator("refresh", "debounce", "header_timeout", "body_timeout")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -27,7 +27,15 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from monitor.core.aio import wait_event
-from monitor.core.events import MAINTENANCE_ENDED, MAINTENANCE_SCHEDULED, MAINTENANCE_STARTED, Notice
+from monitor.core.events import (
+    INCIDENT_OPENED,
+    INCIDENT_RESOLVED,
+    INCIDENT_UPDATED,
+    MAINTENANCE_ENDED,
+    MAINTENANCE_SCHEDULED,
+    MAINTENANCE_STARTED,
+    Notice,
+)
 from monitor.core.results import ConditionResult, Result, Status, StepResult
 from monitor.core.spec import CheckSpec
 from monitor.incidents import ledger, maintenance, silences
@@ -36,6 +44,7 @@ from monitor.rulebook import notices
 from monitor.rulebook.check_events import FlappingStarted, Recheck, StateChanged
 from monitor.rulebook.check_state import CheckState
 from monitor.rulebook.evaluate import evaluate, new_state, rules_for, sweep
+from monitor.rulebook.incident_book import OPENED, RESOLVED
 from monitor.rulebook.incidents import Holds, Policy, World, component_statuses, reconcile
 from monitor.rulebook.maintenance import Occurrence, active_in, coverage, upcoming
 from monitor.rulebook.topology import Topology, component_of
@@ -54,6 +63,7 @@ SLO_EVERY = timedelta(seconds=60)
 DECIDING_LOCK = 0x1A_C1DE  # pg advisory lock key of the deciding transaction
 REMOTE_BATCH = 5000
 SCHEDULED_HORIZON = timedelta(days=7)
+_INCIDENT_EVENT = {OPENED: INCIDENT_OPENED, RESOLVED: INCIDENT_RESOLVED}  # log event names; others: updated
 
 
 @dataclasses.dataclass
@@ -167,6 +177,12 @@ class IncidentService:
             elif isinstance(ev, StateChanged):
                 self._changed.add(ev.check)
                 self._wake.set()
+                if ev.old_status != ev.new_status:
+                    log.log(logging.WARNING if ev.new_status == "down" else logging.INFO,
+                            "check %s is %s (was %s): %s", ev.check, ev.new_status, ev.old_status,
+                            result.message[:300] or "-", extra={"event": f"check.{ev.new_status}", "fields": {
+                                "check": ev.check, "status": ev.new_status, "was": ev.old_status,
+                                "component": spec.component, "location": result.location}})
             elif isinstance(ev, FlappingStarted):
                 self._notices.append(self._flapping(spec, state, ev))
                 self._wake.set()
@@ -285,6 +301,13 @@ class IncidentService:
                 outgoing += self.slo.evaluate(s, now)
             out.outbox_rows = enqueue_all(s, outgoing, config)
             s.commit()
+        for action, iid, _eid in written.entries:  # one line per incident change, once committed
+            view = action.incident
+            log.log(logging.WARNING if action.kind == OPENED else logging.INFO,
+                    "incident %d %s (%s, %s): %s", iid, action.kind, view.component, view.status,
+                    action.message[:300] or view.title, extra={"event": _INCIDENT_EVENT.get(action.kind, INCIDENT_UPDATED),
+                    "fields": {"incident": iid, "action": action.kind, "component": view.component,
+                               "status": view.status, "impact": view.impact, "title": view.title}})
         self._mirror = False
         if self._last_slo is None or now - self._last_slo >= SLO_EVERY:
             self._last_slo = now

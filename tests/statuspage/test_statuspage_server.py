@@ -20,7 +20,8 @@ from monitor.core.clock import FakeClock
 from monitor.core.errors import StoreError
 from monitor.core.results import Result, Status
 from monitor.runtime import Monitor
-from monitor.server import WRITER_FAILING_AFTER, WebService, make_app, start
+from monitor.selfwatch import WRITER_FAILING_AFTER
+from monitor.server import WebService, make_app, start
 from monitor.statuspage.render import render_site
 from monitor.statuspage.service import PageService
 from monitor.statuspage.snapshot import build_snapshot
