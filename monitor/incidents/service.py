@@ -63,6 +63,8 @@ SLO_EVERY = timedelta(seconds=60)
 DECIDING_LOCK = 0x1A_C1DE  # pg advisory lock key of the deciding transaction
 REMOTE_BATCH = 5000
 SCHEDULED_HORIZON = timedelta(days=7)
+# A first result (unknown -> up) is not news; a check going down is.
+_CHECK_LEVELS = {("unknown", "up"): logging.DEBUG, **{(s, "down"): logging.WARNING for s in ("up", "degraded", "unknown")}}
 _INCIDENT_EVENT = {OPENED: INCIDENT_OPENED, RESOLVED: INCIDENT_RESOLVED}  # log event names; others: updated
 
 
@@ -178,7 +180,7 @@ class IncidentService:
                 self._changed.add(ev.check)
                 self._wake.set()
                 if ev.old_status != ev.new_status:
-                    log.log(logging.WARNING if ev.new_status == "down" else logging.INFO,
+                    log.log(_CHECK_LEVELS.get((ev.old_status, ev.new_status), logging.INFO),
                             "check %s is %s (was %s): %s", ev.check, ev.new_status, ev.old_status,
                             result.message[:300] or "-", extra={"event": f"check.{ev.new_status}", "fields": {
                                 "check": ev.check, "status": ev.new_status, "was": ev.old_status,
