@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selfwatch_kit import Receiver, until
 
 from monitor.config import load_config
 from monitor.core.clock import FakeClock
 from monitor.core.errors import ConfigError
 from monitor.runtime import Monitor
+from tests.selfwatch.selfwatch_kit import Receiver, until
 
 SECRET = "c0ffee-ping-token-4711"
 CONFIG = """

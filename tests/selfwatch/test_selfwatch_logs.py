@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from selfwatch_kit import Hit, NotifySocket, Receiver, start_monitor, stop_monitor, until
 
 from monitor import logs
 from monitor.core.secrets import Redactor
+from tests.selfwatch.selfwatch_kit import Hit, NotifySocket, Receiver, start_monitor, stop_monitor, until
 
 SECRET = "tok-5e3d1c2b9a-never-logged"
 CONFIG = """

@@ -15,14 +15,14 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
-from selfwatch_kit import Receiver, until
 
 from monitor.config import load_config
 from monitor.core.clock import FakeClock
 from monitor.runtime import Monitor
+from monitor.server import WebService
 from monitor.simulator import Simulator, serve
-from monitor.statuspage.service import StatusPageService
 from tests.platform.platform_kit import platform_yaml, sim_settings
+from tests.selfwatch.selfwatch_kit import Receiver, until
 
 CONFIG = """
 monitor: {{database: "sqlite:///{db}", write_interval: 50ms}}
@@ -96,7 +96,7 @@ async def running(tmp_path: Path, http_server: Any) -> AsyncIterator[Running]:
                                   out=tmp_path / "site") + platform_yaml(sim_url), encoding="utf-8")
     monitor = Monitor(load_config(path), clock=clock)
     await monitor.start()
-    svc = next(s for s in monitor.services if isinstance(s, StatusPageService))
+    svc = next(s for s in monitor.services if isinstance(s, WebService))
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", trust_env=False) as client:
             yield Running(monitor, client, hook, target)

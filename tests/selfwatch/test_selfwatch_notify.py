@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selfwatch_kit import NotifySocket, Receiver, until
 
 from monitor.config import load_config
 from monitor.core.clock import FakeClock
@@ -21,6 +20,7 @@ from monitor.core.results import Result, Status
 from monitor.runtime import Monitor
 from monitor.scheduler import stagger
 from monitor.selfwatch import PROBE_MARGIN, SdNotify, notify_address, watchdog_seconds
+from tests.selfwatch.selfwatch_kit import NotifySocket, Receiver, until
 
 # A check name whose staggered first run is > 30 s away: the real scheduler stays out of the
 # way while the test moves the FakeClock and runs the probe itself.

@@ -72,7 +72,7 @@ async def test_parser_errors_carry_our_headers_and_one_log_line(
     assert status == 400
     assert_guarded(headers)
     assert body == b"400 Bad Request\n"  # nothing of what the client sent is echoed
-    ours = [r for r in caplog.records if r.name.startswith(("monitor.server", "aiohttp"))]
+    ours = [r for r in caplog.records if r.name.startswith(("monitor.webguard", "aiohttp"))]
     assert len(ours) == 1, [r.getMessage() for r in ours]
     assert ours[0].levelno == logging.WARNING and ours[0].exc_info is None and ours[0].exc_text is None
     assert ours[0].getMessage().startswith("bad request from 127.0.0.1: 400 ")
@@ -124,13 +124,13 @@ async def test_a_body_that_does_not_arrive_is_answered_408(server: int) -> None:
 
 async def test_one_client_cannot_hold_more_than_its_connections(server: int, caplog: pytest.LogCaptureFixture) -> None:
     held = [await asyncio.open_connection("127.0.0.1", server) for _ in range(3)]
-    with caplog.at_level(logging.WARNING, logger="monitor.server"):
+    with caplog.at_level(logging.WARNING, logger="monitor.webguard"):
         status, headers, body = await exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         again, _, _ = await exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert (status, again) == (503, 503)
     assert_guarded(headers)
     assert body == b"503 Service Unavailable\n"
-    refusals = [r.getMessage() for r in caplog.records if r.name == "monitor.server"]
+    refusals = [r.getMessage() for r in caplog.records if r.name == "monitor.webguard"]
     assert refusals == ["client 127.0.0.1 holds 3 connections (max_connections_per_client); refusing more"]
     # Connections in use still work; a closed one frees a place.
     reader, writer = held[0]
