@@ -6,11 +6,14 @@ or a list operation of another platform profile): the invoices the source has th
 platform does not list are *missing* (those younger than `grace` are not expected yet), and
 the lag is how long the oldest missing one has been waiting. Values: `lag_s`,
 `newest_age_s`, `missing`, `missing_examples`, `source_records`, `records`.
+An SQL source is read through the `sql` checks' shared engines and worker threads
+(ctx.services["sql"], checks.sql.SqlEngines).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -22,8 +25,10 @@ from checks.platform.records import newest, parse_time
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.specs import CountThresholds, LagThresholds, PlatformTarget, window_variables
 from checks.platform.steps import Steps, finish
+from checks.sql import SqlEngines, engines_of
 from monitor.core.durations import Duration
 from monitor.core.results import Result, Status
+from monitor.core.secrets import safe_url
 from monitor.core.spec import CheckSpec
 
 
@@ -99,7 +104,7 @@ async def run(spec: Spec, ctx: Context) -> Result:
         return finish(result, steps, message_ok=lag_text) if status is Status.UP else _failed(result, steps, lag_text)
 
     try:
-        truth = await _source_records(spec, registry, now, tz)
+        truth = await _source_records(spec, registry, engines_of(ctx), now, tz)
     except Exception as exc:  # the source is ours (ERP); report it, do not blame the platform
         steps.add("source", Status.DEGRADED, f"cannot read the source of truth: {type(exc).__name__}: {exc}")
         return finish(result, steps, message_ok="")
@@ -143,12 +148,16 @@ def _lag_status(spec: Spec, lag: float, *, unknown: bool) -> Status:
     return Status.UP
 
 
-async def _source_records(spec: Spec, registry: PlatformRegistry, now: datetime, tz: Any) -> list[tuple[str, datetime | None]]:
+async def _source_records(
+    spec: Spec, registry: PlatformRegistry, engines: SqlEngines, now: datetime, tz: Any
+) -> list[tuple[str, datetime | None]]:
     src = spec.source
     assert src is not None
     since = now - spec.window
     if src.sql is not None:
-        return await asyncio.to_thread(_sql_rows, registry, src.sql, since, now, tz)
+        connect_timeout = max(2, math.ceil(spec.timeout.total_seconds()))
+        loop = asyncio.get_running_loop()  # the sql checks' worker threads, not the default executor
+        return await loop.run_in_executor(engines.executor, _sql_rows, engines, src.sql, since, now, tz, connect_timeout)
     assert src.endpoint is not None
     other = registry.session(src.endpoint.platform, src.endpoint.user)
     recs, exchanges, _ = await other.list_records(src.endpoint.operation, window_variables(now, spec.window), limit=src.endpoint.limit)
@@ -159,11 +168,11 @@ async def _source_records(spec: Spec, registry: PlatformRegistry, now: datetime,
     return [(r.number, parse_time(r.get(spec.field), otz)) for r in recs if r.number]
 
 
-def _sql_rows(registry: PlatformRegistry, src: SqlSource, since: datetime, until: datetime, tz: Any) -> list[tuple[str, datetime | None]]:
-    from monitor.store import safe_url  # not at import: monitor.store imports checks
-
+def _sql_rows(
+    engines: SqlEngines, src: SqlSource, since: datetime, until: datetime, tz: Any, connect_timeout: int
+) -> list[tuple[str, datetime | None]]:
     try:
-        engine = registry.sql_engine(src.url)
+        engine = engines.engine(src.url, connect_timeout)
     except Exception as exc:
         raise RuntimeError(f"bad database URL {safe_url(src.url)}: {exc}") from None
     with engine.connect() as conn:

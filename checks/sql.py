@@ -36,8 +36,8 @@ from checks.conditions import condition_list, evaluate, failure_message, json_sa
 from checks.sqlgate import read_only_problem
 from checks.timing import Phases, deadline, down
 from monitor.core.results import Result, Status
+from monitor.core.secrets import safe_url
 from monitor.core.spec import CheckSpec
-from monitor.store import safe_url
 
 PLACEHOLDERS = vocabulary("an sql check", "VALUE", "ROW", "ROWS", "RESPONSE_TIME")
 SERVICE = "sql"  # ctx.services key of the shared engines
@@ -70,7 +70,9 @@ class Spec(CheckSpec):
 
 @dataclass
 class SqlEngines:
-    """Engines by URL and the worker threads queries run on; lives in ctx.services["sql"]."""
+    """Engines by URL and the worker threads queries run on; lives in ctx.services["sql"]
+    (put there by the composition root; `engines_of` makes one for a bare Context). Shared
+    by `sql` checks and `freshness` sources of truth."""
 
     workers: int = 8
     engines: dict[tuple[str, int], Engine] = field(default_factory=dict)
@@ -94,6 +96,14 @@ class SqlEngines:
         for engine in engines.values():
             engine.dispose()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def engines_of(ctx: Context) -> SqlEngines:
+    """The shared SqlEngines of this context (made and kept there on first use)."""
+    service = ctx.services.get(SERVICE)
+    if not isinstance(service, SqlEngines):
+        service = ctx.services[SERVICE] = SqlEngines()
+    return service
 
 
 def _make_engine(url: str, connect_timeout: int) -> Engine:
@@ -158,9 +168,7 @@ def _query(
 async def run(spec: Spec, ctx: Context) -> Result:
     started = ctx.clock.now()
     phases = Phases(ctx.clock)
-    service = ctx.services.get(SERVICE)
-    if not isinstance(service, SqlEngines):
-        service = ctx.services[SERVICE] = SqlEngines()
+    service = engines_of(ctx)
     budget = deadline(spec)
     where = safe_url(spec.url)
     running = _Running()

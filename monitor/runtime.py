@@ -35,7 +35,10 @@ from checks import run_check
 from checks.base import Context
 from checks.client import HttpClientFactory
 from checks.platform import registry as platform_registry
+from checks.platform.ledger import SERVICE_KEY as CANARY_LEDGER
 from checks.platform.recovery import PlatformService
+from checks.sql import SERVICE as SQL_ENGINES
+from checks.sql import SqlEngines
 from monitor.config import Config, load_config
 from monitor.core.bus import Bus, Health
 from monitor.core.clock import Clock, SystemClock
@@ -51,6 +54,7 @@ from monitor.server import WebService
 from monitor.simulator.service import SimulatorService
 from monitor.statuspage.service import PageService
 from monitor.store import ResultWriter, Store
+from monitor.store.canaries import SqlCanaryLedger
 from notifiers.service import NotifierService
 
 log = logging.getLogger(__name__)
@@ -70,11 +74,15 @@ class ResultConsumer(Protocol):
 
 def make_context(config: Config, clock: Clock, http: HttpClientFactory, redactor: Redactor) -> Context:
     """The context every check runs in, with the shared services checks may look up:
-    platform sessions and their token caches (`ctx.services["platforms"]`)."""
+    platform sessions and their token caches (`ctx.services["platforms"]`), the SQL engines
+    of `sql` checks and `freshness` sources (`"sql"`), and the canary ledger in the monitor's
+    database (`"canaries"`, which the platform registry hands to the canary code). Checks
+    never import the store: this is how what they need of it reaches them."""
     ctx = Context(clock=clock, http=http, redactor=redactor, location=config.monitor.location)
-    platform_registry.provide(
-        ctx, config.platforms, database=config.monitor.database, timezone=config.monitor.timezone
-    )
+    ctx.services[SQL_ENGINES] = SqlEngines()
+    if config.monitor.database:
+        ctx.services[CANARY_LEDGER] = SqlCanaryLedger(config.monitor.database)
+    platform_registry.provide(ctx, config.platforms, timezone=config.monitor.timezone)
     return ctx
 
 

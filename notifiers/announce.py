@@ -1,5 +1,6 @@
-"""Staff announcements: rows in `announcement` (shown on the status page while not closed)
-and the messages that go with them, written in one transaction.
+"""Staff announcements: rows in `announcement` (shown on the status page while not closed;
+the table is `monitor.store.announcements`) and the messages that go with them, written in
+one transaction.
 
 Automatic text comes from templates (<lang>/announcement.txt.j2: title, phenomenon, scope)
 plus the configured workaround and contact; a manual text (`invoicewatch announce`) replaces
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from monitor.core.events import (
     ANNOUNCEMENT_CLOSED,
@@ -24,9 +25,10 @@ from monitor.core.events import (
 from monitor.core.text import LANGUAGES, text_in
 from monitor.rulebook.announcements import AnnouncementView, announcement_due_key, basis_of
 from monitor.rulebook.paging import IncidentView
+from monitor.store import announcements
+from monitor.store.announcements import AnnouncementRow
 from notifiers.outbox import enqueue, environment_for
 from notifiers.render import render_block
-from notifiers.tables import AnnouncementRow
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -39,16 +41,6 @@ def view_of(row: AnnouncementRow) -> AnnouncementView:
         id=int(row.id or 0), incident_id=row.incident_id, status=row.status, manual=row.manual,
         next_update_at=row.next_update_at, revision=row.revision, basis=dict((row.data or {}).get("basis") or {}),
     )
-
-
-def active_announcements(session: Session) -> list[AnnouncementRow]:
-    """Announcements the status page shows (status != closed), newest first."""
-    stmt = select(AnnouncementRow).where(AnnouncementRow.status != "closed").order_by(AnnouncementRow.id.desc())  # type: ignore[union-attr]
-    return list(session.exec(stmt))
-
-
-def announcement_for_incident(session: Session, incident_id: int) -> AnnouncementRow | None:
-    return session.exec(select(AnnouncementRow).where(AnnouncementRow.incident_id == incident_id)).first()
 
 
 def component_name(config: Config, component: str, language: str) -> str:
@@ -112,8 +104,7 @@ def publish(
         next_update_at=now + delay if delay else None, manual=manual, created_at=now, updated_at=now,
         author=author, revision=0, data={"basis": basis or {}, "severity": severity},
     )
-    session.add(row)
-    session.flush()
+    announcements.save(session, row)
     enqueue(session, _notice(config, row, ANNOUNCEMENT_PUBLISHED, f"announcement:{row.id}:published", now,
                              severity, None), config)
     return row
@@ -144,8 +135,7 @@ def update(
     if basis is not None:
         data["basis"] = basis
     row.data = data
-    session.add(row)
-    session.flush()
+    announcements.save(session, row)
     severity = data.get("severity", "major")
     enqueue(session, _notice(config, row, ANNOUNCEMENT_UPDATED, f"announcement:{row.id}:update:{row.revision}",
                              now, severity, message), config)
@@ -160,8 +150,7 @@ def close(session: Session, config: Config, row: AnnouncementRow, now: datetime,
     row.next_update_at = None
     if author:
         row.author = author
-    session.add(row)
-    session.flush()
+    announcements.save(session, row)
     enqueue(session, _notice(config, row, ANNOUNCEMENT_CLOSED, f"announcement:{row.id}:closed", now, "info",
                              message), config)
     return row

@@ -12,7 +12,8 @@ A channel whose oldest undelivered message has failed for `problem_after` is rep
 other channels as a monitor.problem notice (once per failing streak, by idempotency key).
 Delivery is at-least-once at one point only: a crash after the remote accepted a message and
 before the row was marked sent re-sends it after the lease; the `X-Invoicewatch-Key` header
-lets receivers that can dedupe do so.
+lets receivers that can dedupe do so. The SQL of claiming and recording is
+`monitor.store.outbox`'s.
 """
 
 from __future__ import annotations
@@ -29,15 +30,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from monitor.core.clock import Clock
 from monitor.core.events import MONITOR_PROBLEM, Notice
 from monitor.core.secrets import Redactor
+from monitor.store import outbox
+from monitor.store.outbox import TargetKey
 from notifiers.crashpoints import crashpoint
 from notifiers.outbox import enqueue
 from notifiers.sender import SendOutcome, notify_type, send, url_secrets
-from notifiers.tables import DeliveryAttemptRow, OutboxRow
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -45,16 +45,7 @@ if TYPE_CHECKING:
     from monitor.store import Store
 
 log = logging.getLogger(__name__)
-OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
-ATTEMPTS = DeliveryAttemptRow.__table__  # type: ignore[attr-defined]
-TargetKey = tuple[str, int]
 _SEPARATOR = {"text": "\n\n──────────\n\n", "markdown": "\n\n---\n\n", "html": "\n<hr>\n"}
-
-
-INTERRUPTED = (
-    "interrupted: the dispatcher stopped before recording the outcome; the message may have "
-    "arrived and is sent again with the same X-Invoicewatch-Key"
-)
 
 
 @dataclass(frozen=True)
@@ -186,21 +177,8 @@ class Dispatcher:
         await self.drain(grace)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _due(self, now: datetime) -> Any:
-        return sa.and_(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now, _lease_free(now))
-
     def _due_targets(self, now: datetime, only: TargetKey | None = None) -> list[TargetKey]:
-        stmt = (
-            sa.select(OUTBOX.c.channel, OUTBOX.c.target_index)
-            .where(self._due(now))
-            .group_by(OUTBOX.c.channel, OUTBOX.c.target_index)
-            .order_by(sa.func.min(OUTBOX.c.next_attempt_at))
-            .limit(1000)
-        )
-        if only is not None:
-            stmt = stmt.where(OUTBOX.c.channel == only[0], OUTBOX.c.target_index == only[1])
-        with self.store.engine.connect() as conn:
-            return [(c, int(i)) for c, i in conn.execute(stmt)]
+        return outbox.due_targets(self.store.engine, now, only)
 
     # one target ----------------------------------------------------------------------------
     async def _work_target(self, target: TargetKey, first: Claimed) -> None:
@@ -234,59 +212,22 @@ class Dispatcher:
                 self.on_enqueued()  # a slot is free: look again now, not at the next poll
 
     def _claim(self, targets: list[TargetKey], now: datetime) -> dict[TargetKey, Claimed]:
-        """Claim the oldest due message of each target by compare-and-set, in one
-        transaction; with it, when its route groups, the incident's other pending messages
-        for that target. Returns what this dispatcher won (another may have won the rest).
-
-        The transaction starts with the UPDATE, so SQLite takes its write lock at once
-        instead of upgrading a read transaction (which fails under concurrency)."""
+        """Claim the oldest due message of each target (and, when its route groups, the
+        incident's other pending messages there) by compare-and-set, in one transaction.
+        Returns what this dispatcher won; another may have won the rest."""
         timeouts = [c.timeout for c in self.config.channels if c.name in {t[0] for t in targets}]
         lease_until = now + max([self.config.notifications.lease, *(t * 2 for t in timeouts)])
         token = f"{self.node}:{uuid.uuid4().hex[:8]}"
-        mine = OUTBOX.c.claimed_by == token
-        firsts = (
-            sa.select(sa.func.min(OUTBOX.c.id))
-            .where(self._due(now), sa.tuple_(OUTBOX.c.channel, OUTBOX.c.target_index).in_(targets))
-            .group_by(OUTBOX.c.channel, OUTBOX.c.target_index)
-        )
-        with self.store.engine.begin() as conn:
-            won = conn.execute(
-                sa.update(OUTBOX)
-                .where(OUTBOX.c.id.in_(firsts), OUTBOX.c.status == "pending", _lease_free(now))
-                .values(claimed_by=token, claimed_until=lease_until)
-            ).rowcount
-            if not won:
-                return {}
-            leads = conn.execute(
-                sa.select(OUTBOX.c.channel, OUTBOX.c.target_index, OUTBOX.c.incident_id)
-                .where(mine, OUTBOX.c.group_until.is_not(None), OUTBOX.c.incident_id.is_not(None))
-            ).all()
-            for lead in leads:
-                conn.execute(
-                    sa.update(OUTBOX)
-                    .where(
-                        OUTBOX.c.channel == lead.channel, OUTBOX.c.target_index == lead.target_index,
-                        OUTBOX.c.incident_id == lead.incident_id, OUTBOX.c.status == "pending",
-                        OUTBOX.c.group_until.is_not(None), _lease_free(now),
-                    )
-                    .values(claimed_by=token, claimed_until=lease_until)
-                )
-            rows = [dict(r._mapping) for r in conn.execute(sa.select(OUTBOX).where(mine).order_by(OUTBOX.c.id))]
-            ids = [r["id"] for r in rows]
-            in_flight = sa.and_(ATTEMPTS.c.outbox_id.in_(ids), ATTEMPTS.c.ok.is_(None))
-            interrupted = conn.execute(sa.update(ATTEMPTS).where(in_flight).values(ok=False, error=INTERRUPTED)).rowcount
-            if interrupted:
-                log.warning("re-sending %d message(s) whose earlier delivery was interrupted: %s", interrupted, ids)
-            conn.execute(sa.insert(ATTEMPTS), [{"outbox_id": i, "at": now, "ok": None} for i in ids])
-            attempt_of: dict[int, int] = {
-                int(o): int(a) for o, a in conn.execute(sa.select(ATTEMPTS.c.outbox_id, ATTEMPTS.c.id).where(in_flight))
-            }
+        won = outbox.claim(self.store.engine, targets, now, token, lease_until)
+        if won.interrupted:
+            log.warning("re-sending %d message(s) whose earlier delivery was interrupted: %s",
+                        won.interrupted, [r["id"] for r in won.rows])
         out: dict[TargetKey, Claimed] = {}
-        for r in rows:
+        for r in won.rows:
             target = (r["channel"], int(r["target_index"]))
             claimed = out.setdefault(target, Claimed(token, [], []))
             claimed.rows.append(r)
-            claimed.attempt_ids.append(attempt_of[r["id"]])
+            claimed.attempt_ids.append(won.attempt_of[r["id"]])
         return out
 
     async def _deliver(self, channel: Channel, target: TargetKey, claimed: Claimed) -> bool:
@@ -339,69 +280,39 @@ class Dispatcher:
         problem = False
         with self.store.session() as session:
             conn = session.connection()
-            mine = sa.and_(OUTBOX.c.id.in_(claimed.ids), OUTBOX.c.claimed_by == claimed.token)
             if outcome.ok:
-                done = conn.execute(
-                    sa.update(OUTBOX).where(mine).values(
-                        status="sent", sent_at=now, attempts=OUTBOX.c.attempts + 1, last_error=None,
-                        claimed_by=None, claimed_until=None,
-                    )
-                ).rowcount
+                done = outbox.mark_sent(conn, claimed.ids, claimed.token, now)
                 if done < len(claimed.rows):
                     log.warning("lease on %s ran out during delivery; another dispatcher may send it again", claimed.ids)
             else:
                 for r in claimed.rows:
                     attempts = r["attempts"] + 1
                     give_up = outcome.permanent or now - r["created_at"] >= settings.max_age
-                    values: dict[str, Any] = {
-                        "attempts": attempts, "last_error": error, "claimed_by": None, "claimed_until": None,
-                    }
-                    if give_up:
-                        values["status"] = "failed"
-                    else:
-                        values["next_attempt_at"] = now + backoff(attempts, settings.retry_initial, settings.retry_max, self.rng)
-                    conn.execute(sa.update(OUTBOX).where(mine, OUTBOX.c.id == r["id"]).values(**values))
+                    retry_at = None if give_up else now + backoff(attempts, settings.retry_initial, settings.retry_max, self.rng)
+                    outbox.mark_failed(conn, r["id"], claimed.token, attempts=attempts, error=error, retry_at=retry_at)
                 problem = self._maybe_report(session, channel, error, now)
-            conn.execute(
-                sa.update(ATTEMPTS).where(ATTEMPTS.c.id.in_(claimed.attempt_ids))
-                .values(ok=outcome.ok, error=error, duration_ms=outcome.duration_ms)
-            )
+            outbox.finish_attempts(conn, claimed.attempt_ids, ok=outcome.ok, error=error, duration_ms=outcome.duration_ms)
             session.commit()
         return problem
 
     def _maybe_report(self, session: Any, channel: Channel, error: str | None, now: datetime) -> bool:
         """Queue a monitor.problem (to the other channels) once a channel has failed for long."""
-        oldest = session.connection().execute(
-            sa.select(OUTBOX.c.id, OUTBOX.c.created_at)
-            .where(OUTBOX.c.channel == channel.name, OUTBOX.c.status.in_(("pending", "failed")),
-                   OUTBOX.c.attempts > 0, OUTBOX.c.event != MONITOR_PROBLEM)
-            .order_by(OUTBOX.c.status.desc(), OUTBOX.c.created_at, OUTBOX.c.id)  # pending first
-            .limit(1)
-        ).first()
-        if oldest is None or now - oldest.created_at < self.config.notifications.problem_after:
+        oldest = outbox.oldest_failing(session.connection(), channel.name)
+        if oldest is None:
+            return False
+        oldest_id, failing_since = oldest
+        if now - failing_since < self.config.notifications.problem_after:
             return False
         notice = Notice(
             event=MONITOR_PROBLEM,
-            key=f"channel:{channel.name}:failing:{oldest.id}",
+            key=f"channel:{channel.name}:failing:{oldest_id}",
             at=now,
             severity="major",
             title=f"notification channel {channel.name} keeps failing",
-            data={"channel": channel.name, "failing_since": oldest.created_at.isoformat(),
+            data={"channel": channel.name, "failing_since": failing_since.isoformat(),
                   "detail": error or "", "exclude_channels": [channel.name]},
         )
         return enqueue(session, notice, self.config, now=now) > 0
 
     def _fail_orphans(self, target: TargetKey, reason: str) -> None:
-        now = self.clock.now()
-        with self.store.engine.begin() as conn:
-            conn.execute(
-                sa.update(OUTBOX)
-                .where(OUTBOX.c.channel == target[0], OUTBOX.c.target_index == target[1],
-                       OUTBOX.c.status == "pending", _lease_free(now))
-                .values(status="failed", last_error=reason)
-            )
-
-
-def _lease_free(now: datetime) -> Any:
-    return sa.or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now)
-
+        outbox.fail_pending(self.store.engine, target, reason, self.clock.now())

@@ -1,8 +1,8 @@
 """Writing to the outbox: `enqueue` renders a notice for every routed target and adds one row
 per target to the caller's session, without committing.
 
-Rows are inserted with ON CONFLICT DO NOTHING on (key, channel, target_index), on SQLite and
-PostgreSQL alike, so a second enqueue of the same key (a retry, a restart, a second
+Rows go in through `monitor.store.outbox.insert` (ON CONFLICT DO NOTHING on (key, channel,
+target_index)), so a second enqueue of the same key (a retry, a restart, a second
 controller) adds nothing and never aborts the caller's transaction. Text is rendered and
 redacted here, once: the dispatcher sends exactly what was decided, and the database never
 holds a secret.
@@ -14,16 +14,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from jinja2 import Environment
 from sqlmodel import Session
 
-from monitor.core.events import CLOSING_EVENTS, DOWN_EVENTS, Notice
+from monitor.core.events import CLOSING_EVENTS, Notice
 from monitor.core.secrets import Redactor
 from monitor.rulebook.quiet_hours import release_time
+from monitor.store import outbox
 from notifiers.render import Message, make_environment, render
 from notifiers.routing import body_format, targets_for
-from notifiers.tables import OutboxRow
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -42,32 +41,6 @@ def environment_for(config: Config) -> Environment:
     return env
 
 
-def told_targets(session: Session, incident_id: int) -> set[tuple[str, int]]:
-    """Targets that were sent (or are about to be sent) word that this incident is down."""
-    table = OutboxRow.__table__  # type: ignore[attr-defined]
-    stmt = (
-        sa.select(table.c.channel, table.c.target_index)
-        .where(table.c.incident_id == incident_id, table.c.event.in_(sorted(DOWN_EVENTS)))
-        .distinct()
-    )
-    return {(c, int(i)) for c, i in session.connection().execute(stmt)}
-
-
-def _insert(session: Session, row: dict[str, Any]) -> int:
-    table = OutboxRow.__table__  # type: ignore[attr-defined]
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = (
-        dialect_insert(table)
-        .values(**row)
-        .on_conflict_do_nothing(index_elements=["key", "channel", "target_index"])
-        .returning(table.c.id)  # rowcount is unreliable here on psycopg; count what came back
-    )
-    return len(session.connection().execute(stmt).all())
-
-
 def enqueue(session: Session, notice: Notice, config: Config, *, now: datetime | None = None) -> int:
     """Add one outbox row per routed target; return how many rows were added.
 
@@ -77,7 +50,7 @@ def enqueue(session: Session, notice: Notice, config: Config, *, now: datetime |
     now = now or notice.at
     also: set[tuple[str, int]] = set()
     if notice.event in CLOSING_EVENTS and notice.incident_id is not None:
-        also = told_targets(session, notice.incident_id)
+        also = outbox.told_targets(session, notice.incident_id)
     targets = targets_for(notice, config, also)
     if not targets:
         return 0
@@ -95,7 +68,7 @@ def enqueue(session: Session, notice: Notice, config: Config, *, now: datetime |
             rendered[cache_key] = render(env, notice, config, audience=channel.audience, language=language, body_format=fmt)
         msg = rendered[cache_key]
         due = max(release_time(channel, notice, now, zone), now + target.group_window)
-        added += _insert(
+        added += outbox.insert(
             session,
             {
                 "key": notice.key[:200],

@@ -1,7 +1,8 @@
 """Platform sessions for checks: `ctx.services["platforms"]`, a `PlatformRegistry`.
 
 The composition root (monitor/runtime.py `make_context`) calls `provide(ctx, ...)` once per
-process (and `invoicewatch check` once per run). Every check of a platform gets the same
+process (and `invoicewatch check` once per run), after putting the canary ledger into
+`ctx.services["canaries"]` (none without a database). Every check of a platform gets the same
 session, hence the same token cache: that is what keeps token requests within the platform's
 quota. `PlatformService` cleans up canaries left by a crash as soon as the monitor starts.
 """
@@ -11,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from checks.client import HttpClientFactory
+from checks.platform.ledger import SERVICE_KEY as LEDGER_KEY
 from checks.platform.ledger import CanaryLedger
 from checks.platform.models import FormAuth, OAuthAuth, PlatformProfile, TokenAuth
 from checks.platform.session import PlatformSession, set_budget
@@ -40,7 +42,7 @@ class PlatformRegistry:
         clock: Clock,
         http: HttpClientFactory,
         redactor: Redactor,
-        database: str | None = None,
+        ledger: CanaryLedger | None = None,
         timezone: str = "Asia/Shanghai",
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -51,11 +53,10 @@ class PlatformRegistry:
         # Waiting between polls (issuance, lifecycle, flow repeats). Tests inject a sleep that
         # moves their FakeClock, so simulated minutes pass in milliseconds.
         self.sleep = sleep
-        self.ledger = CanaryLedger(database) if database else None
+        self.ledger = ledger
         self._platforms: dict[str, PlatformProfile] = {}
         self._sessions: dict[tuple[str, str | None], PlatformSession] = {}
         self.recovered: set[str] = set()  # platforms whose leftover canaries were swept
-        self._engines: dict[str, Any] = {}  # SQL sources of truth, one engine per URL
         self.update(platforms)
 
     def update(self, platforms: dict[str, PlatformProfile]) -> None:
@@ -110,21 +111,9 @@ class PlatformRegistry:
     def sessions(self) -> list[PlatformSession]:
         return list(self._sessions.values())
 
-    def sql_engine(self, url: str) -> Any:
-        """One SQLAlchemy engine per source URL (building one per run would leak pools)."""
-        engine = self._engines.get(url)
-        if engine is None:
-            import sqlalchemy as sa
-
-            engine = self._engines[url] = sa.create_engine(url, pool_pre_ping=True)
-        return engine
-
     async def aclose(self) -> None:
         if self.ledger is not None:
             await self.ledger.close()
-        engines, self._engines = self._engines, {}
-        for engine in engines.values():
-            await asyncio.to_thread(engine.dispose)
 
 
 def _token_cache(profile: PlatformProfile, clock: Clock) -> TokenCache | None:
@@ -147,9 +136,11 @@ def platforms_of(ctx: Context, spec: CheckSpec | None = None) -> PlatformRegistr
     return registry  # type: ignore[no-any-return]
 
 
-def provide(ctx: Context, platforms: dict[str, PlatformProfile], *, database: str, timezone: str) -> PlatformRegistry:
-    """Put the platform registry into ctx.services (and return it)."""
+def provide(ctx: Context, platforms: dict[str, PlatformProfile], *, timezone: str) -> PlatformRegistry:
+    """Put the platform registry into ctx.services (and return it), with the canary ledger
+    the composition root put there (`ctx.services["canaries"]`; none: no canaries)."""
     registry = ctx.services[SERVICE_KEY] = PlatformRegistry(
-        dict(platforms), clock=ctx.clock, http=ctx.http, redactor=ctx.redactor, database=database, timezone=timezone,
+        dict(platforms), clock=ctx.clock, http=ctx.http, redactor=ctx.redactor,
+        ledger=ctx.services.get(LEDGER_KEY), timezone=timezone,
     )
     return registry

@@ -73,17 +73,12 @@ def incidents(ctx: click.Context, app: AppState, show_all: bool, limit: int, as_
     """List open incidents (all with --all); `incidents show ID` prints one with its timeline."""
     if ctx.invoked_subcommand is not None:
         return
-    from sqlmodel import select
-
-    from monitor.incidents.tables import Incident
+    from monitor.store import incidents as rows_of
 
     store = _store(app)
     now = SystemClock().now()
     with store.session() as s:
-        stmt = select(Incident).order_by(Incident.id.desc()).limit(limit)  # type: ignore[union-attr]
-        if not show_all:
-            stmt = stmt.where(Incident.resolved_at.is_(None))  # type: ignore[union-attr]
-        rows = list(s.exec(stmt))
+        rows = rows_of.listing(s, limit=limit, include_resolved=show_all)
     if as_json:
         click.echo(json.dumps([_incident_json(r) for r in rows], ensure_ascii=False, indent=2, default=str))
         return
@@ -108,16 +103,15 @@ def incidents(ctx: click.Context, app: AppState, show_all: bool, limit: int, as_
 @pass_app
 def incidents_show(app: AppState, incident_id: int, as_json: bool) -> None:
     """One incident: evidence, time to detect/resolve, and the whole timeline."""
-    from monitor.incidents.ledger import timeline
-    from monitor.incidents.tables import Incident
+    from monitor.store import incidents as rows_of
 
     store = _store(app)
     with store.session() as s:
-        row = s.get(Incident, incident_id)
+        row = rows_of.get(s, incident_id)
         if row is None:
             _fail(f"no incident {incident_id}")
         assert row is not None
-        entries = timeline(s, incident_id)
+        entries = rows_of.timeline(s, incident_id)
     if as_json:
         doc = _incident_json(row)
         doc["timeline"] = [
@@ -329,7 +323,7 @@ def maintenance_list(app: AppState, horizon: str, as_json: bool) -> None:
 @pass_app
 def maintenance_end(app: AppState, window_id: int) -> None:
     """End window ID now (a recurring window stops for good)."""
-    from monitor.incidents.maintenance import end_window
+    from monitor.store.maintenance import end_window
 
     store = _store(app)
     with store.session() as s:
@@ -374,7 +368,7 @@ def silence(app: AppState, target: str, length: str, reason: str) -> None:
 @pass_app
 def silences(app: AppState) -> None:
     """List active silences."""
-    from monitor.incidents.silences import active_silences
+    from monitor.store.maintenance import active_silences
 
     store = _store(app)
     with store.session() as s:
@@ -394,7 +388,7 @@ def silences(app: AppState) -> None:
 @pass_app
 def unsilence(app: AppState, silence_id: int) -> None:
     """End silence ID now."""
-    from monitor.incidents.silences import end_silence
+    from monitor.store.maintenance import end_silence
 
     store = _store(app)
     with store.session() as s:

@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
-import sqlalchemy as sa
 
 from monitor.cli.app import AppState, cli, pass_app, table
 from monitor.core.durations import parse_duration
@@ -142,16 +141,11 @@ def outbox(ctx: click.Context, show_all: bool, limit: int, as_json: bool) -> Non
     """Messages waiting to be delivered or given up on (newest first); `outbox retry ID`."""
     if ctx.invoked_subcommand is not None:
         return
-    from notifiers.tables import OutboxRow
+    from monitor.store import outbox as rows_of
 
     app: AppState = ctx.obj
     store = _store(app)
-    t = OutboxRow.__table__  # type: ignore[attr-defined]
-    stmt = sa.select(t).order_by(t.c.id.desc()).limit(limit)
-    if not show_all:
-        stmt = stmt.where(t.c.status != "sent")
-    with store.engine.connect() as conn:
-        found = [dict(r._mapping) for r in conn.execute(stmt)]
+    found = rows_of.listing(store.engine, limit=limit, include_sent=show_all)
     if as_json:
         keep = ("id", "key", "channel", "target_index", "event", "status", "attempts", "next_attempt_at",
                 "created_at", "sent_at", "last_error")
@@ -183,16 +177,10 @@ def outbox(ctx: click.Context, show_all: bool, limit: int, as_json: bool) -> Non
 def outbox_retry(app: AppState, ids: tuple[int, ...]) -> None:
     """Deliver failed or pending messages IDS at the next dispatcher pass (one more attempt
     each; a message past notifications.max_age that fails again stays failed)."""
-    from notifiers.tables import OutboxRow
+    from monitor.store import outbox as rows_of
 
     store = _store(app)
-    t = OutboxRow.__table__  # type: ignore[attr-defined]
-    now = datetime.now(UTC)
-    with store.engine.begin() as conn:
-        changed = conn.execute(
-            sa.update(t).where(t.c.id.in_(ids), t.c.status.in_(("failed", "pending")))
-            .values(status="pending", next_attempt_at=now, claimed_by=None, claimed_until=None)
-        ).rowcount
+    changed = rows_of.retry(store.engine, ids, datetime.now(UTC))
     missing = len(ids) - changed
     click.echo(f"{changed} message{'s' if changed != 1 else ''} queued for delivery"
                + (f"; {missing} not found or already sent" if missing else ""))
@@ -236,6 +224,7 @@ def announce_publish(app: AppState, /, components: tuple[str, ...], title: str, 
                      next_update: timedelta | None, **fields: str | None) -> None:
     """Publish an announcement with your own text (the same text in every language)."""
     from monitor.core.text import LANGUAGES
+    from monitor.store import announcements
     from notifiers import announce as ann
 
     config = app.config
@@ -247,7 +236,7 @@ def announce_publish(app: AppState, /, components: tuple[str, ...], title: str, 
     store = _store(app)
     now = datetime.now(UTC)
     with store.session() as s:
-        existing = ann.announcement_for_incident(s, incident_id) if incident_id is not None else None
+        existing = announcements.for_incident(s, incident_id) if incident_id is not None else None
         body = ann.manual_body(config, fields)
         if existing is not None and existing.status != "closed":
             row = ann.update(s, config, existing, now, title=dict.fromkeys(LANGUAGES, title), body=body, manual=True,
@@ -261,9 +250,9 @@ def announce_publish(app: AppState, /, components: tuple[str, ...], title: str, 
 
 
 def _load(app: AppState, s: Any, announcement_id: int) -> Any:
-    from notifiers.tables import AnnouncementRow
+    from monitor.store import announcements
 
-    row = s.get(AnnouncementRow, announcement_id)
+    row = announcements.get(s, announcement_id)
     if row is None or row.status == "closed":
         click.echo(f"no open announcement {announcement_id} (see: invoicewatch announce list)", err=True)
         sys.exit(1)
@@ -314,7 +303,7 @@ def announce_close(app: AppState, announcement_id: int, message: str | None) -> 
 @pass_app
 def announce_list(app: AppState) -> None:
     """Open announcements (what the status page shows)."""
-    from notifiers import announce as ann
+    from monitor.store import announcements
 
     store = _store(app)
     lang, tz = app.config.monitor.language, app.config.monitor.tz
@@ -326,7 +315,7 @@ def announce_list(app: AppState) -> None:
                 "next update": r.next_update_at.astimezone(tz).strftime("%m-%d %H:%M") if r.next_update_at else "",
                 "title": r.title.get(lang, ""),
             }
-            for r in ann.active_announcements(s)
+            for r in announcements.active(s)
         ]
     if not rows:
         click.echo("no open announcements")

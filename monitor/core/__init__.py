@@ -9,7 +9,7 @@ project, so checks, the store, the rulebook, the notifiers and the status page a
     cron       CronExpr (crontab as admins mean it)
     zones      ZoneName
     clock      Clock, SystemClock, FakeClock (the one source of time)
-    secrets    Redactor (every secret masked wherever text leaves the process)
+    secrets    Redactor (every secret masked wherever text leaves the process), safe_url
     errors     the exception tree
     aio        wait_event
     bus        Bus (in-process "look again now" signals), Health (the monitor's own)

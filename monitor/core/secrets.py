@@ -53,6 +53,20 @@ class Redactor:
         return value
 
 
+# scheme://user:password@host...: the password is everything up to the first "@", the way
+# SQLAlchemy's URL parser reads it (so a "/" or ":" in a password is masked whole).
+_URL_PASSWORD = re.compile(r"^(?P<head>[\w+]+://[^:/@]*:)(?P<password>[^@]*)@")
+_URL_SCHEME = re.compile(r"^[\w+]+://")
+
+
+def safe_url(url: str) -> str:
+    """A database URL without its password, for messages ("<unparseable database URL>" when it
+    is not a URL at all). A pure string function: checks use it without a database library."""
+    if not _URL_SCHEME.match(url):
+        return "<unparseable database URL>"
+    return _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}@", url, count=1)
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that masks secrets in the final message of every record."""
 

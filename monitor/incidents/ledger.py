@@ -1,44 +1,31 @@
-"""Incidents in the database: load the engine's Book, write its Actions, keep component
-status and its history, save check states. Every function works inside the caller's
-session and never commits: the service commits state, incident and outbox rows together.
+"""The mapping between the rulebook's incidents and the store's rows: load the engine's Book,
+write its Actions (incident rows and one timeline entry each), save and load check states.
+The SQL is monitor.store's; every function works inside the caller's session and never
+commits: the service commits state, incident and outbox rows together.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from monitor.incidents.tables import ComponentStatus, ComponentStatusChange, Incident, IncidentUpdate
 from monitor.rulebook.check_state import CheckState
 from monitor.rulebook.incident_book import COMPONENT, OPENED, RESOLVED, Action, Book, IncidentView
-from monitor.store.tables import CheckStateRow
-
-
-def open_incidents(session: Session) -> list[Incident]:
-    """Every incident not yet resolved, oldest first."""
-    stmt = select(Incident).where(Incident.resolved_at.is_(None)).order_by(Incident.id)  # type: ignore[union-attr,arg-type]
-    return list(session.exec(stmt))
+from monitor.store import incidents, results
+from monitor.store.incidents import Incident
 
 
 def load_book(session: Session, *, lock: bool = True) -> Book:
     """Open incidents (locked FOR UPDATE on PostgreSQL, so a CLI change cannot interleave)
     and the last resolution time of each component."""
-    stmt = select(Incident).where(Incident.resolved_at.is_(None)).order_by(Incident.id)  # type: ignore[union-attr,arg-type]
-    if lock and session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
     opened: dict[str, IncidentView] = {}
-    for row in session.exec(stmt):
+    for row in incidents.open_incidents(session, lock=lock):
         opened.setdefault(row.component, view_of(row))
-    last = session.exec(
-        select(Incident.component, sa.func.max(Incident.resolved_at)).group_by(Incident.component)
-    )
-    last_resolved = {c: _aware(t) for c, t in last if t is not None}
-    return Book(open=opened, last_resolved=last_resolved)
+    return Book(open=opened, last_resolved=incidents.last_resolved(session))
 
 
 def view_of(row: Incident) -> IncidentView:
@@ -104,7 +91,7 @@ def write_actions(session: Session, actions: Iterable[Action]) -> Written:
         view = action.incident
         row = rows.get(view.component)
         if row is None and view.id is not None:
-            row = session.get(Incident, view.id)
+            row = incidents.get(session, view.id)
         if row is None:
             if action.kind != OPENED:
                 continue  # the incident vanished under us (deleted by hand); nothing to write
@@ -120,81 +107,32 @@ def write_actions(session: Session, actions: Iterable[Action]) -> Written:
                 data={},
             )
         _fill(row, view, action.at)
-        session.add(row)
-        session.flush()
+        incidents.save(session, row)
         assert row.id is not None
         rows[view.component] = row
         if action.kind == RESOLVED:
             rows.pop(view.component, None)
-        entry = IncidentUpdate(
-            incident_id=row.id,
-            at=action.at,
-            status=view.status,
-            kind="auto",
-            message=action.message[:4000],
+        entry = incidents.add_update(
+            session, row.id, at=action.at, status=view.status, kind="auto", message=action.message[:4000],
             data={"action": action.kind, **dict(action.data)},
         )
-        session.add(entry)
-        session.flush()
         assert entry.id is not None
         out.incident_ids.add(row.id)
         out.entries.append((action, row.id, entry.id))
     return out
 
 
-def write_component_statuses(
-    session: Session, statuses: Mapping[str, str | None], now: datetime
-) -> list[str]:
-    """Store each component's status; one history row per transition. Returns changed ids.
-    A None status (nothing reporting) leaves the component as it was."""
-    current = {row.component: row for row in session.exec(select(ComponentStatus))}
-    changed = []
-    for cid, status in statuses.items():
-        if status is None:
-            continue
-        row = current.get(cid)
-        if row is not None and row.status == status:
-            continue
-        if row is None:
-            row = ComponentStatus(component=cid, status=status, since=now, updated_at=now)
-        else:
-            row.status, row.since, row.updated_at = status, now, now
-        session.add(row)
-        session.add(ComponentStatusChange(component=cid, at=now, status=status))
-        changed.append(cid)
-    return changed
-
-
 def save_states(session: Session, states: Iterable[CheckState], location: str) -> None:
-    """Upsert the evaluator's columns of check_state (status, since, data) for `location`,
-    leaving the latest-result columns the result writer owns untouched."""
-    values = [
+    """The deciding service's columns of check_state (status, since, data) for `location`;
+    the latest-result columns stay the result writer's."""
+    results.save_decided(session, [
         {"check": st.check, "location": location, "status": st.status, "since": st.since, "data": st.to_json()}
         for st in states
-    ]
-    if not values:
-        return
-    table = CheckStateRow.__table__  # type: ignore[attr-defined]
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = dialect_insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["check", "location"],
-        set_={"status": stmt.excluded.status, "since": stmt.excluded.since, "data": stmt.excluded.data},
-    )
-    session.connection().execute(stmt, values)
+    ])
 
 
 def load_states(session: Session, location: str) -> dict[str, CheckState]:
-    rows = session.exec(select(CheckStateRow).where(CheckStateRow.location == location))
-    return {r.check: CheckState.from_json(r.check, r.since, r.data) for r in rows}
-
-
-def timeline(session: Session, incident_id: int) -> list[IncidentUpdate]:
-    stmt = select(IncidentUpdate).where(IncidentUpdate.incident_id == incident_id).order_by(IncidentUpdate.id)  # type: ignore[arg-type]
-    return list(session.exec(stmt))
+    return {r.check: CheckState.from_json(r.check, r.since, r.data) for r in results.states(session, location)}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -203,10 +141,3 @@ def _iso(value: datetime | None) -> str | None:
 
 def _dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
-
-
-def _aware(value: Any) -> datetime:
-    from datetime import UTC
-
-    when: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

@@ -1,6 +1,6 @@
-"""Maintenance windows in the database: what is covered now and planned (the arithmetic is
-`monitor.rulebook.maintenance`), windows added and ended by hand, and the mirror of config
-windows into `maintenance_window`.
+"""Maintenance windows at work: what is covered now and planned (the arithmetic is
+`monitor.rulebook.maintenance`, the rows `monitor.store.maintenance`), windows added by hand
+(checked here), and the mirror of config windows into `maintenance_window`.
 """
 
 from __future__ import annotations
@@ -10,40 +10,31 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from monitor.core import cron
 from monitor.core.text import text_in
-from monitor.incidents.tables import MaintenanceWindow
-from monitor.rulebook.maintenance import Occurrence, active_in, upcoming
+from monitor.rulebook.maintenance import Occurrence, Window, active_in, upcoming
+from monitor.store import maintenance as rows
+from monitor.store.maintenance import MaintenanceWindow
 
 if TYPE_CHECKING:
     from monitor.config import Config
 
 
-
-
-
-
-
-
-
-
-def current_windows(session: Session) -> list[MaintenanceWindow]:
-    """Windows that may still have an occurrence now or later (not ended by hand)."""
-    return list(session.exec(select(MaintenanceWindow).where(MaintenanceWindow.ended_at.is_(None))))  # type: ignore[union-attr]
-
-
-
-
 def active_maintenance(session: Session, now: datetime) -> list[Occurrence]:
     """Occurrences in force at `now`."""
-    return active_in(current_windows(session), now)
+    return active_in(rows.current_windows(session), now)
 
 
 def planned_maintenance(session: Session, now: datetime, horizon: timedelta) -> list[Occurrence]:
     """Occurrences starting within `horizon` from now, soonest first."""
-    out = [occ for w in current_windows(session) for occ in upcoming(w, now, horizon)]
+    return planned_in(rows.current_windows(session), now, horizon)
+
+
+def planned_in(windows: Sequence[Window], now: datetime, horizon: timedelta) -> list[Occurrence]:
+    """Occurrences of `windows` starting within `horizon` from now, soonest first."""
+    out = [occ for w in windows for occ in upcoming(w, now, horizon)]
     return sorted(out, key=lambda o: (o.starts_at, o.window_id))
 
 
@@ -70,7 +61,7 @@ def add_window(
             raise ValueError("a recurring window needs a duration longer than zero")
     elif ends_at is None or ends_at <= starts_at:
         raise ValueError("a one-off window needs an end after its start")
-    row = MaintenanceWindow(
+    return rows.add_window(session, MaintenanceWindow(
         title=title,
         title_i18n=title_i18n,
         description=description,
@@ -84,21 +75,7 @@ def add_window(
         created_at=now,
         source=source,
         config_key=config_key,
-    )
-    session.add(row)
-    session.flush()
-    return row
-
-
-def end_window(session: Session, window_id: int, now: datetime) -> MaintenanceWindow | None:
-    """End a window now (a one-off early; a recurring one for good). None if unknown."""
-    row = session.get(MaintenanceWindow, window_id)
-    if row is None:
-        return None
-    if row.ended_at is None:
-        row.ended_at = now
-        session.add(row)
-    return row
+    ))
 
 
 def components_text(ids: Sequence[str], config: Config) -> str:
@@ -122,14 +99,8 @@ def mirror_config(session: Session, config: Config, now: datetime) -> list[Maint
     are replaced. Runs at start and on every reload.
     """
     wanted = {config_key(w): w for w in config.maintenance}
-    existing = {
-        r.config_key: r
-        for r in session.exec(select(MaintenanceWindow).where(MaintenanceWindow.source == "config"))
-    }
-    for key, row in existing.items():
-        if key not in wanted:
-            session.delete(row)
-    session.flush()
+    existing = rows.config_windows(session)
+    rows.delete_windows(session, [row for key, row in existing.items() if key not in wanted])
     added = []
     for key, w in wanted.items():
         if key in existing:
@@ -158,10 +129,3 @@ def mirror_config(session: Session, config: Config, now: datetime) -> list[Maint
             )
         )
     return added
-
-
-
-
-def all_windows(session: Session) -> list[MaintenanceWindow]:
-    return list(session.exec(select(MaintenanceWindow)))
-

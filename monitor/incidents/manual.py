@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from monitor.core.errors import ManualError
 from monitor.core.events import (
@@ -21,8 +21,9 @@ from monitor.core.events import (
 )
 from monitor.core.secrets import Redactor
 from monitor.incidents.ledger import view_of
-from monitor.incidents.tables import Incident, IncidentUpdate
 from monitor.rulebook import notices
+from monitor.store import incidents
+from monitor.store.incidents import Incident, IncidentUpdate
 from notifiers.outbox import enqueue_all
 
 if TYPE_CHECKING:
@@ -30,10 +31,7 @@ if TYPE_CHECKING:
 
 
 def _locked(session: Session, incident_id: int) -> Incident:
-    stmt = select(Incident).where(Incident.id == incident_id)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    row = session.exec(stmt).first()
+    row = incidents.get(session, incident_id, lock=True)
     if row is None:
         raise ManualError(f"no incident {incident_id}")
     return row
@@ -47,13 +45,11 @@ def ack(session: Session, incident_id: int, *, who: str, now: datetime, config: 
     if row.acked_at is not None:
         return row, False
     row.acked_at, row.acked_by, row.updated_at = now, who, now
-    session.add(row)
-    entry = IncidentUpdate(
-        incident_id=incident_id, at=now, status=row.status, kind="manual", message="acknowledged",
+    incidents.save(session, row)
+    entry = incidents.add_update(
+        session, incident_id, at=now, status=row.status, kind="manual", message="acknowledged",
         author=who, data={"action": "ack"},
     )
-    session.add(entry)
-    session.flush()
     assert entry.id is not None
     notice = notices.manual(INCIDENT_ACKED, view_of(row), incident_id, entry.id, now, "acknowledged", who)
     enqueue_all(session, [notice], config)
@@ -88,13 +84,11 @@ def update(
         if status == RESOLVED:
             row.resolved_at = now
     row.updated_at = now
-    session.add(row)
-    entry = IncidentUpdate(
-        incident_id=incident_id, at=now, status=row.status, kind="manual", message=message,
+    incidents.save(session, row)
+    entry = incidents.add_update(
+        session, incident_id, at=now, status=row.status, kind="manual", message=message,
         author=who, data={"action": "update", "status_changed": changed},
     )
-    session.add(entry)
-    session.flush()
     assert entry.id is not None
     if row.resolved_at is None or (changed and status == RESOLVED):
         event = INCIDENT_RESOLVED if changed and status == RESOLVED else INCIDENT_UPDATED

@@ -23,9 +23,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlmodel import Session, select
-
 from monitor.core.aio import wait_event
 from monitor.core.events import (
     INCIDENT_OPENED,
@@ -48,7 +45,8 @@ from monitor.rulebook.incident_book import OPENED, RESOLVED
 from monitor.rulebook.incidents import Holds, Policy, World, component_statuses, reconcile
 from monitor.rulebook.maintenance import Occurrence, active_in, coverage, upcoming
 from monitor.rulebook.topology import Topology, component_of
-from monitor.store.tables import CheckResultRow
+from monitor.store import incidents, results
+from monitor.store import maintenance as holds
 from notifiers.outbox import enqueue_all
 
 if TYPE_CHECKING:
@@ -60,7 +58,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SLO_EVERY = timedelta(seconds=60)
-DECIDING_LOCK = 0x1A_C1DE  # pg advisory lock key of the deciding transaction
 REMOTE_BATCH = 5000
 SCHEDULED_HORIZON = timedelta(days=7)
 # A first result (unknown -> up) is not news; a check going down is.
@@ -257,14 +254,14 @@ class IncidentService:
         """What the tick needs from the database before deciding: maintenance windows,
         silences, and results other locations wrote since the last tick."""
         with self.store.session() as s:
-            windows = maintenance.current_windows(s)
-            sil = silences.active_silences(s, now)
+            windows = holds.current_windows(s)
+            sil = holds.active_silences(s, now)
             if not self._slo_loaded:
                 self.slo.load(s, now)
                 self._slo_loaded = True
             remote: list[Result] = []
             if self._remote:
-                self._cursor, remote = remote_results(s, self._cursor, self.location)
+                self._cursor, remote = results.from_other_locations(s, self._cursor, self.location, batch=REMOTE_BATCH)
         return active_in(windows, now), sil, remote
 
     def _transaction(
@@ -279,10 +276,9 @@ class IncidentService:
     ) -> TickOutcome:
         out = TickOutcome()
         with self.store.session() as s:
-            if s.get_bind().dialect.name == "postgresql":
-                # Two controllers on one database decide one at a time, so the second sees the
-                # first's incident instead of opening its own (outbox keys then match too).
-                s.connection().execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": DECIDING_LOCK})
+            # Two controllers on one database decide one at a time, so the second sees the
+            # first's incident instead of opening its own (outbox keys then match too).
+            incidents.lock_deciding(s)
             outgoing = list(pending)
             if self._mirror:
                 for row in maintenance.mirror_config(s, config, now):
@@ -296,7 +292,7 @@ class IncidentService:
                 if notice is not None:
                     outgoing.append(notice)
             out.incidents = written.incident_ids
-            out.components = ledger.write_component_statuses(s, component_statuses(world), now)
+            out.components = incidents.write_component_statuses(s, component_statuses(world), now)
             ledger.save_states(s, to_save, self.location)
             outgoing += self._maintenance_notices(active, now)
             if self._last_slo is None or now - self._last_slo >= SLO_EVERY:
@@ -338,38 +334,3 @@ class IncidentService:
 
     def _component_names(self, ids: tuple[str, ...]) -> str:
         return maintenance.components_text(ids, self.config)
-
-
-def remote_results(session: Session, cursor: int | None, location: str) -> tuple[int | None, list[Result]]:
-    """Results other locations stored after `cursor` (None: start from now), oldest first.
-
-    Reads up to the newest id seen *before* the read, so nothing written meanwhile is
-    skipped. (On PostgreSQL a row whose id was drawn earlier but committed later than a
-    newer one can still be missed; it costs one result of a quorum, not an incident.)"""
-    newest = int(session.exec(select(sa.func.max(CheckResultRow.id))).one() or 0)
-    if cursor is None:
-        return newest, []
-    stmt = (
-        select(CheckResultRow)
-        .where(CheckResultRow.id > cursor, CheckResultRow.id <= newest, CheckResultRow.location != location)  # type: ignore[operator]
-        .order_by(CheckResultRow.id)  # type: ignore[arg-type]
-        .limit(REMOTE_BATCH)
-    )
-    rows = list(session.exec(stmt))
-    if len(rows) == REMOTE_BATCH:
-        newest = int(rows[-1].id or newest)
-    return newest, [_result_of(r) for r in rows]
-
-
-def _result_of(row: CheckResultRow) -> Result:
-    detail = row.detail or {}
-    steps = [
-        StepResult(**{**s, "status": Status(s["status"]), "conditions": [ConditionResult(**c) for c in s.get("conditions", [])]})
-        for s in detail.get("steps", [])
-    ]
-    return Result(
-        check=row.check, status=Status(row.status), started_at=row.ts, latency_ms=row.latency_ms, message=row.message,
-        phases=row.phases or {}, conditions=[ConditionResult(**c) for c in detail.get("conditions", [])],
-        steps=steps, values=row.values or {}, location=row.location,
-    )
-

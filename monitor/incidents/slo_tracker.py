@@ -1,6 +1,6 @@
 """SLOs at run time: per-minute series kept in memory, loaded once from `check_result`, fed
 by every result, evaluated periodically into `slo_status` with a notice when an alert rises.
-The arithmetic is in `monitor.incidents.slo`.
+The arithmetic is in `monitor.rulebook.slo`; the rows in `monitor.store.slo`.
 """
 
 from __future__ import annotations
@@ -8,17 +8,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from monitor.core.events import Notice
 from monitor.core.results import Result
 from monitor.core.spec import CheckSpec
-from monitor.incidents.maintenance import all_windows
-from monitor.incidents.tables import SloStatus
 from monitor.rulebook import notices, slo
 from monitor.rulebook.maintenance import past_intervals
 from monitor.rulebook.topology import Topology
-from monitor.store.tables import CheckResultRow
+from monitor.store import maintenance, results
+from monitor.store import slo as slo_rows
+from monitor.store.slo import SloStatus
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -37,7 +37,7 @@ class SloTracker:
         """Fill each series from stored results of its window, minus maintenance."""
         if not self.slos:
             return
-        windows = all_windows(session)
+        windows = maintenance.all_windows(session)
         for s in self.slos:
             since = now - s.window
             checks = [c for c, ss in self.members.items() if s in ss]
@@ -49,11 +49,7 @@ class SloTracker:
                 if not w.components or s.component in w.components
                 for span in past_intervals(w, since, now)
             ]
-            table = CheckResultRow.__table__  # type: ignore[attr-defined]
-            stmt = select(table.c.ts, table.c.status, table.c.latency_ms).where(
-                table.c.check.in_(checks), table.c.ts >= since
-            )
-            rows = session.connection().execute(stmt)
+            rows = results.outcomes(session, checks, since)
             threshold = s.latency.total_seconds() if s.latency is not None else None
             self.series[s.id] = slo.series_from(rows, threshold, excluded)
 
@@ -67,7 +63,7 @@ class SloTracker:
     def evaluate(self, session: Session, now: datetime) -> list[Notice]:
         """Write every SLO's figures; return notices for alerts that rose."""
         out: list[Notice] = []
-        current = {row.slo: row for row in session.exec(select(SloStatus))}
+        current = slo_rows.statuses(session)
         for s in self.slos:
             series = self.series[s.id]
             series.prune(now - s.window)
@@ -80,7 +76,7 @@ class SloTracker:
             row.good, row.total, row.budget_remaining = rep.good, rep.total, rep.budget_remaining
             row.burn = {k: round(v, 4) for k, v in rep.burn.items()}
             row.alert, row.updated_at = rep.alert, now
-            session.add(row)
+            slo_rows.save(session, row)
             if slo.rises(old, rep.alert):
                 assert row.alert_since is not None
                 figures = {

@@ -29,7 +29,7 @@ IMPACT_RANK = {"none": 0, "minor": 1, "major": 2, "critical": 3}
 
 @dataclass(frozen=True)
 class IncidentView:
-    """The part of an incident row the notifiers read (see notifiers/incident_source.py)."""
+    """The part of an incident row the notifiers read (see notifiers.watcher.view_of)."""
 
     id: int
     component: str

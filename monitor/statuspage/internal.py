@@ -17,10 +17,9 @@ from typing import Any
 from monitor.config import Config
 from monitor.core.secrets import Redactor
 from monitor.core.text import text_in
-from monitor.statuspage import queries
 from monitor.statuspage.render import META_CSP, PageContext, asset_version, environment, static_files
 from monitor.statuspage.snapshot import build_snapshot, check_specs
-from monitor.store import Store
+from monitor.store import Store, pages
 
 RECENT = timedelta(days=7)
 
@@ -33,9 +32,9 @@ def render_internal(store: Store, config: Config, now: datetime, redactor: Redac
     for row in store.states():
         states.setdefault(row.check, []).append(row)
     with store.engine.connect() as conn:
-        have = queries.tables(conn)
-        current = queries.current_statuses(conn, have)
-        incidents = queries.incidents(conn, have, now - RECENT)
+        have = pages.tables(conn)
+        current = pages.current_statuses(conn, have)
+        incidents = pages.incidents(conn, have, now - RECENT)
     checks = []
     for spec in check_specs(config):
         for st in states.get(spec.name) or [None]:

@@ -21,7 +21,8 @@ from monitor.config import Config
 from monitor.config.models import Component
 from monitor.core.spec import CheckSpec
 from monitor.core.text import LANGUAGES, Text
-from monitor.statuspage import queries
+from monitor.incidents.maintenance import planned_in
+from monitor.rulebook.maintenance import Occurrence, active_in
 from monitor.statuspage.model import (
     INDICATOR,
     NO_DATA,
@@ -39,7 +40,7 @@ from monitor.statuspage.model import (
     UpdateView,
 )
 from monitor.statuspage.uptime import Change, tally, tally_spans, to_us
-from monitor.store import Store
+from monitor.store import Store, pages
 
 HISTORY_DAYS = 90
 _WINDOW_SPAN = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
@@ -68,16 +69,19 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
     hour0 = _hour_floor(now, tz) - timedelta(hours=23)
 
     with store.engine.connect() as conn:
-        have = queries.tables(conn)
-        current = queries.current_statuses(conn, have)
-        changes = queries.status_changes(conn, have, since)
-        incident_rows = queries.incidents(conn, have, since)
-        announcement_rows = queries.active_announcements(conn, have)
-        active_mw, planned_mw = queries.maintenance(conn, have, now, section.maintenance_horizon)
+        have = pages.tables(conn)
+        current = pages.current_statuses(conn, have)
+        history = pages.status_changes(conn, have, since)
+        incident_rows = pages.incidents(conn, have, since)
+        announcement_rows = pages.active_announcements(conn, have)
+        windows = pages.maintenance_windows(conn, have)
         samples = {
-            cid: queries.latency_samples(conn, have, [s.name for s in check_specs(config) if s.component == cid], hour0)
+            cid: pages.latency_samples(conn, have, [s.name for s in check_specs(config) if s.component == cid], hour0)
             for cid in latency_ids
         }
+    changes: dict[str, list[Change]] = {cid: [(to_us(at), s) for at, s in rows] for cid, rows in history.items()}
+    active_mw = sorted(active_in(windows, now), key=lambda o: (o.starts_at, o.window_id))
+    planned_mw = planned_in(windows, now, section.maintenance_horizon)
 
     incidents = [_incident_view(r, configured) for r in incident_rows if _is_public(r, configured)]
     bounds = [to_us(start) for _, start in days] + [to_us(now)]
@@ -131,7 +135,7 @@ def overall(statuses: Iterable[str]) -> Overall:
 def _component_view(
     position: int,
     comp: Component,
-    current: queries.CurrentStatus | None,
+    current: pages.CurrentStatus | None,
     changes: list[Change],
     days: list[tuple[date, datetime]],
     bounds: list[int],
@@ -158,7 +162,7 @@ def _component_view(
     )
 
 
-def _is_public(r: queries.IncidentRecord, configured: dict[str, Component]) -> bool:
+def _is_public(r: pages.IncidentRecord, configured: dict[str, Component]) -> bool:
     comp = configured.get(r.component)
     return r.public and (comp is None or comp.public)
 
@@ -181,7 +185,7 @@ def _public_updates(updates: Sequence[Any]) -> list[Any]:
     return [u for u in updates if u.id in keep_ids]
 
 
-def _incident_view(r: queries.IncidentRecord, configured: dict[str, Component]) -> IncidentView:
+def _incident_view(r: pages.IncidentRecord, configured: dict[str, Component]) -> IncidentView:
     updates = tuple(
         UpdateView(u.id, u.at, u.status, u.message if u.kind == "manual" and u.message.strip() else None)
         for u in _public_updates(r.updates)
@@ -217,7 +221,7 @@ def _named(ids: list[str], public_ids: set[str], configured: dict[str, Component
 
 
 def _announcement_view(
-    a: queries.AnnouncementRecord, public_ids: set[str], configured: dict[str, Component]
+    a: pages.AnnouncementRecord, public_ids: set[str], configured: dict[str, Component]
 ) -> AnnouncementView:
     return AnnouncementView(
         id=a.id, components=_named(a.components, public_ids, configured), status=a.status, title=a.title,
@@ -226,12 +230,13 @@ def _announcement_view(
 
 
 def _maintenance_view(
-    m: queries.MaintenanceRecord, active: bool, public_ids: set[str], configured: dict[str, Component]
+    m: Occurrence, active: bool, public_ids: set[str], configured: dict[str, Component]
 ) -> MaintenanceView | None:
-    named = _named(m.components, public_ids, configured)
+    named = _named(list(m.components), public_ids, configured)
     if m.components and not named:
         return None  # only private components: not the public's business
-    return MaintenanceView(m.id, cast(Text, m.title), named, m.starts_at, m.ends_at, active)
+    title = cast(Text, dict(m.title_i18n) if m.title_i18n else m.title)
+    return MaintenanceView(m.window_id, title, named, m.starts_at, m.ends_at, active)
 
 
 def _hour_floor(now: datetime, tz: ZoneInfo) -> datetime:

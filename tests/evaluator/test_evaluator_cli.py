@@ -13,8 +13,9 @@ from sqlmodel import select
 from monitor.cli import cli
 from monitor.core.clock import FakeClock
 from monitor.core.results import Result, Status
-from monitor.incidents.tables import Incident, MaintenanceWindow, Silence
-from notifiers.tables import OutboxRow
+from monitor.store.incidents import Incident
+from monitor.store.maintenance import MaintenanceWindow, Silence
+from monitor.store.outbox import OutboxRow
 from tests.evaluator.deciding_kit import write_config
 
 ENV = {"API_TOKEN": "tok-secret-123456"}

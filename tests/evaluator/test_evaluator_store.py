@@ -12,11 +12,11 @@ from sqlmodel import select
 from monitor.core.clock import FakeClock
 from monitor.core.results import Result, Status
 from monitor.incidents import manual
-from monitor.incidents.ledger import open_incidents, timeline
 from monitor.incidents.maintenance import active_maintenance, planned_maintenance
-from monitor.incidents.tables import ComponentStatus, ComponentStatusChange, Incident, SloStatus
-from monitor.store.tables import CheckStateRow
-from notifiers.tables import OutboxRow
+from monitor.store.incidents import ComponentStatus, ComponentStatusChange, Incident, open_incidents, timeline
+from monitor.store.outbox import OutboxRow
+from monitor.store.results import CheckStateRow
+from monitor.store.slo import SloStatus
 from tests.evaluator.deciding_kit import write_config
 
 

@@ -127,8 +127,8 @@ def make_smtp_handler() -> _Handler:
 
 
 def create_incident_table(engine: Any) -> Any:
-    """The evaluator's `incident` table (created by its migration; the tests write rows the
-    way its engine does: incident change and notice in one transaction)."""
-    from monitor.incidents.tables import Incident
+    """The store's `incident` table (created by the migration; the tests write rows the way
+    the deciding service does: incident change and notice in one transaction)."""
+    from monitor.store.incidents import INCIDENTS
 
-    return Incident.__table__  # type: ignore[attr-defined]
+    return INCIDENTS

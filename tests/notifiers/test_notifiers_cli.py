@@ -14,9 +14,10 @@ from monitor.cli import cli
 from monitor.core.clock import FakeClock
 from monitor.core.events import Notice
 from monitor.store import Store
+from monitor.store.announcements import AnnouncementRow
+from monitor.store.outbox import OutboxRow
 from notifiers.dispatcher import Dispatcher
 from notifiers.outbox import enqueue
-from notifiers.tables import AnnouncementRow, OutboxRow
 from tests.notifiers.notify_helpers import JsonSink, write_config
 
 

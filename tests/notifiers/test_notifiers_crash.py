@@ -28,8 +28,8 @@ import sqlalchemy as sa
 
 from monitor.core.events import Notice
 from monitor.store import Store
+from monitor.store.outbox import DeliveryAttemptRow, OutboxRow
 from notifiers.outbox import enqueue
-from notifiers.tables import DeliveryAttemptRow, OutboxRow
 from tests.notifiers.notify_helpers import JsonSink, create_incident_table, until, write_config
 
 ROOT = Path(__file__).resolve().parents[2]

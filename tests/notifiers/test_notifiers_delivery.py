@@ -13,10 +13,10 @@ import sqlalchemy as sa
 
 from monitor.core.clock import FakeClock
 from monitor.core.events import Notice
+from monitor.store.outbox import DeliveryAttemptRow, OutboxRow
 from notifiers import announce as ann
 from notifiers.dispatcher import Dispatcher
 from notifiers.outbox import enqueue
-from notifiers.tables import DeliveryAttemptRow, OutboxRow
 from tests.notifiers.notify_helpers import JsonSink, mailto, until, write_config
 
 EVIDENCE = {

@@ -13,10 +13,10 @@ from sqlmodel import select
 from monitor.core.events import Notice
 from monitor.runtime import Health, Monitor
 from monitor.store import Store
+from monitor.store.outbox import OutboxRow
 from notifiers.outbox import enqueue
 from notifiers.selfcheck import SelfCheck
 from notifiers.service import NotifierService
-from notifiers.tables import OutboxRow
 from tests.notifiers.notify_helpers import JsonSink, until, write_config
 
 

@@ -93,8 +93,9 @@ class Env:
         return await run_check(self.config.check(name), self.ctx)
 
     async def aclose(self) -> None:
-        await self.http.aclose()
-        await self.registry.aclose()
+        from monitor.runtime import close_context
+
+        await close_context(self.ctx)  # the HTTP clients, the registry (and its ledger), SQL engines
 
 
 def platform_yaml(url: str, *, name: str = "sim", profile: str = "simulator", key: str = ADMIN_KEY,

@@ -1,9 +1,9 @@
 """Rows in the real tables the status page reads, for tests and the benchmark.
 
-The evaluator room's models (monitor.incidents.tables: incident, incident_update,
-component_status, component_status_change, maintenance_window) and the notifiers room's
-(notifiers.tables: announcement), created by their own migrations. Inserts are plain Core
-inserts into those models' tables, never our own view-model types.
+The store's models (monitor.store.incidents: incident, incident_update, component_status,
+component_status_change; monitor.store.maintenance: maintenance_window;
+monitor.store.announcements: announcement), created by the migration. Inserts are plain Core
+inserts into those models' tables, never the page's view-model types.
 """
 
 from __future__ import annotations
@@ -13,15 +13,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from monitor.incidents.tables import (
-    ComponentStatus,
-    ComponentStatusChange,
-    Incident,
-    IncidentUpdate,
-    MaintenanceWindow,
-)
 from monitor.store import Store
-from notifiers.tables import AnnouncementRow
+from monitor.store.announcements import AnnouncementRow
+from monitor.store.incidents import ComponentStatus, ComponentStatusChange, Incident, IncidentUpdate
+from monitor.store.maintenance import MaintenanceWindow
 
 TABLES: dict[str, sa.Table] = {
     m.__tablename__: m.__table__  # type: ignore[attr-defined, misc]

@@ -1,10 +1,10 @@
-"""Alembic environment: migrations run on the connection `Store.migrate` hands over."""
+"""Alembic environment: migrations run on the connection `monitor.store.migrate` hands over."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from monitor.store import metadata
+from monitor.store.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - we never run alembic offline

@@ -1,31 +1,28 @@
-"""Every read the status page makes of other rooms' tables, in one place.
+"""The reads the status page makes (the internal page and /metrics too): read-only, across the
+tables the other modules own, returned as plain records so the page never holds a session.
 
-The evaluator room owns component_status, component_status_change, incident, incident_update
-and maintenance_window (monitor.incidents); the notifiers room owns announcement
-(notifiers.tables). Bulk reads (status history, incidents) use their models' tables through
-SQLAlchemy Core, which is what keeps 1,000 components x 90 days fast; maintenance and
-announcements go through those rooms' own queries, so recurrence and "active" mean the same
-everywhere. A table that does not exist (a database not migrated yet) reads as empty.
+Bulk reads (status history, incidents with their updates, latency samples) go through
+SQLAlchemy Core, which is what keeps 1,000 components x 90 days fast. Announcements use the
+announcements module's own query, so "active" means the same everywhere. A table that does
+not exist (a database not migrated yet) reads as empty: pass `tables(conn)` as `have`.
+Maintenance windows come as rows: which occurrences are in force is the rulebook's
+arithmetic, the same the deciding service uses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import Session
 
-from monitor.incidents.tables import ComponentStatus, ComponentStatusChange, Incident, IncidentUpdate
-from monitor.statuspage.uptime import Change, to_us
-from monitor.store.tables import CheckResultRow
-
-component_status = ComponentStatus.__table__  # type: ignore[attr-defined]
-component_status_change = ComponentStatusChange.__table__  # type: ignore[attr-defined]
-incident = Incident.__table__  # type: ignore[attr-defined]
-incident_update = IncidentUpdate.__table__  # type: ignore[attr-defined]
-check_result = CheckResultRow.__table__  # type: ignore[attr-defined]
+from monitor.store import announcements, maintenance
+from monitor.store.incidents import CHANGES, CURRENT, INCIDENTS, UPDATES
+from monitor.store.maintenance import MaintenanceWindow
+from monitor.store.results import RESULTS
 
 _CHUNK = 500  # ids per IN (...) list: far below every engine's bound-parameter limit
 
@@ -80,37 +77,26 @@ class AnnouncementRecord:
     updated_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class MaintenanceRecord:
-    """One concrete occurrence of a maintenance window (recurring windows are expanded)."""
-
-    id: int
-    title: str | dict[str, str]
-    components: list[str]
-    starts_at: datetime
-    ends_at: datetime
-
-
 def tables(conn: sa.Connection) -> set[str]:
-    """Names of the tables that exist, so a room's missing table reads as empty."""
+    """Names of the tables that exist, so a missing table reads as empty."""
     return set(sa.inspect(conn).get_table_names())
 
 
 def current_statuses(conn: sa.Connection, have: set[str]) -> dict[str, CurrentStatus]:
     if "component_status" not in have:
         return {}
-    t = component_status.c
+    t = CURRENT.c
     rows = conn.execute(sa.select(t.component, t.status, t.since, t.updated_at))
     return {r.component: CurrentStatus(r.status, r.since, r.updated_at) for r in rows}
 
 
-def status_changes(conn: sa.Connection, have: set[str], since: datetime) -> dict[str, list[Change]]:
+def status_changes(conn: sa.Connection, have: set[str], since: datetime) -> dict[str, list[tuple[datetime, str]]]:
     """Per component, its changes at or after `since` plus the last one before (the status
-    `since` starts in), sorted by time: what uptime.tally_spans needs."""
+    `since` starts in), sorted by time: the spans uptime is tallied over."""
     if "component_status_change" not in have:
         return {}
-    t = component_status_change.c
-    out: dict[str, list[Change]] = {}
+    t = CHANGES.c
+    out: dict[str, list[tuple[datetime, str]]] = {}
     last_before = (
         sa.select(t.component, sa.func.max(t.at).label("at"))
         .where(t.at < since)
@@ -121,10 +107,10 @@ def status_changes(conn: sa.Connection, have: set[str], since: datetime) -> dict
         last_before, sa.and_(t.component == last_before.c.component, t.at == last_before.c.at)
     ).order_by(t.component, t.id)
     for r in conn.execute(seed):
-        out[r.component] = [(to_us(r.at), r.status)]  # the newest id wins a tie
+        out[r.component] = [(r.at, r.status)]  # the newest id wins a tie
     recent = sa.select(t.component, t.at, t.status).where(t.at >= since).order_by(t.component, t.at, t.id)
-    for r in conn.execute(recent):
-        out.setdefault(r.component, []).append((to_us(r.at), r.status))
+    for row in conn.execute(recent):
+        out.setdefault(row.component, []).append((row.at, row.status))
     return out
 
 
@@ -132,9 +118,9 @@ def incidents(conn: sa.Connection, have: set[str], since: datetime) -> list[Inci
     """Open incidents and those resolved at or after `since`, newest first, with updates."""
     if "incident" not in have:
         return []
-    c = incident.c
+    c = INCIDENTS.c
     stmt = (
-        sa.select(incident)
+        sa.select(INCIDENTS)
         .where(sa.or_(c.resolved_at.is_(None), c.resolved_at >= since))
         .order_by(sa.func.coalesce(c.started_at, c.detected_at).desc(), c.id.desc())
     )
@@ -149,9 +135,9 @@ def incidents(conn: sa.Connection, have: set[str], since: datetime) -> list[Inci
     ]
     if found and "incident_update" in have:
         by_id = {i.id: i for i in found}
-        u = incident_update.c
+        u = UPDATES.c
         for chunk in _chunks(list(by_id), _CHUNK):
-            stmt = sa.select(incident_update).where(u.incident_id.in_(chunk)).order_by(u.at.desc(), u.id.desc())
+            stmt = sa.select(UPDATES).where(u.incident_id.in_(chunk)).order_by(u.at.desc(), u.id.desc())
             for r in conn.execute(stmt):
                 by_id[r.incident_id].updates.append(
                     UpdateRecord(r.id, r.incident_id, r.at, r.status or "", r.kind or "auto",
@@ -161,44 +147,27 @@ def incidents(conn: sa.Connection, have: set[str], since: datetime) -> list[Inci
 
 
 def active_announcements(conn: sa.Connection, have: set[str]) -> list[AnnouncementRecord]:
-    """Announcements not closed, newest first (the notifiers room's own query)."""
+    """Announcements not closed, newest first."""
     if "announcement" not in have:
         return []
-    from sqlmodel import Session
-
-    from notifiers.announce import active_announcements as notifiers_active
-
     with Session(bind=conn) as session:
-        rows = notifiers_active(session)
         return [
             AnnouncementRecord(
                 id=int(r.id or 0), incident_id=r.incident_id, components=list(r.components or []), status=r.status,
                 title=_text_map(r.title), body=_body_map(r.body), next_update_at=r.next_update_at,
                 created_at=r.created_at, updated_at=r.updated_at,
             )
-            for r in rows
+            for r in announcements.active(session)
             if r.closed_at is None
         ]
 
 
-def maintenance(
-    conn: sa.Connection, have: set[str], now: datetime, horizon: timedelta
-) -> tuple[list[MaintenanceRecord], list[MaintenanceRecord]]:
-    """(active now, planned within `horizon`) occurrences, soonest first (the evaluator's API)."""
+def maintenance_windows(conn: sa.Connection, have: set[str]) -> list[MaintenanceWindow]:
+    """Windows not ended by hand (their occurrences now and to come are the rulebook's)."""
     if "maintenance_window" not in have:
-        return [], []
-    from sqlmodel import Session
-
-    from monitor.incidents.maintenance import active_maintenance, planned_maintenance
-
-    def record(o: Any) -> MaintenanceRecord:
-        title: str | dict[str, str] = dict(o.title_i18n) if o.title_i18n else o.title
-        return MaintenanceRecord(o.window_id, title, list(o.components), o.starts_at, o.ends_at)
-
+        return []
     with Session(bind=conn) as session:
-        active = sorted((record(o) for o in active_maintenance(session, now)), key=lambda m: (m.starts_at, m.id))
-        planned = [record(o) for o in planned_maintenance(session, now, horizon)]
-    return active, planned
+        return maintenance.current_windows(session)
 
 
 def latency_samples(
@@ -207,7 +176,7 @@ def latency_samples(
     """(ts, latency_ms) of the given checks' results since `since` (every location)."""
     if not checks or "check_result" not in have:
         return []
-    c = check_result.c
+    c = RESULTS.c
     stmt = sa.select(c.ts, c.latency_ms).where(
         c.check.in_(list(checks)), c.ts >= since, c.latency_ms.is_not(None)
     )

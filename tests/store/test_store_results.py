@@ -21,7 +21,7 @@ from alembic.migration import MigrationContext
 from monitor.core.errors import StoreError
 from monitor.core.results import ConditionResult, Result, Status, StepResult
 from monitor.store import ResultWriter, Store, metadata
-from monitor.store.tables import CheckStateRow
+from monitor.store.results import CheckStateRow
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 

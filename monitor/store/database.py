@@ -1,0 +1,89 @@
+"""`Store`: one database (SQLite by default, PostgreSQL by URL), its engine, its sessions, its
+schema, and the result-store interface the writer, the CLI and the tests use.
+
+Transactions belong to the callers: `session()` hands out a session that commits only when
+told, so a deciding pass writes incident, timeline, check states and outbox rows in one
+transaction. SQL runs in worker threads (`asyncio.to_thread`) so the event loop never blocks
+on the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from monitor.core.errors import StoreError
+from monitor.core.results import Result
+from monitor.core.secrets import safe_url
+from monitor.store import migrate, results
+from monitor.store.engine import make_engine
+from monitor.store.results import CheckResultRow, CheckStateRow
+
+
+class Store:
+    """Synchronous store API; async callers use `ResultWriter` or `asyncio.to_thread`."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+        self.url = url
+        try:
+            self.engine = engine or make_engine(url)
+        except (SQLAlchemyError, ImportError, ValueError, OSError) as exc:
+            raise StoreError(f"cannot open database {safe_url(url)}: {exc}") from None
+
+    # schema -----------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Bring the schema to the head of the one Alembic chain (adopting a database made
+        by the four-branch releases first; see monitor.store.migrate)."""
+        migrate.upgrade(self.engine, self.url)
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # results -----------------------------------------------------------------------------
+    def write_results(self, batch: Sequence[Result]) -> list[tuple[Result, str]]:
+        """See monitor.store.results.write_batch: all or nothing, refused values set aside."""
+        return results.write_batch(self.engine, batch)
+
+    def results(
+        self,
+        check: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        location: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = True,
+    ) -> list[CheckResultRow]:
+        with self.session() as s:
+            return results.query(
+                s, check, since=since, until=until, location=location, limit=limit, newest_first=newest_first
+            )
+
+    def count_results(self, check: str | None = None) -> int:
+        with self.session() as s:
+            return results.count(s, check)
+
+    def prune_results(self, before: datetime, *, chunk: int = 10000) -> int:
+        """Delete results older than `before`, in chunks so a big backlog never locks for long."""
+        return results.prune(self.engine, before, chunk=chunk)
+
+    # state -------------------------------------------------------------------------------
+    def states(self) -> list[CheckStateRow]:
+        with self.session() as s:
+            return results.states(s)
+
+    def state(self, check: str, location: str = "") -> CheckStateRow | None:
+        with self.session() as s:
+            return results.state(s, check, location)
+
+    def save_states(self, rows: Iterable[CheckStateRow]) -> None:
+        with self.session() as s:
+            results.merge_states(s, rows)
+            s.commit()

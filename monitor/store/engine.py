@@ -1,0 +1,91 @@
+"""Engines and the small SQL helpers every aggregate module shares.
+
+`make_engine` gives the settings the store relies on (WAL and a busy timeout on SQLite, a
+checked pool on PostgreSQL, one JSON encoder for every JSON column). `upsert` builds the
+dialect's INSERT ... ON CONFLICT, which SQLite and PostgreSQL both speak but SQLAlchemy
+spells per dialect. `describe` and `bad_data` turn driver errors into one line and tell a
+refused value from a broken database.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings we rely on: WAL and a busy timeout on SQLite."""
+    if url.startswith("sqlite"):
+        db = sa.engine.make_url(url).database
+        if db and db != ":memory:":
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=json_dumps
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, json_serializer=json_dumps)
+
+
+def json_dumps(value: Any) -> str:
+    """JSON for our JSON columns. Checks measure what they find: an sql check's Decimal or
+    date, bytes, NaN. Those are stored as text (NaN/Infinity as null, which PostgreSQL's
+    json type requires) rather than failing the whole batch."""
+    try:
+        return _encode(value)
+    except ValueError:
+        return _encode(_finite(value))
+
+
+# One encoder for every row: json.dumps with options builds a new JSONEncoder per call.
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=str).encode
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def is_postgres(bind: sa.Connection | Engine) -> bool:
+    return bind.dialect.name == "postgresql"
+
+
+def upsert(bind: sa.Connection | Engine, table: sa.Table) -> Any:
+    """`INSERT` with `.on_conflict_do_update/nothing` for this dialect (SQLite or PostgreSQL)."""
+    return postgresql.insert(table) if is_postgres(bind) else sqlite.insert(table)
+
+
+def bad_data(exc: SQLAlchemyError) -> bool:
+    """True when the database (or the driver, before sending) refused a value, not the
+    connection or the schema: retrying the same row would fail forever."""
+    if isinstance(exc, sa.exc.DataError):
+        return True
+    return isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError)
+
+
+def describe(exc: SQLAlchemyError) -> str:
+    """One line: the exception type and the driver's first line of text."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"

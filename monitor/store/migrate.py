@@ -1,0 +1,73 @@
+"""The schema: one linear Alembic chain (monitor/store/migrations/versions), and the adoption of
+databases made by the first releases.
+
+Those releases had four Alembic roots, one per part (`0001_core`, `0001_platform_canary`,
+`0002_evaluator_incidents`, `0002_notifiers_outbox`), so `alembic_version` held four heads.
+Together they built exactly what `0001_initial` builds. `upgrade` therefore looks at the
+version table first: finding those four, it stamps `0001_initial` in their place (no table
+is touched), then upgrades to the head like any other database. Both happen in one
+transaction, so an upgrade that fails leaves the old stamp.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.core.errors import StoreError
+from monitor.core.secrets import safe_url
+from monitor.store.engine import describe
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+LEGACY_HEADS = frozenset({"0001_core", "0001_platform_canary", "0002_evaluator_incidents", "0002_notifiers_outbox"})
+LEGACY_EQUIVALENT = "0001_initial"  # the revision of the chain whose schema is the four together
+
+
+def alembic_config(connection: sa.Connection | None = None) -> AlembicConfig:
+    """Alembic's config for our script directory; migrations run on `connection`."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def current(conn: sa.Connection) -> set[str]:
+    """The revisions alembic_version holds (empty when the table does not exist)."""
+    return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def adopt_legacy(conn: sa.Connection, cfg: AlembicConfig) -> bool:
+    """Stamp `0001_initial` over the four heads of the first releases; True if it did."""
+    found = current(conn)
+    if not found & LEGACY_HEADS:
+        return False
+    if found != LEGACY_HEADS:
+        raise StoreError(
+            f"the database's schema revisions {sorted(found)} come from a development build older "
+            f"than the first release (which had {sorted(LEGACY_HEADS)}); start with a new database"
+        )
+    command.stamp(cfg, LEGACY_EQUIVALENT, purge=True)
+    return True
+
+
+def upgrade(engine: Engine, url: str) -> None:
+    """Adopt a first-release database if it is one, then upgrade to the head."""
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config(conn)
+            adopt_legacy(conn, cfg)
+            command.upgrade(cfg, "head")
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot migrate database {safe_url(url)}: {describe(exc)}") from None
