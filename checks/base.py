@@ -31,6 +31,8 @@ class Context:
     http: HttpClientFactory
     redactor: Redactor
     location: str = ""
-    # Later capabilities hang their shared services here (platform sessions, token caches),
-    # keyed by name; a check looks up only what its kind documents.
+    # Shared services, keyed by name, put here by the composition root (monitor.runtime
+    # make_context): "platforms" (sessions, token caches), "sql" (checks.sql.SqlEngines),
+    # "canaries" (a checks.platform.ledger.CanaryLedger). A check looks up only what its
+    # kind documents; none of them is reached by importing the store.
     services: dict[str, Any] = field(default_factory=dict)

@@ -8,7 +8,7 @@
     session     one account: build, authenticate, sign, send, judge (envelope) -> Exchange
     records     invoice records from raw JSON via `fields:`; time parsing; 数电 rules
     registry    ctx.services["platforms"] (provide) and the start-up service
-    ledger      the canary ledger table
+    ledger      CanaryLedger: the canary ledger's contract (the store implements it; ctx.services)
     canary      issue / poll / cancel / recover canary invoices
     steps       exchanges -> StepResults with evidence
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -51,20 +52,11 @@ class Store:
         """See monitor.store.results.write_batch: all or nothing, refused values set aside."""
         return results.write_batch(self.engine, batch)
 
-    def results(
-        self,
-        check: str | None = None,
-        *,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        location: str | None = None,
-        limit: int | None = None,
-        newest_first: bool = True,
-    ) -> list[CheckResultRow]:
+    def results(self, check: str | None = None, **filters: Any) -> list[CheckResultRow]:
+        """Stored results, newest first; filters as monitor.store.results.query (since,
+        until, location, limit, newest_first)."""
         with self.session() as s:
-            return results.query(
-                s, check, since=since, until=until, location=location, limit=limit, newest_first=newest_first
-            )
+            return results.query(s, check, **filters)
 
     def count_results(self, check: str | None = None) -> int:
         with self.session() as s:

@@ -1,12 +1,14 @@
 """The schema: one linear Alembic chain (monitor/store/migrations/versions), and the adoption of
 databases made by the first releases.
 
-Those releases had four Alembic roots, one per part (`0001_core`, `0001_platform_canary`,
-`0002_evaluator_incidents`, `0002_notifiers_outbox`), so `alembic_version` held four heads.
-Together they built exactly what `0001_initial` builds. `upgrade` therefore looks at the
-version table first: finding those four, it stamps `0001_initial` in their place (no table
-is touched), then upgrades to the head like any other database. Both happen in one
-transaction, so an upgrade that fails leaves the old stamp.
+Those releases had four Alembic roots, one per part: `0001_core`, and three that depend on
+it (`0001_platform_canary`, `0002_evaluator_incidents`, `0002_notifiers_outbox`), so their
+`alembic_version` holds those three (Alembic drops a revision others depend on). Together
+they built exactly what `0001_initial` builds. `upgrade` therefore looks at the version table
+first: finding the three, it stamps `0001_initial` in their place (no table is touched), then
+upgrades to the head like any other database. Both happen in one transaction, so an upgrade
+that fails leaves the old stamp. A database with only some of the old revisions comes from a
+development build before the first release and is refused with a clear error.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from monitor.core.secrets import safe_url
 from monitor.store.engine import describe
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-LEGACY_HEADS = frozenset({"0001_core", "0001_platform_canary", "0002_evaluator_incidents", "0002_notifiers_outbox"})
+LEGACY_REVISIONS = frozenset({"0001_core", "0001_platform_canary", "0002_evaluator_incidents", "0002_notifiers_outbox"})
+LEGACY_HEADS = frozenset({"0001_platform_canary", "0002_evaluator_incidents", "0002_notifiers_outbox"})
 LEGACY_EQUIVALENT = "0001_initial"  # the revision of the chain whose schema is the four together
 
 
@@ -49,14 +52,14 @@ def current(conn: sa.Connection) -> set[str]:
 
 
 def adopt_legacy(conn: sa.Connection, cfg: AlembicConfig) -> bool:
-    """Stamp `0001_initial` over the four heads of the first releases; True if it did."""
+    """Stamp `0001_initial` over the heads of the first releases; True if it did."""
     found = current(conn)
-    if not found & LEGACY_HEADS:
+    if not found & LEGACY_REVISIONS:
         return False
-    if found != LEGACY_HEADS:
+    if not LEGACY_HEADS <= found <= LEGACY_REVISIONS:
         raise StoreError(
             f"the database's schema revisions {sorted(found)} come from a development build older "
-            f"than the first release (which had {sorted(LEGACY_HEADS)}); start with a new database"
+            f"than the first release (which has {sorted(LEGACY_HEADS)}); start with a new database"
         )
     command.stamp(cfg, LEGACY_EQUIVALENT, purge=True)
     return True

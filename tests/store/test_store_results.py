@@ -1,4 +1,5 @@
-"""One store suite, run over SQLite and PostgreSQL (the `db_url` fixture runs each test on both).
+"""Results and check states (monitor.store.results) and the batched writer, over SQLite and
+PostgreSQL (the `db_url` fixture runs each test on both).
 
 Failures are made with the real database: the results table is renamed away under a running
 writer and renamed back, which fails writes the same way on both engines.
@@ -8,30 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 
 from monitor.core.errors import StoreError
 from monitor.core.results import ConditionResult, Result, Status, StepResult
-from monitor.store import ResultWriter, Store, metadata
+from monitor.store import ResultWriter, Store, results
 from monitor.store.results import CheckStateRow
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = Store(db_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def result(check: str = "登录", at: datetime = T0, status: Status = Status.UP, **kw: Any) -> Result:
@@ -41,38 +31,6 @@ def result(check: str = "登录", at: datetime = T0, status: Status = Status.UP,
 def rename_results_table(store: Store, old: str, new: str) -> None:
     with store.engine.begin() as conn:
         conn.execute(sa.text(f'ALTER TABLE "{old}" RENAME TO "{new}"'))
-
-
-# --- schema -------------------------------------------------------------------------------
-
-
-def test_migrate_from_empty_creates_the_core_tables(db_url: str) -> None:
-    store = Store(db_url)
-    try:
-        store.migrate()
-        names = set(sa.inspect(store.engine).get_table_names())
-        assert {"check_result", "check_state", "alembic_version"} <= names
-    finally:
-        store.close()
-
-
-def test_migrate_twice_changes_nothing(store: Store) -> None:
-    store.write_results([result()])
-    with store.engine.connect() as conn:
-        before = conn.execute(sa.text("SELECT version_num FROM alembic_version ORDER BY 1")).scalars().all()
-    store.migrate()
-    with store.engine.connect() as conn:
-        after = conn.execute(sa.text("SELECT version_num FROM alembic_version ORDER BY 1")).scalars().all()
-    assert before == after and before
-    assert store.count_results() == 1
-
-
-def test_migrated_schema_equals_the_models(store: Store) -> None:
-    """Every table: the migrations must build exactly what the SQLModel tables say."""
-    with store.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": False})
-        diff = compare_metadata(context, metadata())
-    assert diff == []
 
 
 # --- results --------------------------------------------------------------------------------
@@ -317,3 +275,51 @@ async def test_full_buffer_drops_the_oldest_and_counts_them(store: Store) -> Non
     assert (writer.pending, writer.dropped) == (10, 5)
     await writer.flush()
     assert sorted(r.ts for r in store.results()) == [T0 + timedelta(seconds=i) for i in range(5, 15)]
+
+
+# --- what the deciding service reads and writes ------------------------------------------------
+
+
+def test_decided_columns_are_upserted_without_touching_the_latest_result(store: Store) -> None:
+    store.write_results([result("a", at=T0, message="first")])
+    later = T0 + timedelta(seconds=30)
+    with store.session() as s:
+        results.save_decided(s, [
+            {"check": "a", "location": "", "status": "down", "since": later, "data": {"fails": 3}},
+            {"check": "b", "location": "bj", "status": "up", "since": T0, "data": {"fails": 0}},
+        ])
+        results.save_decided(s, [])  # nothing to save: no statement at all
+        s.commit()
+    a, b = store.state("a"), store.state("b", "bj")
+    assert a is not None and b is not None
+    assert (a.status, a.since, a.data, a.last_result_at, a.last_message) == ("down", later, {"fails": 3}, T0, "first")
+    assert (b.status, b.data, b.last_result_at) == ("up", {"fails": 0}, None)
+    with store.session() as s:
+        assert [(r.check, r.location) for r in results.states(s, "bj")] == [("b", "bj")]
+        assert [(r.check, r.location) for r in results.states(s)] == [("a", ""), ("b", "bj")]
+
+
+def test_results_of_other_locations_are_read_once_in_order(store: Store) -> None:
+    def at(check: str, location: str, seconds: int) -> Result:
+        r = result(check, at=T0 + timedelta(seconds=seconds), status=Status.DOWN, message=f"{location} {seconds}",
+                   conditions=[ConditionResult("[STATUS] == 200", False, 503)],
+                   steps=[StepResult("登录", Status.DOWN, 3.0, "refused")])
+        r.location = location
+        return r
+
+    store.write_results([at("a", "sh", 0)])
+    with store.session() as s:
+        cursor, seen = results.from_other_locations(s, None, "bj")
+    assert seen == [], "the first read only finds where to start"
+    store.write_results([at("a", "sh", 1), at("a", "bj", 2), at("b", "gz", 3)])
+    with store.session() as s:
+        cursor, seen = results.from_other_locations(s, cursor, "bj", batch=1)
+        assert [r.message for r in seen] == ["sh 1"], "bounded per read"
+        cursor, more = results.from_other_locations(s, cursor, "bj")
+        assert [r.message for r in more] == ["gz 3"], "our own location's results are skipped"
+        cursor, none = results.from_other_locations(s, cursor, "bj")
+        assert none == []
+    again = seen[0]
+    assert (again.check, again.location, again.status, again.started_at) == ("a", "sh", Status.DOWN, T0 + timedelta(seconds=1))
+    assert again.conditions == [ConditionResult("[STATUS] == 200", False, 503)]
+    assert [(st.name, st.status, st.message) for st in again.steps] == [("登录", Status.DOWN, "refused")]
