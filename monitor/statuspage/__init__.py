@@ -4,9 +4,10 @@
     render.render_site(snapshot, out_dir)                         writes every file atomically
     service.service(monitor)                                      server + regeneration loop
 
-Modules (the `status_page:` keys are monitor/config/status_page.py): queries (the one place that reads other rooms'
-tables), uptime (pure uptime arithmetic), model (the dataclasses), catalog (every string per
-language), api (Statuspage JSON), svg (badges, latency chart), render, internal, service.
+Modules (the `status_page:` keys are monitor/config/status_page.py): uptime (pure uptime
+arithmetic), model (the dataclasses), catalog (every string per language), api (Statuspage
+JSON), svg (badges, latency chart), render, internal, service. What the page reads comes from
+`monitor.store.pages`.
 """
 
 from __future__ import annotations
