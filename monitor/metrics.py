@@ -28,16 +28,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-import sqlalchemy as sa
 from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor.core.results import Result
-from monitor.incidents import ledger
-from monitor.statuspage import queries
 from monitor.statuspage.model import SEVERITY
-from notifiers.tables import DeliveryAttemptRow, OutboxRow
+from monitor.store import incidents, pages
 
 if TYPE_CHECKING:
     from checks.base import Context
@@ -55,8 +52,6 @@ SNAPSHOT_TTL = 5.0  # seconds a database snapshot is served before the next scra
 PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 LATENESS_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0)
 CHECK_STATUSES = ("up", "degraded", "down")
-OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
-ATTEMPTS = DeliveryAttemptRow.__table__  # type: ignore[attr-defined]
 
 
 class Monitor(Protocol):
@@ -97,28 +92,6 @@ class StoreSnapshot:
     delivery_failures: dict[str, int] = field(default_factory=dict)  # channel -> failed attempts
 
 
-def outbox_pending(conn: sa.Connection) -> dict[str, tuple[int, datetime]]:
-    """Per channel: pending rows and the oldest one's creation time (uses ix_outbox_due)."""
-    stmt = (
-        sa.select(OUTBOX.c.channel, sa.func.count(), sa.func.min(OUTBOX.c.created_at))
-        .where(OUTBOX.c.status == "pending")
-        .group_by(OUTBOX.c.channel)
-    )
-    # min() keeps the column's type, so `oldest` comes back as an aware datetime.
-    return {channel: (int(count), oldest) for channel, count, oldest in conn.execute(stmt)}
-
-
-def delivery_failures(conn: sa.Connection) -> dict[str, int]:
-    """Per channel: delivery attempts that failed, over the kept history (all processes)."""
-    stmt = (
-        sa.select(OUTBOX.c.channel, sa.func.count())
-        .select_from(ATTEMPTS.join(OUTBOX, OUTBOX.c.id == ATTEMPTS.c.outbox_id))
-        .where(ATTEMPTS.c.ok.is_(False))
-        .group_by(OUTBOX.c.channel)
-    )
-    return {channel: int(count) for channel, count in conn.execute(stmt)}
-
-
 def read_snapshot(monitor: Monitor) -> StoreSnapshot:
     store = monitor.store
     snap = StoreSnapshot(taken_at=time.monotonic())
@@ -131,16 +104,14 @@ def read_snapshot(monitor: Monitor) -> StoreSnapshot:
         for st in store.states()
     ]
     with store.engine.connect() as conn:
-        have = queries.tables(conn)
-        snap.components = {cid: cur.status for cid, cur in queries.current_statuses(conn, have).items()}
-        if "outbox" in have:
-            for channel, (count, oldest) in outbox_pending(conn).items():
-                snap.pending[channel] = count
-                snap.oldest_pending[channel] = oldest
-        if "delivery_attempt" in have:
-            snap.delivery_failures = delivery_failures(conn)
+        have = pages.tables(conn)
+        snap.components = {cid: cur.status for cid, cur in pages.current_statuses(conn, have).items()}
+        for channel, (count, oldest) in pages.outbox_pending(conn, have).items():
+            snap.pending[channel] = count
+            snap.oldest_pending[channel] = oldest
+        snap.delivery_failures = pages.delivery_failures(conn, have)
     with store.session() as session:
-        snap.open_incidents = len(ledger.open_incidents(session))
+        snap.open_incidents = len(incidents.open_incidents(session))
     return snap
 
 

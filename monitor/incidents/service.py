@@ -33,7 +33,7 @@ from monitor.core.events import (
     MAINTENANCE_STARTED,
     Notice,
 )
-from monitor.core.results import ConditionResult, Result, Status, StepResult
+from monitor.core.results import Result
 from monitor.core.spec import CheckSpec
 from monitor.incidents import ledger, maintenance, silences
 from monitor.incidents.slo_tracker import SloTracker

@@ -22,6 +22,7 @@ from sqlmodel import Session
 from monitor.store import announcements, maintenance
 from monitor.store.incidents import CHANGES, CURRENT, INCIDENTS, UPDATES
 from monitor.store.maintenance import MaintenanceWindow
+from monitor.store.outbox import ATTEMPTS, OUTBOX
 from monitor.store.results import RESULTS
 
 _CHUNK = 500  # ids per IN (...) list: far below every engine's bound-parameter limit
@@ -181,6 +182,32 @@ def latency_samples(
         c.check.in_(list(checks)), c.ts >= since, c.latency_ms.is_not(None)
     )
     return [(r.ts, float(r.latency_ms)) for r in conn.execute(stmt)]
+
+
+def outbox_pending(conn: sa.Connection, have: set[str]) -> dict[str, tuple[int, datetime]]:
+    """Per channel: pending rows and the oldest one's creation time (uses ix_outbox_due)."""
+    if "outbox" not in have:
+        return {}
+    stmt = (
+        sa.select(OUTBOX.c.channel, sa.func.count(), sa.func.min(OUTBOX.c.created_at))
+        .where(OUTBOX.c.status == "pending")
+        .group_by(OUTBOX.c.channel)
+    )
+    # min() keeps the column's type, so `oldest` comes back as an aware datetime.
+    return {channel: (int(count), oldest) for channel, count, oldest in conn.execute(stmt)}
+
+
+def delivery_failures(conn: sa.Connection, have: set[str]) -> dict[str, int]:
+    """Per channel: delivery attempts that failed, over the kept history (all processes)."""
+    if "delivery_attempt" not in have:
+        return {}
+    stmt = (
+        sa.select(OUTBOX.c.channel, sa.func.count())
+        .select_from(ATTEMPTS.join(OUTBOX, OUTBOX.c.id == ATTEMPTS.c.outbox_id))
+        .where(ATTEMPTS.c.ok.is_(False))
+        .group_by(OUTBOX.c.channel)
+    )
+    return {channel: int(count) for channel, count in conn.execute(stmt)}
 
 
 def _chunks(items: list[int], size: int) -> Iterable[list[int]]:

@@ -11,6 +11,7 @@ from monitor.store import Store, announcements, incidents, maintenance, pages
 from monitor.store.announcements import AnnouncementRow
 from monitor.store.incidents import CHANGES, INCIDENTS, UPDATES, Incident
 from monitor.store.maintenance import MaintenanceWindow
+from monitor.store.outbox import ATTEMPTS, OUTBOX
 
 
 def test_a_database_not_migrated_yet_reads_as_empty(db_url: str, t0: datetime) -> None:
@@ -120,3 +121,24 @@ def test_latency_samples_of_the_given_checks_since_a_time(store: Store, t0: date
         got = sorted(pages.latency_samples(conn, have, ["登录", "查询"], t0 - timedelta(minutes=1)))
         assert pages.latency_samples(conn, have, [], t0) == []
     assert got == [(t0, 12.0), (t0, 40.0)]
+
+
+def test_outbox_depth_and_failed_deliveries_per_channel(store: Store, t0: datetime) -> None:
+    def row(key: str, channel: str, at: datetime, status: str = "pending") -> dict[str, object]:
+        return {"key": key, "channel": channel, "target_index": 0, "event": "incident.opened", "audience": "oncall",
+                "language": "zh-CN", "status": status, "next_attempt_at": at, "created_at": at}
+
+    with store.engine.begin() as conn:
+        conn.execute(sa.insert(OUTBOX), [row("a", "oncall", t0), row("b", "oncall", t0 - timedelta(minutes=3)),
+                                         row("c", "staff", t0, "sent"), row("d", "staff", t0, "failed")])
+        ids = dict(conn.execute(sa.select(OUTBOX.c.key, OUTBOX.c.id)).all())
+        conn.execute(sa.insert(ATTEMPTS), [{"outbox_id": ids["b"], "at": t0, "ok": False},
+                                           {"outbox_id": ids["d"], "at": t0, "ok": False},
+                                           {"outbox_id": ids["d"], "at": t0, "ok": False},
+                                           {"outbox_id": ids["c"], "at": t0, "ok": True},
+                                           {"outbox_id": ids["a"], "at": t0, "ok": None}])
+    with store.engine.connect() as conn:
+        have = pages.tables(conn)
+        assert pages.outbox_pending(conn, have) == {"oncall": (2, t0 - timedelta(minutes=3))}
+        assert pages.delivery_failures(conn, have) == {"oncall": 1, "staff": 2}
+        assert pages.outbox_pending(conn, set()) == {} and pages.delivery_failures(conn, set()) == {}
