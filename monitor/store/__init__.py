@@ -12,7 +12,8 @@ session (or the Store) and plain values, and keep their transactions where they 
     slo            slo_status
     announcements  announcement
     canaries       platform_canary and SqlCanaryLedger (what checks get as ctx.services["canaries"])
-    pages          the reads the status page makes (read-only, across the tables above)
+    pages          what the status page, /internal/ and /metrics read (read-only, across the
+                   tables above)
     schema         every table in one MetaData; migrate: the one Alembic chain and the adoption
                    of first-release databases; engine: engine settings and shared SQL helpers
 """
