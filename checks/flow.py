@@ -28,13 +28,14 @@ import re
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from checks.base import Context
 from checks.conditions import Document, condition_list, evaluate, failure_message, vocabulary
 from checks.platform.exchange import Exchange
 from checks.platform.jsonpath import JsonPath, find_first
 from checks.platform.models import RequestTemplate
+from checks.platform.references import platform_name, unresolved, user_name
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.session import PlatformSession
 from checks.platform.specs import window_variables
@@ -92,10 +93,32 @@ class Spec(CheckSpec):
             raise ValueError("give platform: or base_url: (or full URLs in every step's request.path)")
         if self.platform is None and any(s.operation for s in self.steps):
             raise ValueError("operation: steps need platform:")
+        if self.platform is None and self.user is not None:
+            raise ValueError("user: needs platform: (it names an entry of that platform's users:)")
         names = [s.name for s in self.steps]
         dup = next((n for n in names if names.count(n) > 1), None)
         if dup:
             raise ValueError(f"two steps are named {dup!r}")
+        return self
+
+    @field_validator("platform")
+    @classmethod
+    def _known_platform(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return value if value is None else platform_name(value, info)
+
+    @field_validator("user")
+    @classmethod
+    def _known_user(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return user_name(value, info.data.get("platform"), info)
+
+    @model_validator(mode="after")
+    def _known_operations(self, info: ValidationInfo) -> Spec:
+        found = unresolved(info, self.platform)
+        if found is not None:
+            for j, step in enumerate(self.steps):
+                if step.operation is not None:
+                    found.operation(("steps", j, "operation"), step.operation)
+            found.raise_if("flow")
         return self
 
 

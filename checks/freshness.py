@@ -18,10 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from checks.base import Context
 from checks.platform.records import newest, parse_time
+from checks.platform.references import platform_name, unresolved
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.specs import CountThresholds, LagThresholds, PlatformTarget, window_variables
 from checks.platform.steps import Steps, finish
@@ -46,6 +47,20 @@ class EndpointSource(BaseModel):
     operation: str = "list_invoices"
     user: str | None = None
     limit: int = Field(500, ge=1, le=5000)
+
+    @field_validator("platform")
+    @classmethod
+    def _known_platform(cls, value: str, info: ValidationInfo) -> str:
+        return platform_name(value, info)
+
+    @model_validator(mode="after")
+    def _known_names(self, info: ValidationInfo) -> EndpointSource:
+        found = unresolved(info, self.platform)
+        if found is not None:
+            found.user(("user",), self.user)
+            found.operation(("operation",), self.operation)
+            found.raise_if("endpoint")
+        return self
 
 
 class Source(BaseModel):

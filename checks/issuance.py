@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from checks.base import Context
 from checks.platform.canary import (
@@ -26,6 +26,7 @@ from checks.platform.canary import (
     refusal,
     submit_canary,
 )
+from checks.platform.references import platform_name, unresolved
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.steps import Steps, finish
 from monitor.core.durations import Duration
@@ -49,6 +50,19 @@ class Spec(CheckSpec, CanaryOptions):
                 f"deadline ({self.deadline.total_seconds():g}s) must be shorter than timeout "
                 f"({self.timeout.total_seconds():g}s), or cleanup never gets to run"
             )
+        return self
+
+    @field_validator("platform")
+    @classmethod
+    def _known_platform(cls, value: str, info: ValidationInfo) -> str:
+        return platform_name(value, info)
+
+    @model_validator(mode="after")
+    def _may_issue(self, info: ValidationInfo) -> Spec:
+        found = unresolved(info, self.platform)
+        if found is not None and self.enabled:
+            found.canary(self.cleanup, "cleanup" in self.model_fields_set)
+            found.raise_if("issuance")
         return self
 
 

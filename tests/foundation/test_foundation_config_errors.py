@@ -31,15 +31,18 @@ def check(name: str, extra: str = "") -> str:
 
 CASES: list[tuple[str, str, list[str]]] = [
     # --- YAML itself -------------------------------------------------------------------------
-    ("yaml_syntax", "monitor:\n  name: [x\n", ["F:3:1: YAML syntax: expected ',' or ']', but got '<stream end>'"]),
-    ("tab_indent", "monitor:\n\tname: x\n", ["F:2:1: YAML syntax: a tab character; indent YAML with spaces"]),
+    ("yaml_syntax", "monitor:\n  name: [x\n",
+     ["F:2:9: monitor.name: YAML syntax: the [ that starts here is never closed with ] (or a ',' is missing between two items)"]),
+    ("tab_indent", "monitor:\n\tname: x\n", ["F:2:1: monitor: YAML syntax: a tab character; indent YAML with spaces"]),
     ("duplicate_yaml_key", "monitor:\n  name: x\n  name: y\n", ["F:3:3: monitor.name: duplicate key 'name'"]),
-    ("two_documents", "monitor: {}\n---\nchecks: []\n", ["F:2:1: YAML syntax: but found another document"]),
-    ("recursive_alias", "monitor: &x\n  name: *x\n", ["F:1:10: YAML syntax: this anchor is used inside itself (recursive alias)"]),
+    ("two_documents", "monitor: {}\n---\nchecks: []\n",
+     ["F:2:1: YAML syntax: a second document (after ---); a config file is one document"]),
+    ("recursive_alias", "monitor: &x\n  name: *x\n",
+     ["F:2:9: monitor.name: YAML syntax: this alias is used inside its own anchor (a recursive alias)"]),
     ("unknown_tag", "monitor:\n  name: !custom x\n", ["F:2:9: monitor.name: YAML: unsupported tag '!custom'"]),
     ("null_key", "monitor:\n  ~: x\n", ["F:2:3: monitor: mapping keys must be text"]),
-    ("empty_file", "", ["F: the file is empty; expected sections like monitor:, components:, checks:"]),
-    ("only_comments", "# nothing yet\n", ["F: the file is empty; expected sections like monitor:, components:, checks:"]),
+    ("empty_file", "", ["F:1:1: the file is empty; expected sections like monitor:, components:, checks:"]),
+    ("only_comments", "# nothing yet\n", ["F:1:1: the file is empty; expected sections like monitor:, components:, checks:"]),
     ("top_level_list", "- monitor\n- checks\n", ["F:1:1: the file must be a mapping of sections (monitor:, checks:, ...)"]),
     # --- unknown keys --------------------------------------------------------------------------
     ("unknown_section_did_you_mean", "chekcs: []\n", ["F:1:1: chekcs: unknown key 'chekcs' (did you mean 'checks'?)"]),
@@ -232,7 +235,9 @@ def test_validate_prints_every_problem_and_exits_1(tmp_path: Path) -> None:
         f"{bad}:5:11: checks[0].kind: unknown check kind 'tpc' (did you mean 'tcp'?)",
         f"{bad}:10:15: checks[1].interval: must be longer than zero",
         f"{good}: ok (1 checks, 0 components)",
-        f"{syntax}:2:1: YAML syntax: expected the node content, but found '<stream end>'",
+        f"{syntax}:1:9: checks: YAML syntax: the [ that starts here is never closed with ]",
+        "  1 | checks: [",
+        "    |         ^",
     ]
 
 
