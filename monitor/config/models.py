@@ -83,6 +83,12 @@ class MonitorSection(Strict):
     self_heartbeat: SelfHeartbeat | None = Field(
         None, description="ping an outside dead-man's switch while healthy (off when absent)"
     )
+    reload_timeout: PositiveDuration = Field(
+        timedelta(seconds=60), description="a config reload (SIGHUP) taking longer is abandoned; the running config stays"
+    )
+    reload_memory_mb: int = Field(
+        2048, ge=64, le=1_048_576, description="memory a config reload may use (MiB); more and it is abandoned"
+    )
 
     @field_validator("database")
     @classmethod
