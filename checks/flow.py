@@ -40,6 +40,7 @@ from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.session import PlatformSession
 from checks.platform.specs import window_variables
 from checks.platform.steps import Steps, finish
+from monitor.core.addresses import WebUrl
 from monitor.core.durations import Duration
 from monitor.core.errors import CheckError
 from monitor.core.results import Result, Status
@@ -81,7 +82,7 @@ class Spec(CheckSpec):
     kind: Literal["flow"]
     platform: str | None = Field(None, description="use this platform's base URL, auth, signing and envelope")
     user: str | None = Field(None, description="as this entry of the platform's users:")
-    base_url: str | None = Field(None, pattern=r"^https?://", description="for flows without a platform")
+    base_url: WebUrl | None = Field(None, description="for flows without a platform")
     variables: dict[str, Any] = Field(default_factory=dict, description="{variables} for every step")
     window: Duration = Field(timedelta(hours=1), description="{since} is this long before {until} (now)")
     steps: list[FlowStep] = Field(min_length=1, max_length=50)

@@ -27,6 +27,7 @@ from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.specs import CountThresholds, LagThresholds, PlatformTarget, window_variables
 from checks.platform.steps import Steps, finish
 from checks.sql import SqlEngines, engines_of
+from checks.sqlgate import read_only_problem, url_problem
 from monitor.core.durations import Duration
 from monitor.core.results import Result, Status
 from monitor.core.secrets import safe_url
@@ -38,6 +39,15 @@ class SqlSource(BaseModel):
 
     url: str = Field(description="SQLAlchemy URL of the ERP database (password via ${ENV})")
     query: str = Field(description="rows of (invoice number[, issue time]); :since and :until are bound")
+
+    @field_validator("url", "query")
+    @classmethod
+    def _gate(cls, value: str, info: ValidationInfo) -> str:
+        """The sql kind's load-time gate: a URL a run can use, one read-only statement."""
+        problem = url_problem(value) if info.field_name == "url" else read_only_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class EndpointSource(BaseModel):

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from checks.base import Context
-from checks.platform.jsonpath import compile_path, find_first
+from checks.platform.jsonpath import JsonPath, compile_path, find_first
 from checks.platform.models import Scalar, scalar_key
 from checks.platform.records import Record, parse_time
 from checks.platform.references import platform_name, unresolved
@@ -40,7 +40,7 @@ PROBE_SERIAL = "IWPERMISSIONPROBE0000"
 class Reference(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    where: str = Field(description="JSONPath on a raw record, e.g. $.department")
+    where: JsonPath = Field(description="JSONPath on a raw record, e.g. $.department")
     equals: list[Scalar] = Field(min_length=1, description="values of records this user must see")
     min_share: Share = Field(1.0, description="share of those the user must see")
     exclusive: bool = Field(True, description="the user must not see records with other values")

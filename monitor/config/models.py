@@ -14,10 +14,12 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from checks import AnyCheckSpec
 from checks.platform.models import PlatformProfile
+from checks.sqlgate import url_problem
 from monitor.config.deciding import EvaluationSection, IncidentsSection, MaintenanceWindowConfig, SloConfig
 from monitor.config.notifications import Announcements, Channel, Delivery, Escalation, Route
 from monitor.config.simulator import SimulatorSection
@@ -93,14 +95,15 @@ class MonitorSection(Strict):
     @field_validator("database")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        import sqlalchemy as sa
-
         try:
             url = sa.engine.make_url(value)
-        except sa.exc.ArgumentError:
+        except (sa.exc.ArgumentError, ValueError):
             raise ValueError(f"{value!r} is not a database URL (sqlite:///path or postgresql+psycopg://...)") from None
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {url.get_backend_name()!r}; use sqlite or postgresql")
+        problem = url_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @property

@@ -40,8 +40,9 @@ class _Located:
 def _locate(data: Any, loc: tuple[Any, ...]) -> _Located:
     """Turn a pydantic error location into a path through the data.
 
-    Drops discriminated-union tags on `kind:` (`checks[0].tcp.port` is `checks[0].port`;
-    the tag comes first even when a check also has a key named like its kind), plain-union
+    Drops discriminated-union tags on `kind:` and `scheme:` (`checks[0].tcp.port` is
+    `checks[0].port`; the tag comes first even when a check also has a key named like its
+    kind, as `auth: {scheme: token, token: ...}` does), plain-union
     member labels and "[key]", remembering where the union was so its branches' errors can
     be merged into one.
     """
@@ -54,7 +55,7 @@ def _locate(data: Any, loc: tuple[Any, ...]) -> _Located:
             out.key = True
             continue
         if isinstance(current, dict):
-            if fresh and isinstance(part, str) and current.get("kind") == part:
+            if fresh and isinstance(part, str) and part in (current.get("kind"), current.get("scheme")):
                 fresh = False
                 continue  # a discriminated-union tag, not a key
             if part in current:

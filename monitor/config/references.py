@@ -78,6 +78,15 @@ def cross_check(data: dict[str, Any], src: Source) -> list[ConfigProblem]:
             else:
                 graph[spec["name"]].append(dep)
     problems.extend(dependency_cycles(graph, names, src))
+    incidents = data.get("incidents")
+    network = incidents.get("network_component", "network") if isinstance(incidents, dict) else "network"
+    baseline = next((i for i, spec in specs if spec.get("role") == "baseline"), None)
+    if baseline is not None and isinstance(network, str) and network not in component_ids:
+        # A baseline that is down opens the "local network" incident on this component.
+        where = ("incidents", "network_component") if isinstance(incidents, dict) and "network_component" in incidents \
+            else ("checks", baseline, "role")
+        problems.append(src.problem(where, f"the baseline checks' incident goes to component {network!r}, which is not "
+                                           "under components: (declare it, or set incidents.network_component)"))
     # Sections that reference each other or the core sections (maintenance and SLOs ->
     # components; routes -> channels; channels -> components).
     problems.extend(deciding.cross_check(data, src, component_ids, names))
