@@ -81,7 +81,7 @@ def _load(path: str | Path, env: Mapping[str, str] | None, text: str | None, lim
     except ValidationError as exc:
         problems.extend(problems_from(exc, src))
     problems.extend(cross_check(data, src))
-    problems = _without_echoes(problems, src.problems)
+    problems = _without_echoes(problems, src.problems, src.echoes)
     if problems:
         raise ConfigError(_sorted(problems))
     assert config is not None
@@ -127,10 +127,10 @@ def _merge_defaults(src: Source) -> None:
                 src.inherited.add(("checks", i, key))
 
 
-def _without_echoes(problems: list[ConfigProblem], first: list[ConfigProblem]) -> list[ConfigProblem]:
+def _without_echoes(problems: list[ConfigProblem], first: list[ConfigProblem], echoes: set[str]) -> list[ConfigProblem]:
     """Drop validation errors about a value the YAML stage already reported (an unset
     ${VAR} becomes "", an unknown tag null: saying "must not be empty" too is noise)."""
-    roots = {p.path for p in first if p.path}
+    roots = {p.path for p in first if p.path} | echoes
     if not roots:
         return problems
     kept = set(first)

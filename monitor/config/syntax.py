@@ -81,6 +81,8 @@ def explain(exc: Any, lines: list[str]) -> tuple[int, int, str]:
     ch = here[col - 1] if 0 < col <= len(here) else ""
     at_end = line > len(lines) or (line == len(lines) and not here.strip()) or "<stream end>" in problem
 
+    if "maximum nesting depth" in problem:
+        return line, col, "nested too deeply (more than 1000 levels of [ or {); a config needs a few"
     if "\t" in problem or "tab" in problem or (ch == "\t" and "cannot start any token" in problem):
         return line, col, "a tab character; indent YAML with spaces"
     if problem.startswith("mapping values are not allowed"):

@@ -52,6 +52,7 @@ class Source:
     secrets: set[str] = field(default_factory=set)
     inherited: set[Path_] = field(default_factory=set)  # (checks, i, key) copied from defaults:
     problems: list[ConfigProblem] = field(default_factory=list)
+    echoes: set[str] = field(default_factory=set)  # key paths whose validation errors repeat a problem above
 
     def where(self, path: Path_, *, key: bool = False) -> tuple[int | None, int | None]:
         """The (line, col) of a path, or of its nearest ancestor we know. A value a check
@@ -525,6 +526,7 @@ class _Builder:
                     self.src.problems.append(self.src.problem(
                         path, f"${{...}} references add more than {size(self.limits.expanded_bytes)} of text in all, "
                               "the limit for a config file"))
+                self.src.echoes.add(format_path(path))  # said once, above; not again per value
                 return ""
             return resolved
 
