@@ -28,14 +28,14 @@ import re
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from checks.base import Context
 from checks.conditions import Document, condition_list, evaluate, failure_message, vocabulary
 from checks.platform.exchange import Exchange
 from checks.platform.jsonpath import JsonPath, find_first
 from checks.platform.models import RequestTemplate
-from checks.platform.references import platform_name, unresolved, user_name
+from checks.platform.references import PlatformName, PlatformUser, unresolved
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.session import PlatformSession
 from checks.platform.specs import window_variables
@@ -80,8 +80,8 @@ class FlowStep(BaseModel):
 
 class Spec(CheckSpec):
     kind: Literal["flow"]
-    platform: str | None = Field(None, description="use this platform's base URL, auth, signing and envelope")
-    user: str | None = Field(None, description="as this entry of the platform's users:")
+    platform: PlatformName | None = Field(None, description="use this platform's base URL, auth, signing and envelope")
+    user: PlatformUser = Field(None, description="as this entry of the platform's users:")
     base_url: WebUrl | None = Field(None, description="for flows without a platform")
     variables: dict[str, Any] = Field(default_factory=dict, description="{variables} for every step")
     window: Duration = Field(timedelta(hours=1), description="{since} is this long before {until} (now)")
@@ -101,16 +101,6 @@ class Spec(CheckSpec):
         if dup:
             raise ValueError(f"two steps are named {dup!r}")
         return self
-
-    @field_validator("platform")
-    @classmethod
-    def _known_platform(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return value if value is None else platform_name(value, info)
-
-    @field_validator("user")
-    @classmethod
-    def _known_user(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return user_name(value, info.data.get("platform"), info)
 
     @model_validator(mode="after")
     def _known_operations(self, info: ValidationInfo) -> Spec:

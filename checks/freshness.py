@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from checks.base import Context
 from checks.platform.records import newest, parse_time
-from checks.platform.references import platform_name, unresolved
+from checks.platform.references import PlatformName, PlatformUser, unresolved
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.specs import CountThresholds, LagThresholds, PlatformTarget, window_variables
 from checks.platform.steps import Steps, finish
@@ -53,21 +53,15 @@ class SqlSource(BaseModel):
 class EndpointSource(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    platform: str = Field(description="another entry of platforms: that lists the invoices")
+    platform: PlatformName = Field(description="another entry of platforms: that lists the invoices")
     operation: str = "list_invoices"
-    user: str | None = None
+    user: PlatformUser = None
     limit: int = Field(500, ge=1, le=5000)
-
-    @field_validator("platform")
-    @classmethod
-    def _known_platform(cls, value: str, info: ValidationInfo) -> str:
-        return platform_name(value, info)
 
     @model_validator(mode="after")
     def _known_names(self, info: ValidationInfo) -> EndpointSource:
         found = unresolved(info, self.platform)
         if found is not None:
-            found.user(("user",), self.user)
             found.operation(("operation",), self.operation)
             found.raise_if("endpoint")
         return self

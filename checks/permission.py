@@ -18,13 +18,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from checks.base import Context
 from checks.platform.jsonpath import JsonPath, compile_path, find_first
 from checks.platform.models import Scalar, scalar_key
 from checks.platform.records import Record, parse_time
-from checks.platform.references import platform_name, unresolved
+from checks.platform.references import PlatformName, unresolved
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.session import PlatformSession
 from checks.platform.specs import Share, window_variables
@@ -69,16 +69,11 @@ class UserExpectation(BaseModel):
 
 class Spec(CheckSpec):
     kind: Literal["permission"]
-    platform: str = Field(min_length=1, description="name under platforms:")
+    platform: PlatformName
     operation: str = "list_invoices"
     window: Duration = Field(timedelta(hours=1), description="list the invoices of the last ...")
     limit: int = Field(500, ge=1, le=5000)
     users: list[UserExpectation] = Field(min_length=1)
-
-    @field_validator("platform")
-    @classmethod
-    def _known_platform(cls, value: str, info: ValidationInfo) -> str:
-        return platform_name(value, info)
 
     @model_validator(mode="after")
     def _known_names(self, info: ValidationInfo) -> Spec:

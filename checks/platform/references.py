@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError, ValidationInfo
+from pydantic import AfterValidator, Field, ValidationError, ValidationInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from checks.platform.models import PlatformProfile
@@ -41,20 +41,25 @@ def _unknown(prefix: str, name: str, known: Iterable[str], where: str) -> str:
     return f"{prefix} {name!r} ({where}: {', '.join(names)})" if names else f"{prefix} {name!r} (there are none under {where})"
 
 
-def platform_name(value: str, info: ValidationInfo) -> str:
-    """Field validator body for `platform:`: the name must be under platforms:."""
+def _platform_name(value: str, info: ValidationInfo) -> str:
     platforms = known_platforms(info)
     if platforms is not None and value not in platforms:
         raise ValueError(_unknown("unknown platform", value, platforms, "platforms"))
     return value
 
 
-def user_name(value: str | None, platform: Any, info: ValidationInfo) -> str | None:
-    """Field validator body for `user:`: an entry of that platform's users:."""
+def _user_name(value: str | None, info: ValidationInfo) -> str | None:
+    platform = info.data.get("platform")  # the model's `platform:`, validated before `user:`
     profile = profile_of(info, platform)
     if value is not None and profile is not None and value not in profile.users:
         raise ValueError(_unknown(f"platform {platform!r} has no user", value, profile.users, f"platforms.{platform}.users"))
     return value
+
+
+# `platform:` of a spec: a name under platforms:.
+PlatformName = Annotated[str, Field(min_length=1, description="name under platforms:"), AfterValidator(_platform_name)]
+# `user:` of a spec that also has `platform:` (declared before it): an entry of its users:.
+PlatformUser = Annotated[str | None, AfterValidator(_user_name)]
 
 
 def profile_of(info: ValidationInfo, platform: Any) -> PlatformProfile | None:

@@ -12,11 +12,10 @@ from pydantic import (
     Field,
     ValidationInfo,
     WithJsonSchema,
-    field_validator,
     model_validator,
 )
 
-from checks.platform.references import platform_name, unresolved, user_name
+from checks.platform.references import PlatformName, PlatformUser, unresolved
 from monitor.core.durations import Duration
 
 
@@ -25,21 +24,12 @@ class PlatformTarget(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    platform: str = Field(min_length=1, description="name under platforms:")
-    user: str | None = Field(None, description="log in as this entry of the platform's users: (default: its credentials)")
+    platform: PlatformName
+    user: PlatformUser = Field(None, description="log in as this entry of the platform's users: (default: its credentials)")
     variables: dict[str, Any] = Field(default_factory=dict, description="more {variables} for the requests")
 
-    # Resolved against the config's platforms when the loader validates (checks.platform.references).
-    @field_validator("platform")
-    @classmethod
-    def _known_platform(cls, value: str, info: ValidationInfo) -> str:
-        return platform_name(value, info)
-
-    @field_validator("user")
-    @classmethod
-    def _known_user(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return user_name(value, info.data.get("platform"), info)
-
+    # Names are resolved against the config's platforms when the loader validates
+    # (checks.platform.references).
     @model_validator(mode="after")
     def _known_operation(self, info: ValidationInfo) -> Any:
         """A kind's own `operation:` (given, or its default) must be one of the platform's."""

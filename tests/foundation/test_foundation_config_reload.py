@@ -10,6 +10,7 @@ and writing, /healthz answers 503 naming the failed reload, and its RSS stays wh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ import pytest
 
 from monitor.config import load_config
 from monitor.runtime import Monitor
+from tests.foundation.test_foundation_runtime import Listener
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,31 +38,11 @@ HOSTILE = {
 }
 
 
-class Listener:
-    """A TCP server on 127.0.0.1 that counts the connections it accepts (the probed target)."""
-
-    def __init__(self) -> None:
-        self.accepted = 0
-        self.server: asyncio.Server | None = None
-        self.port = 0
-
-    async def start(self) -> Listener:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.accepted += 1
-        writer.close()
-
-
 @pytest.fixture
 async def listener() -> AsyncIterator[Listener]:
     ln = await Listener().start()
     yield ln
-    assert ln.server is not None
-    ln.server.close()
-    await ln.server.wait_closed()
+    await ln.stop()
 
 
 async def until(predicate: Callable[[], Any], seconds: float = 20.0, what: str = "condition") -> Any:
@@ -152,49 +134,51 @@ async def test_a_hostile_reload_keeps_the_monitor_probing_and_small(tmp_path: Pa
     assert error in text, text
 
 
+@contextlib.asynccontextmanager
+async def monitor_of(path: Path) -> AsyncIterator[Monitor]:
+    """A Monitor on the config at `path` (not started: reload needs no running services)."""
+    monitor = Monitor(load_config(path))
+    try:
+        yield monitor
+    finally:
+        await monitor.stop()
+
+
 async def test_a_reload_over_its_time_budget_keeps_the_running_config(tmp_path: Path, listener: Listener) -> None:
     # 10 ms: the child cannot even import in that time, so the budget is always exceeded.
     path = tmp_path / "config.yaml"
     path.write_text(config_text(tmp_path, listener.port, "  reload_timeout: 10ms\n"), encoding="utf-8")
-    monitor = Monitor(load_config(path))
-    try:
+    async with monitor_of(path) as monitor:
         old = monitor.config
         assert await monitor.reload() is False
         assert monitor.config is old
         assert monitor.health.config_errors == [
             f"{path}:1:1: loading took longer than 0.01 s, the reload budget; the running config is kept"
         ]
-    finally:
-        await monitor.stop()
 
 
 async def test_a_reload_over_its_memory_budget_keeps_the_running_config(tmp_path: Path, listener: Listener) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text(config_text(tmp_path, listener.port, "  reload_memory_mb: 64\n"), encoding="utf-8")
-    monitor = Monitor(load_config(path))
-    try:
+    head = config_text(tmp_path, listener.port, "  reload_memory_mb: 64\n")
+    path.write_text(head, encoding="utf-8")
+    async with monitor_of(path) as monitor:
         old = monitor.config
         # 20,000 checks need well over 64 MiB to load.
         checks = "".join(
             f"  - {{name: c{i}, kind: http, url: 'http://127.0.0.1:{listener.port}/{i}', conditions: ['[STATUS] == 200']}}\n"
             for i in range(20_000)
         )
-        path.write_text(config_text(tmp_path, listener.port, "  reload_memory_mb: 64\n") + checks, encoding="utf-8")
+        path.write_text(head + checks, encoding="utf-8")
         assert await monitor.reload() is False
         assert monitor.config is old
         assert monitor.health.config_errors == [f"{path}:1:1: loading needs more than the reload budget of 64 MiB of memory"]
-    finally:
-        await monitor.stop()
 
 
 async def test_a_good_reload_through_the_child_loads_the_new_checks(tmp_path: Path, listener: Listener) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(config_text(tmp_path, listener.port), encoding="utf-8")
-    monitor = Monitor(load_config(path))
-    try:
+    async with monitor_of(path) as monitor:
         path.write_text(config_text(tmp_path, listener.port).replace("name: control", "name: renamed"), encoding="utf-8")
         assert await monitor.reload() is True
         assert [c.name for c in monitor.config.checks] == ["renamed"]
         assert monitor.config.file == str(path)
-    finally:
-        await monitor.stop()
