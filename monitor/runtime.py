@@ -215,7 +215,14 @@ class Monitor:
             log.error("config reload failed; keeping the running config: %s", exc)
             self.selfwatch.reloaded(False)  # READY=1
             return False
-        self.apply(new)
+        try:
+            self.apply(new)
+        except Exception:  # a bug of ours; the monitor goes on with what it has
+            log.exception("the reloaded config could not be applied")
+            self.health.last_reload_ok = False
+            self.health.config_errors = [f"{path}:1:1: the reloaded config could not be applied (see the log)"]
+            self.selfwatch.reloaded(False)  # READY=1
+            return False
         self.selfwatch.reloaded(True)  # READY=1
         return True
 

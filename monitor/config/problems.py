@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from checks import KINDS
 from monitor.config.models import Config
-from monitor.config.yamlsource import Path_, Source, format_path
+from monitor.config.source import Path_, Source, format_path
 from monitor.core.errors import ConfigProblem
 
 # Pydantic names the members of a plain union in error locations ("str",

@@ -70,9 +70,7 @@ def find_non_text(text: str) -> BadText | None:
     m = _NOT_TEXT.search(text)
     if m is None:
         return None
-    before = text[: m.start()]
-    line = before.count("\n") + 1
-    column = m.start() - (before.rfind("\n") + 1) + 1
+    line, column = position(text, m.start())
     ch = m.group()
     what = "a NUL byte" if ch == "\0" else f"the control character U+{ord(ch):04X}"
     return BadText(line, column, f"{what}; a config file is text (is this a binary file?)")

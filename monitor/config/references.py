@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from checks.platform.models import PlatformProfile
 from checks.platform.references import PLATFORMS_CONTEXT
 from monitor.config import deciding, notifications
-from monitor.config.yamlsource import Source
+from monitor.config.source import Source
 from monitor.core.errors import ConfigProblem
 
 

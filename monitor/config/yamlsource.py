@@ -3,7 +3,8 @@
 Order (documented in README): read the file (at most `Limits.file_bytes`), check it is UTF-8
 text, parse it into YAML events (libyaml when installed), build plain data from the events
 while recording each value's (line, column) by key path, expand `${ENV}` / `${file:PATH}` in
-string scalars (`$$` is a literal `$`), then hand the data to the pydantic models. Problems
+string scalars (`$$` is a literal `$`; monitor/config/expand.py), then hand the data (a
+`Source`, monitor/config/source.py) to the pydantic models. Problems
 found here (syntax, duplicate keys, missing variables, unreadable secret files, a limit
 crossed) are collected, not raised one by one.
 
@@ -17,7 +18,6 @@ copied; nesting is counted as it opens. It is also about seven times faster than
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,63 +26,18 @@ from typing import Any
 import yaml
 
 from monitor.config import syntax
+from monitor.config.expand import Expander
 from monitor.config.limits import DEFAULT_LIMITS, Limits, size
 from monitor.config.reading import BadText, TooLarge, decode, find_non_text, read_bounded
+from monitor.config.source import Path_, Source, format_path
 from monitor.core.errors import ConfigProblem
 
-Path_ = tuple[str | int, ...]
-# `$$`, a complete `${...}`, or an opening `${` that is never closed (an error, not text).
-_REF = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
-_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+__all__ = ["Path_", "Source", "format_path", "load_source"]
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
 _COLLECTION_TAGS = {None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CONSTRUCT = yaml.SafeLoader.yaml_constructors
-
-
-@dataclass
-class Source:
-    """Parsed YAML data plus where each key path sits in the file."""
-
-    file: str
-    data: Any
-    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-    key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-    secrets: set[str] = field(default_factory=set)
-    inherited: set[Path_] = field(default_factory=set)  # (checks, i, key) copied from defaults:
-    problems: list[ConfigProblem] = field(default_factory=list)
-    echoes: set[str] = field(default_factory=set)  # key paths whose validation errors repeat a problem above
-
-    def where(self, path: Path_, *, key: bool = False) -> tuple[int | None, int | None]:
-        """The (line, col) of a path, or of its nearest ancestor we know. A value a check
-        inherited from `defaults:` is found where it is written, under defaults:."""
-        p = tuple(path)
-        if p[:3] in self.inherited:
-            p = ("defaults", *p[2:])
-        table = self.key_positions if key else self.positions
-        while True:
-            if p in table:
-                return table[p]
-            if key and p in self.positions:
-                return self.positions[p]
-            if not p:
-                return (1, 1) if self.data is not None else (None, None)
-            p = p[:-1]
-
-    def problem(self, path: Path_, message: str, *, key: bool = False) -> ConfigProblem:
-        line, col = self.where(path, key=key)
-        return ConfigProblem(self.file, line, col, format_path(path), message)
-
-
-def format_path(path: Path_) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 def load_source(
@@ -174,8 +129,7 @@ class _Builder:
     def __init__(self, src: Source, text: str, env: Mapping[str, str], base_dir: Path, limits: Limits) -> None:
         self.src = src
         self.text = text
-        self.env = env
-        self.base_dir = base_dir
+        self.expander = Expander(src, env, base_dir, limits)
         self.limits = limits
         self.loader = _Loader(text)
         self.stack: list[_Frame] = []
@@ -185,8 +139,6 @@ class _Builder:
         self.expanded = 0  # nodes added by aliases
         self.capturing = 0  # open anchors and merges: positions are logged while > 0
         self.log: list[tuple[Path_, tuple[int, int], bool]] = []
-        self.expanded_bytes = 0
-        self.file_cache: dict[Path, str | None] = {}
         self.last_key_path: Path_ = ()
         self.documents = 0
         self.plain: dict[str, Any] = {}  # plain scalar text -> its value (resolving is costly)
@@ -350,7 +302,7 @@ class _Builder:
             if self.capturing:
                 self.log.append((path, where, False))
             if value.__class__ is str and "$" in value:
-                value = self.expand(value, path)
+                value = self.expander.expand(value, path)
         if event.anchor is not None:
             self.anchors[event.anchor] = _Anchor(value, 1, 0, path or (), (len(self.log), len(self.log)))
         if top is None:
@@ -507,75 +459,6 @@ class _Builder:
         self.capturing -= len(frame.merges)
         out.update(frame.value)
         return out
-
-    # --- ${...} ---------------------------------------------------------------------------
-
-    def expand(self, value: str, path: Path_) -> str:
-        def replace(match: re.Match[str]) -> str:
-            if match.group(0) == "$$":
-                return "$"
-            if match.group(1) is None:
-                self.src.problems.append(self.src.problem(path, "${ is never closed with } (write $$ for a literal $)"))
-                return ""
-            resolved = self.resolve(match.group(1).strip(), path)
-            if resolved is None:
-                return ""
-            self.expanded_bytes += len(resolved)
-            if self.expanded_bytes > self.limits.expanded_bytes:
-                if self.expanded_bytes - len(resolved) <= self.limits.expanded_bytes:
-                    self.src.problems.append(self.src.problem(
-                        path, f"${{...}} references add more than {size(self.limits.expanded_bytes)} of text in all, "
-                              "the limit for a config file"))
-                self.src.echoes.add(format_path(path))  # said once, above; not again per value
-                return ""
-            return resolved
-
-        return _REF.sub(replace, value)
-
-    def resolve(self, ref: str, path: Path_) -> str | None:
-        if ref.startswith("file:"):
-            return self.read_secret(ref[5:].strip(), path)
-        name, _, default = ref.partition(":-")
-        if not _VARIABLE.fullmatch(name):
-            self.src.problems.append(self.src.problem(path, f"${{{ref}}} is not a variable name (write $$ for a literal $)"))
-            return None
-        if name in self.env:
-            self.src.secrets.add(self.env[name])
-            return self.env[name]
-        if ":-" in ref:
-            return default
-        self.src.problems.append(self.src.problem(path, f"environment variable {name} is not set"))
-        return None
-
-    def read_secret(self, name: str, path: Path_) -> str | None:
-        file = Path(os.path.expanduser(name))
-        if not file.is_absolute():
-            file = self.base_dir / file
-        if file in self.file_cache:
-            cached = self.file_cache[file]
-            if cached is not None:
-                return cached
-        limit = self.limits.secret_file_bytes
-        reason: str | None = None
-        secret: str | None = None
-        try:
-            decoded = decode(read_bounded(file, limit))
-        except TooLarge:
-            reason = f"larger than {size(limit)}, the limit for a ${{file:}} secret"
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-        else:
-            if isinstance(decoded, BadText):
-                reason = "not UTF-8 text"
-            else:
-                secret = decoded.strip()
-        self.file_cache[file] = secret
-        if secret is None:
-            self.src.problems.append(self.src.problem(path, f"cannot read secret file {name!r}: {reason}"))
-            return None
-        self.src.secrets.add(secret)
-        return secret
-
 
 def _mark(event: Any) -> tuple[int, int]:
     mark = event.start_mark
