@@ -28,17 +28,19 @@ import re
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from checks.base import Context
 from checks.conditions import Document, condition_list, evaluate, failure_message, vocabulary
 from checks.platform.exchange import Exchange
 from checks.platform.jsonpath import JsonPath, find_first
 from checks.platform.models import RequestTemplate
+from checks.platform.references import PlatformName, PlatformUser, unresolved
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.session import PlatformSession
 from checks.platform.specs import window_variables
 from checks.platform.steps import Steps, finish
+from monitor.core.addresses import WebUrl
 from monitor.core.durations import Duration
 from monitor.core.errors import CheckError
 from monitor.core.results import Result, Status
@@ -78,9 +80,9 @@ class FlowStep(BaseModel):
 
 class Spec(CheckSpec):
     kind: Literal["flow"]
-    platform: str | None = Field(None, description="use this platform's base URL, auth, signing and envelope")
-    user: str | None = Field(None, description="as this entry of the platform's users:")
-    base_url: str | None = Field(None, pattern=r"^https?://", description="for flows without a platform")
+    platform: PlatformName | None = Field(None, description="use this platform's base URL, auth, signing and envelope")
+    user: PlatformUser = Field(None, description="as this entry of the platform's users:")
+    base_url: WebUrl | None = Field(None, description="for flows without a platform")
     variables: dict[str, Any] = Field(default_factory=dict, description="{variables} for every step")
     window: Duration = Field(timedelta(hours=1), description="{since} is this long before {until} (now)")
     steps: list[FlowStep] = Field(min_length=1, max_length=50)
@@ -92,10 +94,22 @@ class Spec(CheckSpec):
             raise ValueError("give platform: or base_url: (or full URLs in every step's request.path)")
         if self.platform is None and any(s.operation for s in self.steps):
             raise ValueError("operation: steps need platform:")
+        if self.platform is None and self.user is not None:
+            raise ValueError("user: needs platform: (it names an entry of that platform's users:)")
         names = [s.name for s in self.steps]
         dup = next((n for n in names if names.count(n) > 1), None)
         if dup:
             raise ValueError(f"two steps are named {dup!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _known_operations(self, info: ValidationInfo) -> Spec:
+        found = unresolved(info, self.platform)
+        if found is not None:
+            for j, step in enumerate(self.steps):
+                if step.operation is not None:
+                    found.operation(("steps", j, "operation"), step.operation)
+            found.raise_if("flow")
         return self
 
 

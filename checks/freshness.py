@@ -18,14 +18,16 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from checks.base import Context
 from checks.platform.records import newest, parse_time
+from checks.platform.references import PlatformName, PlatformUser, unresolved
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.specs import CountThresholds, LagThresholds, PlatformTarget, window_variables
 from checks.platform.steps import Steps, finish
 from checks.sql import SqlEngines, engines_of
+from checks.sqlgate import read_only_problem, url_problem
 from monitor.core.durations import Duration
 from monitor.core.results import Result, Status
 from monitor.core.secrets import safe_url
@@ -38,14 +40,31 @@ class SqlSource(BaseModel):
     url: str = Field(description="SQLAlchemy URL of the ERP database (password via ${ENV})")
     query: str = Field(description="rows of (invoice number[, issue time]); :since and :until are bound")
 
+    @field_validator("url", "query")
+    @classmethod
+    def _gate(cls, value: str, info: ValidationInfo) -> str:
+        """The sql kind's load-time gate: a URL a run can use, one read-only statement."""
+        problem = url_problem(value) if info.field_name == "url" else read_only_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
 
 class EndpointSource(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    platform: str = Field(description="another entry of platforms: that lists the invoices")
+    platform: PlatformName = Field(description="another entry of platforms: that lists the invoices")
     operation: str = "list_invoices"
-    user: str | None = None
+    user: PlatformUser = None
     limit: int = Field(500, ge=1, le=5000)
+
+    @model_validator(mode="after")
+    def _known_names(self, info: ValidationInfo) -> EndpointSource:
+        found = unresolved(info, self.platform)
+        if found is not None:
+            found.operation(("operation",), self.operation)
+            found.raise_if("endpoint")
+        return self
 
 
 class Source(BaseModel):

@@ -63,6 +63,8 @@ class Spec(CheckSpec):
             raise ValueError(f"URL must start with http:// or https://, not {url.scheme or 'nothing'}:")
         if not url.host:
             raise ValueError("URL has no host")
+        if url.port is not None and not 0 < url.port < 65536:
+            raise ValueError(f"port {url.port} is out of range (1-65535)")
         return value
 
     @field_validator("headers")

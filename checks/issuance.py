@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from checks.base import Context
 from checks.platform.canary import (
@@ -26,6 +26,7 @@ from checks.platform.canary import (
     refusal,
     submit_canary,
 )
+from checks.platform.references import PlatformName, unresolved
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.steps import Steps, finish
 from monitor.core.durations import Duration
@@ -36,7 +37,7 @@ from monitor.core.spec import CheckSpec
 
 class Spec(CheckSpec, CanaryOptions):
     kind: Literal["issuance"]
-    platform: str = Field(description="name under platforms:")
+    platform: PlatformName
     interval: Duration = Field(timedelta(minutes=15), description="time between canaries")
     timeout: Duration = Field(timedelta(minutes=3), description="must cover deadline plus cleanup")
     expect_number: bool = Field(True, description="an issued canary must carry an invoice number")
@@ -49,6 +50,14 @@ class Spec(CheckSpec, CanaryOptions):
                 f"deadline ({self.deadline.total_seconds():g}s) must be shorter than timeout "
                 f"({self.timeout.total_seconds():g}s), or cleanup never gets to run"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _may_issue(self, info: ValidationInfo) -> Spec:
+        found = unresolved(info, self.platform)
+        if found is not None and self.enabled:
+            found.canary(self.cleanup, "cleanup" in self.model_fields_set)
+            found.raise_if("issuance")
         return self
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from checks.base import Context
 from checks.issuance import start_of_day
@@ -30,6 +30,7 @@ from checks.platform.canary import (
     submit_canary,
 )
 from checks.platform.records import parse_time
+from checks.platform.references import unresolved
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.specs import PlatformTarget
 from checks.platform.steps import Steps, finish
@@ -57,6 +58,25 @@ class Spec(CheckSpec, PlatformTarget, CanaryOptions):
     def _fits(self) -> Spec:
         if self.deadline >= self.timeout:
             raise ValueError("deadline must be shorter than timeout")
+        return self
+
+    @model_validator(mode="after")
+    def _known_names(self, info: ValidationInfo) -> Spec:
+        """A canary needs the platform's permission and operations; a followed invoice needs
+        get_invoice; every expected status must be one the platform's statuses: name."""
+        found = unresolved(info, self.platform)
+        if found is None:
+            return self
+        if self.serial is not None:
+            found.operation(("serial",), "get_invoice", " (needed to follow an invoice)")
+        elif self.enabled:
+            if self.user is not None:
+                found.add(("user",), "lifecycle canaries are issued with the platform's own credentials; drop user:")
+            found.canary(self.cleanup, "cleanup" in self.model_fields_set)
+        for j, stage in enumerate(self.expect):
+            if stage.status != "submitted":
+                found.status(("expect", j, "status"), stage.status)
+        found.raise_if("lifecycle")
         return self
 
 

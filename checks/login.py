@@ -12,11 +12,12 @@ import time
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, model_validator
 
 from checks.base import Context
 from checks.platform.jsonpath import find_first
 from checks.platform.models import scalar_key
+from checks.platform.references import unresolved
 from checks.platform.registry import platforms_of
 from checks.platform.specs import PlatformTarget, window_variables
 from checks.platform.steps import Steps, finish
@@ -31,6 +32,16 @@ class Spec(CheckSpec, PlatformTarget):
         None, description="the cheap authenticated call (default: certification if the profile has it, else list_invoices)"
     )
     certification: bool = Field(True, description="also require the tax-bureau login, where the profile reports it")
+
+    @model_validator(mode="after")
+    def _default_operation_known(self, info: ValidationInfo) -> Spec:
+        found = unresolved(info, self.platform)
+        if found is not None and self.operation is None:
+            cert = found.profile.certification if self.certification else None
+            if cert is None:
+                found.operation(("operation",), "list_invoices", " (the default; set operation: to the cheap call it has)")
+                found.raise_if("login")
+        return self
 
 
 async def run(spec: Spec, ctx: Context) -> Result:

@@ -18,12 +18,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from checks.base import Context
-from checks.platform.jsonpath import compile_path, find_first
+from checks.platform.jsonpath import JsonPath, compile_path, find_first
 from checks.platform.models import Scalar, scalar_key
 from checks.platform.records import Record, parse_time
+from checks.platform.references import PlatformName, unresolved
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.session import PlatformSession
 from checks.platform.specs import Share, window_variables
@@ -39,7 +40,7 @@ PROBE_SERIAL = "IWPERMISSIONPROBE0000"
 class Reference(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    where: str = Field(description="JSONPath on a raw record, e.g. $.department")
+    where: JsonPath = Field(description="JSONPath on a raw record, e.g. $.department")
     equals: list[Scalar] = Field(min_length=1, description="values of records this user must see")
     min_share: Share = Field(1.0, description="share of those the user must see")
     exclusive: bool = Field(True, description="the user must not see records with other values")
@@ -68,11 +69,27 @@ class UserExpectation(BaseModel):
 
 class Spec(CheckSpec):
     kind: Literal["permission"]
-    platform: str = Field(min_length=1, description="name under platforms:")
+    platform: PlatformName
     operation: str = "list_invoices"
     window: Duration = Field(timedelta(hours=1), description="list the invoices of the last ...")
     limit: int = Field(500, ge=1, le=5000)
     users: list[UserExpectation] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _known_names(self, info: ValidationInfo) -> Spec:
+        """Every user, list operation and forbidden operation must be the platform's."""
+        found = unresolved(info, self.platform)
+        if found is None:
+            return self
+        found.operation(("operation",), self.operation)
+        for j, u in enumerate(self.users):
+            found.user(("users", j, "user"), u.user)
+            for k, f in enumerate(u.forbidden):
+                found.operation(("users", j, "forbidden", k, "operation"), f.operation)
+                if f.operation == "issue" and self.enabled:
+                    found.may_issue(("users", j, "forbidden", k, "operation"), "probing issue")
+        found.raise_if("permission")
+        return self
 
 
 async def run(spec: Spec, ctx: Context) -> Result:

@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from checks.base import Context
 from checks.conditions import condition_list, evaluate, failure_message, json_safe, vocabulary
-from checks.sqlgate import read_only_problem
+from checks.sqlgate import read_only_problem, url_problem
 from checks.timing import Phases, deadline, down
 from monitor.core.results import Result, Status
 from monitor.core.secrets import safe_url
@@ -53,10 +53,9 @@ class Spec(CheckSpec):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        try:
-            sa.engine.make_url(value)
-        except (sa.exc.ArgumentError, ValueError):
-            raise ValueError("not a database URL (like postgresql://user@host/db or sqlite:///path)") from None
+        problem = url_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("query")

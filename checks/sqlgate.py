@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import re
 
+import sqlalchemy as sa
+
+from monitor.core.addresses import host_problem
+
 READ_STARTS = ("SELECT", "WITH", "SHOW", "EXPLAIN")
 WRITE_WORDS = frozenset(
     ["INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "REPLACE", "DROP", "ALTER", "CREATE", "TRUNCATE", "GRANT", "REVOKE", "COPY", "CALL", "EXEC", "EXECUTE", "DO", "VACUUM", "ANALYSE", "REINDEX", "CLUSTER", "ATTACH", "DETACH", "PRAGMA", "INTO", "LOCK", "SET", "RESET", "COMMENT", "REFRESH", "LISTEN", "NOTIFY", "LOAD", "IMPORT"]
@@ -92,3 +96,20 @@ def _scan(sql: str) -> tuple[list[tuple[str, int]] | str, int]:
     if content:
         statements += 1
     return words, statements
+
+
+def url_problem(value: str) -> str | None:
+    """Why `value` is not a database URL a run could connect with, or None: it must parse,
+    name a database SQLAlchemy knows, and have a well-formed host and port when it has them."""
+    try:
+        url = sa.engine.make_url(value)
+        url.get_dialect()
+    except sa.exc.NoSuchModuleError:
+        return f"unknown database {value.split(':', 1)[0]!r} (like postgresql://user@host/db or sqlite:///path)"
+    except (sa.exc.ArgumentError, ValueError):
+        return "not a database URL (like postgresql://user@host/db or sqlite:///path)"
+    if url.port is not None and not 0 < url.port < 65536:
+        return f"port {url.port} is out of range (1-65535)"
+    if url.host:
+        return host_problem(url.host)
+    return None

@@ -18,6 +18,7 @@ from checks.base import Context
 from checks.conditions import Document, condition_list, evaluate, failure_message, vocabulary
 from checks.net import hostport, reason, resolve
 from checks.timing import Phases, deadline, down
+from monitor.core.addresses import Host
 from monitor.core.errors import ProbeFailure
 from monitor.core.results import Result, Status
 from monitor.core.spec import CheckSpec
@@ -27,7 +28,7 @@ PLACEHOLDERS = vocabulary("a tcp check", "CONNECTED", "RESPONSE_TIME", "IP", "BO
 
 class Spec(CheckSpec):
     kind: Literal["tcp"]
-    host: str = Field(min_length=1, description="name or IP address")
+    host: Host = Field(description="name or IP address")
     port: int = Field(ge=1, le=65535)
     send: str | None = Field(None, max_length=65536, description="text to send after connecting")
     expect: str | None = Field(None, min_length=1, max_length=4096, description="text the reply must contain")

@@ -21,6 +21,7 @@ from checks.certs import CertInfo, cert_info, peer_der
 from checks.conditions import condition_list, evaluate, failure_message, vocabulary
 from checks.net import hostport, reason, resolve
 from checks.timing import Phases, deadline, down
+from monitor.core.addresses import Host
 from monitor.core.errors import ProbeFailure
 from monitor.core.results import Result, Status
 from monitor.core.spec import CheckSpec
@@ -46,9 +47,9 @@ class DaysLeft(BaseModel):
 
 class Spec(CheckSpec):
     kind: Literal["tls"]
-    host: str = Field(min_length=1, description="name or IP address to connect to")
+    host: Host = Field(description="name or IP address to connect to")
     port: int = Field(443, ge=1, le=65535)
-    server_name: str | None = Field(None, description="name sent as SNI and verified; default: host")
+    server_name: Host | None = Field(None, description="name sent as SNI and verified; default: host")
     verify: bool = Field(True, description="verify the certificate chain")
     verify_hostname: bool = Field(True, description="verify the certificate is for server_name")
     ca_file: str | None = Field(None, description="PEM file of CAs to trust instead of the system store")

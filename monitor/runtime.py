@@ -39,7 +39,8 @@ from checks.platform.ledger import SERVICE_KEY as CANARY_LEDGER
 from checks.platform.recovery import PlatformService
 from checks.sql import SERVICE as SQL_ENGINES
 from checks.sql import SqlEngines
-from monitor.config import Config, load_config
+from monitor.config import Config
+from monitor.config.reload import Budget, load_isolated
 from monitor.core.bus import Bus, Health
 from monitor.core.clock import Clock, SystemClock
 from monitor.core.errors import ConfigError
@@ -152,6 +153,8 @@ class Monitor:
             self.services = list(services)
         self.result_consumers: list[ResultConsumer] = [s for s in self.services if hasattr(s, "on_result")]
         self._stop = asyncio.Event()
+        self._reloading: asyncio.Task[None] | None = None
+        self._reload_again = False
 
     def _standard_services(self) -> list[Any]:
         config, clock, bus, store = self.config, self.clock, self.bus, self.store
@@ -188,12 +191,17 @@ class Monitor:
             except Exception:
                 log.exception("%s failed on the result of %s", type(consumer).__name__, spec.name)
 
-    def reload(self, path: str | None = None) -> bool:
-        """Load the config again. A bad file is reported and the running config kept."""
+    async def reload(self, path: str | None = None) -> bool:
+        """Load the config again, off the event loop: in a child process within the running
+        config's budget (monitor.reload_timeout, reload_memory_mb), so probing goes on
+        meanwhile. A file that fails for any reason (bad, too big, too slow) is reported and
+        the running config kept."""
         path = path or self.config.file
         self.selfwatch.reloading()  # RELOADING=1
+        m = self.config.monitor
+        budget = Budget(seconds=m.reload_timeout.total_seconds(), memory_bytes=m.reload_memory_mb * 1024 * 1024)
         try:
-            new = load_config(path)
+            new = await load_isolated(path, budget)
         except ConfigError as exc:
             self.health.last_reload_ok = False
             self.health.config_errors = [str(p) for p in exc.problems]
@@ -201,7 +209,20 @@ class Monitor:
                       extra={"event": "config.reload_failed", "fields": {"problems": self.health.config_errors}})
             self.selfwatch.reloaded(False)  # READY=1
             return False
-        self.apply(new)
+        except OSError as exc:  # the child could not even be started
+            self.health.last_reload_ok = False
+            self.health.config_errors = [f"{path}:1:1: cannot start the config loader: {exc}"]
+            log.error("config reload failed; keeping the running config: %s", exc)
+            self.selfwatch.reloaded(False)  # READY=1
+            return False
+        try:
+            self.apply(new)
+        except Exception:  # a bug of ours; the monitor goes on with what it has
+            log.exception("the reloaded config could not be applied")
+            self.health.last_reload_ok = False
+            self.health.config_errors = [f"{path}:1:1: the reloaded config could not be applied (see the log)"]
+            self.selfwatch.reloaded(False)  # READY=1
+            return False
         self.selfwatch.reloaded(True)  # READY=1
         return True
 
@@ -224,11 +245,29 @@ class Monitor:
     def request_stop(self) -> None:
         self._stop.set()
 
+    def request_reload(self) -> None:
+        """SIGHUP: reload in a task (the handler must not block the loop). Signals that arrive
+        while a reload runs are folded into one more reload after it."""
+        if self._reloading is not None and not self._reloading.done():
+            self._reload_again = True
+            return
+        self._reloading = asyncio.get_running_loop().create_task(self._reload_loop())
+
+    async def _reload_loop(self) -> None:
+        while True:
+            self._reload_again = False
+            try:
+                await self.reload()
+            except Exception:
+                log.exception("config reload failed; keeping the running config")
+            if not self._reload_again:
+                return
+
     async def run_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         await self.start()
         try:
             await self._stop.wait()
@@ -237,6 +276,8 @@ class Monitor:
             await self.stop()
 
     async def stop(self, grace: float = 5.0) -> None:
+        if self._reloading is not None and not self._reloading.done():
+            self._reloading.cancel()  # the child loader is killed (load_isolated cleans up)
         await self.selfwatch.stop()  # STOPPING=1
         await self.scheduler.shutdown(grace)
         for svc in reversed(self.services):

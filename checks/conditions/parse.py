@@ -62,6 +62,11 @@ class _Parser:
             pos, op = ops[1]
             raise self.fail(f"a second operator {op!r}; quote constants that contain operators", pos)
         pos, op = ops[0]
+        after = self.text[pos + len(op):]
+        if after[:1] in ("=", "!"):
+            bad = op + after[:1]
+            raise self.fail(f"{bad!r} is not an operator; use ==, !=, <, <=, > or >= (quote a constant that starts with "
+                            f"{after[:1]})", pos)
         left = self._operand(0, pos, "left of " + op)
         right = self._operand(pos + len(op), len(self.text), "right of " + op)
         return self._check(Condition(self.text, left, op, right), pos)

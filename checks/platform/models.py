@@ -24,6 +24,7 @@ from pydantic import ConfigDict, Discriminator, Field, Tag, model_validator
 from checks.platform.jsonpath import JsonPath
 from checks.platform.signing import AnySigning
 from monitor.core import text
+from monitor.core.addresses import WebUrl
 from monitor.core.durations import Duration
 from monitor.core.zones import ZoneName
 
@@ -279,7 +280,7 @@ class PlatformProfile(Strict):
 
     profile: str | None = Field(None, description="start from a shipped profile: nuonuo, baiwang, simulator")
     description: str = ""
-    base_url: str = Field(pattern=r"^https?://", description="where the platform's API lives")
+    base_url: WebUrl = Field(description="where the platform's API lives (http:// or https://)")
     sandbox: bool = Field(False, description="a test platform: canary invoices are allowed")
     allow_production_issuance: bool = Field(
         False, description="allow canary invoices on a production platform (they are voided at once)"

@@ -5,8 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 
+from checks.platform.references import PlatformName, PlatformUser, unresolved
 from monitor.core.durations import Duration
 
 
@@ -15,9 +24,21 @@ class PlatformTarget(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    platform: str = Field(min_length=1, description="name under platforms:")
-    user: str | None = Field(None, description="log in as this entry of the platform's users: (default: its credentials)")
+    platform: PlatformName
+    user: PlatformUser = Field(None, description="log in as this entry of the platform's users: (default: its credentials)")
     variables: dict[str, Any] = Field(default_factory=dict, description="more {variables} for the requests")
+
+    # Names are resolved against the config's platforms when the loader validates
+    # (checks.platform.references).
+    @model_validator(mode="after")
+    def _known_operation(self, info: ValidationInfo) -> Any:
+        """A kind's own `operation:` (given, or its default) must be one of the platform's."""
+        operation = getattr(self, "operation", None)
+        found = unresolved(info, self.platform)
+        if found is not None and isinstance(operation, str):
+            found.operation(("operation",), operation)
+            found.raise_if(type(self).__name__)
+        return self
 
 
 def window_variables(now: datetime, window: timedelta) -> dict[str, Any]:

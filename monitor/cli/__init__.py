@@ -18,7 +18,7 @@ import sys
 import click
 
 from monitor.cli import foundation, incidents, notify, simulate, statuspage
-from monitor.cli.app import cli
+from monitor.cli.app import cli, echo_problem
 from monitor.core.errors import ConfigError
 
 COMMAND_MODULES = (foundation, incidents, notify, statuspage, simulate)
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="invoicewatch")
     except ConfigError as exc:
         for problem in exc.problems:
-            click.echo(str(problem), err=True)
+            echo_problem(problem, err=True)
         sys.exit(2)
     except InvoicewatchError as exc:
         click.echo(f"invoicewatch: {exc}", err=True)

@@ -13,8 +13,9 @@ from typing import Any
 import click
 
 from monitor.config import Config, load_config
+from monitor.config.syntax import excerpt
 from monitor.core import __version__
-from monitor.core.errors import ConfigError
+from monitor.core.errors import ConfigError, ConfigProblem
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -28,13 +29,22 @@ def resolve_config_path(given: str | None) -> str:
     return DEFAULT_CONFIG
 
 
+def echo_problem(problem: ConfigProblem, *, err: bool = False) -> None:
+    """One problem on one line (`FILE:LINE:COL: key.path: what is wrong`); a YAML syntax
+    error also shows its line with a caret under the column."""
+    click.echo(str(problem), err=err)
+    shown = excerpt(problem)
+    if shown:
+        click.echo(shown, err=err)
+
+
 def load_or_exit(path: str) -> Config:
     """Load the config or print every problem (one per line) and exit 2."""
     try:
         return load_config(path)
     except ConfigError as exc:
         for problem in exc.problems:
-            click.echo(str(problem), err=True)
+            echo_problem(problem, err=True)
         n = len(exc.problems)
         click.echo(f"{n} problem{'s' if n != 1 else ''} in {path}", err=True)
         sys.exit(2)

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from monitor.cli.app import AppState, cli, pass_app, table
+from monitor.cli.app import AppState, cli, echo_problem, pass_app, table
 from monitor.config import dump_schema as _dump_schema
 from monitor.config import load_config
 from monitor.core.errors import ConfigError
@@ -42,7 +42,8 @@ def run(app: AppState, log_level: str, log_format: str) -> None:
 @pass_app
 def validate(app: AppState, files: tuple[str, ...]) -> None:
     """Check config FILES (default: the --config file). Prints every problem as
-    FILE:LINE:COL: key.path: what is wrong. Exit 0 valid, 1 invalid."""
+    FILE:LINE:COL: key.path: what is wrong (a YAML syntax error with its line and a caret).
+    Exit 0 valid, 1 invalid."""
     bad = 0
     for path in files or (app.config_path,):
         try:
@@ -50,7 +51,11 @@ def validate(app: AppState, files: tuple[str, ...]) -> None:
         except ConfigError as exc:
             bad += 1
             for problem in exc.problems:
-                click.echo(str(problem))
+                echo_problem(problem)
+            continue
+        except Exception as exc:  # a bug of ours: still one located line, never a traceback
+            bad += 1
+            click.echo(f"{path}:1:1: could not be validated ({type(exc).__name__}: {exc}); please report this")
             continue
         click.echo(f"{path}: ok ({len(config.checks)} checks, {len(config.components)} components)")
     sys.exit(1 if bad else 0)

@@ -14,10 +14,12 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from checks import AnyCheckSpec
 from checks.platform.models import PlatformProfile
+from checks.sqlgate import url_problem
 from monitor.config.deciding import EvaluationSection, IncidentsSection, MaintenanceWindowConfig, SloConfig
 from monitor.config.notifications import Announcements, Channel, Delivery, Escalation, Route
 from monitor.config.simulator import SimulatorSection
@@ -83,18 +85,25 @@ class MonitorSection(Strict):
     self_heartbeat: SelfHeartbeat | None = Field(
         None, description="ping an outside dead-man's switch while healthy (off when absent)"
     )
+    reload_timeout: PositiveDuration = Field(
+        timedelta(seconds=60), description="a config reload (SIGHUP) taking longer is abandoned; the running config stays"
+    )
+    reload_memory_mb: int = Field(
+        2048, ge=64, le=1_048_576, description="memory a config reload may use (MiB); more and it is abandoned"
+    )
 
     @field_validator("database")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        import sqlalchemy as sa
-
         try:
             url = sa.engine.make_url(value)
-        except sa.exc.ArgumentError:
+        except (sa.exc.ArgumentError, ValueError):
             raise ValueError(f"{value!r} is not a database URL (sqlite:///path or postgresql+psycopg://...)") from None
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {url.get_backend_name()!r}; use sqlite or postgresql")
+        problem = url_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @property

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import re
 from datetime import time, timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
+from monitor.core.addresses import WebUrl
 from monitor.core.durations import Duration
 from monitor.core.events import EVENTS, TEST, Severity, event_matches
 from monitor.core.text import Language, Strict, Text
@@ -47,6 +50,13 @@ def _check_apprise_url(url: str) -> str:
     scheme = scheme_of(url)
     if not scheme:
         raise ValueError("not an Apprise URL (expected scheme://..., e.g. json://host/path or mailto://...)")
+    try:
+        port = urlsplit(url.strip()).port
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        # Apprise takes json://h:99999/x and fails at each delivery; the URL is not echoed.
+        raise ValueError(f"the port of this {scheme}:// URL is not a number from 1 to 65535 (value not shown as it may hold a secret)")
     if not apprise_supports(url):
         raise ValueError(
             f"Apprise cannot use this {scheme}:// URL (unknown scheme or missing/invalid parts; "
@@ -206,7 +216,7 @@ class Delivery(Strict):
     max_age: Duration = Field(timedelta(hours=24), description="give up (mark failed) on a message this old")
     lease: Duration = Field(timedelta(seconds=60), description="a claimed delivery is retried by another dispatcher after this long")
     problem_after: Duration = Field(timedelta(minutes=10), description="a channel failing this long is reported to the others")
-    status_page_url: str | None = Field(None, description="shown in staff messages")
+    status_page_url: WebUrl | None = Field(None, description="http(s) URL of the status page, linked from staff messages")
 
 
 
@@ -220,7 +230,7 @@ def cross_check(data: dict[str, Any], src: Any) -> list[Any]:
         return [(i, v) for i, v in enumerate(value) if isinstance(v, dict)] if isinstance(value, list) else []
 
     problems = []
-    components = {c.get("id") for _, c in items("components")}
+    components = {c.get("id") for _, c in items("components") if isinstance(c.get("id"), str)}
     channels: dict[str, int] = {}
     for i, ch in items("channels"):
         name = ch.get("name")
@@ -247,6 +257,12 @@ def cross_check(data: dict[str, Any], src: Any) -> list[Any]:
                 msg = f"unknown channel {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else " (declare it under channels:)")
                 problems.append(src.problem(("routes", i, "channels", j), msg))
         known_components(("routes", i, "components"), route.get("components"))
+    delivery = data.get("notifications")
+    folder = delivery.get("templates") if isinstance(delivery, dict) else None
+    if isinstance(folder, str) and folder:
+        path = Path(folder) if Path(folder).is_absolute() else Path(src.file).parent / folder
+        if not path.is_dir():
+            problems.append(src.problem(("notifications", "templates"), f"no folder {folder!r} (relative to the config file)"))
     ann = data.get("announcements")
     if isinstance(ann, dict):
         known_components(("announcements", "components"), ann.get("components"))

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from monitor.core.addresses import Host, web_url_problem
 from monitor.core.durations import Duration
 from monitor.core.text import Language, Strict, Text
 
@@ -33,7 +34,7 @@ class StatusPageSection(Strict):
     """The public status page and the built-in HTTP server that serves it."""
 
     enabled: bool = Field(True, description="render the page and run the built-in server")
-    listen: str = Field("127.0.0.1", description="address the built-in server binds")
+    listen: Host = Field("127.0.0.1", description="address the built-in server binds (an IP address or host name)")
     port: int = Field(8080, ge=0, le=65535, description="0 picks a free port")
     output_dir: str = Field("var/status", description="where the static page is written")
     title: Text = Field(
@@ -84,9 +85,12 @@ class StatusPageSection(Strict):
     @field_validator("public_url")
     @classmethod
     def _absolute(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an absolute http(s) URL, e.g. https://status.example.com/")
-        return value if value is None or value.endswith("/") else value + "/"
+        if value is None:
+            return None
+        problem = web_url_problem(value)
+        if problem:
+            raise ValueError(f"{problem}; it must be the absolute URL of the page, e.g. https://status.example.com/")
+        return value if value.endswith("/") else value + "/"
 
     @property
     def internal_enabled(self) -> bool:

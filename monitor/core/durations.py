@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import timedelta
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
@@ -28,6 +29,12 @@ def parse_duration(value: Any) -> timedelta:
         return _delta(value)
     if not isinstance(value, str):
         raise ValueError("expected a duration like 30s, 5m or 1h30m")
+    return _parse_text(value)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(value: str) -> timedelta:
+    """Durations repeat across checks (30s, 1m): parsed once each (timedelta is immutable)."""
     text = value.strip().replace(" ", "")
     if text.startswith("-") and _WHOLE.match(text[1:]):
         raise ValueError("a duration cannot be negative")

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from monitor.core.addresses import WebUrl
 from monitor.core.cron import CronExpr
 from monitor.core.durations import Duration, PositiveDuration
 
@@ -57,7 +58,7 @@ class CheckSpec(BaseModel):
     retry_interval: PositiveDuration = Field(
         timedelta(seconds=10), description="re-check this soon after a failure"
     )
-    runbook: str | None = Field(None, description="URL of the on-call runbook for this check")
+    runbook: WebUrl | None = Field(None, description="http(s) URL of the on-call runbook for this check")
 
     @field_validator("timeout")
     @classmethod

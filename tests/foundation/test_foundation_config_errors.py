@@ -31,15 +31,18 @@ def check(name: str, extra: str = "") -> str:
 
 CASES: list[tuple[str, str, list[str]]] = [
     # --- YAML itself -------------------------------------------------------------------------
-    ("yaml_syntax", "monitor:\n  name: [x\n", ["F:3:1: YAML syntax: expected ',' or ']', but got '<stream end>'"]),
-    ("tab_indent", "monitor:\n\tname: x\n", ["F:2:1: YAML syntax: a tab character; indent YAML with spaces"]),
+    ("yaml_syntax", "monitor:\n  name: [x\n",
+     ["F:2:9: monitor.name: YAML syntax: the [ that starts here is never closed with ] (or a ',' is missing between two items)"]),
+    ("tab_indent", "monitor:\n\tname: x\n", ["F:2:1: monitor: YAML syntax: a tab character; indent YAML with spaces"]),
     ("duplicate_yaml_key", "monitor:\n  name: x\n  name: y\n", ["F:3:3: monitor.name: duplicate key 'name'"]),
-    ("two_documents", "monitor: {}\n---\nchecks: []\n", ["F:2:1: YAML syntax: but found another document"]),
-    ("recursive_alias", "monitor: &x\n  name: *x\n", ["F:1:10: YAML syntax: this anchor is used inside itself (recursive alias)"]),
+    ("two_documents", "monitor: {}\n---\nchecks: []\n",
+     ["F:2:1: YAML syntax: a second document (after ---); a config file is one document"]),
+    ("recursive_alias", "monitor: &x\n  name: *x\n",
+     ["F:2:9: monitor.name: YAML syntax: this alias is used inside its own anchor (a recursive alias)"]),
     ("unknown_tag", "monitor:\n  name: !custom x\n", ["F:2:9: monitor.name: YAML: unsupported tag '!custom'"]),
     ("null_key", "monitor:\n  ~: x\n", ["F:2:3: monitor: mapping keys must be text"]),
-    ("empty_file", "", ["F: the file is empty; expected sections like monitor:, components:, checks:"]),
-    ("only_comments", "# nothing yet\n", ["F: the file is empty; expected sections like monitor:, components:, checks:"]),
+    ("empty_file", "", ["F:1:1: the file is empty; expected sections like monitor:, components:, checks:"]),
+    ("only_comments", "# nothing yet\n", ["F:1:1: the file is empty; expected sections like monitor:, components:, checks:"]),
     ("top_level_list", "- monitor\n- checks\n", ["F:1:1: the file must be a mapping of sections (monitor:, checks:, ...)"]),
     # --- unknown keys --------------------------------------------------------------------------
     ("unknown_section_did_you_mean", "chekcs: []\n", ["F:1:1: chekcs: unknown key 'chekcs' (did you mean 'checks'?)"]),
@@ -149,6 +152,45 @@ CASES: list[tuple[str, str, list[str]]] = [
      ["F:2:13: monitor.timezone: unknown time zone 'Nowhere/X' (use an IANA name like Asia/Shanghai)",
       "F:6:11: checks[0].host: must not be empty",
       "F:7:11: checks[0].port: expected a whole number, got 'x'"]),
+    # --- references a run needs, resolved at load (issue 13) ------------------------------------
+    ("component_id_mapping", "components:\n  - id: {a: 1}\n    name: x\n", ["F:2:9: components[0].id: expected text, got a mapping"]),
+    ("condition_triple_equals", "checks:\n  - name: a\n    kind: http\n    url: http://127.0.0.1/\n    conditions: ['[STATUS] === 200']\n",
+     ["F:5:18: checks[0].conditions[0]: '===' is not an operator; use ==, !=, <, <=, > or >= "
+      "(quote a constant that starts with =) (column 10 of '[STATUS] === 200')"]),
+    ("listen_not_an_address", "status_page:\n  listen: 999.1.1.1\n",
+     ["F:2:11: status_page.listen: '999.1.1.1' is not an IP address (each of the four numbers is 0-255)"]),
+    ("apprise_port_out_of_range", "channels:\n  - {name: a, urls: 'json://h:99999/x'}\n",
+     ["F:2:21: channels[0].urls[0]: the port of this json:// URL is not a number from 1 to 65535 (value not shown as it may hold a secret)"]),
+    ("status_page_url_javascript", "notifications:\n  status_page_url: 'javascript:alert(1)'\n",
+     ["F:2:20: notifications.status_page_url: must be an http:// or https:// URL, not javascript:"]),
+    ("runbook_javascript", "checks:\n" + check("a", "    runbook: 'javascript:alert(1)'\n"),
+     ["F:6:14: checks[0].runbook: must be an http:// or https:// URL, not javascript:"]),
+    ("platform_none_declared", "checks:\n  - {name: a, kind: login, platform: nosuch}\n",
+     ["F:2:38: checks[0].platform: unknown platform 'nosuch' (there are none under platforms)"]),
+    ("platform_user_unknown", "platforms:\n  sim: {profile: simulator, base_url: 'http://127.0.0.1:8900', credentials: {appKey: k, appSecret: s}, "
+     "users: {sales: {}}}\nchecks:\n  - {name: a, kind: login, platform: sim, user: salse}\n",
+     ["F:4:49: checks[0].user: platform 'sim' has no user 'salse' (did you mean 'sales'?)"]),
+    ("platform_operation_unknown", "platforms:\n  sim: {profile: simulator, base_url: 'http://127.0.0.1:8900', credentials: {appKey: k, appSecret: s}}\n"
+     "checks:\n  - {name: a, kind: query, platform: sim, operation: list_invoice}\n",
+     ["F:4:54: checks[0].operation: platform 'sim' has no operation 'list_invoice' (did you mean 'list_invoices'?)"]),
+    ("tcp_host_not_an_address", "checks:\n  - {name: a, kind: tcp, host: 999.1.1.1, port: 1}\n",
+     ["F:2:32: checks[0].host: '999.1.1.1' is not an IP address (each of the four numbers is 0-255)"]),
+    ("http_port_out_of_range", "checks:\n  - {name: a, kind: http, url: 'http://127.0.0.1:99999/'}\n",
+     ["F:2:32: checks[0].url: port 99999 is out of range (1-65535)"]),
+    ("database_port_out_of_range", "monitor:\n  database: postgresql+psycopg://h:99999/db\n",
+     ["F:2:13: monitor.database: port 99999 is out of range (1-65535)"]),
+    ("sql_unknown_database", "checks:\n  - {name: a, kind: sql, url: 'nosuch://x', query: SELECT 1}\n",
+     ["F:2:31: checks[0].url: unknown database 'nosuch' (like postgresql://user@host/db or sqlite:///path)"]),
+    ("freshness_source_writes", "platforms:\n  sim: {profile: simulator, base_url: 'http://127.0.0.1:8900', credentials: {appKey: k, appSecret: s}}\n"
+     "checks:\n  - {name: a, kind: freshness, platform: sim, max_lag: 5m, source: {sql: {url: 'sqlite:///x.db', query: 'DELETE FROM i'}}}\n",
+     ["F:4:105: checks[0].source.sql.query: must start with SELECT, WITH, SHOW, EXPLAIN; found 'DELETE' at character 1"]),
+    ("baseline_without_its_component", "checks:\n  - {name: a, kind: tcp, host: h, port: 1, role: baseline}\n",
+     ["F:2:50: checks[0].role: the baseline checks' incident goes to component 'network', which is not under components: "
+      "(declare it, or set incidents.network_component)"]),
+    ("base_url_without_host", "platforms:\n  sim: {base_url: 'http://:80/'}\n",
+     ["F:2:19: platforms.sim.base_url: the URL has no host (write it like https://example.com/path)"]),
+    ("templates_folder_missing", "notifications:\n  templates: nosuch-folder\n",
+     ["F:2:14: notifications.templates: no folder 'nosuch-folder' (relative to the config file)"]),
 ]
 
 
@@ -232,7 +274,9 @@ def test_validate_prints_every_problem_and_exits_1(tmp_path: Path) -> None:
         f"{bad}:5:11: checks[0].kind: unknown check kind 'tpc' (did you mean 'tcp'?)",
         f"{bad}:10:15: checks[1].interval: must be longer than zero",
         f"{good}: ok (1 checks, 0 components)",
-        f"{syntax}:2:1: YAML syntax: expected the node content, but found '<stream end>'",
+        f"{syntax}:1:9: checks: YAML syntax: the [ that starts here is never closed with ]",
+        "  1 | checks: [",
+        "    |         ^",
     ]
 
 

@@ -132,7 +132,7 @@ async def test_bad_reload_keeps_the_old_config_and_records_the_errors(tmp_path: 
     try:
         old = monitor.config
         path.write_text(path.read_text() + "    intervl: 5s\n")
-        assert monitor.reload() is False
+        assert await monitor.reload() is False
         assert monitor.config is old
         assert monitor.health.config_errors == [
             f"{path}:12:5: checks[0].intervl: unknown key 'intervl' (did you mean 'interval'?)"
@@ -153,7 +153,7 @@ async def test_good_reload_swaps_checks_and_tells_services(tmp_path: Path, liste
         next_a = monitor.scheduler.next_run("a")
         monitor.health.config_errors = ["stale"]
         write_config(path, listener.port, checks=("a", "c"))
-        assert monitor.reload() is True
+        assert await monitor.reload() is True
         assert (monitor.health.config_errors, monitor.health.last_reload_ok) == ([], True)
         assert monitor.scheduler.next_run("a") == next_a
         assert monitor.scheduler.next_run("b") is None
@@ -170,7 +170,7 @@ async def test_reload_masks_secrets_the_new_file_brings(tmp_path: Path, listener
     try:
         monkeypatch.setenv("IW_TEST_NAME", "new-secret-name")
         write_config(path, listener.port, extra="  name: ${IW_TEST_NAME}\n")
-        assert monitor.reload() is True
+        assert await monitor.reload() is True
         assert monitor.redactor.redact("token new-secret-name leaked") == "token *** leaked"
     finally:
         await monitor.stop()

@@ -56,6 +56,7 @@ def test_bad_notifier_config_is_reported_on_one_line_naming_the_key(tmp_path: Pa
 
 def test_annotated_example_validates(tmp_path: Path) -> None:
     example = (Path(__file__).parent / "notifiers.example.yaml").read_text(encoding="utf-8")
+    (tmp_path / "templates").mkdir()  # notifications.templates names it; a missing folder is a config error
     config = write_config(tmp_path, "sqlite:///x.db", example.split("# --- cut ---", 1)[1])
     assert [c.name for c in config.channels] == ["oncall-wecom", "oncall-email", "it-lead", "cio", "finance", "staff-en"]
     assert config.channels[0].urls[0].endswith(SECRET)

@@ -57,12 +57,12 @@ notifications: {{poll_interval: 100ms}}
     try:
         bad = tmp_path / "bad.yaml"
         bad.write_text("channels:\n  - {name: x, urls: 'nosuch://secret-value-1234'}\n", encoding="utf-8")
-        assert monitor.reload(str(bad)) is False
+        assert await monitor.reload(str(bad)) is False
         await until(lambda: len(json_sink.at("oncall")) == 1, timeout=5, what="the monitor problem")
         got = json_sink.at("oncall")[0].payload
         assert got["title"] == "[MONITOR PROBLEM] config reload failed; the monitor keeps running the previous config"
         assert "channels[0].urls[0]" in got["message"] and "secret-value-1234" not in got["message"]
-        assert monitor.reload(str(bad)) is False
+        assert await monitor.reload(str(bad)) is False
         service = next(s for s in monitor.services if isinstance(s, NotifierService))
         for _ in range(3):  # more passes: the same errors are not told again
             await asyncio.to_thread(service.check_self)

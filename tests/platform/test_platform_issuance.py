@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from monitor.core.clock import FakeClock
+from monitor.core.errors import ConfigError
 from monitor.core.results import Status
 from tests.platform.platform_kit import Env, SimHandle, platform_yaml
 
@@ -134,11 +136,10 @@ async def test_failed_cleanup_is_retried_before_the_next_canary(sim: SimHandle, 
     assert [r["state"] for r in ledger_rows(env)] == ["cleaned", "cleaned"]
 
 
-async def test_issuance_refuses_a_platform_that_is_not_sandbox(sim: SimHandle, make_env) -> None:
-    env = make_env(platform_yaml(sim.url, extra="sandbox: false\n") + CHECKS)
-    result = await env.run("canary")
-    assert result.status is Status.DOWN
-    assert "refused" in result.message and "not marked sandbox" in result.message
+async def test_issuance_on_a_platform_that_is_not_sandbox_is_a_config_error(sim: SimHandle, make_env) -> None:
+    with pytest.raises(ConfigError) as info:
+        make_env(platform_yaml(sim.url, extra="sandbox: false\n") + CHECKS)
+    assert "platform 'sim' is not sandbox: true and allow_production_issuance is not set" in str(info.value)
     assert sim.sim.book.jobs == 0 and (await sim.state())["tokens"]["sim-admin"]["granted_in_window"] == 0
 
 

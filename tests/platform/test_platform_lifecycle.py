@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from monitor.core.errors import ConfigError
 from monitor.core.results import Status
 from tests.platform.platform_kit import SimHandle, platform_yaml
 
@@ -95,8 +98,8 @@ checks:
     assert "E3002" in missing.message
 
 
-async def test_lifecycle_refuses_production_without_opt_in(sim: SimHandle, make_env) -> None:
-    env = make_env(platform_yaml(sim.url, extra="sandbox: false\n") + CHECKS)
-    result = await env.run("life")
-    assert result.status is Status.DOWN and "refused" in result.message
+async def test_lifecycle_on_production_without_opt_in_is_a_config_error(sim: SimHandle, make_env) -> None:
+    with pytest.raises(ConfigError) as info:
+        make_env(platform_yaml(sim.url, extra="sandbox: false\n") + CHECKS)
+    assert "a canary invoice would make a real tax document" in str(info.value)
     assert sim.sim.book.jobs == 0

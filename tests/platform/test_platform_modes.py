@@ -8,6 +8,8 @@ import pytest
 from monitor.core.results import Status
 from tests.platform.platform_kit import SimHandle, platform_yaml
 
+# The canary kinds in CHECKS need a platform that allows canaries (else the config is refused).
+SANDBOX = "sandbox: true\n"
 CHECKS = """
 checks:
   - {name: login, kind: login, platform: sim}
@@ -29,7 +31,7 @@ MODES = [("nuonuo", "/nuonuo"), ("baiwang", "/baiwang")]
 
 @pytest.mark.parametrize(("profile", "prefix"), MODES)
 async def test_every_invoice_kind_works_through_the_shipped_profile(sim: SimHandle, make_env, profile: str, prefix: str) -> None:
-    env = make_env(platform_yaml(sim.url, profile=profile, prefix=prefix, extra="sandbox: true\n") + CHECKS)
+    env = make_env(platform_yaml(sim.url, profile=profile, prefix=prefix, extra=SANDBOX) + CHECKS)
     for name in ("login", "query", "complete", "fresh", "canary", "life", "login"):
         result = await env.run(name)
         assert result.status is Status.UP, f"{profile} {name}: {result.message}"
@@ -43,7 +45,7 @@ async def test_every_invoice_kind_works_through_the_shipped_profile(sim: SimHand
 
 @pytest.mark.parametrize(("profile", "prefix", "code"), [("nuonuo", "/nuonuo", "070301"), ("baiwang", "/baiwang", 100004)])
 async def test_a_wrong_signing_secret_shows_the_gateway_code(sim: SimHandle, make_env, profile: str, prefix: str, code: object) -> None:
-    env = make_env(platform_yaml(sim.url, profile=profile, prefix=prefix, extra="signing: {secret: not-the-secret}\n") + CHECKS)
+    env = make_env(platform_yaml(sim.url, profile=profile, prefix=prefix, extra=SANDBOX + "signing: {secret: not-the-secret}\n") + CHECKS)
     result = await env.run("query")
     assert result.status is Status.DOWN
     assert result.values["envelope_code"] == code
@@ -51,7 +53,7 @@ async def test_a_wrong_signing_secret_shows_the_gateway_code(sim: SimHandle, mak
 
 @pytest.mark.parametrize(("profile", "prefix", "code"), [("nuonuo", "/nuonuo", "E1003"), ("baiwang", "/baiwang", 100003)])
 async def test_quota_exhaustion_is_reported_in_each_dialect(sim: SimHandle, make_env, profile: str, prefix: str, code: object) -> None:
-    env = make_env(platform_yaml(sim.url, profile=profile, prefix=prefix) + CHECKS)
+    env = make_env(platform_yaml(sim.url, profile=profile, prefix=prefix, extra=SANDBOX) + CHECKS)
     await sim.fault("quota_exhausted")
     result = await env.run("login")
     assert result.status is Status.DOWN
@@ -61,7 +63,7 @@ async def test_quota_exhaustion_is_reported_in_each_dialect(sim: SimHandle, make
 
 @pytest.mark.parametrize(("profile", "prefix"), MODES)
 async def test_rejected_tokens_are_refreshed_in_each_dialect(sim: SimHandle, make_env, profile: str, prefix: str) -> None:
-    env = make_env(platform_yaml(sim.url, profile=profile, prefix=prefix) + CHECKS)
+    env = make_env(platform_yaml(sim.url, profile=profile, prefix=prefix, extra=SANDBOX) + CHECKS)
     assert (await env.run("query")).status is Status.UP
     await sim.admin.delete("/_admin/tokens")
     result = await env.run("query")
@@ -71,7 +73,7 @@ async def test_rejected_tokens_are_refreshed_in_each_dialect(sim: SimHandle, mak
 
 @pytest.mark.parametrize(("profile", "prefix", "state"), [("nuonuo", "/nuonuo", "0"), ("baiwang", "/baiwang", False)])
 async def test_tax_bureau_logout_in_each_dialect(sim: SimHandle, make_env, profile: str, prefix: str, state: object) -> None:
-    env = make_env(platform_yaml(sim.url, profile=profile, prefix=prefix) + CHECKS)
+    env = make_env(platform_yaml(sim.url, profile=profile, prefix=prefix, extra=SANDBOX) + CHECKS)
     await sim.fault("tax_logged_out")
     result = await env.run("login")
     assert result.status is Status.DOWN
@@ -80,7 +82,7 @@ async def test_tax_bureau_logout_in_each_dialect(sim: SimHandle, make_env, profi
 
 @pytest.mark.parametrize(("profile", "prefix"), MODES)
 async def test_dropped_fields_in_each_dialect(sim: SimHandle, make_env, profile: str, prefix: str) -> None:
-    env = make_env(platform_yaml(sim.url, profile=profile, prefix=prefix) + CHECKS)
+    env = make_env(platform_yaml(sim.url, profile=profile, prefix=prefix, extra=SANDBOX) + CHECKS)
     await sim.fault("fields_dropped", rate=0.5, how="null", fields=["invoiceNo", "invoiceDate", "totalAmount"])
     result = await env.run("complete")
     assert result.status is Status.DOWN, result.message

@@ -3,6 +3,9 @@ silently seeing fewer is caught, forbidden operations must be refused."""
 
 from __future__ import annotations
 
+import pytest
+
+from monitor.core.errors import ConfigError
 from monitor.core.results import Status
 from tests.platform.platform_kit import SALES_KEY, SALES_SECRET, SimHandle, platform_yaml
 
@@ -83,21 +86,19 @@ checks:
     assert leak.values["leaks"] > 0
 
 
-async def test_probing_issue_on_a_production_platform_is_refused(sim: SimHandle, make_env) -> None:
-    env = make_env(platform_yaml(sim.url, extra=USERS + "sandbox: false\n") + CHECKS)
-    result = await env.run("perms")
-    assert result.status is Status.DOWN
-    assert "refused: probing 'issue'" in result.message
+async def test_probing_issue_on_a_production_platform_is_a_config_error(sim: SimHandle, make_env) -> None:
+    with pytest.raises(ConfigError) as info:
+        make_env(platform_yaml(sim.url, extra=USERS + "sandbox: false\n") + CHECKS)
+    assert "checks[0].users[0].forbidden[0].operation: probing issue would make a real tax document" in str(info.value)
 
 
-async def test_an_unknown_user_names_the_known_ones(sim: SimHandle, make_env) -> None:
-    env = make_env(platform_yaml(sim.url, extra=USERS) + """
+async def test_an_unknown_user_is_a_config_error_naming_the_known_ones(sim: SimHandle, make_env) -> None:
+    with pytest.raises(ConfigError) as info:
+        make_env(platform_yaml(sim.url, extra=USERS) + """
 checks:
   - {name: perms, kind: permission, platform: sim, users: [{user: salse}]}
 """)
-    result = await env.run("perms")
-    assert result.status is Status.DOWN
-    assert "has no user 'salse' (users: sales)" in result.message
+    assert "checks[0].users[0].user: platform 'sim' has no user 'salse' (did you mean 'sales'?)" in str(info.value)
 
 
 async def test_an_invoice_made_by_an_allowed_issue_probe_is_cancelled_by_the_sweep(sim: SimHandle, make_env) -> None:

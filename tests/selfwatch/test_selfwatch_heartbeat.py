@@ -61,7 +61,7 @@ async def test_an_unhealthy_monitor_withholds_the_ping_and_says_so_once(
     monitor: Monitor, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     Path(monitor.config.file).write_text("monitor: {timezone: Mars/Olympus}\n", encoding="utf-8")
-    assert monitor.reload() is False
+    assert await monitor.reload() is False
     before = len(receiver.hits)
     with caplog.at_level(logging.INFO, logger="monitor.selfwatch"):
         assert await monitor.selfwatch.beat() is False
@@ -97,7 +97,7 @@ async def test_an_unreachable_receiver_is_a_failed_ping(monitor: Monitor, receiv
         port = s.getsockname()[1]
     Path(monitor.config.file).write_text(
         CONFIG.format(db=tmp_path / "iw.db", base=f"http://127.0.0.1:{port}", interval="1h", timeout="2s"), encoding="utf-8")
-    assert monitor.reload() is True
+    assert await monitor.reload() is True
     with caplog.at_level(logging.WARNING, logger="monitor.selfwatch"):
         assert await monitor.selfwatch.beat() is False
     [line] = [r.getMessage() for r in caplog.records if r.name == "monitor.selfwatch"]

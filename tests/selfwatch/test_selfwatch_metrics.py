@@ -167,7 +167,7 @@ async def test_metrics_has_every_family_with_what_happened(running: Running) -> 
 
     # The page's age moves with the injected clock; a reload is counted and timed.
     m.clock.advance(90)  # type: ignore[attr-defined]
-    assert m.reload() is True
+    assert await m.reload() is True
     s = await scrape(running.client)
     assert value(s["invoicewatch_outbox_oldest_pending_age_seconds"],
                  "invoicewatch_outbox_oldest_pending_age_seconds", channel="oncall") >= 90

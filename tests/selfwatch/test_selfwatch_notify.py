@@ -108,9 +108,9 @@ async def test_monitor_says_ready_then_reloading_ready_then_stopping(
     await m.start()
     try:
         assert notify_socket.lines() == ["READY=1", "STATUS=monitoring 1 checks"]
-        assert m.reload() is True
+        assert await m.reload() is True
         config.write_text("monitor: {timezone: Mars/Olympus}\n", encoding="utf-8")
-        assert m.reload() is False
+        assert await m.reload() is False
         lines = notify_socket.lines()[2:]
         assert [line.split("=")[0] for line in lines] == [
             "RELOADING", "MONOTONIC_USEC", "READY", "STATUS", "RELOADING", "MONOTONIC_USEC", "READY", "STATUS",

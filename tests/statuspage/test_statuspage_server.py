@@ -167,7 +167,7 @@ async def test_healthz_is_ok_and_describes_the_monitor(running: Any) -> None:
 async def test_healthz_is_503_after_a_failed_reload(running: Any) -> None:
     monitor, _svc, client = running
     Path(monitor.config.file).write_text("monitor: {timezone: Mars/Olympus}\n")
-    assert monitor.reload() is False
+    assert await monitor.reload() is False
     r = await client.get("/healthz")
     assert r.status_code == 503
     assert r.json()["problems"] == ["last config reload failed; running on the previous config"]
