@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.core.results import Result, Status
+from monitor.rulebook.cause import classify
 
 UP, DEGRADED, DOWN, UNKNOWN, MAINTENANCE = "up", "degraded", "down", "unknown", "maintenance"
 HEALTHS = (UP, DEGRADED, DOWN, UNKNOWN)
@@ -170,9 +171,10 @@ class CheckState:
         )
 
 
-def evidence_of(result: Result) -> dict[str, Any]:
+def evidence_of(result: Result, kind: str = "") -> dict[str, Any]:
     """The facts an on-call engineer needs from a failing result: which step, what the
-    platform said (envelope code and message), the HTTP status, timings."""
+    platform said (envelope code and message), the HTTP status, timings, and the probable
+    cause they point to (rulebook/cause.py)."""
     failed_step = next((s for s in result.steps if s.status is not Status.UP), None)
     values: dict[str, Any] = dict(result.values)
     if failed_step is not None:
@@ -199,6 +201,7 @@ def evidence_of(result: Result) -> dict[str, Any]:
             out[key] = values[key]
     if failed_conditions:
         out["failed_conditions"] = failed_conditions[:10]
+    out["cause"] = classify(result, kind=kind).to_json()
     return out
 
 

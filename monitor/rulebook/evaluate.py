@@ -91,7 +91,7 @@ def evaluate(
         locations=locations,
         stale=False,
         last_result_at=result.started_at,
-        evidence=evidence_of(result) if failing else state.evidence,
+        evidence=evidence_of(result, spec.kind) if failing else state.evidence,
         recent=(*state.recent, Probe(result.started_at, str(result.status), result.latency_ms, result.message[:300]))[-RECENT:],
     )
     new = _with_health(new, health, now, rules, events)
