@@ -48,6 +48,11 @@ class CheckSpec(BaseModel):
     role: Literal["normal", "baseline"] = Field(
         "normal", description="baseline: our own network, the 'is it us?' test"
     )
+    weight: Literal["critical", "normal", "minor"] = Field(
+        "normal",
+        description="what this check down means for its component: critical = a major outage whatever "
+        "the other checks say; normal = counted with the others; minor = at most degraded performance",
+    )
     depends_on: list[str] = Field(default_factory=list, description="names of checks this needs")
     locations: list[str] = Field(default_factory=list, description="run only at these locations")
     failure_threshold: int = Field(3, ge=1, description="failures in a row before down")

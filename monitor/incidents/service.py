@@ -285,14 +285,14 @@ class IncidentService:
                     outgoing += self._scheduled(row, now)
             book = ledger.load_book(s)
             world = World(topology, states, self.policy, self._holds)
-            _, actions = reconcile(book, world, now)
+            book, actions = reconcile(book, world, now)
             written = ledger.write_actions(s, actions)
             for action, iid, eid in written.entries:
                 notice = notices.for_action(action, iid, eid)
                 if notice is not None:
                     outgoing.append(notice)
             out.incidents = written.incident_ids
-            out.components = incidents.write_component_statuses(s, component_statuses(world), now)
+            out.components = incidents.write_component_statuses(s, component_statuses(world, book, now), now)
             ledger.save_states(s, to_save, self.location)
             outgoing += self._maintenance_notices(active, now)
             if self._last_slo is None or now - self._last_slo >= SLO_EVERY:

@@ -44,6 +44,7 @@ from monitor.core.events import (
 )
 from monitor.core.events import RESOLVED as STATUS_RESOLVED
 from monitor.core.text import text_in
+from monitor.rulebook import cause as cause_rules
 from monitor.rulebook import components as comp_rules
 from monitor.rulebook.check_state import DEGRADED, DOWN, UNKNOWN, UP, CheckState
 from monitor.rulebook.incident_book import (
@@ -59,6 +60,7 @@ from monitor.rulebook.incident_book import (
     SYMPTOM,
     Action,
     Book,
+    EMPTY_BOOK,
     IncidentView,
     new_incident,
 )
@@ -110,17 +112,28 @@ def reconcile(book: Book, world: World, now: datetime) -> tuple[Book, list[Actio
     return Book(p.open, p.last_resolved), p.actions
 
 
-def component_statuses(world: World) -> dict[str, str | None]:
-    """Status of every configured component (None: nothing reporting, keep the last)."""
+def component_statuses(world: World, book: Book = EMPTY_BOOK, now: datetime | None = None) -> dict[str, str | None]:
+    """Status of every configured component (None: nothing reporting, keep the last).
+
+    Only what is observed of the component itself counts: a failing check is left out while
+    our network is down, while a check it depends on is down or failing unconfirmed (`now`
+    given), and while it is a symptom of an open incident of another component (`book`), so
+    the seconds it takes to recover after its root do not show an outage of its own."""
     topo = world.topology
     net_down = any(_health(world, n) == DOWN for n in topo.baselines)
+    symptoms = {s for inc in book.open.values() for s in inc.symptoms}
+    p = _Pass(book, world, now) if now is not None else None
     out: dict[str, str | None] = {}
     for cid in topo.components:
-        healths = [
-            _health(world, n)
-            for n in topo.by_component.get(cid, ())
-            if not (net_down and topo.specs[n].role != "baseline" and _health(world, n) in (DOWN, DEGRADED))
-        ]
+        healths = []
+        for n in topo.by_component.get(cid, ()):
+            spec = topo.specs[n]
+            h = _health(world, n)
+            if h in (DOWN, DEGRADED) and spec.role != "baseline" and (
+                net_down or n in symptoms or (p is not None and (p.root_of(n) is not None or p.dep_doubt(n)))
+            ):
+                continue
+            healths.append((h, spec.weight))
         out[cid] = comp_rules.derive(healths, maintenance=world.holds.in_maintenance(cid))
     return out
 
@@ -261,7 +274,7 @@ class _Pass:
                 checks=tuple(members),
                 status_at=self.now,
                 public=self.public(comp),
-                evidence=self.w.states[root].evidence,
+                evidence=self.root_evidence(kind, members),
             )
             self.act(OPENED, inc, self.describe(root), root)
         else:
@@ -333,16 +346,23 @@ class _Pass:
             self.last_resolved[inc.component] = self.now
         else:
             self.open[inc.component] = inc
-        self.actions.append(
-            Action(kind, inc, self.now, message, check, notice, {**self.evidence(check), **(data or {})})
-        )
+        evidence = self.evidence(check)
+        if inc.kind == NETWORK:
+            evidence["cause"] = cause_rules.our_network(list(inc.checks)).to_json()
+        self.actions.append(Action(kind, inc, self.now, message, check, notice, {**evidence, **(data or {})}))
+
+    def root_evidence(self, kind: str, members: list[str]) -> Mapping[str, Any] | None:
+        ev = self.w.states[members[0]].evidence
+        if kind != NETWORK:
+            return ev
+        return {**dict(ev or {}), "cause": cause_rules.our_network(sorted(members)).to_json()}
 
     def held(self, inc: IncidentView) -> bool:
         return self.w.holds.holds(inc.component, inc.checks)
 
     def component_status(self, comp: str, kind: str) -> str | None:
         names = self.t.baselines if kind == NETWORK else self.t.by_component.get(comp, ())
-        return comp_rules.derive(self.health(n) for n in names)
+        return comp_rules.derive((self.health(n), self.t.specs[n].weight) for n in names)
 
     def title(self, comp: str, kind: str, status: str | None) -> tuple[str, dict[str, str]]:
         out = {}
@@ -390,7 +410,8 @@ class _Pass:
         out: dict[str, Any] = {"check": name}
         if st is not None:
             ev = dict(st.evidence or {})
-            for key in ("step", "envelope_code", "envelope_message", "http_status", "latency_ms", "phases", "location"):
+            for key in ("step", "envelope_code", "envelope_message", "http_status", "latency_ms", "phases", "location",
+                        "cause"):
                 if ev.get(key) not in (None, "", {}):
                     out[key] = ev[key]
             if ev.get("message"):

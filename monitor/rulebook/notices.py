@@ -50,9 +50,15 @@ def for_action(action: Action, incident_id: int, entry_id: int) -> Notice | None
         "action": action.kind,
         "detected_at": inc.detected_at.isoformat(),
     }
+    if inc.recovered_at is not None:
+        # The outage is first failure to recovery; the quiet period after it is named apart.
+        data["recovered_at"] = inc.recovered_at.isoformat()
+        data["outage_s"] = (inc.recovered_at - inc.started_at).total_seconds()
     if inc.resolved_at is not None:
         data["resolved_at"] = inc.resolved_at.isoformat()
         data["time_to_resolve_s"] = (inc.resolved_at - inc.started_at).total_seconds()
+        if inc.recovered_at is not None:
+            data["quiet_s"] = (inc.resolved_at - inc.recovered_at).total_seconds()
     data["time_to_detect_s"] = (inc.detected_at - inc.started_at).total_seconds()
     return Notice(
         event=action.notice,

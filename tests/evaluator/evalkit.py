@@ -111,7 +111,7 @@ class Sim:
                 iid = self.next_id
                 self.next_id += 1
             self.actions.append((iid, a))
-        for cid, status in component_statuses(world).items():
+        for cid, status in component_statuses(world, self.book, self.now).items():
             if status is not None and self._statuses.get(cid) != status:
                 self._statuses[cid] = status
                 self.history.setdefault(cid, []).append((self.now, status))
