@@ -23,7 +23,7 @@ from monitor.core.events import (
     Severity,
 )
 from monitor.core.text import LANGUAGES, text_in
-from monitor.rulebook.announcements import AnnouncementView, announcement_due_key, basis_of
+from monitor.rulebook.announcements import AnnouncementView, announcement_due_key, basis_of, change_of
 from monitor.rulebook.paging import IncidentView
 from monitor.store import announcements
 from monitor.store.announcements import AnnouncementRow
@@ -50,38 +50,60 @@ def component_name(config: Config, component: str, language: str) -> str:
         return component
 
 
-def automatic_text(config: Config, view: IncidentView) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """Title and body per language for an incident's announcement, from the templates."""
+def automatic_text(
+    config: Config, view: IncidentView, *, change: str = "", previous_impact: str | None = None
+) -> tuple[dict[str, str], dict[str, dict[str, str]], dict[str, str]]:
+    """Title, body and the "what changed" line per language for an incident's announcement,
+    from the templates. While the incident is recovered (monitoring) or resolved, the body
+    tells staff to go back to the normal process and what to re-enter instead of the
+    workaround, so no page shows a workaround beside a recovered service."""
     env = environment_for(config)
     settings = config.announcements
     workaround = settings.component_workarounds.get(view.component) or settings.workaround
+    recovered = _dt((view.data or {}).get("recovered_at"))
+    started = view.started_at or view.detected_at
+    over = view.status in ("monitoring", "resolved")
     titles: dict[str, str] = {}
     bodies: dict[str, dict[str, str]] = {}
+    changes: dict[str, str] = {}
     for lang in LANGUAGES:
         ctx = {"component_name": component_name(config, view.component, lang), "impact": view.impact,
-               "status": view.status, "title": view.title, "language": lang}
+               "status": view.status, "title": view.title, "language": lang, "change": change,
+               "previous_impact": previous_impact, "started_at": started, "recovered_at": recovered,
+               "outage": (recovered - started) if recovered and started else None,
+               "quiet": config.incidents.resolve_after}
         name = f"{lang}/announcement.txt.j2"
         titles[lang] = render_block(env, name, "title", ctx)
         bodies[lang] = {
             "phenomenon": render_block(env, name, "phenomenon", ctx),
             "scope": render_block(env, name, "scope", ctx),
-            "workaround": text_in(workaround, lang),
+            "workaround": "" if over else text_in(workaround, lang),
+            "after": text_in(settings.after_recovery, lang) if over else "",
             "contact": text_in(settings.contact, lang),
         }
-    return titles, bodies
+        changes[lang] = render_block(env, name, "closed" if change == "resolved" else "change", ctx)
+    return titles, bodies, changes
 
 
-def snapshot(row: AnnouncementRow, message: str | None = None) -> dict[str, Any]:
-    """What an announcement message shows (templates read data.announcement)."""
+def _dt(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def snapshot(row: AnnouncementRow, message: str | dict[str, str] | None = None) -> dict[str, Any]:
+    """What an announcement message shows (templates read data.announcement): `message` is
+    one text (a person's) or one per language (`messages`, the automatic "what changed")."""
     return {
         "id": row.id, "status": row.status, "title": row.title, "body": row.body,
         "next_update_at": row.next_update_at.isoformat() if row.next_update_at else None,
-        "components": row.components, "message": message or "",
+        "components": row.components, "message": message if isinstance(message, str) else "",
+        "messages": message if isinstance(message, dict) else {},
     }
 
 
 def _notice(config: Config, row: AnnouncementRow, event: str, key: str, now: datetime,
-            severity: Severity, message: str | None) -> Notice:
+            severity: Severity, message: str | dict[str, str] | None) -> Notice:
     lang = config.monitor.language
     return Notice(
         event=event, key=key, at=now, incident_id=row.incident_id,
@@ -112,7 +134,8 @@ def publish(
 
 def update(
     session: Session, config: Config, row: AnnouncementRow, now: datetime, *, title: dict[str, str] | None = None,
-    body: dict[str, dict[str, str]] | None = None, message: str | None = None, manual: bool | None = None,
+    body: dict[str, dict[str, str]] | None = None, message: str | dict[str, str] | None = None,
+    manual: bool | None = None,
     basis: dict[str, Any] | None = None, next_update: Any = None, author: str | None = None,
 ) -> AnnouncementRow:
     delay = next_update if next_update is not None else config.announcements.next_update
@@ -142,9 +165,14 @@ def update(
     return row
 
 
-def close(session: Session, config: Config, row: AnnouncementRow, now: datetime, *, message: str | None = None,
-          author: str | None = None) -> AnnouncementRow:
+def close(session: Session, config: Config, row: AnnouncementRow, now: datetime, *,
+          message: str | dict[str, str] | None = None, author: str | None = None,
+          title: dict[str, str] | None = None, body: dict[str, dict[str, str]] | None = None) -> AnnouncementRow:
     row.status = "closed"
+    if title:
+        row.title = {**row.title, **title}
+    if body:
+        row.body = body
     row.closed_at = now
     row.updated_at = now
     row.next_update_at = None
@@ -174,19 +202,25 @@ def apply_action(session: Session, config: Config, kind: str, view: IncidentView
                  row: AnnouncementRow | None, now: datetime) -> AnnouncementRow | None:
     """Carry out an `announcement_action` decision."""
     if kind == "publish" and view is not None:
-        title, body = automatic_text(config, view)
+        title, body, _ = automatic_text(config, view)
         return publish(session, config, now, components=[view.component], title=title, body=body,
                        incident_id=view.id, basis=basis_of(view), severity=view.severity)
     if row is None:
         return None
     if kind == "update" and view is not None:
-        title, body = automatic_text(config, view)
+        before = dict((row.data or {}).get("basis") or {})
+        title, body, changed = automatic_text(config, view, change=change_of(before, basis_of(view)),
+                                              previous_impact=before.get("impact"))
         data = dict(row.data or {})
         data["severity"] = view.severity
         row.data = data
-        return update(session, config, row, now, title=title, body=body, basis=basis_of(view))
+        return update(session, config, row, now, title=title, body=body, basis=basis_of(view),
+                      message={k: v for k, v in changed.items() if v} or None)
     if kind == "close":
-        return close(session, config, row, now)
+        if view is None or row.manual:
+            return close(session, config, row, now)
+        title, body, closing = automatic_text(config, view, change="resolved")
+        return close(session, config, row, now, message=closing, title=title, body=body)
     if kind == "remind":
         remind_due(session, config, row, now)
     return row

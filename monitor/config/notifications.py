@@ -189,6 +189,10 @@ DEFAULT_WORKAROUND: dict[Language, str] = {
     "zh-CN": "请暂时使用纸质发票或手机App开票，系统恢复后补录。",
     "en": "Meanwhile, please use paper invoices or the mobile app and enter them once service is back.",
 }
+DEFAULT_AFTER_RECOVERY: dict[Language, str] = {
+    "zh-CN": "请恢复正常流程，直接在系统中开票。故障期间用纸质发票或手机App开具的票据，请在系统中补录。",
+    "en": "Please return to the normal process. Enter any invoices you issued on paper or in the mobile app meanwhile.",
+}
 DEFAULT_CONTACT: dict[Language, str] = {"zh-CN": "IT服务台 分机 8000", "en": "IT help desk, extension 8000"}
 
 
@@ -203,6 +207,10 @@ class Announcements(Strict):
     workaround: Text = Field(default_factory=lambda: dict(DEFAULT_WORKAROUND))
     contact: Text = Field(default_factory=lambda: dict(DEFAULT_CONTACT))
     component_workarounds: dict[str, Text] = Field(default_factory=dict, description="per-component workaround text")
+    after_recovery: Text = Field(
+        default_factory=lambda: dict(DEFAULT_AFTER_RECOVERY),
+        description="told to staff at recovery: go back to the normal process, what to re-enter (补录)",
+    )
 
 
 class Delivery(Strict):

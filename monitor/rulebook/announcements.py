@@ -1,7 +1,9 @@
 """When staff hear of an incident: publish an announcement once an outage of a staff-visible
-component outlasts `announcements.delay` (blips never reach staff), update it when what it
-was written for changes, close it at resolution, remind on-call when the promised next update
-is due. Pure: (incident, announcement, now, settings) in, what to do out.
+component outlasts `announcements.delay` and is still failing (blips, and outages already
+over when the delay ends, never reach staff), update it at once when what it was written
+for changes (the recovery above all: staff go back to the normal process then, not when the
+incident resolves after its quiet period), close it at resolution, remind on-call when the
+promised next update is due. Pure: (incident, announcement, now, settings) in, what to do out.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def announcement_action(
             return None
         if IMPACT_RANK.get(view.impact, 0) < IMPACT_RANK[settings.min_impact]:
             return None
+        if view.status == "monitoring":
+            return None  # recovered before staff needed to know
         if now - (view.started_at or view.detected_at) >= settings.delay:
             return "publish"
         return None
@@ -65,6 +69,26 @@ def announcement_action(
     if ann.next_update_at is not None and now >= ann.next_update_at:
         return "remind"
     return None
+
+
+Change = Literal["recovered", "relapsed", "worse", "better", "resolved", ""]
+
+
+def change_of(before: dict[str, Any], after: dict[str, Any]) -> Change:
+    """What changed between two bases, in the words an update leads with."""
+    old, new = before.get("status"), after.get("status")
+    if new == "resolved":
+        return "resolved"
+    if new == "monitoring" and old != "monitoring":
+        return "recovered"
+    if old == "monitoring" and new != "monitoring":
+        return "relapsed"
+    was, now = IMPACT_RANK.get(str(before.get("impact")), 0), IMPACT_RANK.get(str(after.get("impact")), 0)
+    if now > was:
+        return "worse"
+    if now < was:
+        return "better"
+    return ""
 
 
 def basis_of(view: IncidentView) -> dict[str, Any]:

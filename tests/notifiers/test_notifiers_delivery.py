@@ -117,7 +117,7 @@ notifications:
     view = IncidentView(id=3, component="issuance", impact="critical", title="开票接口不可用", status="investigating",
                         detected_at=clock.now(), started_at=clock.now())
     with store.session() as s:
-        title, body = ann.automatic_text(config, view)
+        title, body, _ = ann.automatic_text(config, view)
         ann.publish(s, config, clock.now(), components=["issuance"], title=title, body=body, incident_id=3)
         s.commit()
     dispatcher = Dispatcher(store, config, clock=clock)
