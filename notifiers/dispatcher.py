@@ -309,7 +309,7 @@ class Dispatcher:
             at=now,
             severity="major",
             title=f"notification channel {channel.name} keeps failing",
-            data={"channel": channel.name, "failing_since": failing_since.isoformat(),
+            data={"problem": "channel", "channel": channel.name, "failing_since": failing_since.isoformat(),
                   "detail": error or "", "exclude_channels": [channel.name]},
         )
         return enqueue(session, notice, self.config, now=now) > 0

@@ -134,7 +134,14 @@ def context_for(notice: Notice, config: Config, language: str) -> dict[str, Any]
     ann = config.announcements
     workaround = ann.component_workarounds.get(notice.component or "") or ann.workaround
     since = _parse_time(notice.data.get("since"))
+    titles = notice.data.get("title_i18n") or (notice.data.get("evidence") or {}).get("title_i18n") or {}
+    status_url = config.notifications.status_page_url or ""
+    internal_url = config.notifications.internal_page_url or (status_url.rstrip("/") + "/internal/" if status_url else "")
     return {
+        # The incident's title in the reader's language (the evaluator words it in each).
+        "headline": (titles.get(language) if isinstance(titles, dict) else None) or notice.title,
+        "internal_page_url": internal_url,
+        "quiet": config.incidents.resolve_after,
         "notice": notice,
         "event": notice.event,
         "data": notice.data,

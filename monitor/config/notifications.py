@@ -224,7 +224,11 @@ class Delivery(Strict):
     max_age: Duration = Field(timedelta(hours=24), description="give up (mark failed) on a message this old")
     lease: Duration = Field(timedelta(seconds=60), description="a claimed delivery is retried by another dispatcher after this long")
     problem_after: Duration = Field(timedelta(minutes=10), description="a channel failing this long is reported to the others")
-    status_page_url: WebUrl | None = Field(None, description="http(s) URL of the status page, linked from staff messages")
+    status_page_url: WebUrl | None = Field(None, description="http(s) URL of the status page, linked from staff and on-call messages")
+    internal_page_url: WebUrl | None = Field(
+        None, description="http(s) URL of the internal page (check detail) linked from on-call messages; "
+        "default: status_page_url + internal/"
+    )
 
 
 

@@ -49,6 +49,7 @@ def for_action(action: Action, incident_id: int, entry_id: int) -> Notice | None
         "detail": action.message,
         "action": action.kind,
         "detected_at": inc.detected_at.isoformat(),
+        "title_i18n": dict(inc.title_i18n),
     }
     if inc.recovered_at is not None:
         # The outage is first failure to recovery; the quiet period after it is named apart.
@@ -90,6 +91,7 @@ def manual(event: str, inc: IncidentView, incident_id: int, entry_id: int, at: d
             "impact": inc.impact,
             "since": inc.started_at.isoformat(),
             "check": inc.root_check,
+            "title_i18n": dict(inc.title_i18n),
         },
     )
 

@@ -204,4 +204,4 @@ notifications: {{poll_interval: 200ms, lease: 500ms, retry_initial: 200ms, retry
             "incident:1:escalation:2", "announcement:1:published", "announcement:1:closed"} <= keys
     en = [r.payload["title"] for r in json_sink.at("oncall-en") if r.key == "incident:1:resolved"]
     zh = [r.payload["title"] for r in json_sink.at("oncall-a") if r.key == "incident:1:resolved"]
-    assert en[0].startswith("[RESOLVED]") and zh[0].startswith("【已恢复】")
+    assert en[0].startswith("[RESOLVED]") and zh[0].startswith("【已解决】")

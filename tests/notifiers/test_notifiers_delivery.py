@@ -74,13 +74,13 @@ channels:
     en = json_sink.at("oncall-en")
     assert len(zh) == 1 and len(en) == 1 and json_sink.at("staff") == []
     zh_text = zh[0].payload["title"] + "\n" + zh[0].payload["message"]
-    for expected in ("登录", "失败检查：登录，步骤：token", "E1001", "HTTP 状态：200", "312 ms", "connect 1.2 ms",
+    for expected in ("登录", "失败检查：登录，步骤：获取 token", "E1001", "平台返回：HTTP 200，但返回内容中报错 E1001", "312 ms", "connect 1.2 ms",
                      "开始于：2026-03-02 08:55", "已持续 5m", "处理手册：http://wiki.local/runbook/login",
-                     "invoicewatch ack 7", "08:59:00 down"):
+                     "invoicewatch ack 7", "08:59:00 故障"):
         assert expected in zh_text, expected
     assert "<script>" in zh_text  # plain text is not escaped
     en_text = en[0].payload["title"] + "\n" + en[0].payload["message"]
-    for expected in ("Login", "Failed check: 登录, step: token", "HTTP status: 200", "Since: 2026-03-02 08:55",
+    for expected in ("Login", "Failed check: 登录, step: token", "Platform said: HTTP 200, but an error inside the answer: E1001", "Since: 2026-03-02 08:55",
                      "Runbook: http://wiki.local/runbook/login", "Ack (stops reminders and escalation): invoicewatch ack 7"):
         assert expected in en_text, expected
     assert zh[0].key == "incident:7:opened"

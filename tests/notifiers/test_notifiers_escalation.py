@@ -178,7 +178,7 @@ async def test_unacked_incident_is_reminded_and_escalated_then_ack_and_resolutio
     escalation = next(r for r in scene.sink.at("tier2") if r.key == "incident:7:escalation:2").payload
     assert escalation["title"].startswith("[ESCALATED to tier 2]") and "invoicewatch ack 7" in escalation["message"]
     resolved = next(r for r in scene.sink.at("tier1") if r.key == "incident:7:resolved").payload
-    assert resolved["title"].startswith("【已恢复】") and resolved["type"] == "success"
+    assert resolved["title"].startswith("【已解决】") and resolved["type"] == "success"
     closed = scene.sink.at("staff")[-1].payload
     assert closed["title"].startswith("【已恢复】") and "纸质发票" in closed["message"]
 
