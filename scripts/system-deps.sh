@@ -2,7 +2,8 @@
 # Install the system parts the tests use: Debian's Chromium for the status-page browser tests,
 # a small CJK font so its screenshots show Chinese text instead of empty boxes, and Debian's
 # systemd package for systemd-analyze (the unit tests run `verify` and `security --offline`,
-# which work without systemd as PID 1; installing the package does not start it).
+# which work without systemd as PID 1; installing the package does not start it), and the Nu
+# HTML checker (npm's vnu-jar, run with Java) for the page-validity test.
 # PostgreSQL runs on these machines already; on CI we make sure it is up.
 set -u
 need_apt=()
@@ -18,6 +19,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   else
     echo "note: ${need_apt[*]} missing and cannot apt-get here; their tests will skip locally"
   fi
+fi
+# The Nu HTML checker (vnu.jar, from npm's vnu-jar; needs Java) for the page-validity test.
+VNU_DIR="$(cd "$(dirname "$0")/.." && pwd)/.venv/vnu"
+if [ ! -e "$VNU_DIR/node_modules/vnu-jar/build/dist/vnu.jar" ] && command -v npm >/dev/null 2>&1 && command -v java >/dev/null 2>&1; then
+  echo "installing vnu-jar (npm) into $VNU_DIR"
+  mkdir -p "$VNU_DIR"
+  npm install --silent --no-audit --no-fund --prefix "$VNU_DIR" vnu-jar@26.9.27 >/dev/null 2>&1 \
+    || echo "warning: could not install vnu-jar; the HTML checker test will skip locally (fail on CI)"
 fi
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then

@@ -8,7 +8,7 @@
 
 Names and update bodies are in the page's default language and are the same public texts the
 HTML shows (templated titles, human-written updates). A component without any status yet is
-reported as "operational" with `"no_data": true` (Statuspage readers only know five statuses);
+reported as "no_data" with `"no_data": true` (never as operational: nothing says it works);
 it does not count towards the page indicator. Times carry the configured zone's offset.
 """
 
@@ -102,7 +102,7 @@ class Api:
         doc: dict[str, Any] = {
             "id": c.id,
             "name": text_in(c.name, self.lang),
-            "status": c.status if c.status in SEVERITY else "operational",
+            "status": c.status if c.status in SEVERITY else NO_DATA,
             "created_at": None,
             "updated_at": self.time(c.updated_at or c.since),
             "position": c.position,
@@ -117,6 +117,9 @@ class Api:
         }
         if c.status == NO_DATA:
             doc["no_data"] = True
+        if c.affected is not None:
+            doc["affected_by"] = c.affected.by
+            doc["measurable"] = not c.affected.measuring
         return doc
 
     def incident_title(self, i: IncidentView) -> str:

@@ -84,11 +84,17 @@ ZH: dict[str, str] = {
     "last_updated": "最后更新：{time}",
     "timezone_note": "所有时间均为 {zone}。",
     "formula_title": "可用率如何计算",
-    "formula": "可用率 =（正常 + 性能下降 + 维护 + ½ × 部分中断）的时长 ÷ 有数据的时长。严重中断计为不可用，部分中断计一半；没有监测数据的时间不计入；结果向下取整到两位小数，因此只要有过中断就不会显示 100.00%。",
+    "formula": "可用率 =（正常 + 性能下降 + 维护 + ½ × 部分中断）的时长 ÷ 有数据的时长。严重中断计为不可用，部分中断计一半；没有监测数据的时间不计入；某个时段的数据不足四分之一时显示“数据不足”；结果向下取整到两位小数，因此只要有过中断就不会显示 100.00%。",
     "feed": "订阅（Atom）",
     "api": "接口（JSON）",
     "feed_title": "{title}：事件与公告",
     "badge_uptime": "可用率 30 天",
+    "language_nav": "语言",
+    "affected_by": "受{name}故障影响",
+    "affected_measuring": "{name}中断期间无法测量",
+    "uptime_not_enough": "数据不足",
+    "recent_incidents": "最近 7 天的事件",
+    "no_recent_incidents": "最近 7 天没有事件。",
 }
 
 EN: dict[str, str] = {
@@ -165,11 +171,17 @@ EN: dict[str, str] = {
     "last_updated": "Last updated: {time}",
     "timezone_note": "All times are {zone}.",
     "formula_title": "How uptime is calculated",
-    "formula": "Uptime = time operational, degraded, in maintenance, plus half the time in partial outage, divided by the time with monitoring data. Major outage counts as down and partial outage as half down; time without data is left out; the result is rounded down to two decimals, so any outage at all shows less than 100.00%.",
+    "formula": "Uptime = time operational, degraded, in maintenance, plus half the time in partial outage, divided by the time with monitoring data. Major outage counts as down and partial outage as half down; time without data is left out, and a window less than a quarter covered by data shows “Not enough data”; the result is rounded down to two decimals, so any outage at all shows less than 100.00%.",
     "feed": "Subscribe (Atom)",
     "api": "API (JSON)",
     "feed_title": "{title}: incidents and announcements",
     "badge_uptime": "uptime 30d",
+    "language_nav": "Language",
+    "affected_by": "Affected by the {name} outage",
+    "affected_measuring": "Not measurable while {name} is down",
+    "uptime_not_enough": "Not enough data",
+    "recent_incidents": "Incidents in the last 7 days",
+    "no_recent_incidents": "No incidents in the last 7 days.",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"zh-CN": ZH, "en": EN}

@@ -53,6 +53,15 @@ class DayBar:
 
 
 @dataclass(frozen=True, slots=True)
+class AffectedView:
+    """Failing only because another component is down (see rulebook.components.affected_components)."""
+
+    by: str
+    by_name: Text
+    measuring: bool  # "not measurable while <by> is down" rather than "affected by"
+
+
+@dataclass(frozen=True, slots=True)
 class ComponentView:
     id: str
     name: Text
@@ -62,8 +71,9 @@ class ComponentView:
     status: str  # one of SEVERITY, or NO_DATA
     since: datetime | None
     updated_at: datetime | None
-    uptime: dict[str, Decimal | None]  # WINDOWS -> floored percent
+    uptime: dict[str, Decimal | None]  # WINDOWS -> floored percent; None: not enough data yet
     bars: tuple[DayBar, ...]
+    affected: AffectedView | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +151,7 @@ class Snapshot:
     components: tuple[ComponentView, ...]
     active_incidents: tuple[IncidentView, ...]
     past_incidents: tuple[IncidentView, ...]  # resolved within the history window
+    recent_incidents: tuple[IncidentView, ...]  # resolved within the last RECENT_DAYS (main page)
     announcements: tuple[AnnouncementView, ...]
     maintenance_active: tuple[MaintenanceView, ...]
     maintenance_planned: tuple[MaintenanceView, ...]

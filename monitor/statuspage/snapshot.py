@@ -22,11 +22,14 @@ from monitor.config.models import Component
 from monitor.core.spec import CheckSpec
 from monitor.core.text import LANGUAGES, Text
 from monitor.incidents.maintenance import planned_in
+from monitor.rulebook.components import affected_components, enough_data
 from monitor.rulebook.maintenance import Occurrence, active_in
+from monitor.rulebook.topology import component_of
 from monitor.statuspage.model import (
     INDICATOR,
     NO_DATA,
     SEVERITY,
+    AffectedView,
     AnnouncementView,
     ComponentView,
     DayBar,
@@ -43,6 +46,7 @@ from monitor.statuspage.uptime import Change, tally, tally_spans, to_us
 from monitor.store import Store, pages
 
 HISTORY_DAYS = 90
+RECENT_DAYS = 7  # resolved incidents listed on the main page
 _WINDOW_SPAN = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 
 
@@ -73,6 +77,7 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
         current = pages.current_statuses(conn, have)
         history = pages.status_changes(conn, have, since)
         incident_rows = pages.incidents(conn, have, since)
+        failing = pages.failing_checks(conn, have)
         announcement_rows = pages.active_announcements(conn, have)
         windows = pages.maintenance_windows(conn, have)
         samples = {
@@ -86,10 +91,17 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
     incidents = [_incident_view(r, configured) for r in incident_rows if _is_public(r, configured)]
     bounds = [to_us(start) for _, start in days] + [to_us(now)]
     touched = _incident_days(incidents, bounds, now)
+    specs = check_specs(config)
+    affected = affected_components(
+        ((r.id, r.component, (r.data or {}).get("symptoms") or ()) for r in incident_rows if r.resolved_at is None),
+        {s.name: component_of(s) for s in specs}, {s.name: s.kind for s in specs}, failing,
+    )
     components = tuple(
-        _component_view(i, c, current.get(c.id), changes.get(c.id, []), days, bounds, touched.get(c.id, {}), now)
+        _component_view(i, c, current.get(c.id), changes.get(c.id, []), days, bounds, touched.get(c.id, {}), now,
+                        _affected_view(affected.get(c.id), configured))
         for i, c in enumerate(public)
     )
+    recent_since = now - timedelta(days=RECENT_DAYS)
     return Snapshot(
         page=PageInfo(
             name=config.monitor.name,
@@ -105,6 +117,9 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
         components=components,
         active_incidents=tuple(i for i in incidents if i.status != "resolved"),
         past_incidents=tuple(i for i in incidents if i.status == "resolved"),
+        recent_incidents=tuple(
+            i for i in incidents if i.status == "resolved" and (i.resolved_at or i.started_at or now) >= recent_since
+        ),
         announcements=tuple(_announcement_view(a, public_ids, configured) for a in announcement_rows),
         maintenance_active=tuple(
             v for m in active_mw if (v := _maintenance_view(m, True, public_ids, configured)) is not None
@@ -141,6 +156,7 @@ def _component_view(
     bounds: list[int],
     touched: dict[int, list[int]],
     now: datetime,
+    affected: AffectedView | None = None,
 ) -> ComponentView:
     if current is not None:
         status, since, updated = current.status, current.since, current.updated_at
@@ -151,15 +167,24 @@ def _component_view(
     if status not in SEVERITY:
         status = NO_DATA
     end = bounds[-1]
-    uptime = {w: tally(changes, to_us(now - span), end).percent for w, span in _WINDOW_SPAN.items()}
+    uptime = {}
+    for w, span in _WINDOW_SPAN.items():
+        t = tally(changes, to_us(now - span), end)
+        uptime[w] = t.percent if enough_data(timedelta(microseconds=t.known), span) else None
     bars = tuple(
         DayBar(d, t.percent, t.down_minutes, t.level, tuple(touched.get(i, ())))
         for i, ((d, _), t) in enumerate(zip(days, tally_spans(changes, bounds), strict=True))
     )
     return ComponentView(
         id=comp.id, name=comp.name, description=comp.description, group=comp.group, position=position,
-        status=status, since=since, updated_at=updated, uptime=uptime, bars=bars,
+        status=status, since=since, updated_at=updated, uptime=uptime, bars=bars, affected=affected,
     )
+
+
+def _affected_view(a: Any, configured: dict[str, Component]) -> AffectedView | None:
+    if a is None:
+        return None
+    return AffectedView(a.by, _name(a.by, configured), a.measuring)
 
 
 def _is_public(r: pages.IncidentRecord, configured: dict[str, Component]) -> bool:
@@ -179,6 +204,8 @@ def _public_updates(updates: Sequence[Any]) -> list[Any]:
     keep_ids: set[int] = set()
     last_status: str | None = None
     for u in sorted(updates, key=lambda u: (u.at, u.id)):
+        if (u.data or {}).get("action") == "ack":
+            continue  # an ack tells on-call someone is on it; it is not news for the public
         if u.kind == "manual" or u.status != last_status:
             keep_ids.add(u.id)
             last_status = u.status

@@ -23,7 +23,7 @@ from monitor.store import announcements, maintenance
 from monitor.store.incidents import CHANGES, CURRENT, INCIDENTS, UPDATES
 from monitor.store.maintenance import MaintenanceWindow
 from monitor.store.outbox import ATTEMPTS, OUTBOX
-from monitor.store.results import RESULTS
+from monitor.store.results import RESULTS, STATES
 
 _CHUNK = 500  # ids per IN (...) list: far below every engine's bound-parameter limit
 
@@ -169,6 +169,14 @@ def maintenance_windows(conn: sa.Connection, have: set[str]) -> list[Maintenance
         return []
     with Session(bind=conn) as session:
         return maintenance.current_windows(session)
+
+
+def failing_checks(conn: sa.Connection, have: set[str]) -> set[str]:
+    """Checks whose state is down or degraded at some location (what "affected" needs)."""
+    if "check_state" not in have:
+        return set()
+    c = STATES.c
+    return set(conn.execute(sa.select(c.check).where(c.status.in_(("down", "degraded"))).distinct()).scalars())
 
 
 def latency_samples(

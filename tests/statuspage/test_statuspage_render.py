@@ -60,11 +60,11 @@ def test_summary_reports_outage_announced_incident_and_maintenance(tmp_path: Pat
     jsonschema.validate(summary, SCHEMA)
 
 
-def test_component_without_status_is_operational_with_no_data_flag(tmp_path: Path) -> None:
+def test_component_without_status_is_no_data_in_the_json_too(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     store, _ = open_store(config)
     summary = json.loads(build_files(build_snapshot(store, config, NOW))["api/v2/summary.json"])
-    assert all(c["status"] == "operational" and c["no_data"] for c in summary["components"])
+    assert all(c["status"] == "no_data" and c["no_data"] for c in summary["components"])
     assert summary["status"]["indicator"] == "none"
     jsonschema.validate(summary, SCHEMA)
 

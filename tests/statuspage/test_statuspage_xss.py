@@ -70,7 +70,7 @@ def visit(browser: Any, url: str, *, bypass_csp: bool) -> tuple[Any, Any, Watch]
 def test_hostile_text_never_executes_on_html_pages(browser: Any, server: str, path: str, bypass_csp: bool) -> None:
     ctx, page, watch = visit(browser, server + path, bypass_csp=bypass_csp)
     try:
-        for bar in page.locator("ol.bars li").all()[-3:]:  # tooltips render aria-label text via CSS
+        for bar in page.locator("ol.bars li").all()[-3:]:  # tooltips show the bar's own text via CSS
             bar.hover()
             bar.focus()
         for summary in page.locator("details summary").all():
