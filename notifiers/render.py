@@ -191,3 +191,20 @@ def render(
 def render_block(env: Environment, name: str, block: str, ctx: dict[str, Any]) -> str:
     """One block of a named template (announcement wording, the status page's snippets)."""
     return _block(env.get_template(name), block, ctx)
+
+
+def cause_words(env: Environment, language: str, cause: Any) -> dict[str, Any] | None:
+    """A probable cause (rulebook/cause.py, as JSON) in a reader's language, from the same
+    words the messages use (<lang>/_words.txt.j2): label, confidence, evidence lines, what to
+    check first. For the internal page and `incidents show`."""
+    if not isinstance(cause, dict) or not cause.get("kind"):
+        return None
+    words = env.get_template(f"{language}/_words.txt.j2").make_module()
+    facts = [e for e in cause.get("evidence") or () if isinstance(e, dict) and e.get("fact") != "step"]
+    return {
+        "kind": cause["kind"],
+        "label": str(words.cause_label(cause["kind"])).strip(),  # type: ignore[attr-defined]
+        "confidence": str(words.confidence(cause.get("confidence"))).strip(),  # type: ignore[attr-defined]
+        "evidence": [str(words.fact(e)).strip() for e in facts],  # type: ignore[attr-defined]
+        "first": str(words.first(cause["kind"])).strip(),  # type: ignore[attr-defined]
+    }

@@ -97,6 +97,21 @@ def incidents(ctx: click.Context, app: AppState, show_all: bool, limit: int, as_
     click.echo(table(out, ["id", "component", "status", "impact", "started", "lasting", "acked", "title"]))
 
 
+def _cause_lines(app: AppState, cause: Any) -> list[str]:
+    """The probable cause in this command's language (English), with what to check first."""
+    # imported here for CLI start time (Jinja environment, Apprise), like the other commands
+    from notifiers.outbox import environment_for
+    from notifiers.render import cause_words
+
+    words = cause_words(environment_for(app.config), "en", cause)
+    if words is None:
+        return []
+    out = [f"  {'probable cause:':<18}{words['label']} ({words['confidence']})"]
+    out += [f"  {'':<18}- {line}" for line in words["evidence"]]
+    out.append(f"  {'check first:':<18}{words['first']}")
+    return out
+
+
 @incidents.command("show")
 @click.argument("incident_id", type=int)
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
@@ -139,6 +154,7 @@ def incidents_show(app: AppState, incident_id: int, as_json: bool) -> None:
     for key in ("step", "envelope_code", "envelope_message", "http_status", "latency_ms", "message"):
         if ev.get(key) not in (None, ""):
             lines.append(f"  {key + ':':<18}{ev[key]}")
+    lines += _cause_lines(app, ev.get("cause"))
     lines.append("  timeline:")
     for e in entries:
         lines.append(f"    {_local(app, e.at)}  {e.kind:<6} {e.author or '-':<10} [{e.status}] {e.message}")

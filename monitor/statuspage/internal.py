@@ -2,8 +2,9 @@
 to the public folder.
 
 Shows what the public page deliberately hides: every component (private ones too), every
-check's last status, latency and message, and open/recent incidents with their raw titles,
-root check, automatic updates and evidence. Text passes through the Redactor again (results
+check's last status, latency and message, and open/recent incidents with their titles, root
+check, probable cause (with what to check first), folded checks, timeline and raw evidence.
+Every word is from the catalog or the messages' words, in the monitor's language. Text passes through the Redactor again (results
 were redacted when written; a secret added by a later reload is masked here too) and through
 Jinja2 autoescaping. Who may see it is decided by the server (see server.internal_allowed).
 """
@@ -20,6 +21,8 @@ from monitor.core.text import text_in
 from monitor.statuspage.render import META_CSP, PageContext, asset_version, environment, static_files
 from monitor.statuspage.snapshot import build_snapshot, check_specs
 from monitor.store import Store, pages
+from notifiers.outbox import environment_for
+from notifiers.render import cause_words
 
 RECENT = timedelta(days=7)
 
@@ -40,7 +43,7 @@ def render_internal(store: Store, config: Config, now: datetime, redactor: Redac
         for st in states.get(spec.name) or [None]:
             checks.append({
                 "name": spec.name, "kind": spec.kind, "component": spec.component or "",
-                "location": st.location if st else "", "status": (st.last_status if st else None) or "no data",
+                "location": st.location if st else "", "status": (st.last_status if st else None) or "no_data",
                 "at": st.last_result_at if st else None,
                 "latency": None if st is None or st.last_latency_ms is None else f"{st.last_latency_ms:.0f} ms",
                 "message": redactor.redact((st.last_message if st else "") or ""),
@@ -50,16 +53,21 @@ def render_internal(store: Store, config: Config, now: datetime, redactor: Redac
          "status": current[c.id].status if c.id in current else "no_data"}
         for c in config.components
     ]
+    env = environment_for(config)
     raw = [
         {
-            "id": i.id, "component": i.component, "title": redactor.redact(i.title), "status": i.status,
+            "id": i.id, "component": i.component, "status": i.status,
+            "title": redactor.redact(((i.data or {}).get("title_i18n") or {}).get(lang) or i.title),
+            "cause": cause_words(env, lang, ((i.data or {}).get("evidence") or {}).get("cause")),
+            "symptoms": list((i.data or {}).get("symptoms") or ()),
             "impact": i.impact, "public": i.public, "root_check": i.root_check or "",
             "started_at": i.started_at, "resolved_at": i.resolved_at,
-            "acked": f"{i.acked_by or ''} {ctx.fmt_time(i.acked_at)}".strip(),
+            "acked": f"{i.acked_by or ''} {ctx.fmt_time(i.acked_at)}".strip() if i.acked_at else "",
             "data": json.dumps(redactor.redact_obj(i.data or {}), ensure_ascii=False, indent=2, default=str),
             "updates": [
                 {"at": u.at, "status": u.status, "kind": u.kind, "author": u.author or "",
-                 "message": redactor.redact(u.message)}
+                 "action": (u.data or {}).get("action") or "", "check": (u.data or {}).get("check") or "",
+                 "message": redactor.redact(u.message) if u.kind == "manual" and (u.data or {}).get("action") != "ack" else ""}
                 for u in i.updates
             ],
         }
