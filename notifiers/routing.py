@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from monitor.config.notifications import Channel, scheme_of
 from monitor.core.events import Notice, event_matches
+from monitor.rulebook.announcements import staff_component_visible
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -36,8 +37,22 @@ class Target:
         return self.channel.urls[self.index]
 
 
-def _channel_accepts(channel: Channel, notice: Notice) -> bool:
+def _staff_may_hear(notice: Notice, config: Config) -> bool:
+    """Staff hear of maintenance only when it touches a component they can see (a window on
+    a private component, our own network, say, is on-call's business)."""
+    if not notice.event.startswith("maintenance."):
+        return True
+    ids = list(notice.data.get("components") or ())
+    if not ids:
+        return True  # everything
+    public = {c.id: c.public for c in config.components}
+    return any(staff_component_visible(i, public.get(i, False), config.announcements) for i in ids)
+
+
+def _channel_accepts(channel: Channel, notice: Notice, config: Config) -> bool:
     if channel.name in (notice.data.get("exclude_channels") or ()):
+        return False
+    if not channel.is_oncall and not _staff_may_hear(notice, config):
         return False
     if channel.components and notice.component is not None and notice.component not in channel.components:
         return False
@@ -66,7 +81,7 @@ def routed_channels(notice: Notice, config: Config) -> dict[str, timedelta]:
             patterns = DEFAULT_ONCALL_EVENTS if channel.is_oncall else DEFAULT_STAFF_EVENTS
             if any(event_matches(p, notice.event) for p in patterns):
                 chosen[channel.name] = timedelta(0)
-    return {n: w for n, w in chosen.items() if _channel_accepts(by_name[n], notice)}
+    return {n: w for n, w in chosen.items() if _channel_accepts(by_name[n], notice, config)}
 
 
 def targets_for(notice: Notice, config: Config, also: set[tuple[str, int]] = frozenset()) -> list[Target]:  # type: ignore[assignment]

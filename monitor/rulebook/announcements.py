@@ -35,9 +35,14 @@ AnnouncementKind = Literal["publish", "update", "close", "remind"]
 
 
 def staff_visible(view: IncidentView, settings: Announcements) -> bool:
+    return staff_component_visible(view.component, view.public, settings)
+
+
+def staff_component_visible(component: str, public: bool, settings: Announcements) -> bool:
+    """Whether staff hear about a component at all (announcements, maintenance notices)."""
     if settings.components is not None:
-        return view.component in settings.components
-    return view.public
+        return component in settings.components
+    return public
 
 
 def announcement_action(
