@@ -54,6 +54,7 @@ async def run(spec: Spec, ctx: Context) -> Result:
     before = cache.requests if cache else 0
 
     if cache is not None:
+        cache.allow_probe(spec.interval)  # a recovery is seen at the next run, whatever the backoff
         fresh = cache.current() is None
         t0 = time.perf_counter()
         try:

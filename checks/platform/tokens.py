@@ -40,6 +40,7 @@ class TokenCache:
         self.rejections = 0
         self._backoff = backoff
         self._retry_at: datetime | None = None
+        self._failed_at: datetime | None = None
         self._last_failure: TokenUnavailable | None = None
 
     def current(self) -> Token | None:
@@ -62,6 +63,18 @@ class TokenCache:
             f"{self._last_failure} (not asking again for {left:.0f}s)", dict(self._last_failure.evidence, backoff_s=round(left))
         )
 
+    def allow_probe(self, every: timedelta) -> None:
+        """Let one request through the backoff once the last failed one is `every` old.
+
+        The login check calls this with its own interval on each run: the backoff still
+        spares the token endpoint from every other check and from fast re-checks, but a
+        mended platform is seen within one login interval, not after up to max_backoff
+        (the cost: one token request per login interval while the platform refuses)."""
+        if self._retry_at is None or self._failed_at is None:
+            return
+        if self.clock.now() - self._failed_at >= every * 0.9:  # a scheduled run may come a little early
+            self._retry_at = None
+
     def begin_request(self) -> None:
         self.requests += 1
 
@@ -74,7 +87,8 @@ class TokenCache:
     def fail(self, failure: TokenUnavailable) -> None:
         self.failures += 1
         self._last_failure = failure
-        self._retry_at = self.clock.now() + self._backoff
+        self._failed_at = self.clock.now()
+        self._retry_at = self._failed_at + self._backoff
         self._backoff = min(self._backoff * 2, self.max_backoff)
 
     def reject(self, value: str | None) -> bool:

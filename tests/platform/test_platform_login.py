@@ -78,17 +78,18 @@ async def test_login_refused_is_down_with_the_envelope_evidence(sim: SimHandle, 
 
 
 async def test_a_failed_token_call_is_not_repeated_on_every_probe(sim: SimHandle, make_env, clock: FakeClock) -> None:
-    """After a refused token call we back off: probes in between report it without asking."""
+    """After a refused token call we back off: probes in between (a fast re-check inside the
+    login interval) report it without asking; the next scheduled login run asks once again."""
     env = make_env(platform_yaml(sim.url) + CHECKS)
     await sim.fault("quota_exhausted")
     first = await env.run("login")
     assert first.status is Status.DOWN and first.values["envelope_code"] == "E1003"
-    clock.advance(30)
+    clock.advance(10)
     second = await env.run("login")
     assert second.status is Status.DOWN and "not asking again" in second.message
     assert second.values["token_requests_run"] == 0
     await sim.clear()
-    clock.advance(31)  # past the 60 s back-off
+    clock.advance(21)  # the next login run (30 s after the failure), inside the 60 s back-off
     third = await env.run("login")
     assert third.status is Status.UP, third.message
     assert third.values["token_requests"] == 2
