@@ -258,6 +258,7 @@ class Dispatcher:
                 url, title=title, body=body, body_format=lead["body_format"],
                 kind=notify_type(lead["event"], lead["severity"]),
                 timeout=channel.timeout.total_seconds(), key=",".join(sorted(r["key"] for r in rows)),
+                mentions=tuple(channel.mentions),
             )
             crashpoint("dispatch.after_send")
         error = outcome.error

@@ -137,9 +137,14 @@ def context_for(notice: Notice, config: Config, language: str) -> dict[str, Any]
     titles = notice.data.get("title_i18n") or (notice.data.get("evidence") or {}).get("title_i18n") or {}
     status_url = config.notifications.status_page_url or ""
     internal_url = config.notifications.internal_page_url or (status_url.rstrip("/") + "/internal/" if status_url else "")
+    headline = (titles.get(language) if isinstance(titles, dict) else None) or notice.title
+    name = str(component_name or "")
+    joiner = "：" if language == "zh-CN" else ": "
     return {
-        # The incident's title in the reader's language (the evaluator words it in each).
-        "headline": (titles.get(language) if isinstance(titles, dict) else None) or notice.title,
+        # The incident's title in the reader's language (the evaluator words it in each), and
+        # the subject line: the component named once ("登录服务中断", not "登录：登录服务中断").
+        "headline": headline,
+        "subject": headline if not name or headline.startswith(name) else f"{name}{joiner}{headline}",
         "internal_page_url": internal_url,
         "quiet": config.incidents.resolve_after,
         "notice": notice,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from monitor.config.notifications import Channel, scheme_of
 from monitor.core.events import Notice, event_matches
 from monitor.rulebook.announcements import staff_component_visible
+from notifiers.channelstyle import style_of
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -106,7 +107,13 @@ def targets_for(notice: Notice, config: Config, also: set[tuple[str, int]] = fro
 
 
 def body_format(channel: Channel, url: str) -> str:
+    """auto: html for e-mail, markdown for the group bots that render it (DingTalk, Feishu),
+    text otherwise (WeCom's bot through Apprise takes text)."""
     if channel.format != "auto":
         return channel.format
-    return "html" if scheme_of(url) in ("mailto", "mailtos") else "text"
+    scheme = scheme_of(url)
+    if scheme in ("mailto", "mailtos"):
+        return "html"
+    style = style_of(scheme)
+    return style.body_format if style is not None else "text"
 

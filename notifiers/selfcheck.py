@@ -89,6 +89,7 @@ class SelfCheck:
                 msg = render(env, notice, config, audience=channel.audience, language=language, body_format=fmt)
                 outcome = send(target.url, title=msg.title, body=msg.body, body_format=msg.body_format,
                                kind=notify_type(notice.event, notice.severity),
-                               timeout=channel.timeout.total_seconds(), key=notice.key)
+                               timeout=channel.timeout.total_seconds(), key=notice.key,
+                               mentions=tuple(channel.mentions))
                 if not outcome.ok:
                     log.error("direct delivery of a monitor problem to %s[%d] failed", channel.name, target.index)

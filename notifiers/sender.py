@@ -18,6 +18,9 @@ from urllib.parse import urlsplit
 
 import apprise
 
+from monitor.config.notifications import scheme_of
+from notifiers.channelstyle import fit, mention_line, style_of, to_markdown, with_mentions
+
 KEY_HEADER = "X-Invoicewatch-Key"
 
 _TYPES = {
@@ -56,11 +59,24 @@ def url_secrets(url: str) -> list[str]:
     return out
 
 
+def shape(url: str, title: str, body: str, body_format: str, mentions: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(url, body) as a group bot needs them (notifiers/channelstyle.py): markdown where the
+    channel renders it, the mentions, the length limit. Other URLs pass unchanged."""
+    style = style_of(scheme_of(url))
+    if style is None:
+        return url, body
+    if body_format == "markdown":
+        body = to_markdown(body, style)
+    return with_mentions(url, style, mentions), fit(title, body, style, mention_line(style, mentions, body_format))
+
+
 def send(
-    url: str, *, title: str, body: str, body_format: str, kind: apprise.NotifyType, timeout: float, key: str = ""
+    url: str, *, title: str, body: str, body_format: str, kind: apprise.NotifyType, timeout: float, key: str = "",
+    mentions: tuple[str, ...] = (),
 ) -> SendOutcome:
     """Deliver one message to one Apprise URL; never raises."""
     started = time.perf_counter()
+    url, body = shape(url, title, body, body_format, mentions)
     try:
         service = apprise.Apprise.instantiate(url)
         if service is None:

@@ -111,7 +111,8 @@ def channels_test(app: AppState, name: str) -> None:
         msg = render(env, notice, config, audience=channel.audience, language=language,
                      body_format=body_format(channel, url))
         return i, send(url, title=msg.title, body=msg.body, body_format=msg.body_format,
-                       kind=notify_type(TEST, "info"), timeout=channel.timeout.total_seconds(), key=notice.key)
+                       kind=notify_type(TEST, "info"), timeout=channel.timeout.total_seconds(), key=notice.key,
+                       mentions=tuple(channel.mentions))
 
     with ThreadPoolExecutor(max_workers=min(8, len(channel.urls))) as pool:
         results = list(pool.map(lambda a: one(*a), enumerate(channel.urls)))

@@ -122,7 +122,13 @@ class Channel(Strict):
     quiet_hours: QuietHours | None = None
     tier: int = Field(1, ge=1, le=9, description="escalation tier; tier N hears of an incident once it escalates to N")
     format: Literal["auto", "text", "html", "markdown"] = Field(
-        "auto", description="message body format; auto: html for mailto(s)://, text otherwise"
+        "auto", description="message body format; auto: html for mailto(s)://, markdown for dingtalk:// "
+        "feishu:// lark://, text otherwise (wecombot:// included)"
+    )
+    mentions: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list,
+        description="who a group bot message mentions: DingTalk phone numbers, Feishu user ids (or all), "
+        "WeCom names (written as @name; Apprise's wecombot cannot ping)",
     )
     timeout: Duration = Field(timedelta(seconds=10), description="longest a single delivery may take")
     concurrency: int = Field(4, ge=1, le=64, description="deliveries in flight to this channel at once")
