@@ -50,6 +50,7 @@ from monitor.rulebook.check_state import DEGRADED, DOWN, UNKNOWN, UP, CheckState
 from monitor.rulebook.incident_book import (
     ANNOUNCED,
     COMPONENT,
+    EMPTY_BOOK,
     IMPACT,
     JOINED,
     NETWORK,
@@ -60,7 +61,6 @@ from monitor.rulebook.incident_book import (
     SYMPTOM,
     Action,
     Book,
-    EMPTY_BOOK,
     IncidentView,
     new_incident,
 )

@@ -10,8 +10,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from monitor.core.secrets import Redactor
 from monitor.statuspage.internal import render_internal
 from monitor.statuspage.render import render_site
