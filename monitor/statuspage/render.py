@@ -262,7 +262,7 @@ def _feed(snap: Snapshot) -> bytes:
     entries: list[dict[str, Any]] = []
     for a in snap.announcements:
         body = ctx.pick(a.body) or {}
-        parts = [f"{ctx.t(k)}: {body[k]}" for k in ("phenomenon", "scope", "workaround", "contact") if body.get(k)]
+        parts = [f"{ctx.t(k)}: {body[k]}" for k in ("phenomenon", "scope", "workaround", "after", "contact") if body.get(k)]
         if a.next_update_at:
             parts.append(ctx.t("next_update", time=ctx.fmt_time(a.next_update_at)))
         entries.append({

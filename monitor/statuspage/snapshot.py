@@ -93,7 +93,9 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
     touched = _incident_days(incidents, bounds, now)
     specs = check_specs(config)
     affected = affected_components(
-        ((r.id, r.component, (r.data or {}).get("symptoms") or ()) for r in incident_rows if r.resolved_at is None),
+        # an incident in monitoring has recovered: what its symptoms still show is their own
+        ((r.id, r.component, (r.data or {}).get("symptoms") or ()) for r in incident_rows
+         if r.resolved_at is None and r.status != "monitoring"),
         {s.name: component_of(s) for s in specs}, {s.name: s.kind for s in specs}, failing,
     )
     components = tuple(
