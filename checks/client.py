@@ -211,11 +211,8 @@ async def read_capped(response: httpx.Response, max_bytes: int = DEFAULT_MAX_BOD
     Inflates Content-Encoding here, a bounded step at a time (see the module docstring).
     Raises httpx.DecodingError for a body that does not inflate.
     """
-    try:  # already read (a test transport answers with content in memory): nothing to inflate
+    if response.is_stream_consumed:  # read already (a test transport answers from memory)
         content = response.content
-    except httpx.ResponseNotRead:
-        pass
-    else:
         await response.aclose()
         return content[:max_bytes], len(content) > max_bytes
     decoder = _decoder(response.headers.get("content-encoding"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import ipaddress
 import os
 import socket
@@ -13,7 +14,9 @@ from checks.timing import Phases
 from monitor.core.errors import ProbeFailure
 
 
+@functools.lru_cache(maxsize=4096)
 def is_ip(host: str) -> bool:
+    """Whether host is an IP literal (cached: a probe asks on every run, for the same hosts)."""
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:

@@ -474,8 +474,13 @@ class _Body(httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if self.done:
             return
+        conn = self.conn
         try:
-            if self.mode == "length":
+            if self.mode == "length" and len(conn.buf) == self.length:  # all here: the usual case
+                chunk = bytes(conn.buf)
+                conn.buf.clear()
+                yield chunk
+            elif self.mode == "length":
                 async for chunk in self._counted(self.length):
                     yield chunk
             elif self.mode == "chunked":
