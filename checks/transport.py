@@ -346,16 +346,15 @@ def _request_head(request: httpx.Request, *, close: bool) -> bytes:
     if _BAD_VALUE.search(target) or b" " in target:
         raise httpx.LocalProtocolError("invalid characters in the request target")
     parts = [method, b" ", target, b" HTTP/1.1\r\n"]
-    says_connection = False
     for name, value in request.headers.raw:
         if not _TOKEN.fullmatch(name):
             raise httpx.LocalProtocolError(f"invalid header name {name!r}")
         if _BAD_VALUE.search(value):
             raise httpx.LocalProtocolError(f"invalid header value for {name.decode('ascii')}")
-        if len(name) == 10 and name.lower() == b"connection":
-            says_connection = True
+        if close and len(name) == 10 and name.lower() == b"connection":
+            continue  # this connection is closed after the answer, whatever a client default says
         parts += (name, b": ", value, b"\r\n")
-    if close and not says_connection:
+    if close:
         parts.append(b"Connection: close\r\n")
     parts.append(b"\r\n")
     return b"".join(parts)
