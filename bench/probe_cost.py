@@ -161,6 +161,7 @@ async def full_round(target: int, n: int, rate: int) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-probe-cost-") as tmp:
         store = Store(f"sqlite:///{tmp}/bench.db")
         store.migrate()
+        write_cpu = measure_writes(store)
         writer = ResultWriter(store, batch_size=500, interval=1.0)
         writer.start()
         ctx = Context(clock=SystemClock(), http=HttpClientFactory(), redactor=Redactor())
@@ -186,7 +187,28 @@ async def full_round(target: int, n: int, rate: int) -> float:
         store.close()
     if failures:
         raise RuntimeError(f"full: {len(failures)} probes failed, e.g. {failures[0]}")
+    STORE_SHARE.append(write_cpu[0] / cpu)
     return cpu / stored
+
+
+STORE_SHARE: list[float] = []
+
+
+def measure_writes(store: Store) -> list[float]:
+    """Thread CPU seconds spent in store.write_results (rows built, JSON encoded, inserted,
+    committed), summed into the returned one-item list. A bench-only wrapper of this instance."""
+    total = [0.0]
+    write = store.write_results
+
+    def timed(results: Any) -> Any:
+        t = time.thread_time()
+        try:
+            return write(results)
+        finally:
+            total[0] += time.thread_time() - t
+
+    store.write_results = timed  # type: ignore[method-assign]
+    return total
 
 
 def median(values: list[float]) -> float:
@@ -236,6 +258,9 @@ def main() -> None:
     for k, v in med.items():
         print(f"  {k:<9} {v:8.0f} us")
     rows = []
+    if STORE_SHARE:
+        share = median(STORE_SHARE)
+        print(f"  storing (ResultWriter -> SQLite, writer thread CPU) = {share:.1%} of the full path's CPU")
     if "full" in med and "blackbox" in med:
         ratio = med["full"] / med["blackbox"]
         print(f"  full path / blackbox_exporter = {ratio:.2f}   (target <= 1.0)")
