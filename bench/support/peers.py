@@ -16,7 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # What the target answers: the shape of an invoice API's health answer, with an envelope code
@@ -37,7 +37,7 @@ http {{
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
     server {{
-        listen 127.0.0.1:{port} backlog=8192 reuseport;
+{listen}
         location / {{
             default_type application/json;
             return 200 '{body}';
@@ -67,6 +67,7 @@ class Peer:
     name: str
     proc: subprocess.Popen[bytes]
     port: int
+    ports: list[int] = field(default_factory=list)
 
     @property
     def pid(self) -> int:
@@ -123,6 +124,20 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and its live children (nginx: master and workers)."""
+    return cpu_seconds(pid) + sum(cpu_seconds(c) for c in children(pid))
+
+
+def status_kb(field_name: str, pid: str = "self") -> int:
+    """A /proc/PID/status figure in kB (VmRSS, VmHWM)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    return 0
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -134,16 +149,19 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def nginx() -> Iterator[Peer]:
+def nginx(ports: int = 1) -> Iterator[Peer]:
+    """nginx answering BODY on `ports` free ports (Peer.port is the first; Peer.ports all)."""
     binary = ensure_installed("nginx", "nginx-light")
     with tempfile.TemporaryDirectory(prefix="bench-nginx-") as tmp:
-        port = free_port()
+        numbers = [free_port() for _ in range(ports)]
+        listen = "\n".join(f"        listen 127.0.0.1:{p} backlog=8192;" for p in numbers)
         conf = Path(tmp) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, body=BODY))
+        conf.write_text(NGINX_CONF.format(tmp=tmp, listen=listen, body=BODY))
         proc = subprocess.Popen([binary, "-c", str(conf), "-p", tmp], stderr=subprocess.DEVNULL)
         try:
-            wait_http(f"http://127.0.0.1:{port}/")
-            yield Peer("nginx", proc, port)
+            for p in numbers:
+                wait_http(f"http://127.0.0.1:{p}/")
+            yield Peer("nginx", proc, numbers[0], numbers)
         finally:
             _stop(proc)
 
