@@ -43,8 +43,7 @@ from monitor.core.spec import CheckSpec
 from monitor.scheduler import ProbeScheduler
 from monitor.store import ResultWriter, Store
 
-
-FREEZE = "--freeze" in sys.argv
+DEFAULT_GC = "--default-gc" in sys.argv  # measure without ProbeScheduler's GC settings
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -63,10 +62,6 @@ async def one_scale(n: int, ports: list[int], interval: float, duration: float) 
         })
         for i in range(n)
     ]
-    if FREEZE:
-        import gc
-
-        gc.freeze()
     with tempfile.TemporaryDirectory(prefix="bench-capacity-") as tmp:
         store = Store(f"sqlite:///{tmp}/capacity.db")
         store.migrate()
@@ -81,7 +76,8 @@ async def one_scale(n: int, ports: list[int], interval: float, duration: float) 
             if not result.ok:
                 down.append(result.message)
 
-        scheduler = ProbeScheduler(ctx, on_result, timezone="UTC", max_concurrent=200, lateness_samples=10_000_000)
+        scheduler = ProbeScheduler(ctx, on_result, timezone="UTC", max_concurrent=200, lateness_samples=10_000_000,
+                               tune_gc=not DEFAULT_GC)
         rss_specs = status_kb("VmRSS") / 1024
         t0, c0 = time.perf_counter(), time.process_time()
         scheduler.start(specs)
@@ -120,7 +116,7 @@ async def one_scale(n: int, ports: list[int], interval: float, duration: float) 
 
 def run_child(args: argparse.Namespace, n: int, ports: list[int]) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", str(n), "--ports", ",".join(map(str, ports)),
-           "--interval", str(args.interval), "--duration", str(args.duration)]
+           "--interval", str(args.interval), "--duration", str(args.duration)] + (["--default-gc"] if args.default_gc else [])
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=args.duration + 300)
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -131,6 +127,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=60.0)
     parser.add_argument("--duration", type=float, default=70.0, help="seconds of probing per scale")
     parser.add_argument("--table", help="append the largest scale's rows (JSON lines) to this file")
+    parser.add_argument("--default-gc", action="store_true", help="without the scheduler's GC settings (settle_gc)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ports", help=argparse.SUPPRESS)
     args = parser.parse_args()
