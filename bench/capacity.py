@@ -99,7 +99,7 @@ async def one_scale(n: int, ports: list[int], interval: float, duration: float) 
         "probes_per_s": round(runs / wall, 1),
         "lateness_p50_ms": round(percentile(lateness, 0.50) * 1000, 1),
         "lateness_p99_ms": round(percentile(lateness, 0.99) * 1000, 1),
-        "skipped": scheduler.skipped,
+        "skipped": scheduler.skipped_runs,
         "cpu_us_per_probe": round(cpu / max(runs, 1) * 1e6),
         "cpu_share_of_core": round(cpu / wall, 2),
         "store_share": round(write_cpu[0] / cpu, 3) if cpu else 0.0,
