@@ -86,6 +86,12 @@ class Spec(CheckSpec):
         return self
 
 
+def prepare(spec: Spec, ctx: Context) -> None:
+    """Work out the spec's plan now (the scheduler calls this before the first slot, so the
+    plan is built outside any probe and frozen with the config: see monitor.scheduler)."""
+    _plan(spec, ctx.http.user_agent)
+
+
 async def run(spec: Spec, ctx: Context) -> Result:
     started = ctx.clock.now()
     phases = Phases(ctx.clock)

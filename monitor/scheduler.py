@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from checks import run_check
+from checks import KINDS, run_check
 from checks.base import Context
 from monitor.core import cron
 from monitor.core.results import Result
@@ -145,6 +145,7 @@ class ProbeScheduler:
     def start(self, specs: list[CheckSpec]) -> None:
         loop = asyncio.get_running_loop()
         self._running = True
+        self._prepare(specs)
         self._next_report = loop.time() + self._report_every
         for spec in specs:
             self._add(spec)
@@ -156,6 +157,7 @@ class ProbeScheduler:
         """Swap the schedule for a new set of checks (config reload). Unchanged checks keep
         their next run time; running probes are not interrupted."""
         new = {s.name: s for s in specs}
+        self._prepare([s for s in specs if self._specs.get(s.name) is not s])
         for name in list(self._specs):
             if name not in new:
                 self._remove(name)
@@ -202,6 +204,15 @@ class ProbeScheduler:
                 "stopped with %d probes unfinished after the %gs grace (cancelled; %d of them had not started)",
                 len(pending), grace, min(not_started, len(pending)),
             )
+
+    def _prepare(self, specs: list[CheckSpec]) -> None:
+        """Let each kind that has a `prepare(spec, ctx)` do its per-spec work now, before the
+        first slot is planned: the work lands outside any probe's slot and, with tune_gc, is
+        frozen with the config instead of being walked by every full collection."""
+        for spec in specs:
+            prepare = getattr(KINDS.get(spec.kind), "prepare", None)
+            if prepare is not None:
+                prepare(spec, self.ctx)
 
     # jobs ---------------------------------------------------------------------------------
     def _add(self, spec: CheckSpec) -> None:
