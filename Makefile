@@ -42,9 +42,10 @@ lint: install-test
 	$(BIN)/ruff check monitor checks notifiers tests bench
 	$(BIN)/mypy monitor checks notifiers
 
-# Every script in bench/ prints its figures; none of them pass or fail the build.
+# Every script in bench/ prints its figures (none of them pass or fail the build), then one
+# table of targets; installs nginx and blackbox_exporter (apt-get) when missing. < 10 min.
 bench: install-test
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	$(BIN)/python bench/support/run.py --results bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) var .pytest_cache test-artifacts

@@ -5,6 +5,8 @@ A check kind is one module in `checks/` exporting
     class Spec(CheckSpec):            # pydantic model, `kind: Literal["<kind>"]`
         ...
     async def run(spec: Spec, ctx: Context) -> Result
+    def prepare(spec: Spec, ctx: Context) -> None   # optional: per-spec work, done once
+                                                    # by the scheduler before the first slot
 
 and one line in `checks/__init__.py`'s KINDS. `CheckSpec` and `Result` are the core
 vocabulary (`monitor.core`). A check knows nothing of storage, alerting or the status page.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import ipaddress
 import os
 import socket
@@ -13,7 +14,9 @@ from checks.timing import Phases
 from monitor.core.errors import ProbeFailure
 
 
+@functools.lru_cache(maxsize=4096)
 def is_ip(host: str) -> bool:
+    """Whether host is an IP literal (cached: a probe asks on every run, for the same hosts)."""
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -21,12 +24,21 @@ def is_ip(host: str) -> bool:
     return True
 
 
-async def resolve(host: str, port: int, phases: Phases) -> str:
-    """The first address for host (timed as the `dns` phase; 0 for an IP literal)."""
+def resolve_literal(host: str, phases: Phases) -> str | None:
+    """The address of an IP literal host (dns phase 0), without a coroutine; None for a name."""
     bare = host.strip("[]")
     if is_ip(bare):
         phases.ms.setdefault("dns", 0.0)
         return bare
+    return None
+
+
+async def resolve(host: str, port: int, phases: Phases) -> str:
+    """The first address for host (timed as the `dns` phase; 0 for an IP literal)."""
+    literal = resolve_literal(host, phases)
+    if literal is not None:
+        return literal
+    bare = host.strip("[]")
     with phases.phase("dns"):
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(bare, port, type=socket.SOCK_STREAM)

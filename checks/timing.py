@@ -103,23 +103,32 @@ class Phases:
     async def trace(self, event: str, info: dict[str, Any]) -> None:
         """httpcore trace callback. Events are `<module>.<step>.started|complete|failed`;
         ttfb runs from the first request byte sent to the response headers received."""
-        base, _, state = event.rpartition(".")
-        if base == "connection.connect_tcp":
-            name = "connect"
-        elif base == "connection.start_tls":
-            name = "tls"
-        elif base == "http11.send_request_headers" and state == "started":
-            self.start("ttfb")
+        action = _TRACE.get(event)
+        if action is None:
             return
-        elif base in ("http11.send_request_headers", "http11.send_request_body") and state == "failed":
+        what, name = action
+        if what == "start":
+            self.start(name)
+        elif what == "end":
+            self.end(name)
+        elif what == "fail":
+            self.end(name, failed=True)
+        else:  # the request could not be sent: ttfb never began, the send failed
             self.end("ttfb", failed=True)
             self.failed = "send"
-            return
-        elif base == "http11.receive_response_headers" and state != "started":
-            name = "ttfb"
-        else:
-            return
-        if state == "started":
-            self.start(name)
-        else:
-            self.end(name, failed=state == "failed")
+
+
+# event -> (what to do, phase): one dict lookup per event (a probe sees four to six).
+_TRACE: dict[str, tuple[str, str]] = {
+    "connection.connect_tcp.started": ("start", "connect"),
+    "connection.connect_tcp.complete": ("end", "connect"),
+    "connection.connect_tcp.failed": ("fail", "connect"),
+    "connection.start_tls.started": ("start", "tls"),
+    "connection.start_tls.complete": ("end", "tls"),
+    "connection.start_tls.failed": ("fail", "tls"),
+    "http11.send_request_headers.started": ("start", "ttfb"),
+    "http11.send_request_headers.failed": ("send", "ttfb"),
+    "http11.send_request_body.failed": ("send", "ttfb"),
+    "http11.receive_response_headers.complete": ("end", "ttfb"),
+    "http11.receive_response_headers.failed": ("fail", "ttfb"),
+}

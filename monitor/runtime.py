@@ -142,6 +142,7 @@ class Monitor:
             self._on_result,
             timezone=config.monitor.tz,
             max_concurrent=config.monitor.max_concurrent_probes,
+            tune_gc=True,  # the running monitor owns the process: see monitor.scheduler.settle_gc
         )
         # Monitoring the monitor: sd_notify, watchdog, self heartbeat (monitor/selfwatch.py);
         # /metrics (monitor/metrics.py). Both read the monitor's live state.

@@ -1,38 +1,44 @@
-"""Probe scheduling on APScheduler 3 (asyncio): one job per check at this location.
+"""Probe scheduling: one heap of due slots on the event loop, one timer, one task per run.
 
-Each job: interval or cron in the configured zone; start staggered by a stable hash of the
-check name (restarts keep the same spread, no thundering herd at :00); `max_instances=1` and
-coalescing, so a slow target never piles up runs; a global semaphore caps probes in flight;
-`run_check` applies the per-check timeout. `recheck_soon` adds the one-off fast re-check the
-evaluator asks for after a first failure.
+Each check has a slot every `interval` (or at each `cron` time in the configured zone); its
+first slot is staggered by a stable hash of its name (restarts keep the same spread, no
+thundering herd at :00). At its slot a check's probe starts as a task, under a global
+semaphore capping probes in flight; `run_check` applies the per-check timeout. A check never
+runs twice at once: a slot that comes while the previous run is still going is *skipped*
+(counted), as are slots the loop was too busy to reach (coalesced into one late run).
+`recheck_soon` adds the one-off fast re-check the evaluator asks for after a first failure.
 
-APScheduler keeps its own time (the system clock); it cannot be handed ours. So *when* jobs
-run is planned on system time here (`_now`), while the results carry `ctx.clock` times.
-Tests that need time to move drive `run_once` or the evaluator with a FakeClock instead.
+Why not APScheduler's dispatcher (used here before): every due job went through its executor,
+a lock, two event dispatches and a sorted-list job store whose update is O(n) per run; at
+60,000 checks that was most of a core, and its lateness was measured when the job was handed
+over, not when the probe started. Here a run costs a heap push and pop; lateness is measured
+from the check's slot to the moment its probe starts (after waiting for the semaphore), so a
+saturated monitor shows it. Cron times still come from APScheduler's CronTrigger
+(`monitor.core.cron`), which stays the one crontab reading.
+
+Overload is reported once a minute as a figure (runs skipped, lateness p99, probes waiting),
+never one warning per skipped run; a shutdown with a backlog says so in one line.
+
+Slots are planned on the loop's monotonic clock; `next_run` answers in system time (the wall
+time at planning plus the monotonic offset), while results carry `ctx.clock` times. Tests
+that need time to move drive `run_once` or the evaluator with a FakeClock instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import heapq
+import itertools
 import logging
+import math
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apscheduler.events import (
-    EVENT_JOB_MAX_INSTANCES,
-    EVENT_JOB_MISSED,
-    EVENT_JOB_SUBMITTED,
-    JobEvent,
-    JobSubmissionEvent,
-)
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
-from checks import run_check
+from checks import KINDS, run_check
 from checks.base import Context
 from monitor.core import cron
 from monitor.core.results import Result
@@ -46,6 +52,7 @@ ResultHandler = Callable[[CheckSpec, Result], Awaitable[None] | None]
 # First runs are spread over at most this long: a 15-minute check still reports within a
 # minute of start, while a thousand 10-second checks spread over their whole interval.
 MAX_STAGGER = timedelta(seconds=60)
+REPORT_EVERY = 60.0  # seconds between overload figures in the log
 
 
 def stagger(name: str, interval: timedelta) -> timedelta:
@@ -54,13 +61,46 @@ def stagger(name: str, interval: timedelta) -> timedelta:
     return timedelta(milliseconds=zlib.crc32(name.encode()) % span_ms)
 
 
+def settle_gc() -> None:
+    """Keep the cyclic collector from stalling the schedule (`tune_gc=True`, the monitor's).
+
+    At 60,000 checks the config and schedule are a few million long-lived objects; with the
+    default thresholds full collections came every few seconds and each stalled the loop for
+    0.5-2.5 s (lateness p99 in seconds, bench/capacity.py). So, once the schedule is built:
+    `gc.freeze()` moves what is loaded out of the collector's sight (it lives until the next
+    reload anyway), and a larger young generation lets a probe's short-lived objects die
+    before a collection promotes them. Process-wide, so only the running monitor asks for it.
+    """
+    gc.freeze()
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(young, 50_000), max(middle, 20), max(old, 100))
+
+
 def _now() -> datetime:
-    """System time, the time APScheduler plans on (see the module docstring)."""
+    """System time, what `next_run` and cron times are told in."""
     return datetime.now(UTC)
 
 
 def checks_for_location(checks: list[Any], location: str) -> list[CheckSpec]:
     return [c for c in checks if c.enabled and (not c.locations or location in c.locations)]
+
+
+class _Job:
+    """One check's schedule (or one queued re-check): its next slot and whether it runs."""
+
+    __slots__ = ("due", "every", "key", "name", "recheck", "removed", "running", "spec", "trigger", "wall")
+
+    def __init__(self, key: str, spec: CheckSpec, *, every: float | None, trigger: Any, recheck: bool = False) -> None:
+        self.key = key
+        self.name = spec.name
+        self.spec = spec
+        self.every = every
+        self.trigger = trigger
+        self.recheck = recheck
+        self.due = 0.0  # loop time of the next slot
+        self.wall = _now()  # the same slot in system time (for next_run and cron)
+        self.running = False
+        self.removed = False
 
 
 class ProbeScheduler:
@@ -72,34 +112,52 @@ class ProbeScheduler:
         timezone: Any,
         max_concurrent: int = 200,
         lateness_samples: int = 10_000,
+        report_every: float = REPORT_EVERY,
+        tune_gc: bool = False,
     ) -> None:
         self.ctx = ctx
         self.on_result = on_result
         self.timezone = timezone
         self._sem = asyncio.Semaphore(max_concurrent)
         self._specs: dict[str, CheckSpec] = {}
+        self._jobs: dict[str, _Job] = {}  # key: check name, or "<name>#recheck"
+        self._heap: list[tuple[float, int, _Job]] = []
+        self._seq = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+        self._running = False
         self._inflight: set[asyncio.Task[Any]] = set()
-        self.lateness: deque[float] = deque(maxlen=lateness_samples)  # seconds, for metrics/bench
+        self._active = 0  # scheduled probes past the semaphore
+        self.lateness: deque[float] = deque(maxlen=lateness_samples)  # seconds, slot -> probe start
         self.runs = 0
-        self.skipped: dict[str, int] = {"max_instances": 0, "missed": 0}  # runs not started, for /metrics
+        self.started = 0  # probes that got past the semaphore
+        # Slots that produced no run, for /metrics: the previous run was still going (or waiting
+        # for a place), or the loop reached the slot only after the next one was due.
+        self.skipped: dict[str, int] = {"max_instances": 0, "missed": 0}
         self.on_late: list[Callable[[float], None]] = []  # called with each run's lateness (s)
-        self._scheduler = AsyncIOScheduler(
-            timezone=timezone,
-            job_defaults={"coalesce": True, "max_instances": 1},
-        )
-        self._scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
-        self._scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        self._window_lateness: list[float] = []
+        self._reported_skipped = 0
+        self._next_report = 0.0
+        self._report_every = report_every
+        self._tune_gc = tune_gc
 
     # lifecycle ----------------------------------------------------------------------------
     def start(self, specs: list[CheckSpec]) -> None:
+        loop = asyncio.get_running_loop()
+        self._running = True
+        self._prepare(specs)
+        self._next_report = loop.time() + self._report_every
         for spec in specs:
             self._add(spec)
-        self._scheduler.start()
+        self._arm()
+        if self._tune_gc:
+            settle_gc()
 
     def replace(self, specs: list[CheckSpec]) -> None:
         """Swap the schedule for a new set of checks (config reload). Unchanged checks keep
         their next run time; running probes are not interrupted."""
         new = {s.name: s for s in specs}
+        self._prepare([s for s in specs if self._specs.get(s.name) is not s])
         for name in list(self._specs):
             if name not in new:
                 self._remove(name)
@@ -110,95 +168,211 @@ class ProbeScheduler:
             elif old != spec:
                 if (old.interval, old.cron) == (spec.interval, spec.cron):
                     self._specs[name] = spec  # same timing: keep the slot, use the new spec
+                    self._jobs[name].spec = spec
                 else:
                     self._remove(name)
                     self._add(spec)
+        self._arm()
+        if self._tune_gc:
+            settle_gc()
+
+    @property
+    def skipped_runs(self) -> int:
+        return sum(self.skipped.values())
+
+    @property
+    def waiting(self) -> int:
+        """Probes whose slot came but that wait for a place under the global cap."""
+        return len(self._inflight) - self._active
 
     async def shutdown(self, grace: float = 5.0) -> None:
-        """Stop scheduling; let running probes finish for `grace` seconds, then cancel them.
-
-        Pause first and shut APScheduler down last: its asyncio executor's shutdown cancels
-        every running job at once, which would void the grace period (and lose the results).
-        """
-        if self._scheduler.running:
-            self._scheduler.pause()
-        # A job submitted just before the pause registers itself on its first step: give it one.
-        await asyncio.sleep(0)
+        """Stop scheduling; let running probes finish for `grace` seconds, then cancel them."""
+        self._running = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer, self._timer_at = None, math.inf
         tasks = set(self._inflight)
-        if tasks:
-            _done, pending = await asyncio.wait(tasks, timeout=grace)
-            for t in pending:
-                t.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+        if not tasks:
+            return
+        not_started = self.waiting
+        _done, pending = await asyncio.wait(tasks, timeout=grace)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+            log.warning(
+                "stopped with %d probes unfinished after the %gs grace (cancelled; %d of them had not started)",
+                len(pending), grace, min(not_started, len(pending)),
+            )
+
+    def _prepare(self, specs: list[CheckSpec]) -> None:
+        """Let each kind that has a `prepare(spec, ctx)` do its per-spec work now, before the
+        first slot is planned: the work lands outside any probe's slot and, with tune_gc, is
+        frozen with the config instead of being walked by every full collection."""
+        for spec in specs:
+            prepare = getattr(KINDS.get(spec.kind), "prepare", None)
+            if prepare is not None:
+                prepare(spec, self.ctx)
 
     # jobs ---------------------------------------------------------------------------------
     def _add(self, spec: CheckSpec) -> None:
         self._specs[spec.name] = spec
+        loop = asyncio.get_running_loop()
         if spec.cron:
-            trigger: Any = cron.trigger(spec.cron, self.timezone)
-            grace = 60
+            job = _Job(spec.name, spec, every=None, trigger=cron.trigger(spec.cron, self.timezone))
+            if not self._next_cron(job, loop.time()):
+                return
         else:
-            start = _now() + stagger(spec.name, spec.interval)
-            trigger = IntervalTrigger(seconds=spec.interval.total_seconds(), start_date=start, timezone=self.timezone)
-            grace = max(1, int(spec.interval.total_seconds()))
-        self._scheduler.add_job(
-            self._job, trigger, args=[spec.name], id=spec.name, name=spec.name,
-            misfire_grace_time=grace, replace_existing=True,
-        )
+            job = _Job(spec.name, spec, every=spec.interval.total_seconds(), trigger=None)
+            offset = stagger(spec.name, spec.interval)
+            job.due = loop.time() + offset.total_seconds()
+            job.wall += offset
+        self._put(job)
 
     def _remove(self, name: str) -> None:
         self._specs.pop(name, None)
-        for job_id in (name, f"{name}#recheck"):
-            if self._scheduler.get_job(job_id):
-                self._scheduler.remove_job(job_id)
+        for key in (name, f"{name}#recheck"):
+            job = self._jobs.pop(key, None)
+            if job is not None:
+                job.removed = True
+
+    def _put(self, job: _Job) -> None:
+        self._jobs[job.key] = job
+        heapq.heappush(self._heap, (job.due, next(self._seq), job))
+
+    def _next_cron(self, job: _Job, now: float) -> bool:
+        wall = _now()
+        fire = job.trigger.get_next_fire_time(None, wall + timedelta(microseconds=1))
+        if fire is None:
+            job.removed = True
+            self._jobs.pop(job.key, None)
+            return False
+        job.due = now + (fire - wall).total_seconds()
+        job.wall = fire
+        return True
 
     def recheck_soon(self, name: str, delay: timedelta) -> None:
         """Run a check once more after `delay` (fast re-check), unless one is already queued."""
-        if name not in self._specs:
+        spec = self._specs.get(name)
+        key = f"{name}#recheck"
+        if spec is None or key in self._jobs:
             return
-        job_id = f"{name}#recheck"
-        if self._scheduler.get_job(job_id):
-            return
-        when = _now() + delay
-        self._scheduler.add_job(
-            self._job, DateTrigger(run_date=when), args=[name], id=job_id, name=job_id,
-            misfire_grace_time=max(1, int(delay.total_seconds()) * 2),
-        )
+        job = _Job(key, spec, every=None, trigger=None, recheck=True)
+        job.due = asyncio.get_running_loop().time() + max(delay.total_seconds(), 0.0)
+        job.wall += max(delay, timedelta(0))
+        self._put(job)
+        self._arm()
 
     def next_run(self, name: str) -> datetime | None:
-        job = self._scheduler.get_job(name)
-        return job.next_run_time if job else None
+        job = self._jobs.get(name)
+        return None if job is None else job.wall
 
-    def _on_submitted(self, event: JobSubmissionEvent) -> None:
-        now = _now()
-        for scheduled in event.scheduled_run_times:
-            late = max(0.0, (now - scheduled).total_seconds())
-            self.lateness.append(late)
-            for callback in self.on_late:
-                callback(late)
-
-    def _on_skipped(self, event: JobEvent) -> None:
-        self.skipped["max_instances" if event.code == EVENT_JOB_MAX_INSTANCES else "missed"] += 1
-
-    async def _job(self, name: str) -> None:
-        spec = self._specs.get(name)
-        if spec is None:
+    # the timer ----------------------------------------------------------------------------
+    def _arm(self) -> None:
+        if not self._running:
             return
-        task = asyncio.current_task()
-        assert task is not None
-        self._inflight.add(task)
-        try:
-            await self.run_once(spec)
-        finally:
-            self._inflight.discard(task)
+        heap = self._heap
+        while heap and (heap[0][2].removed or heap[0][0] != heap[0][2].due):
+            heapq.heappop(heap)  # stale: removed, or rescheduled since
+        if not heap:
+            return
+        at = heap[0][0]
+        if at < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = at
+            self._timer = asyncio.get_running_loop().call_at(at, self._wake)
 
+    def _wake(self) -> None:
+        self._timer, self._timer_at = None, math.inf
+        if not self._running:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            due, _, job = heapq.heappop(heap)
+            if job.removed or due != job.due:
+                continue
+            self._fire(job, due, now)
+        if now >= self._next_report:
+            self._report(now)
+        self._arm()
+
+    def _fire(self, job: _Job, due: float, now: float) -> None:
+        if job.recheck:
+            self._jobs.pop(job.key, None)
+            job.removed = True
+            self._start(job, due)
+            return
+        if job.running:
+            self.skipped["max_instances"] += 1  # the previous run is still going: this slot has no run
+        else:
+            self._start(job, due)
+        if job.every is not None:
+            nxt = due + job.every
+            steps = 1
+            if nxt <= now:  # the loop was stalled past whole slots: they are skipped
+                missed = int((now - nxt) // job.every) + 1
+                self.skipped["missed"] += missed
+                steps += missed
+                nxt += missed * job.every
+            job.due = nxt
+            job.wall += timedelta(seconds=steps * job.every)
+        elif not self._next_cron(job, now):
+            return
+        heapq.heappush(self._heap, (job.due, next(self._seq), job))
+
+    def _start(self, job: _Job, due: float) -> None:
+        if not job.recheck:
+            job.running = True
+        task = asyncio.get_running_loop().create_task(self._run(job, due), name=f"probe {job.name}")
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _run(self, job: _Job, due: float) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async with self._sem:
+                late = max(loop.time() - due, 0.0)
+                self.lateness.append(late)
+                self._window_lateness.append(late)
+                for callback in self.on_late:
+                    callback(late)
+                self.started += 1
+                self._active += 1
+                try:
+                    result = await run_check(job.spec, self.ctx)
+                finally:
+                    self._active -= 1
+            await self._hand_on(job.spec, result)
+        finally:
+            if not job.recheck:
+                job.running = False
+
+    def _report(self, now: float) -> None:
+        """Once a minute: how far behind the schedule is, as figures, when it is behind."""
+        self._next_report = now + self._report_every
+        window, self._window_lateness = self._window_lateness, []
+        total = self.skipped_runs
+        skipped, self._reported_skipped = total - self._reported_skipped, total
+        p99 = sorted(window)[int(0.99 * (len(window) - 1))] if window else 0.0
+        if skipped or p99 > 1.0:
+            log.warning(
+                "overloaded: %d runs skipped in the last minute, %d probes started, lateness p99 %.2fs, "
+                "%d waiting for a slot under max_concurrent_probes",
+                skipped, len(window), p99, self.waiting,
+            )
+
+    # running ------------------------------------------------------------------------------
     async def run_once(self, spec: CheckSpec) -> Result:
         """Run one check now (under the global cap) and hand the result on."""
         async with self._sem:
             result = await run_check(spec, self.ctx)
+        await self._hand_on(spec, result)
+        return result
+
+    async def _hand_on(self, spec: CheckSpec, result: Result) -> None:
         self.runs += 1
         try:
             outcome = self.on_result(spec, result)
@@ -206,4 +380,3 @@ class ProbeScheduler:
                 await outcome
         except Exception:
             log.exception("handling the result of %s failed", spec.name)
-        return result

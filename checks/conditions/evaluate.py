@@ -122,17 +122,18 @@ def _resolve(ref: Ref, values: Mapping[str, Any]) -> Any:
         cur = cur.tree
         if isinstance(cur, _NotJson):
             raise Fail(f"{ref.source}: body is not JSON ({cur.why})")
-    where = f"[{ref.name}]"
-    for step in ref.path:
+    for i, step in enumerate(ref.path):
         nxt = _step(cur, step)
         if nxt is _MISSING:
+            where = f"[{ref.name}]" + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in ref.path[:i])
             raise Fail(f"{ref.source}: not found; {where} {_what(cur, step)}")
         cur = nxt
-        where += f"[{step}]" if isinstance(step, int) else f".{step}"
     return cur
 
 
 def _step(cur: Any, step: str | int) -> Any:
+    if type(cur) is dict:  # the common case (parsed JSON), without the Mapping ABC's check
+        return cur.get(step, _MISSING) if isinstance(step, str) else _MISSING
     if isinstance(step, str) and isinstance(cur, list | tuple) and step.isascii() and step.isdigit():
         step = int(step)
     if isinstance(step, int):
@@ -258,6 +259,11 @@ def _compare_values(a: Any, a_unit: str, op: str, b: Any, b_unit: str) -> bool:
 
 
 def _number(value: Any, unit: str, *, lenient: bool) -> int | float | None:
+    kind = type(value)
+    if kind is int or kind is float:  # the common case first (bool is not int here)
+        return value  # type: ignore[no-any-return]
+    if kind is str and not lenient:
+        return None
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -299,6 +305,8 @@ def text_of(value: Any) -> str:
 
 def json_safe(value: Any) -> Any:
     """A JSON-safe, bounded copy of a value for ConditionResult.actual."""
+    if type(value) is str:
+        return value if len(value) <= MAX_ACTUAL_CHARS else _truncate(value)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):

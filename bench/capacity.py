@@ -1,0 +1,176 @@
+"""Capacity: how many checks one monitor process carries, up to 1,000 probes/s (issue 11, target 2).
+
+    python bench/capacity.py [--scales 1000,10000,60000] [--interval 60] [--duration 70]
+
+For each scale, a fresh process runs N http checks (interval 60 s, staggered as in
+production, two conditions each) through the real path: ProbeScheduler -> run_check ->
+checks.http -> ResultWriter -> a SQLite file, against a local nginx on 4 ports. It prints,
+per scale: probes/s (asked and done), lateness p50/p99 (from each check's slot to the
+moment its probe starts), skipped runs, CPU per probe (this process, all threads, over the
+window), storing's share of that CPU (writer thread in write_results), peak RSS, and whether
+every result was stored. The window is `--duration` seconds from the start, so at 60 s every
+check has run once and the first ones a second time.
+
+Targets at 60,000 checks: 1,000 probes/s, lateness p99 < 1 s, 0 skipped, RSS < 300 MB,
+every result stored. `--table FILE` appends the 60k row for bench/support/run.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from probe_cost import CONDITIONS, measure_writes
+from support.peers import nginx, status_kb, tree_cpu_seconds
+
+from checks import KINDS
+from checks.base import Context
+from checks.client import HttpClientFactory
+from monitor.core.clock import SystemClock
+from monitor.core.results import Result
+from monitor.core.secrets import Redactor
+from monitor.core.spec import CheckSpec
+from monitor.scheduler import ProbeScheduler
+from monitor.store import ResultWriter, Store
+
+DEFAULT_GC = "--default-gc" in sys.argv  # measure without ProbeScheduler's GC settings
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def one_scale(n: int, ports: list[int], interval: float, duration: float) -> dict[str, Any]:
+    spec_cls = KINDS["http"].Spec
+    specs: list[CheckSpec] = [
+        spec_cls.model_validate({
+            "name": f"check-{i:05d}", "kind": "http", "url": f"http://127.0.0.1:{ports[i % len(ports)]}/health?c={i}",
+            "interval": f"{interval:g}s", "timeout": "5s", "conditions": CONDITIONS,
+        })
+        for i in range(n)
+    ]
+    with tempfile.TemporaryDirectory(prefix="bench-capacity-") as tmp:
+        store = Store(f"sqlite:///{tmp}/capacity.db")
+        store.migrate()
+        write_cpu = measure_writes(store)
+        writer = ResultWriter(store, batch_size=500, interval=1.0)
+        writer.start()
+        ctx = Context(clock=SystemClock(), http=HttpClientFactory(), redactor=Redactor())
+        down: list[str] = []
+
+        def on_result(_spec: CheckSpec, result: Result) -> None:
+            writer.add(result)
+            if not result.ok:
+                down.append(result.message)
+
+        scheduler = ProbeScheduler(ctx, on_result, timezone="UTC", max_concurrent=200, lateness_samples=10_000_000,
+                               tune_gc=not DEFAULT_GC)
+        rss_specs = status_kb("VmRSS") / 1024
+        t_start = time.perf_counter()
+        scheduler.start(specs)  # prepares every spec (plans), then plans the slots from now
+        start_s = time.perf_counter() - t_start
+        t0, c0 = time.perf_counter(), time.process_time()
+        await asyncio.sleep(duration)  # a bounded wall-clock window, by design
+        await scheduler.shutdown(grace=5)
+        wall = time.perf_counter() - t0
+        await writer.close()
+        cpu = time.process_time() - c0
+        stored = store.count_results()
+        await ctx.http.aclose()
+        store.close()
+    runs = scheduler.runs
+    lateness = list(scheduler.lateness)
+    chunk = max(len(lateness) // 10, 1)  # starts come at an even rate: tenths of the window
+    tenths = [round(percentile(lateness[i : i + chunk], 0.99) * 1000) for i in range(0, len(lateness), chunk)][:10]
+    return {
+        "checks": n,
+        "asked_per_s": round(n / interval, 1),
+        "start_s": round(start_s, 2),
+        "probes_per_s": round(runs / wall, 1),
+        "lateness_p50_ms": round(percentile(lateness, 0.50) * 1000, 1),
+        "lateness_p99_ms": round(percentile(lateness, 0.99) * 1000, 1),
+        "skipped": scheduler.skipped_runs,
+        "cpu_us_per_probe": round(cpu / max(runs, 1) * 1e6),
+        "cpu_share_of_core": round(cpu / wall, 2),
+        "store_share": round(write_cpu[0] / cpu, 3) if cpu else 0.0,
+        "rss_mb_with_specs": round(rss_specs, 1),
+        "peak_rss_mb": round(status_kb("VmHWM") / 1024, 1),
+        "probes": runs,
+        "stored": stored,
+        "all_stored": stored == runs,
+        "down": len(down),
+        "down_example": down[0][:80] if down else "",
+        "lateness_p99_ms_by_tenth": tenths,
+    }
+
+
+def run_child(args: argparse.Namespace, n: int, ports: list[int]) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", str(n), "--ports", ",".join(map(str, ports)),
+           "--interval", str(args.interval), "--duration", str(args.duration)] + (["--default-gc"] if args.default_gc else [])
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=args.duration + 300)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", default="1000,10000,60000")
+    parser.add_argument("--interval", type=float, default=60.0)
+    parser.add_argument("--duration", type=float, default=70.0, help="seconds of probing per scale")
+    parser.add_argument("--table", help="append the largest scale's rows (JSON lines) to this file")
+    parser.add_argument("--default-gc", action="store_true", help="without the scheduler's GC settings (settle_gc)")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--ports", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        ports = [int(p) for p in args.ports.split(",")]
+        print(json.dumps(asyncio.run(one_scale(args.child, ports, args.interval, args.duration))))
+        return
+    rows = []
+    with nginx(ports=4) as target:
+        for n in (int(x) for x in args.scales.split(",")):
+            before = tree_cpu_seconds(target.pid)
+            row = run_child(args, n, target.ports)
+            row["nginx_us_per_probe"] = round((tree_cpu_seconds(target.pid) - before) / max(row["probes"], 1) * 1e6)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    keys = ["checks", "asked_per_s", "probes_per_s", "lateness_p50_ms", "lateness_p99_ms", "skipped", "cpu_us_per_probe",
+            "cpu_share_of_core", "store_share", "peak_rss_mb", "all_stored", "down", "nginx_us_per_probe"]
+    print("  ".join(f"{k:>10}" if i else k for i, k in enumerate(keys)))
+    for row in rows:
+        print("  ".join(f"{row[k]!s:>10}" if i else f"{row[k]!s:<6}" for i, k in enumerate(keys)))
+    if args.table and rows:
+        big = rows[-1]
+        n = big["checks"]
+        table = [
+            {"target": f"probes/s at {n:,} checks / {args.interval:g}s", "measured": f"{big['probes_per_s']}",
+             "peer": f"asked {big['asked_per_s']}", "ratio": f"{big['probes_per_s'] / big['asked_per_s']:.2f} (>= 1.0)"},
+            {"target": "lateness p99 < 1 s (slot -> probe start)", "measured": f"{big['lateness_p99_ms']} ms",
+             "peer": f"p50 {big['lateness_p50_ms']} ms", "ratio": f"{big['lateness_p99_ms'] / 1000:.2f} (< 1.0)"},
+            {"target": "skipped runs = 0", "measured": str(big["skipped"]), "peer": f"{big['probes']} probes", "ratio": "-"},
+            {"target": f"RSS < 300 MB at {n:,} checks", "measured": f"{big['peak_rss_mb']} MB",
+             "peer": "300 MB", "ratio": f"{big['peak_rss_mb'] / 300:.2f} (< 1.0)"},
+            {"target": "every result stored", "measured": f"{big['stored']}", "peer": f"{big['probes']} probes",
+             "ratio": "yes" if big["all_stored"] else "NO"},
+            {"target": "storing < 10% of probe CPU at 1k/s", "measured": f"{big['store_share']:.1%}",
+             "peer": f"{big['cpu_us_per_probe']} us/probe", "ratio": f"{big['store_share'] / 0.10:.2f} (< 1.0)"},
+        ]
+        with open(args.table, "a") as f:
+            for r in table:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""ProbeScheduler when it cannot keep up: skipped slots are counted, never run twice at once,
+reported as one figure per window; lateness counts the wait for a place; a shutdown with a
+backlog says so in one line. Probes are the `gate` kind (they run until the test opens the
+door), so everything is observed, not timed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from checks.base import Context
+from checks.client import HttpClientFactory
+from monitor.core.clock import FakeClock
+from monitor.core.secrets import Redactor
+from monitor.scheduler import ProbeScheduler
+from tests.foundation.test_foundation_scheduler import Gate, Harness, gate_kind, spec
+
+__all__ = ["gate_kind"]  # the fixture, used by name below
+
+
+async def wait_for(condition: object, what: str, seconds: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, f"never: {what}"
+        await asyncio.sleep(0.01)
+
+
+async def test_slots_of_a_check_still_waiting_are_skipped_and_reported_once_per_window(
+    gate_kind: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    gate = Gate()
+    ctx = Context(clock=FakeClock(), http=HttpClientFactory(), redactor=Redactor(), services={"gate": gate})
+    scheduler = ProbeScheduler(ctx, lambda s, r: None, timezone=ZoneInfo("UTC"), max_concurrent=1, report_every=0.3)
+    caplog.set_level(logging.WARNING, logger="monitor.scheduler")
+    every = timedelta(milliseconds=20)
+    scheduler.start([spec("holder"), spec("starved", interval=every, timeout=every)])
+    scheduler.recheck_soon("holder", timedelta(0))
+    await gate.wait_inside(1)  # the holder has the only place until the door opens
+    try:
+        await wait_for(lambda: scheduler.skipped_runs >= 20, "twenty skipped slots")
+        await wait_for(lambda: any("runs skipped" in r.message for r in caplog.records), "an overload figure")
+        assert gate.entered == ["holder"] and scheduler.waiting == 1  # one waiting run, never a pile
+        overload = [r.message for r in caplog.records if "overloaded" in r.message]
+        assert len(overload) < scheduler.skipped_runs / 5  # figures per window, not a line per skip
+        assert "runs skipped in the last minute" in overload[0] and "1 waiting for a slot" in overload[0]
+    finally:
+        await scheduler.shutdown(grace=0.01)
+    stopped = [r.message for r in caplog.records if r.message.startswith("stopped with")]
+    assert stopped == ["stopped with 2 probes unfinished after the 0.01s grace (cancelled; 1 of them had not started)"]
+    assert gate.cancelled == 1
+
+
+async def test_lateness_counts_the_wait_for_a_place_under_the_cap(gate_kind: None) -> None:
+    h = Harness(max_concurrent=1)
+    h.scheduler.start([spec("first"), spec("second")])
+    h.scheduler.recheck_soon("first", timedelta(0))
+    await h.gate.wait_inside(1)
+    h.scheduler.recheck_soon("second", timedelta(0))
+    await wait_for(lambda: h.scheduler.waiting == 1, "the second probe waiting for the place")
+    assert h.scheduler.started == 1 and len(h.scheduler.lateness) == 1
+    h.gate.door.set()
+    await h.wait_results(2)
+    assert h.scheduler.started == 2 and h.scheduler.skipped_runs == 0
+    first, second = h.scheduler.lateness
+    assert second >= first  # measured when the probe started, not when its slot came
+    await h.scheduler.shutdown()
