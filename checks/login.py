@@ -16,7 +16,6 @@ from pydantic import Field, ValidationInfo, model_validator
 
 from checks.base import Context
 from checks.platform.jsonpath import find_first
-from checks.platform.models import scalar_key
 from checks.platform.references import unresolved
 from checks.platform.registry import platforms_of
 from checks.platform.specs import PlatformTarget, window_variables
@@ -82,14 +81,16 @@ async def run(spec: Spec, ctx: Context) -> Result:
     if cert is not None and ex.ok:
         cex = ex if op == cert.operation else await session.call(cert.operation, spec.variables)
         state = find_first(cert.status, cex.doc) if cex.doc is not None else None
+        words = cert.in_words(state)
         if not cex.ok:
             steps.exchange("tax bureau login", cex)
-        elif scalar_key(state) in {scalar_key(v) for v in cert.ok}:
-            steps.exchange("tax bureau login", cex, message=f"logged in ({state})", values={"certification": state})
+        elif cert.logged_in(state):
+            steps.exchange("tax bureau login", cex, message=words, values={"certification": state})
         else:
+            # The answer itself was a success (E0000): the cause is the state, in words.
             steps.exchange("tax bureau login", cex, status=Status.DOWN,
-                           message=f"the platform account is not logged in at the tax bureau (status {state})",
-                           values={"certification": state})
+                           message=f"the platform account is not logged in at the tax bureau: {words}",
+                           values={"certification": state, "envelope_message": f"tax bureau: {words}"})
     _token_values(result, cache, before)
     return finish(result, steps, message_ok=f"logged in to {session.label}")
 

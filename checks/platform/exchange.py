@@ -15,6 +15,10 @@ from checks.platform.jsonpath import find_first
 from checks.platform.models import Envelope, Rejection, scalar_key
 
 EXCERPT = 200  # characters of an unparseable body kept as evidence
+NO_MESSAGE = "(no message in the answer)"
+# Where platforms put the human text when the profile's `envelope.message` finds none.
+FALLBACK_MESSAGES = ("$.describe", "$.message", "$.msg", "$.errorMsg", "$.error_description",
+                     "$.errorResponse.message", "$.errorResponse.subMessage", "$.error.message")  # fmt: skip
 
 
 @dataclass
@@ -44,12 +48,24 @@ class Exchange:
         out: dict[str, Any] = {"operation": self.operation, "latency_ms": round(self.latency_ms, 1)}
         if self.http_status is not None:
             out["http_status"] = self.http_status
-        if self.envelope_code is not None:
-            out["envelope_code"] = self.envelope_code
-        if self.envelope_message and not self.ok:
-            out["envelope_message"] = self.envelope_message
+        out.update(self.cause())
         if self.auth_retried:
             out["auth_retried"] = True
+        return out
+
+    def cause(self) -> dict[str, Any]:
+        """The platform's own words for a failure: envelope code and message, always together.
+
+        A success code is never a cause (an OK answer whose *content* is bad, e.g. a logged-out
+        tax bureau, says so in its step's message), and a code without text gets a note saying
+        the platform gave none, so an alert never reads "Platform said: 070305" and nothing else.
+        """
+        if self.ok or (self.envelope_code is None and not self.envelope_message):
+            return {}
+        out: dict[str, Any] = {}
+        if self.envelope_code is not None:
+            out["envelope_code"] = self.envelope_code
+        out["envelope_message"] = self.envelope_message or NO_MESSAGE
         return out
 
     def describe(self) -> str:
@@ -65,6 +81,8 @@ def judge(ex: Exchange, envelope: Envelope, rejection: Rejection, *, use_envelop
     doc = ex.doc
     code = find_first(envelope.code, doc) if (use_envelope and envelope.code and doc is not None) else None
     message = find_first(envelope.message, doc) if (use_envelope and envelope.message and doc is not None) else None
+    if message in (None, "") and use_envelope and isinstance(doc, dict):
+        message = next((m for m in (find_first(p, doc) for p in FALLBACK_MESSAGES) if isinstance(m, str) and m), None)
     ex.envelope_code = code
     ex.envelope_message = None if message is None else str(message)[:500]
     rejected_codes = {scalar_key(c) for c in rejection.codes}

@@ -266,6 +266,19 @@ class Certification(Strict):
     operation: str = Field("certification", description="operation that reports the state")
     status: JsonPath = Field(description="JSONPath of the state in the answer")
     ok: list[Scalar] = Field(description="states meaning logged in")
+    words: dict[str, str] = Field(
+        default_factory=dict, description="state -> what it means, for alerts (e.g. {'0': 未登录税局 logged out})"
+    )
+
+    def in_words(self, state: Any) -> str:
+        """The tax-bureau state as people say it, with the raw value for the record."""
+        said = self.words.get(scalar_key(state))
+        if said is None:
+            said = "logged in" if self.logged_in(state) else ("no state in the answer" if state is None else "not logged in")
+        return f"{said} (state {scalar_key(state) if state is not None else 'missing'})"
+
+    def logged_in(self, state: Any) -> bool:
+        return state is not None and scalar_key(state) in {scalar_key(v) for v in self.ok}
 
 
 class User(Strict):

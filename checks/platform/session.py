@@ -367,6 +367,7 @@ class PlatformSession:
                     msg = find_first(auth.error_message, ex.doc) if auth.error_message else None
                     ex.envelope_message = None if msg is None else str(msg)
                     ex.error = f"error {ex.envelope_code}" + (f": {msg}" if msg else "")
+                ex.ok = False  # an HTTP 200 without a token is a refusal: its code is the cause
                 raise _token_failure(ex, "no access_token in the answer")
             return Token(str(value), now, _expiry(now, ex.doc, auth.expires_in, auth.lifetime))
         if isinstance(auth, FormAuth):

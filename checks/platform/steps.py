@@ -74,9 +74,14 @@ def finish(result: Result, steps: Steps, *, message_ok: str) -> Result:
     if bad is not None:
         result.message = result.message or f"{bad.name}: {bad.message}"
         result.values.setdefault("step", bad.name)
-        for key in ("http_status", "envelope_code", "envelope_message"):
-            if key in bad.values:
-                result.values.setdefault(key, bad.values[key])
+        result.values.setdefault("http_status", bad.values.get("http_status"))
+        if result.values["http_status"] is None:
+            del result.values["http_status"]
+        # Code and message travel as one: never one step's code beside another's message.
+        if "envelope_code" not in result.values and "envelope_message" not in result.values:
+            for key in ("envelope_code", "envelope_message"):
+                if key in bad.values:
+                    result.values[key] = bad.values[key]
     else:
         result.message = result.message or message_ok
     return result
