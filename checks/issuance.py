@@ -4,8 +4,7 @@ Evidence: one step per stage (leftover sweep, submit, wait, number, cleanup) wit
 codes and timings; values `serial`, `invoice_number`, `final_status`, `issue_s` (submit to
 final status), `canaries_today`. Refuses (CheckError, no request sent) unless the platform is
 `sandbox: true` or `allow_production_issuance: true`. Cleanup runs whatever happened; a canary
-that cannot be cancelled now stays in the ledger and is retried before the next canary and at
-start.
+that cannot be cancelled now stays in the ledger and is retried (checks/platform/sweep.py).
 """
 
 from __future__ import annotations
@@ -17,18 +16,11 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, ValidationInfo, model_validator
 
 from checks.base import Context
-from checks.platform.canary import (
-    CanaryOptions,
-    cancel_canary,
-    poll_status,
-    recover,
-    recovery_step,
-    refusal,
-    submit_canary,
-)
+from checks.platform.canary import CanaryOptions, cancel_canary, poll_status, refusal, submit_canary
 from checks.platform.references import PlatformName, unresolved
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.steps import Steps, finish
+from checks.platform.sweep import recover, recovery_step
 from monitor.core.durations import Duration
 from monitor.core.errors import CheckError
 from monitor.core.results import Result, Status
@@ -75,7 +67,7 @@ async def run(spec: Spec, ctx: Context) -> Result:
     steps = Steps()
     ledger = registry.ledger
     assert ledger is not None
-    recovery_step(steps, await recover(registry, spec.platform, ops=spec.cleanup))
+    recovery_step(steps, await recover(registry, spec.platform, check=spec.name))
 
     today = await ledger.count_since(spec.platform, spec.name, start_of_day(ctx.clock.now(), registry.timezone))
     result.values["canaries_today"] = today
@@ -90,14 +82,13 @@ async def _issue(spec: Spec, ctx: Context, registry: PlatformRegistry, result: R
     session = registry.session(spec.platform)
     clock = ctx.clock
     t0 = clock.monotonic()
-    submitted = await submit_canary(registry, session, spec, spec.name, result, steps)
-    if submitted is None:
+    canary = await submit_canary(registry, session, spec, spec.name, result, steps)
+    if canary is None:
         return finish(result, steps, message_ok="")
-    row_id, serial = submitted
     poll = None
     try:
         poll = await poll_status(
-            registry, session, serial, until={"issued", "failed", "voided"},
+            registry, session, canary, until={"issued", "failed", "voided", "red_flushed"},
             every=spec.poll_every, deadline=spec.deadline, started=t0,
         )
         issue_s = round(clock.monotonic() - t0, 3)
@@ -128,5 +119,8 @@ async def _issue(spec: Spec, ctx: Context, registry: PlatformRegistry, result: R
                       f"cannot read the canary's status: {err.describe() if err else 'no answer'}",
                       values={**wait_values, **(err.evidence() if err else {})})
     finally:
-        await cancel_canary(registry, session, row_id, serial, poll, spec.cleanup, steps)
+        try:
+            await cancel_canary(registry, session, canary, poll, spec.cleanup, steps)
+        finally:
+            registry.busy.discard(canary.row_id)
     return finish(result, steps, message_ok=f"canary {result.values.get('invoice_number')} issued in {result.values.get('issue_s')}s and cancelled")

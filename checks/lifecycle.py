@@ -19,13 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 from checks.base import Context
 from checks.issuance import start_of_day
 from checks.platform.canary import (
+    CANCELLED,
+    Canary,
     CanaryOptions,
     Poll,
     cancel_canary,
     cleanup,
     poll_status,
-    recover,
-    recovery_step,
     refusal,
     submit_canary,
 )
@@ -34,6 +34,7 @@ from checks.platform.references import unresolved
 from checks.platform.registry import PlatformRegistry, platforms_of
 from checks.platform.specs import PlatformTarget
 from checks.platform.steps import Steps, finish
+from checks.platform.sweep import recover, recovery_step
 from monitor.core.durations import Duration
 from monitor.core.errors import CheckError
 from monitor.core.results import Result, Status
@@ -92,7 +93,7 @@ async def run(spec: Spec, ctx: Context) -> Result:
     if spec.user is not None:
         raise CheckError("lifecycle canaries are issued with the platform's own credentials; drop user:")
     assert registry.ledger is not None
-    recovery_step(steps, await recover(registry, spec.platform, ops=spec.cleanup))
+    recovery_step(steps, await recover(registry, spec.platform, check=spec.name))
     today = await registry.ledger.count_since(spec.platform, spec.name, start_of_day(ctx.clock.now(), registry.timezone))
     result.values["canaries_today"] = today
     if today >= spec.max_per_day:
@@ -102,29 +103,30 @@ async def run(spec: Spec, ctx: Context) -> Result:
 
     session = registry.session(spec.platform)
     t0 = ctx.clock.monotonic()
-    submitted = await submit_canary(registry, session, spec, spec.name, result, steps)
-    if submitted is None:
+    canary = await submit_canary(registry, session, spec, spec.name, result, steps)
+    if canary is None:
         return finish(result, steps, message_ok="")
-    row_id, serial = submitted
     seen: list[tuple[str, float]] = [("submitted", 0.0)]
     poll: Poll | None = None
-    names = set(session.profile.statuses.names)
+    cancel_sent = False
     try:
-        poll = await poll_status(registry, session, serial, until={"issued", "failed", "voided"},
+        poll = await poll_status(registry, session, canary, until={"issued", "failed", *CANCELLED},
                                  every=spec.poll_every, deadline=spec.deadline, started=t0, seen=seen)
         if poll.status == "issued":
-            ok, tried = await cleanup(session, serial, spec.cleanup)
+            ok, tried = await cleanup(session, canary, spec.cleanup)
             if tried:
-                steps.exchange("cancel", tried[-1], status=Status.UP if ok else Status.DOWN)
+                steps.exchange("cancel", tried[-1], status=Status.UP if ok else Status.DOWN,
+                               message=f"{tried[-1].operation}: {'done' if ok else tried[-1].describe()}")  # fmt: skip
+            cancel_sent = ok
             if ok:
                 left = spec.deadline - timedelta(seconds=ctx.clock.monotonic() - t0)
-                poll = await poll_status(registry, session, serial, until={"voided", *names},
+                poll = await poll_status(registry, session, canary, until=set(CANCELLED),
                                          every=spec.poll_every, deadline=max(left, timedelta(0)), started=t0, seen=seen)
     finally:
-        if poll is not None and poll.status in {"voided", *names}:
-            await registry.ledger.update(row_id, ctx.clock.now(), state="cleaned", cleaned_at=ctx.clock.now())
-        else:
-            await cancel_canary(registry, session, row_id, serial, poll, spec.cleanup, steps)
+        try:
+            await cancel_canary(registry, session, canary, poll, spec.cleanup, steps, cancel_sent=cancel_sent)
+        finally:
+            registry.busy.discard(canary.row_id)
     _judge(spec, seen, steps, result)
     return finish(result, steps, message_ok="statuses " + " -> ".join(f"{s} ({t:g}s)" for s, t in seen))
 
@@ -134,7 +136,8 @@ async def _configured(spec: Spec, ctx: Context, registry: PlatformRegistry, resu
     assert spec.serial is not None
     t0 = ctx.clock.monotonic()
     seen: list[tuple[str, float]] = []
-    poll = await poll_status(registry, session, spec.serial, until={spec.expect[-1].status},
+    canary = Canary(0, "", {"serial": spec.serial})
+    poll = await poll_status(registry, session, canary, until={spec.expect[-1].status},
                              every=spec.poll_every, deadline=spec.deadline, started=t0, seen=seen)
     if poll.record is None:
         err = poll.last_error

@@ -1,10 +1,19 @@
-"""Canary invoices: guard, cap, ledger, submit, poll, clean up, and recover after a crash.
+"""Canary invoices: guard, cap, ledger, submit, settle, poll and cancel.
 
-Used by the `issuance` and `lifecycle` kinds. A canary is a real tax document on a
-production platform, so: nothing is issued unless the platform is `sandbox: true` or
-`allow_production_issuance: true`; every canary is in the ledger before it is submitted;
-cleanup (void or red-flush) is attempted whatever happened in between; leftovers are swept
-before the next canary and at start.
+Used by the `issuance` and `lifecycle` kinds (the sweep of leftovers is `sweep.py`). A canary
+is a real tax document on a production platform, so: nothing is issued unless the platform is
+`sandbox: true` or `allow_production_issuance: true`; every canary is in the ledger before it
+is submitted; an order number is submitted **once**. A submit whose outcome is unknown (no
+answer, a cut connection, a 5xx from a gateway that may have passed it on) is settled by
+asking the platform by order number (`find_by_order`, else `list_invoices` and
+`fields.order_no`), never by submitting again: that is what turned one hang into "duplicate
+order number" forever. Cleanup (void or red-flush) is attempted whatever happened, and after
+a failed or unanswered cancel the canary's status is read again before anything else is
+tried, so a cancel whose answer was lost is not sent twice.
+
+Variables extracted by any operation of a canary (the issue's serial, a task poll's invoice
+id, ...) accumulate in `Canary.variables`, are kept in the ledger, and are available to every
+later operation: polls, cleanup, and the sweep after a restart.
 """
 
 from __future__ import annotations
@@ -13,17 +22,26 @@ import math
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from checks.platform.exchange import Exchange
 from checks.platform.records import Record
-from checks.platform.registry import PlatformRegistry
 from checks.platform.session import PlatformSession
 from checks.platform.steps import Steps
 from monitor.core.durations import Duration
 from monitor.core.results import Result, Status
+
+if TYPE_CHECKING:
+    from checks.platform.registry import PlatformRegistry
+
+# Our vocabulary for "nothing of the canary is left": the profile's `voided` and the
+# `red_flushed` name. Statuses on the way there (作废中, 红冲中) are not final.
+CANCELLED = frozenset({"voided", "red_flushed"})
+REASON = "invoicewatch canary"
+DEFAULT_CLEANUP = ["void", "red_flush"]
+CLEANUP_KEY = "_cleanup"  # the check's cleanup operations, kept with the row's variables
 
 
 class CanaryOptions(BaseModel):
@@ -43,6 +61,15 @@ class CanaryOptions(BaseModel):
     max_per_day: int = Field(48, ge=1, le=10000, description="canaries per day (monitor timezone), across restarts")
 
 
+def lookup_ways(session: PlatformSession) -> list[str]:
+    """How this platform can tell us about one canary, best first."""
+    ops = session.profile.operations
+    ways = [op for op in ("get_invoice", "find_by_order") if op in ops]
+    if "list_invoices" in ops and session.profile.fields.order_no is not None:
+        ways.append("list_invoices")
+    return ways
+
+
 def refusal(registry: PlatformRegistry, platform: str) -> str | None:
     """Why no canary may be issued on this platform, or None when it may."""
     profile = registry.profile(platform)
@@ -51,17 +78,103 @@ def refusal(registry: PlatformRegistry, platform: str) -> str | None:
             f"refused: platform {platform!r} is not marked sandbox: true and allow_production_issuance is not set; "
             "a canary would be a real tax document"
         )
-    missing = [op for op in ("issue", "get_invoice") if op not in profile.operations]
-    if missing:
-        return f"refused: platform {platform!r} has no {' / '.join(missing)} operation"
+    if "issue" not in profile.operations:
+        return f"refused: platform {platform!r} has no issue operation"
+    if not lookup_ways(registry.session(platform)):
+        return (
+            f"refused: platform {platform!r} cannot tell us a canary's status: give it a get_invoice or "
+            "find_by_order operation (or list_invoices and fields.order_no)"
+        )
     if registry.ledger is None:
         return "refused: no database for the canary ledger (monitor.database)"
     return None
 
 
 @dataclass
+class Canary:
+    """One canary as this run knows it: its ledger row and every variable learnt so far."""
+
+    row_id: int
+    order_no: str
+    variables: dict[str, Any]
+    ops: list[str] = field(default_factory=lambda: list(DEFAULT_CLEANUP))
+
+    def stored(self) -> dict[str, Any]:
+        """What the ledger keeps: the variables, and the cleanup operations for the sweep."""
+        return {**self.variables, CLEANUP_KEY: self.ops}
+
+    @property
+    def serial(self) -> str | None:
+        value = self.variables.get("serial")
+        return None if value in (None, "") else str(value)
+
+    @property
+    def label(self) -> str:
+        return f"serial {self.serial}" if self.serial else f"order {self.order_no}"
+
+    def learn(self, extracted: dict[str, Any]) -> None:
+        for key, value in extracted.items():
+            if not key.startswith("_") and value not in (None, ""):
+                self.variables[key] = value
+
+
+@dataclass
+class Lookup:
+    """What one question about a canary answered."""
+
+    record: Record | None = None
+    exchange: Exchange | None = None
+    unknown_to_platform: bool = False  # it answered, and does not know this canary
+    no_way: bool = False  # the profile has no operation to ask with
+
+
+async def lookup(session: PlatformSession, canary: Canary) -> Lookup:
+    """Read the canary's record: by serial (get_invoice), else by order number."""
+    ways = lookup_ways(session)
+    if canary.serial is None:
+        ways = [w for w in ways if w != "get_invoice"]
+    if not ways:
+        return Lookup(no_way=True)
+    way = ways[0]
+    values = {**canary.variables, "order_no": canary.order_no, "serial": canary.serial or ""}
+    if way == "list_invoices":
+        return await _scan(session, canary, values)
+    ex = await session.call(way, values)
+    ex.operation = way
+    records = session.records(ex, way) if ex.ok else None
+    if ex.ok and way == "find_by_order" and records:
+        records = [r for r in records if r.get("order_no") in (None, canary.order_no)] or None
+    if records:
+        canary.learn(ex.extracted)
+        _learn_serial(canary, records[0])
+        return Lookup(record=records[0], exchange=ex)
+    # An answer that names no such invoice, or an OK answer with nothing in it (Nuonuo
+    # answers `result: []` for an unknown order number).
+    return Lookup(exchange=ex, unknown_to_platform=ex.not_found or ex.ok)
+
+
+def _learn_serial(canary: Canary, record: Record) -> None:
+    if canary.serial is None and record.has("serial"):
+        canary.variables["serial"] = str(record.get("serial"))
+
+
+async def _scan(session: PlatformSession, canary: Canary, values: dict[str, Any]) -> Lookup:
+    now = session.clock.now()
+    window = {"since": now - timedelta(days=1), "until": now}
+    records, exchanges, _ = await session.list_records("list_invoices", {**values, **window}, limit=500)
+    last = exchanges[-1] if exchanges else None
+    if records is None:
+        return Lookup(exchange=next((e for e in exchanges if not e.ok), last))
+    mine = [r for r in records if r.get("order_no") == canary.order_no]
+    if not mine:
+        return Lookup(exchange=last, unknown_to_platform=True)
+    _learn_serial(canary, mine[0])
+    return Lookup(record=mine[0], exchange=last)
+
+
+@dataclass
 class Poll:
-    """What polling one serial number saw."""
+    """What polling one canary saw."""
 
     record: Record | None = None
     status: str | None = None  # our vocabulary: pending, issued, failed, voided, or a named one
@@ -71,12 +184,13 @@ class Poll:
     errors: int = 0
     last_error: Exchange | None = None
     timed_out: bool = False
+    unknown_to_platform: bool = False
 
 
 async def poll_status(
     registry: PlatformRegistry,
     session: PlatformSession,
-    serial: str,
+    canary: Canary,
     *,
     until: set[str],
     every: timedelta,
@@ -84,7 +198,7 @@ async def poll_status(
     started: float,
     seen: list[tuple[str, float]] | None = None,
 ) -> Poll:
-    """Get the invoice by serial until its status is in `until` or the deadline passes.
+    """Read the canary until its status is in `until` or the deadline passes.
 
     The deadline is measured on the injected clock; the number of polls is also bounded
     (deadline / every + 1), so a clock that never moves cannot make this loop forever.
@@ -96,11 +210,9 @@ async def poll_status(
     statuses = session.profile.statuses
     while True:
         out.polls += 1
-        ex = await session.call("get_invoice", {"serial": serial})
-        recs = session.records(ex, "get_invoice") if ex.ok else None
-        if recs:
-            rec = recs[0]
-            out.record = rec
+        found = await lookup(session, canary)
+        if found.record is not None:
+            rec = out.record = found.record
             out.raw_status = rec.get("status")
             out.status = statuses.name_of(out.raw_status) or f"unknown:{out.raw_status}"
             if not any(s == out.status for s, _ in out.seen):
@@ -109,7 +221,8 @@ async def poll_status(
                 return out
         else:
             out.errors += 1
-            out.last_error = ex
+            out.last_error = found.exchange
+            out.unknown_to_platform = found.unknown_to_platform
         if out.polls >= limit or clock.monotonic() >= t_end:
             out.timed_out = True
             return out
@@ -123,16 +236,33 @@ def needs_cleanup(poll: Poll) -> bool:
     return poll.status == "failed" and poll.record is not None and poll.record.number is not None
 
 
-async def cleanup(session: PlatformSession, serial: str, ops: list[str]) -> tuple[bool, list[Exchange]]:
-    """Try the cleanup operations in order until one succeeds."""
+def unanswered(ex: Exchange) -> bool:
+    """No verdict: the request may or may not have taken effect."""
+    return ex.http_status is None or ex.http_status >= 500
+
+
+async def cleanup(session: PlatformSession, canary: Canary, ops: list[str]) -> tuple[bool, list[Exchange]]:
+    """Try the cleanup operations in order until the canary is cancelled.
+
+    After a cancel that failed or got no answer the canary is read again: a void whose answer
+    was lost, or a second void answered 409 "already voided", has cancelled it all the same.
+    After an unanswered cancel nothing more is tried now (the next sweep reads it first).
+    """
     tried: list[Exchange] = []
     for op in ops:
         if op not in session.profile.operations:
             continue
-        ex = await session.call(op, {"serial": serial, "reason": "invoicewatch canary"})
+        ex = await session.call(op, {**canary.variables, "order_no": canary.order_no, "reason": REASON})
+        ex.operation = op
         tried.append(ex)
         if ex.ok:
+            canary.learn(ex.extracted)
             return True, tried
+        again = await lookup(session, canary)
+        if again.record is not None and session.profile.statuses.name_of(again.record.get("status")) in CANCELLED:
+            return True, tried
+        if unanswered(ex):
+            return False, tried
     return False, tried
 
 
@@ -140,139 +270,95 @@ def order_number(prefix: str, now: datetime) -> str:
     return f"{prefix}{now:%Y%m%d%H%M%S}{secrets.token_hex(2).upper()}"
 
 
-@dataclass
-class Recovery:
-    found: int = 0
-    cleaned: int = 0
-    still_open: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        text = f"{self.found} leftover canar{'y' if self.found == 1 else 'ies'}, {self.cleaned} cleaned up"
-        if self.still_open:
-            text += f"; still open: {'; '.join(self.still_open)}"
-        return text
-
-
-async def recover(registry: PlatformRegistry, platform: str, *, ops: list[str] | None = None) -> Recovery:
-    """Clean up every open canary of the platform (left by a crash or a failed cleanup)."""
-    out = Recovery()
-    ledger = registry.ledger
-    if ledger is None:
-        return out
-    rows = await ledger.unfinished(platform)
-    registry.recovered.add(platform)
-    if not rows:
-        return out
-    session = registry.session(platform)
-    ops = ops or ["void", "red_flush"]
-    for row in rows:
-        out.found += 1
-        now = registry.clock.now()
-        serial = row.serial
-        if not serial:
-            # Crashed between writing the ledger and learning the serial. The order number
-            # is accepted once: submitting it again answers with the existing serial (or
-            # creates the canary now, which we then cancel like any other).
-            ex = await session.call("issue", {**(row.variables or {}), "order_no": row.order_no})
-            serial = ex.extracted.get("serial")
-            if not serial:
-                await ledger.update(row.id, now, attempts=row.attempts + 1, last_error=ex.describe()[:500])  # type: ignore[arg-type]
-                out.still_open.append(f"order {row.order_no}: {ex.describe()}")
-                continue
-            await ledger.update(row.id, now, serial=str(serial), state="pending")  # type: ignore[arg-type]
-        poll = await poll_status(
-            registry, session, str(serial), until={"issued", "failed", "voided", *session.profile.statuses.names},
-            every=timedelta(seconds=1), deadline=timedelta(0), started=registry.clock.monotonic(),
-        )
-        if poll.record is None:
-            if poll.last_error is not None and poll.last_error.not_found:
-                # The platform answered and does not know it: nothing to cancel.
-                await ledger.update(row.id, now, state="nothing", cleaned_at=now, last_error=poll.last_error.describe()[:500])  # type: ignore[arg-type]
-                out.cleaned += 1
-            else:
-                await ledger.update(row.id, now, attempts=row.attempts + 1, last_error=(poll.last_error.describe() if poll.last_error else "no answer")[:500])  # type: ignore[arg-type]
-                out.still_open.append(f"serial {serial}: {poll.last_error.describe() if poll.last_error else 'no answer'}")
-            continue
-        if needs_cleanup(poll):
-            ok, tried = await cleanup(session, str(serial), ops)
-            if ok:
-                await ledger.update(row.id, now, state="cleaned", cleaned_at=now, number=poll.record.number)  # type: ignore[arg-type]
-                out.cleaned += 1
-            else:
-                why = tried[-1].describe() if tried else "no cleanup operation"
-                await ledger.update(row.id, now, state="issued", attempts=row.attempts + 1, last_error=why[:500])  # type: ignore[arg-type]
-                out.still_open.append(f"serial {serial}: {why}")
-        elif poll.status == "pending":
-            await ledger.update(row.id, now, state="pending", attempts=row.attempts + 1)  # type: ignore[arg-type]
-            out.still_open.append(f"serial {serial}: still {poll.raw_status}")
-        else:  # failed without an invoice, voided, red-flushed: nothing left to cancel
-            await ledger.update(row.id, now, state="nothing" if poll.status == "failed" else "cleaned", cleaned_at=now)  # type: ignore[arg-type]
-            out.cleaned += 1
-    return out
-
-
 async def submit_canary(
     registry: PlatformRegistry, session: PlatformSession, opts: CanaryOptions, check: str, result: Result, steps: Steps
-) -> tuple[int, str] | None:
-    """Ledger first, then submit. Returns (ledger row, serial), or None with a failed step."""
+) -> Canary | None:
+    """Ledger first, then submit once; settle an unknown outcome by order number.
+
+    Returns the canary (its serial known), or None with a failed step.
+    """
     ledger = registry.ledger
     assert ledger is not None
     clock = registry.clock
     order_no = order_number(opts.order_prefix, clock.now())
     variables = {**opts.variables, "order_no": order_no}
-    row_id = await ledger.open(session.name, check, order_no, variables, clock.now())
+    row_id = await ledger.open(session.name, check, order_no, {**variables, CLEANUP_KEY: opts.cleanup}, clock.now())
+    registry.busy.add(row_id)  # the caller releases it when its run is over
+    canary = Canary(row_id, order_no, dict(variables), list(opts.cleanup))
     result.values["order_no"] = order_no
     if "canaries_today" in result.values:
         result.values["canaries_today"] += 1
     ex = await session.call("issue", variables)
-    serial = ex.extracted.get("serial") if ex.ok else None
+    ex.operation = "issue"
     result.latency_ms = round(ex.latency_ms, 1)
-    if not ex.ok or not serial:
-        steps.exchange("submit", ex, status=Status.DOWN, message=ex.describe() if not ex.ok else "no serial number in the answer")
-        if ex.http_status is not None and 200 <= ex.http_status < 300:
-            # The platform answered with a verdict: no invoice was made.
-            await ledger.update(row_id, clock.now(), state="nothing", last_error=ex.describe()[:500])
+    if ex.ok:
+        canary.learn(ex.extracted)
+    if ex.ok and canary.serial:
+        steps.exchange("submit", ex, values={"serial": canary.serial})
+    elif not ex.ok and not unanswered(ex):
+        # The platform answered with a verdict: no invoice was made.
+        steps.exchange("submit", ex, status=Status.DOWN)
+        await ledger.update(row_id, clock.now(), state="nothing", last_error=ex.describe()[:500])
         return None
-    steps.exchange("submit", ex, values={"serial": str(serial)})
-    result.values["serial"] = str(serial)
-    await ledger.update(row_id, clock.now(), serial=str(serial), state="pending")
-    return row_id, str(serial)
+    else:
+        why = ex.describe() if not ex.ok else "no serial number in the answer"
+        found = await lookup(session, canary)
+        if found.record is None or not canary.serial:
+            steps.exchange("submit", ex, status=Status.DOWN, message=f"{why}; outcome unknown, "
+                           f"{'the platform does not know the order yet' if found.unknown_to_platform else 'cannot ask the platform by order number'}"
+                           "; kept in the ledger and asked again later (never resubmitted)")  # fmt: skip
+            await ledger.update(row_id, clock.now(), attempts=1, variables=canary.stored(),
+                                last_error=f"submit outcome unknown: {why}"[:500])  # fmt: skip
+            return None
+        steps.exchange("submit", ex, status=Status.DEGRADED,
+                       message=f"{why}; found by order number: {canary.label}", values={"serial": canary.serial})  # fmt: skip
+    result.values["serial"] = canary.serial
+    await ledger.update(row_id, clock.now(), serial=canary.serial, state="pending", variables=canary.stored())
+    return canary
 
 
 async def cancel_canary(
-    registry: PlatformRegistry, session: PlatformSession, row_id: int, serial: str, poll: Poll | None,
-    ops: list[str], steps: Steps,
+    registry: PlatformRegistry, session: PlatformSession, canary: Canary, poll: Poll | None, ops: list[str], steps: Steps,
+    *, cancel_sent: bool = False,
 ) -> bool:
     """Void or red-flush the canary now if it exists; otherwise leave it to the next sweep.
 
-    Returns True when nothing of the canary is left on the platform.
+    `cancel_sent`: the caller's cancel was accepted already; it is not sent twice (a second
+    void answers 409), the sweep reads the status later. Returns True when nothing of the
+    canary is left on the platform.
     """
     ledger = registry.ledger
     assert ledger is not None
     now = registry.clock.now
-    if poll is None or poll.status == "pending" or poll.record is None:
-        await ledger.update(row_id, now(), state="pending", last_error="not final when the check ended")
-        steps.add("cleanup", Status.DEGRADED, f"canary {serial} not final yet; kept in the ledger, cancelled later")
+    if poll is not None and poll.status in CANCELLED:
+        await ledger.update(canary.row_id, now(), state="cleaned", cleaned_at=now(), variables=canary.stored())
+        return True
+    if cancel_sent:
+        await ledger.update(canary.row_id, now(), state="issued", variables=canary.stored(),
+                            last_error="cancel accepted; the platform did not show it cancelled yet")  # fmt: skip
+        return False
+    if poll is None or poll.record is None or (poll.status is not None and poll.status not in ("issued", "failed")):
+        still = f"still {poll.raw_status}" if poll is not None and poll.record is not None else "status unknown"
+        await ledger.update(canary.row_id, now(), state="pending", variables=canary.stored(),
+                            last_error=f"not final when the check ended ({still})")  # fmt: skip
+        steps.add("cleanup", Status.DEGRADED, f"canary {canary.label} not final yet ({still}); kept in the ledger, cancelled later")
         return False
     if not needs_cleanup(poll):
-        await ledger.update(row_id, now(), state="nothing" if poll.status == "failed" else "cleaned", cleaned_at=now())
+        await ledger.update(canary.row_id, now(), state="nothing", cleaned_at=now())
         return True
-    ok, tried = await cleanup(session, serial, ops)
+    ok, tried = await cleanup(session, canary, ops)
     last = tried[-1] if tried else None
-    if ok and last is not None:
-        await ledger.update(row_id, now(), state="cleaned", cleaned_at=now(), number=poll.record.number)
-        steps.exchange("cleanup", last, message=f"{last.operation}: canary cancelled")
+    number = poll.record.number
+    if ok:
+        await ledger.update(canary.row_id, now(), state="cleaned", cleaned_at=now(), number=number, variables=canary.stored())
+        if last is not None:
+            steps.exchange("cleanup", last, status=Status.UP, message=f"{last.operation}: canary cancelled")
         return True
     why = last.describe() if last else f"none of {ops} is an operation of this platform"
-    await ledger.update(row_id, now(), state="issued", number=poll.record.number, last_error=why[:500])
+    await ledger.update(canary.row_id, now(), state="issued", number=number, last_error=f"cancel failed: {why}"[:500],
+                        variables=canary.stored())  # fmt: skip
     if last is not None:
-        steps.exchange("cleanup", last, status=Status.DEGRADED, message=f"canary {serial} not cancelled ({why}); retried later")
+        steps.exchange("cleanup", last, status=Status.DEGRADED, message=f"canary {canary.label} not cancelled ({why}); retried later")
     else:
         steps.add("cleanup", Status.DEGRADED, why)
     return False
-
-
-def recovery_step(steps: Steps, rec: Recovery) -> None:
-    if rec.found:
-        status = Status.UP if not rec.still_open else Status.DEGRADED
-        steps.add("leftover canaries", status, rec.summary(), values={"leftover_found": rec.found, "leftover_cleaned": rec.cleaned})

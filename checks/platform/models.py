@@ -229,6 +229,9 @@ class Fields(Strict):
         None, description="JSONPath of the status; a list joins several with '/' (e.g. '1/02')"
     )
     serial: JsonPath | None = Field(None, description="the platform's serial number of the request")
+    order_no: JsonPath | None = Field(
+        None, description="the order number the invoice was requested with (finds canaries; keeps them out of freshness)"
+    )
     fail_cause: JsonPath | None = Field(None, description="why issuance failed, when it did")
     updated_at: JsonPath | None = Field(None, description="last change, for freshness")
 

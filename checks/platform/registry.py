@@ -57,6 +57,7 @@ class PlatformRegistry:
         self._platforms: dict[str, PlatformProfile] = {}
         self._sessions: dict[tuple[str, str | None], PlatformSession] = {}
         self.recovered: set[str] = set()  # platforms whose leftover canaries were swept
+        self.busy: set[int] = set()  # ledger rows a run or a sweeper is working on right now
         self.update(platforms)
 
     def update(self, platforms: dict[str, PlatformProfile]) -> None:

@@ -20,7 +20,7 @@ from monitor.simulator.model import Invoice, Kind, SimError, Status, apply_damag
 from monitor.simulator.native import CODES as NATIVE_CODES
 from monitor.simulator.signing import baiwang_sign, same
 from monitor.simulator.state import Simulator
-from monitor.simulator.transport import gate
+from monitor.simulator.transport import after, gate
 
 CODES: dict[Kind, int] = {
     Kind.BAD_CREDENTIALS: 100001,
@@ -77,6 +77,8 @@ def render(sim: Simulator, inv: Invoice) -> dict[str, Any]:
 def query(sim: Simulator, user: SimUser, p: dict[str, Any]) -> Any:
     if p.get("serialNo"):
         return render(sim, sim.get_invoice(user, str(p["serialNo"])))
+    if p.get("orderNo"):
+        return render(sim, sim.find_order(user, str(p["orderNo"])))
     if not p.get("startDate") or not p.get("endDate"):
         raise SimError(Kind.BAD_PARAM, "参数错误: startDate和endDate必填(或给出serialNo)")
     page = sim.list_invoices(
@@ -143,7 +145,7 @@ async def router(request: web.Request) -> web.StreamResponse:
     method = request.query.get("method", "")
     entry = METHODS.get(method)
     op = entry[0] if entry else None
-    if op == "list" and b"serialNo" in raw:
+    if op == "list" and (b"serialNo" in raw or b"orderNo" in raw):
         op = "get"  # one method, two operations: a fault aimed at `get` should hit this
     early = await gate(sim, request, op)
     if early is not None:
@@ -152,11 +154,13 @@ async def router(request: web.Request) -> web.StreamResponse:
     try:
         result = _call(sim, request, raw, method, entry)
     except SimError as exc:
+        await after(sim, request, op)
         error = {"code": CODES[exc.kind], "message": exc.message, "subCode": NATIVE_CODES[exc.kind],
                  "subMessage": exc.message}  # fmt: skip
         if exc.result:
             error["data"] = exc.result
         return json_response({**head, "success": False, "errorResponse": error})
+    await after(sim, request, op)
     return json_response({**head, "success": True, "response": result})
 
 

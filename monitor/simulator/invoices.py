@@ -150,6 +150,10 @@ class InvoiceBook:
     def find_order(self, order_no: str) -> Invoice | None:
         return self._orders.get(order_no)
 
+    def orders(self) -> list[Invoice]:
+        """Every invoice submitted through the API (canaries included), in submission order."""
+        return list(self._orders.values())
+
     def window(self, start: datetime, end: datetime) -> list[Invoice]:
         """Invoices with start <= invoiceDate <= end, oldest first."""
         lo = bisect.bisect_left(self._index, start, key=_date_key)

@@ -105,6 +105,7 @@ def submit(sim: Simulator, user_departments: list[str], req: IssueRequest) -> In
         raise SimError(Kind.TAX_LOGGED_OUT, "未登录税局或税局登录已失效，请重新登录")
     existing = book.find_order(req.order_no)
     if existing is not None:
+        sim.duplicates += 1
         raise SimError(Kind.DUPLICATE, f"订单号重复: {req.order_no}", {"serialNo": existing.serial_no})
     rejected = faults.active("issue_rejected", "issue")
     if rejected:

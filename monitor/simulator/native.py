@@ -16,7 +16,7 @@ from monitor.simulator import issuance
 from monitor.simulator.common import as_int, as_object, json_response, parse_json, sim_of
 from monitor.simulator.model import Invoice, Kind, SimError, apply_damage, china_text, parse_time
 from monitor.simulator.state import Simulator
-from monitor.simulator.transport import gate
+from monitor.simulator.transport import after, gate
 
 CODES: dict[Kind, str] = {
     Kind.BAD_CREDENTIALS: "E1001",
@@ -81,7 +81,9 @@ def endpoint(op: str, action: Action, *, auth: bool = True) -> Handler:
             user = sim.authenticate(_bearer(request)) if auth else None
             result = await action(sim, request, user)
         except SimError as exc:
+            await after(sim, request, op)
             return envelope(CODES[exc.kind], exc.message, exc.result)
+        await after(sim, request, op)
         return envelope(OK, "成功", result)
 
     return handle
@@ -133,6 +135,10 @@ async def get_invoice(sim: Simulator, request: web.Request, user: SimUser | None
     return render(sim, sim.get_invoice(_user(user), request.match_info["serialNo"]))
 
 
+async def by_order(sim: Simulator, request: web.Request, user: SimUser | None) -> Any:
+    return render(sim, sim.find_order(_user(user), request.match_info["orderNo"]))
+
+
 async def issue(sim: Simulator, request: web.Request, user: SimUser | None) -> Any:
     body = await _body(request)
     req = issuance.make_request(
@@ -175,6 +181,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/openapi/invoices", endpoint("list", list_invoices)),
         web.post("/openapi/invoices/issue", endpoint("issue", issue)),
         web.get("/openapi/invoices/{serialNo}", endpoint("get", get_invoice)),
+        web.get("/openapi/orders/{orderNo}", endpoint("get", by_order)),
         web.post("/openapi/invoices/{serialNo}/void", endpoint("void", void)),
         web.post("/openapi/invoices/{serialNo}/red-flush", endpoint("red_flush", red_flush)),
         web.get("/openapi/certification", endpoint("certification", certification)),

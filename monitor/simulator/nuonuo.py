@@ -19,7 +19,7 @@ from monitor.simulator.model import Invoice, Kind, SimError, Status, apply_damag
 from monitor.simulator.native import CODES as NATIVE_CODES
 from monitor.simulator.signing import nuonuo_sign, same
 from monitor.simulator.state import Simulator
-from monitor.simulator.transport import gate
+from monitor.simulator.transport import after, gate
 
 GATEWAY_CODES: dict[Kind, str] = {
     Kind.BAD_SIGNATURE: "070301",
@@ -91,13 +91,16 @@ def query_list(sim: Simulator, user: SimUser, p: dict[str, Any]) -> Any:
 
 
 def query_result(sim: Simulator, user: SimUser, p: dict[str, Any]) -> Any:
-    serials = p.get("serialNos")
-    if not isinstance(serials, list) or not 1 <= len(serials) <= 50:
-        raise SimError(Kind.BAD_PARAM, "参数错误: serialNos须为1到50个流水号")
+    """By `serialNos`, or by `orderNos` when a caller lost the answer of its submit."""
+    by_order = not p.get("serialNos") and bool(p.get("orderNos"))
+    keys = p.get("orderNos") if by_order else p.get("serialNos")
+    if not isinstance(keys, list) or not 1 <= len(keys) <= 50:
+        raise SimError(Kind.BAD_PARAM, "参数错误: serialNos或orderNos须为1到50个")
     found = []
-    for serial in serials:
+    for key in keys:
         try:
-            found.append(render(sim, sim.get_invoice(user, str(serial))))
+            inv = sim.find_order(user, str(key)) if by_order else sim.get_invoice(user, str(key))
+            found.append(render(sim, inv))
         except SimError as exc:
             if exc.kind != Kind.NOT_FOUND:
                 raise
@@ -180,7 +183,9 @@ async def services(request: web.Request) -> web.StreamResponse:
     try:
         result = _call(sim, request, raw, method, entry)
     except SimError as exc:
+        await after(sim, request, entry[0] if entry else None)
         return _envelope(code_of(exc.kind), exc.message, exc.result)
+    await after(sim, request, entry[0] if entry else None)
     return _envelope("E0000", "调用成功", result)
 
 

@@ -18,7 +18,7 @@ from monitor.core.clock import Clock, SystemClock
 from monitor.simulator import issuance
 from monitor.simulator.faults import Faults
 from monitor.simulator.invoices import InvoiceBook
-from monitor.simulator.model import Invoice, Kind, SimError
+from monitor.simulator.model import Invoice, Kind, SimError, Status
 from monitor.simulator.tokens import Grant, TokenDesk
 
 MAX_PAGE_SIZE = 100
@@ -80,6 +80,7 @@ class Simulator:
             self.clock, seed=self.seed, interval=self.settings.invoice_interval, history=self.settings.history
         )
         self._nonces: dict[str, datetime] = {}
+        self.duplicates = 0  # submits refused as "duplicate order number" (a caller resubmitting)
         self.inbox = Inbox()  # the demo's webhook receiver (monitor/simulator/inbox.py)
 
     # --- the common start of every operation ----------------------------------------------
@@ -186,6 +187,25 @@ class Simulator:
             raise SimError(Kind.NOT_FOUND, f"发票不存在: {serial_no}")
         return inv
 
+    def find_order(self, user: SimUser, order_no: str) -> Invoice:
+        """The invoice submitted with this order number: how a caller whose submit got no answer
+        learns whether it happened, without submitting again."""
+        self.begin("get")
+        self.require(user, "query")
+        inv = self.book.find_order(str(order_no or ""))
+        if inv is None or not user.sees(inv.department):
+            raise SimError(Kind.NOT_FOUND, f"订单不存在: {order_no}")
+        return inv
+
+    def outstanding(self) -> list[dict[str, str]]:
+        """API-submitted invoices still valid or on their way: what a caller left to cancel."""
+        open_states = (Status.ISSUING, Status.ISSUED, Status.SEALING_FAILED)
+        return [
+            {"orderNo": inv.order_no, "serialNo": inv.serial_no, "status": str(inv.status)}
+            for inv in self.book.orders()
+            if inv.status in open_states and not inv.red_flag
+        ]
+
     def damage(self, inv: Invoice) -> dict[str, str]:
         """The native fields this record loses under `fields_dropped`: field -> absent|null|empty."""
         fault = self.faults.active("fields_dropped")
@@ -232,6 +252,8 @@ class Simulator:
             "now": self.clock.now().isoformat().replace("+00:00", "Z"),
             "invoices": len(self.book),
             "jobs": self.book.jobs,
+            "outstanding": self.outstanding(),
+            "duplicate_orders": self.duplicates,
             "tokens": self.tokens.describe(),
             "modes": list(self.settings.modes),
         }

@@ -55,16 +55,8 @@ async def gate(sim: Simulator, request: web.Request, op: str | None) -> web.Resp
     """
     faults = sim.faults
     hang = faults.active("hang", op)
-    if hang is not None:
-        cap = sim.settings.hang_cap.total_seconds()
-        hold = min(hang.params["seconds"] or cap, cap)
-        faults.held += 1
-        try:
-            await wait_event(faults.release_event(), hold)
-        finally:
-            faults.held -= 1
-        if faults.active("hang", op) is not None:  # still hanging: time is up, or shutting down
-            raise drop(request, reset=False)
+    if hang is not None and not hang.params["after"]:
+        await _hold(sim, request, op)
     latency = faults.active("latency", op)
     if latency is not None:
         jitter = latency.params["jitter"]
@@ -79,11 +71,41 @@ async def gate(sim: Simulator, request: web.Request, op: str | None) -> web.Resp
     if flapping is not None:
         return error_page(flapping.params["status"])
     errors = faults.active("error_rate", op)
-    if errors is not None and faults.chance(errors.params["rate"]):
+    if errors is not None and not (errors.params["after"] and errors.params["reset"]) and faults.chance(errors.params["rate"]):
         if errors.params["reset"]:
             raise drop(request, reset=True)
         return error_page(errors.params["status"])
     return None
+
+
+async def after(sim: Simulator, request: web.Request, op: str | None) -> None:
+    """The faults that strike once the operation is done: its answer is held or cut off.
+
+    This is the case a caller cannot tell from "never happened": the invoice was submitted,
+    the answer never arrived. Raises Dropped when the connection was closed or reset.
+    """
+    faults = sim.faults
+    hang = faults.active("hang", op)
+    if hang is not None and hang.params["after"]:
+        await _hold(sim, request, op)
+    errors = faults.active("error_rate", op)
+    if errors is not None and errors.params["after"] and errors.params["reset"] and faults.chance(errors.params["rate"]):
+        raise drop(request, reset=True)
+
+
+async def _hold(sim: Simulator, request: web.Request, op: str | None) -> None:
+    faults = sim.faults
+    hang = faults.active("hang", op)
+    assert hang is not None
+    cap = sim.settings.hang_cap.total_seconds()
+    hold = min(hang.params["seconds"] or cap, cap)
+    faults.held += 1
+    try:
+        await wait_event(faults.release_event(), hold)
+    finally:
+        faults.held -= 1
+    if faults.active("hang", op) is not None:  # still hanging: time is up, or shutting down
+        raise drop(request, reset=False)
 
 
 @web.middleware

@@ -102,7 +102,7 @@ checks:
 
 
 async def test_an_invoice_made_by_an_allowed_issue_probe_is_cancelled_by_the_sweep(sim: SimHandle, make_env) -> None:
-    from checks.platform.canary import recover
+    from checks.platform.sweep import recover
 
     env = make_env(platform_yaml(sim.url) + """
 checks:
