@@ -299,6 +299,7 @@ async def submit_canary(
         # The platform answered with a verdict: no invoice was made.
         steps.exchange("submit", ex, status=Status.DOWN)
         await ledger.update(row_id, clock.now(), state="nothing", last_error=ex.describe()[:500])
+        registry.busy.discard(row_id)
         return None
     else:
         why = ex.describe() if not ex.ok else "no serial number in the answer"
@@ -309,6 +310,7 @@ async def submit_canary(
                            "; kept in the ledger and asked again later (never resubmitted)")  # fmt: skip
             await ledger.update(row_id, clock.now(), attempts=1, variables=canary.stored(),
                                 last_error=f"submit outcome unknown: {why}"[:500])  # fmt: skip
+            registry.busy.discard(row_id)  # now the sweep's to settle
             return None
         steps.exchange("submit", ex, status=Status.DEGRADED,
                        message=f"{why}; found by order number: {canary.label}", values={"serial": canary.serial})  # fmt: skip

@@ -6,6 +6,7 @@ of commands, each imported here so it registers its commands on the group.
     notify       channels, outbox, announce
     statuspage   render
     simulate     the bundled invoice-platform simulator
+    canaries     canary invoices still open, and why
 
 Command bodies import what only they need inside the function, so `invoicewatch --help` and
 the read-only commands start without loading the probing and delivery stack.
@@ -17,11 +18,11 @@ import sys
 
 import click
 
-from monitor.cli import foundation, incidents, notify, simulate, statuspage
+from monitor.cli import canaries, foundation, incidents, notify, simulate, statuspage
 from monitor.cli.app import cli, echo_problem
 from monitor.core.errors import ConfigError
 
-COMMAND_MODULES = (foundation, incidents, notify, statuspage, simulate)
+COMMAND_MODULES = (foundation, incidents, notify, statuspage, simulate, canaries)
 
 __all__ = ["cli", "main"]
 
