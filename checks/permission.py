@@ -5,7 +5,9 @@ recent invoices as that user; at least `min_visible` must come back and every nu
 `invoices:` must be among them. `reference:` compares with the platform's own account: of
 the invoices it lists whose `where` value is in `equals`, the user must see at least
 `min_share` (a scoped user silently seeing fewer is the failure this catches), and none of
-the others (seeing too much). Each `forbidden:` operation is attempted and must be refused
+the others (seeing too much). `same_as:` asserts directly that the user sees what another
+account sees (`same_as: auditor`, or `same_as: true` for the platform's own account): every
+invoice that account lists, and (`exclusive`) none it does not. Each `forbidden:` operation is attempted and must be refused
 (HTTP 403 or an envelope code under `envelope.forbidden`); any other error is reported as
 inconclusive (some platforms validate parameters before permissions). Void and red-flush are
 probed on a serial that does not exist, so a platform that forgets to refuse changes nothing.
@@ -16,9 +18,9 @@ or opted-in platforms, and an invoice it makes is put in the canary ledger and c
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
 
 from checks.base import Context
 from checks.platform.jsonpath import JsonPath, compile_path, find_first
@@ -50,6 +52,25 @@ class Reference(BaseModel):
         return scalar_key(find_first(self.where, rec.raw)) in {scalar_key(v) for v in self.equals}
 
 
+def _same_as(value: Any) -> Any:
+    """`same_as: auditor` names an account; `same_as: true` is the platform's own account."""
+    if value is True:
+        return {}
+    if isinstance(value, str):
+        return {"user": value}
+    return value
+
+
+class SameAs(BaseModel):
+    """This user sees exactly what another account sees (e.g. an auditor and the main account)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user: str | None = Field(None, description="entry of the platform's users: (none: the platform's own account)")
+    min_share: Share = Field(1.0, description="share of that account's invoices this user must see")
+    exclusive: bool = Field(True, description="and none that account does not see")
+
+
 class Forbidden(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -64,6 +85,9 @@ class UserExpectation(BaseModel):
     min_visible: int = Field(0, ge=0)
     invoices: list[str] = Field(default_factory=list, description="invoice numbers that must be visible")
     reference: Reference | None = None
+    same_as: Annotated[SameAs | None, BeforeValidator(_same_as)] = Field(
+        None, description="sees what this account sees: `same_as: auditor`, or `same_as: true` for the platform's own"
+    )
     forbidden: list[Forbidden] = Field(default_factory=list)
 
 
@@ -84,6 +108,8 @@ class Spec(CheckSpec):
         found.operation(("operation",), self.operation)
         for j, u in enumerate(self.users):
             found.user(("users", j, "user"), u.user)
+            if u.same_as is not None and u.same_as.user is not None:
+                found.user(("users", j, "same_as", "user"), u.same_as.user)
             for k, f in enumerate(u.forbidden):
                 found.operation(("users", j, "forbidden", k, "operation"), f.operation)
                 if f.operation == "issue" and self.enabled:
@@ -107,6 +133,7 @@ async def run(spec: Spec, ctx: Context) -> Result:
     steps = Steps()
     variables = window_variables(ctx.clock.now(), spec.window)
     reference: list[Record] | None = None
+    lists: dict[str | None, list[Record] | None] = {}  # what each compared-with account sees
     for u in spec.users:
         who = u.user or "platform account"
         session = registry.session(spec.platform, u.user)
@@ -129,6 +156,13 @@ async def run(spec: Spec, ctx: Context) -> Result:
                 reference = await _reference(registry, spec, variables, steps)
             if reference is not None:
                 _compare(who, u.reference, records, reference, len(records) >= spec.limit, session, steps)
+        if u.same_as is not None:
+            other = u.same_as.user
+            if other not in lists:
+                lists[other] = await _listing(registry, spec, other, variables, steps)
+            theirs = lists[other]
+            if theirs is not None:
+                _same(who, other or "the platform account", u.same_as, records, theirs, spec.limit, session, steps)
         for f in u.forbidden:
             await _forbidden(registry, session, who, f, spec.name, steps)
     result.values["users"] = len(spec.users)
@@ -136,14 +170,55 @@ async def run(spec: Spec, ctx: Context) -> Result:
 
 
 async def _reference(registry: PlatformRegistry, spec: Spec, variables: dict[str, Any], steps: Steps) -> list[Record] | None:
-    main = registry.session(spec.platform)
-    recs, exchanges, _ = await main.list_records(spec.operation, variables, limit=spec.limit)
+    return await _listing(registry, spec, None, variables, steps)
+
+
+async def _listing(registry: PlatformRegistry, spec: Spec, user: str | None, variables: dict[str, Any],
+                   steps: Steps) -> list[Record] | None:  # fmt: skip
+    """What another account lists, to compare with; a degraded step when it cannot."""
+    other = registry.session(spec.platform, user)
+    recs, exchanges, _ = await other.list_records(spec.operation, variables, limit=spec.limit)
     bad = next((ex for ex in exchanges if not ex.ok), None)
     if recs is None or bad is not None:
-        steps.exchange("reference list", bad or exchanges[-1], status=Status.DEGRADED,
-                       message="cannot list as the platform account to compare with")
+        steps.exchange("reference list" if user is None else f"{user}: reference list", bad or exchanges[-1],
+                       status=Status.DEGRADED,
+                       message=f"cannot list as {user or 'the platform account'} to compare with")  # fmt: skip
         return None
     return recs
+
+
+def _same(who: str, other: str, same: SameAs, records: list[Record], theirs: list[Record], limit: int,
+          session: PlatformSession, steps: Steps) -> None:  # fmt: skip
+    """Every invoice `other` lists, this user lists too (and, exclusive, nothing more), over
+    the time both lists cover (a list cut at `limit` stops earlier in time)."""
+    tz = session.profile.tz
+
+    def floor(recs: list[Record]) -> Any:
+        if len(recs) < limit:
+            return None
+        return min((t for t in (parse_time(r.get("date"), tz) for r in recs) if t is not None), default=None)
+
+    edges = [f for f in (floor(records), floor(theirs)) if f is not None]
+    edge = max(edges) if edges else None
+
+    def covered(recs: list[Record]) -> set[str]:
+        return {r.number for r in recs if r.number and (edge is None or (t := parse_time(r.get("date"), tz)) is None or t >= edge)}
+
+    mine, expected = covered(records), covered(theirs)
+    missing = sorted(expected - mine)
+    share = 1.0 if not expected else (len(expected) - len(missing)) / len(expected)
+    values = {"expected": len(expected), "missing": len(missing), "visible_share": round(share, 4),
+              "missing_examples": missing[:5], "same_as": other}  # fmt: skip
+    name = f"{who}: same as {other}"
+    if share < same.min_share:
+        steps.add(name, Status.DOWN, f"sees {share:.0%} of the {len(expected)} invoices {other} sees "
+                  f"(min {same.min_share:.0%}); missing e.g. {', '.join(missing[:3])}", values=values)  # fmt: skip
+    else:
+        steps.add(name, Status.UP, f"sees {share:.0%} of the {len(expected)} invoices {other} sees", values=values)
+    extra = sorted(mine - expected)
+    if same.exclusive and extra:
+        steps.add(f"{who}: leaks", Status.DOWN, f"sees {len(extra)} invoice(s) {other} does not, e.g. {', '.join(extra[:3])}",
+                  values={"leaks": len(extra)})
 
 
 def _compare(who: str, ref: Reference, records: list[Record], reference: list[Record], truncated: bool,

@@ -115,3 +115,39 @@ checks:
     assert (outcome.found, outcome.cleaned) == (1, 1)
     made = sim.sim.book.get(result.steps[-1].values["serial"])
     assert made is not None and made.order_no.startswith("IWPERM") and made.status == "red_flushed"
+
+
+async def test_same_as_asserts_a_user_sees_everything_the_main_account_sees(make_env, clock) -> None:
+    """15.6: "this user sees everything the main account sees", said directly."""
+    from platform_kit import ADMIN_KEY, ADMIN_SECRET, sim_settings
+
+    from monitor.config.simulator import SimUser
+    from monitor.simulator import Simulator, serve
+
+    users = [SimUser(app_key=ADMIN_KEY, app_secret=ADMIN_SECRET),
+             SimUser(app_key="sim-auditor", app_secret="sim-auditor-secret", scopes=["query"]),
+             SimUser(app_key=SALES_KEY, app_secret=SALES_SECRET, scopes=["query"], departments=["sales"])]  # fmt: skip
+    simulator = Simulator(clock, seed=7, settings=sim_settings(users=users))
+    runner, url = await serve(simulator, port=0)
+    handle = SimHandle(simulator, url)
+    try:
+        env = make_env(platform_yaml(url, extra=USERS + "  auditor: {credentials: {appKey: sim-auditor, appSecret: sim-auditor-secret}}\n") + """
+checks:
+  - {name: auditor, kind: permission, platform: sim, window: 3h, users: [{user: auditor, same_as: true}]}
+  - {name: sales-as-auditor, kind: permission, platform: sim, window: 3h, users: [{user: sales, same_as: auditor}]}
+""")
+        ok = await env.run("auditor")
+        assert ok.status is Status.UP, ok.message
+        step = next(s for s in ok.steps if s.name == "auditor: same as the platform account")
+        assert step.values["visible_share"] == 1.0 and step.values["expected"] > 100
+        scoped = await env.run("sales-as-auditor")
+        assert scoped.status is Status.DOWN
+        assert "sales: same as auditor: sees" in scoped.message
+        await handle.fault("scope_shrink", rate=0.3, user="sim-auditor")
+        shrunk = await env.run("auditor")
+        assert shrunk.status is Status.DOWN
+        share = next(s for s in shrunk.steps if s.name.endswith("same as the platform account")).values["visible_share"]
+        assert 0.5 < share < 0.9
+    finally:
+        await handle.aclose()
+        await runner.cleanup()
