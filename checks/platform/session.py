@@ -16,6 +16,7 @@ import base64
 import json
 import time
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
@@ -78,6 +79,8 @@ class PlatformSession:
         self.redactor = redactor
         self.tokens = tokens
         self.user = user
+        # Sees every request as sent and its exchange (`invoicewatch platform try`); None in checks.
+        self.trace: Callable[[signing.Outgoing, Exchange], None] | None = None
         creds = dict(profile.credentials)
         variables = dict(profile.variables)
         if user is not None:
@@ -269,6 +272,8 @@ class PlatformSession:
         await self._send(out, ex)
         if ex.http_status is not None:  # else: no answer, _send said why
             judge(ex, self.profile.envelope, auth.rejected, use_envelope=use_envelope)
+        if self.trace is not None:
+            self.trace(out, ex)
         return ex
 
     async def _send(self, out: signing.Outgoing, ex: Exchange) -> None:

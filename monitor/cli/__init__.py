@@ -7,6 +7,7 @@ of commands, each imported here so it registers its commands on the group.
     statuspage   render
     simulate     the bundled invoice-platform simulator
     canaries     canary invoices still open, and why
+    platform     platform try: fit a profile to the real platform
 
 Command bodies import what only they need inside the function, so `invoicewatch --help` and
 the read-only commands start without loading the probing and delivery stack.
@@ -18,11 +19,11 @@ import sys
 
 import click
 
-from monitor.cli import canaries, foundation, incidents, notify, simulate, statuspage
+from monitor.cli import canaries, foundation, incidents, notify, platform, simulate, statuspage
 from monitor.cli.app import cli, echo_problem
 from monitor.core.errors import ConfigError
 
-COMMAND_MODULES = (foundation, incidents, notify, statuspage, simulate, canaries)
+COMMAND_MODULES = (foundation, incidents, notify, statuspage, simulate, canaries, platform)
 
 __all__ = ["cli", "main"]
 

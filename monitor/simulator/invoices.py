@@ -60,6 +60,7 @@ class InvoiceBook:
         self._index: list[Invoice] = []  # issued-at-some-point invoices, sorted by invoiceDate
         self._jobs: list[Invoice] = []  # issuance jobs not yet settled
         self._orders: dict[str, Invoice] = {}  # orderNo -> invoice, for API submissions
+        self._other_orders: dict[str, Invoice] = {}  # orderNo -> generated and red invoices (not API submissions)
         self._counter = 0
         self.generate()
 
@@ -70,11 +71,13 @@ class InvoiceBook:
         while self._next_k * self._step <= limit:
             inv = self._make(self._next_k)
             self._by_serial[inv.serial_no] = inv
+            self._other_orders[inv.order_no] = inv
             self._index.append(inv)  # grid times only grow; API invoices are insorted
             self._next_k += 1
         if len(self._index) > MAX_KEPT:
             for old in self._index[: len(self._index) - MAX_KEPT]:
                 self._by_serial.pop(old.serial_no, None)
+                self._other_orders.pop(old.order_no, None)
             del self._index[: len(self._index) - MAX_KEPT]
 
     def _make(self, k: int) -> Invoice:
@@ -125,6 +128,8 @@ class InvoiceBook:
     def add_issued(self, inv: Invoice) -> None:
         """An invoice issued at once (a red invoice), or a job that just became one."""
         self._by_serial[inv.serial_no] = inv
+        if inv.order_no not in self._orders:
+            self._other_orders[inv.order_no] = inv
         bisect.insort(self._index, inv, key=_key)
 
     def pending_jobs(self) -> Iterator[Invoice]:
@@ -148,7 +153,7 @@ class InvoiceBook:
         return self._by_serial.get(serial_no)
 
     def find_order(self, order_no: str) -> Invoice | None:
-        return self._orders.get(order_no)
+        return self._orders.get(order_no) or self._other_orders.get(order_no)
 
     def orders(self) -> list[Invoice]:
         """Every invoice submitted through the API (canaries included), in submission order."""

@@ -88,6 +88,10 @@ class TokenDesk:
             raise SimError(Kind.TOKEN_INVALID, "token无效")
         return user, grant
 
+    def issued(self) -> list[str]:
+        """Every token value handed out and still held (tests assert none leaks into output)."""
+        return list(self._tokens)
+
     def reset(self) -> None:
         self._tokens.clear()
         self._granted.clear()
