@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ async def live_sim() -> AsyncIterator[tuple[Any, str]]:
     """The simulator on the wall clock: the command signs with real time, as in production."""
     from monitor.simulator import Simulator, serve
 
-    sim = Simulator(SystemClock(), seed=7, settings=sim_settings())
+    sim = Simulator(SystemClock(), seed=7, settings=sim_settings(issue_delay=timedelta(seconds=1)))
     runner, url = await serve(sim, port=0)
     try:
         yield sim, url
