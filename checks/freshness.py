@@ -4,10 +4,20 @@ Without a source: the lag is now minus the newest record's time (`field:`, the i
 or updated_at), over the last `window`. With a `source:` of truth (an SQL query on the ERP,
 or a list operation of another platform profile): the invoices the source has that the
 platform does not list are *missing* (those younger than `grace` are not expected yet), and
-the lag is how long the oldest missing one has been waiting. Values: `lag_s`,
-`newest_age_s`, `missing`, `missing_examples`, `source_records`, `records`.
-An SQL source is read through the `sql` checks' shared engines and worker threads
-(ctx.services["sql"], checks.sql.SqlEngines).
+the lag is how long the oldest missing one has been waiting. An SQL source is read through
+the `sql` checks' shared engines and worker threads (ctx.services["sql"], checks.sql.SqlEngines).
+
+Only business data counts: our own canaries (order numbers starting with `canary_prefixes`,
+read through `fields.order_no`, and the open rows of the canary ledger) are set aside, so a
+stream that stopped is not hidden by the canaries the monitor issues every few minutes.
+
+Beside the fixed `max_lag`, the check learns the platform's normal arrival rate per hour of
+day from its own history (`learn:`, through `ctx.services["history"]`, see
+checks/platform/history.py) and is down when the gap since the newest business record is
+improbable at that rate (e.g. 10 quiet minutes at 9:00 when 60 invoices an hour arrive, while
+a quiet hour at 3:00 is normal). Values: `lag_s`, `newest_age_s`, `records`,
+`canaries_ignored`, `arrivals_1h`, `rate_per_h`, `expected_in_gap`, `gap_probability`,
+`improbable_gap`, `missing`, `missing_examples`, `source_records`.
 """
 
 from __future__ import annotations
@@ -21,10 +31,12 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from checks.base import Context
-from checks.platform.records import newest, parse_time
+from checks.platform.history import SERVICE_KEY as HISTORY_KEY
+from checks.platform.history import expected_arrivals, gap_probability, hourly_rates
+from checks.platform.records import Record, newest, parse_time
 from checks.platform.references import PlatformName, PlatformUser, unresolved
 from checks.platform.registry import PlatformRegistry, platforms_of
-from checks.platform.specs import CountThresholds, LagThresholds, PlatformTarget, window_variables
+from checks.platform.specs import CountThresholds, LagThresholds, PlatformTarget, Share, window_variables
 from checks.platform.steps import Steps, finish
 from checks.sql import SqlEngines, engines_of
 from checks.sqlgate import read_only_problem, url_problem
@@ -80,6 +92,15 @@ class Source(BaseModel):
         return self
 
 
+class Learn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    days: int = Field(14, ge=1, le=90, description="learn the hourly rate from this many days of own results")
+    min_days: int = Field(3, ge=1, le=90, description="an hour of day is judged once measured on this many days")
+    improbable: Share = Field(0.001, description="a gap less likely than this at the learnt rate is down")
+
+
 class Spec(CheckSpec, PlatformTarget):
     kind: Literal["freshness"]
     operation: str = Field("list_invoices", description="the list operation of the platform profile")
@@ -89,6 +110,11 @@ class Spec(CheckSpec, PlatformTarget):
     max_lag: LagThresholds = Field(description="lag above which the check is degraded / down; `10m` means down")
     source: Source | None = Field(None, description="a source of truth to compare with")
     grace: Duration = Field(timedelta(0), description="source records younger than this are not expected yet")
+    canary_prefixes: list[str] = Field(
+        default_factory=lambda: ["IWCANARY", "IWPERM"],
+        description="order-number prefixes of our own canaries (issuance/lifecycle order_prefix): never fresh data",
+    )
+    learn: Learn = Field(default_factory=Learn, description="judge gaps by the arrival rate learnt per hour of day")
     max_missing: CountThresholds = Field(
         default_factory=lambda: CountThresholds(degraded=0, down=None),
         description="missing records above which the check is degraded / down",
@@ -107,9 +133,12 @@ async def run(spec: Spec, ctx: Context) -> Result:
     result.latency_ms = steps.pages(spec.operation, exchanges)
     if records is None:
         return finish(result, steps, message_ok="")
+    records, ignored = await _business(records, spec, registry)
     newest_at = newest(records, spec.field, tz)
     newest_age = None if newest_at is None else max((now - newest_at).total_seconds(), 0.0)
-    result.values.update(records=len(records), newest_age_s=None if newest_age is None else round(newest_age, 1))
+    result.values.update(records=len(records), canaries_ignored=ignored,
+                         newest_age_s=None if newest_age is None else round(newest_age, 1),
+                         arrivals_1h=_arrivals_1h(records, spec, now, tz, truncated=len(records) + ignored >= spec.limit))  # fmt: skip
 
     if spec.source is None:
         lag = newest_age
@@ -117,9 +146,16 @@ async def run(spec: Spec, ctx: Context) -> Result:
             f"newest record is {lag:.0f}s old" if lag is not None
             else f"no record in the last {spec.window.total_seconds():g}s"
         )
+        if ignored:
+            lag_text += f" ({ignored} canar{'y' if ignored == 1 else 'ies'} of ours not counted)"
         result.values["lag_s"] = None if lag is None else round(lag, 1)
         status = _lag_status(spec, spec.window.total_seconds() if lag is None else lag, unknown=lag is None)
         steps.add("lag", status, lag_text, values={"lag_s": result.values["lag_s"]})
+        learnt = await _improbable_gap(spec, ctx, now, spec.window.total_seconds() if lag is None else lag, tz, result)
+        if learnt is not None:
+            steps.add("arrival rate", Status.DOWN, learnt)
+            if status is Status.UP:
+                status, lag_text = Status.DOWN, learnt
         return finish(result, steps, message_ok=lag_text) if status is Status.UP else _failed(result, steps, lag_text)
 
     try:
@@ -149,6 +185,57 @@ async def run(spec: Spec, ctx: Context) -> Result:
     )
     steps.add("compare", status, text, values={"missing": len(missing), "lag_s": round(lag, 1)})
     return finish(result, steps, message_ok=text) if status is Status.UP else _failed(result, steps, text)
+
+
+async def _business(records: list[Record], spec: Spec, registry: PlatformRegistry) -> tuple[list[Record], int]:
+    """The records that are business data, and how many canaries of ours were set aside."""
+    ours: set[str] = set()
+    if registry.ledger is not None:
+        for row in await registry.ledger.unfinished(spec.platform):
+            ours.update(v for v in (row.serial, row.number) if v)
+    prefixes = tuple(spec.canary_prefixes)
+
+    def canary(r: Record) -> bool:
+        order = r.get("order_no")
+        if prefixes and isinstance(order, str) and order.startswith(prefixes):
+            return True
+        return bool(ours) and (str(r.get("serial")) in ours or (r.number or "") in ours)
+
+    business = [r for r in records if not canary(r)]
+    return business, len(records) - len(business)
+
+
+def _arrivals_1h(records: list[Record], spec: Spec, now: datetime, tz: Any, *, truncated: bool) -> int | None:
+    """Business records of the last hour: what `learn` is taught (None when not all were seen)."""
+    if spec.window < timedelta(hours=1):
+        return None
+    hour_ago = now - timedelta(hours=1)
+    times = [t for t in (parse_time(r.get(spec.field), tz) for r in records) if t is not None]
+    if truncated and (not times or min(times) > hour_ago):
+        return None  # the list stopped inside the hour: a count would be too low
+    return sum(1 for t in times if hour_ago < t <= now)
+
+
+async def _improbable_gap(spec: Spec, ctx: Context, now: datetime, gap_s: float, tz: Any, result: Result) -> str | None:
+    """Why the gap is improbable at the learnt hourly rate, or None (fine, or nothing learnt)."""
+    history = ctx.services.get(HISTORY_KEY)
+    if not spec.learn.enabled or history is None:
+        return None
+    samples = await history.values(spec.name, now - timedelta(days=spec.learn.days))
+    rates = hourly_rates(samples, tz, min_days=spec.learn.min_days)
+    rate = rates.get(now.astimezone(tz).hour)
+    result.values["rate_per_h"] = None if rate is None else round(rate, 2)
+    if not rates:
+        return None
+    expected, _ = expected_arrivals(rates, now - timedelta(seconds=gap_s), now, tz)
+    p = gap_probability(expected)
+    result.values.update(expected_in_gap=round(expected, 2), gap_probability=float(f"{p:.3g}"))
+    if p >= spec.learn.improbable:
+        return None
+    result.values["improbable_gap"] = True
+    return (f"no new invoice for {gap_s / 60:.0f} min while about {rate or expected / max(gap_s / 3600, 1e-9):.0f} "
+            f"an hour arrive at this time of day: {expected:.1f} were due, a gap this long happens with "
+            f"probability {p:.1g} (below {spec.learn.improbable:g})")  # fmt: skip
 
 
 def _failed(result: Result, steps: Steps, text: str) -> Result:

@@ -35,6 +35,7 @@ from checks import run_check
 from checks.base import Context
 from checks.client import HttpClientFactory
 from checks.platform import registry as platform_registry
+from checks.platform.history import SERVICE_KEY as HISTORY_KEY
 from checks.platform.ledger import SERVICE_KEY as CANARY_LEDGER
 from checks.platform.recovery import PlatformService
 from checks.sql import SERVICE as SQL_ENGINES
@@ -56,6 +57,7 @@ from monitor.simulator.service import SimulatorService
 from monitor.statuspage.service import PageService
 from monitor.store import ResultWriter, Store
 from monitor.store.canaries import SqlCanaryLedger
+from monitor.store.history import ResultHistory
 from notifiers.service import NotifierService
 
 log = logging.getLogger(__name__)
@@ -132,6 +134,7 @@ class Monitor:
         self.store = Store(config.monitor.database)
         self.http = HttpClientFactory(transport=transport)
         self.ctx = make_context(config, self.clock, self.http, self.redactor)
+        self.ctx.services[HISTORY_KEY] = ResultHistory(self.store)  # checks that learn from their own results
         self.writer = ResultWriter(
             self.store,
             batch_size=config.monitor.write_batch_size,

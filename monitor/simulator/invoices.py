@@ -155,6 +155,10 @@ class InvoiceBook:
     def find_order(self, order_no: str) -> Invoice | None:
         return self._orders.get(order_no) or self._other_orders.get(order_no)
 
+    def via_api(self, inv: Invoice) -> bool:
+        """Issued through the API: a submitted job, or the red invoice of one."""
+        return inv.order_no in self._orders or (inv.red_flag and inv.order_no.removesuffix("-R") in self._orders)
+
     def orders(self) -> list[Invoice]:
         """Every invoice submitted through the API (canaries included), in submission order."""
         return list(self._orders.values())

@@ -162,7 +162,12 @@ class Simulator:
             raise SimError(Kind.BAD_PARAM, "参数错误: 结束时间早于开始时间")
         if order not in ("asc", "desc"):
             raise SimError(Kind.BAD_PARAM, "参数错误: order须为asc或desc")
-        found = self.book.window(start, min(end, self.visible_until()))
+        edge = self.visible_until()
+        found = self.book.window(start, min(end, edge))
+        frozen = self.faults.active("sync_frozen", "list")
+        if frozen is not None and frozen.params["api_visible"] and end > edge:
+            # The feed of other channels stopped; what this API issued itself still shows.
+            found += [inv for inv in self.book.window(edge, end) if inv.issued_at != edge and self.book.via_api(inv)]
         shrink = self.faults.active("scope_shrink", "list")
         shrinking = shrink is not None and (
             shrink.params["user"] == user.app_key if shrink.params["user"] else not user.all_departments
