@@ -28,20 +28,27 @@ GATEWAY_CODES: dict[Kind, str] = {
     Kind.UNKNOWN_METHOD: "070304",
 }
 TOKEN_ERRORS: dict[Kind, str] = {Kind.BAD_CREDENTIALS: "070101", Kind.QUOTA: "070102", Kind.BAD_PARAM: "070103"}
+# Nuonuo's published status table (queryInvoiceResult.status): 2 开票完成 (final), 20 开票中,
+# 21 开票成功签章中, 22 开票失败, 24 开票成功签章失败, 3 发票已作废, 31 发票作废中; "4 发票已红冲"
+# is in the variant of the table that reports red-flushes. 21 and 31 are passed through on the
+# way (see `_stage`): neither is final, and 31 is not red-flushed.
 STATUS = {
     Status.ISSUING: ("20", "开票中"),
     Status.ISSUED: ("2", "开票完成"),
     Status.FAILED: ("22", "开票失败"),
     Status.SEALING_FAILED: ("24", "开票成功签章失败"),
-    Status.VOIDED: ("3", "已作废"),
-    Status.RED_FLUSHED: ("31", "已红冲"),
+    Status.VOIDED: ("3", "发票已作废"),
+    Status.RED_FLUSHED: ("4", "发票已红冲"),
 }
+SEALING = ("21", "开票成功签章中")
+VOIDING = ("31", "发票作废中")
 LINES = {"数电普票": "pc", "数电专票": "bs", "电子普票": "p"}
 FIELD_MAP: dict[str, tuple[str, ...]] = {
     "invoiceNo": ("invoiceNo", "allElectronicInvoiceNumber"),
     "invoiceDate": ("invoiceTime",),
-    "totalAmount": ("taxIncludedAmount",),
-    "buyerTaxNo": ("buyerTaxNum",),
+    "totalAmount": ("orderAmount",),
+    "buyerName": ("payerName",),
+    "buyerTaxNo": ("payerTaxNo",),
 }
 
 
@@ -49,8 +56,21 @@ def code_of(kind: Kind) -> str:
     return GATEWAY_CODES.get(kind) or NATIVE_CODES[kind]
 
 
+def _stage(sim: Simulator, inv: Invoice) -> tuple[str, str]:
+    """The statuses on the way: the last second before an issuance settles shows 21 (issued,
+    seal not on yet), the first second after a void shows 31 (being voided)."""
+    now = sim.clock.now()
+    if inv.status == Status.ISSUING and inv.ready_at is not None and inv.outcome in (Status.ISSUED, Status.SEALING_FAILED):
+        if (inv.ready_at - now).total_seconds() <= 1:
+            return SEALING
+    if inv.status == Status.VOIDED and (now - inv.updated_at).total_seconds() < 1:
+        return VOIDING
+    return STATUS[inv.status]
+
+
 def render(sim: Simulator, inv: Invoice) -> dict[str, Any]:
-    status, message = STATUS[inv.status]
+    """The record as Nuonuo's queryInvoiceResult publishes it (field names and meanings)."""
+    status, message = _stage(sim, inv)
     record: dict[str, Any] = {
         "serialNo": inv.serial_no,
         "orderNo": inv.order_no,
@@ -60,13 +80,13 @@ def render(sim: Simulator, inv: Invoice) -> dict[str, Any]:
         "invoiceType": "2" if inv.red_flag else "1",
         "invoiceLine": LINES[inv.invoice_type],
         "invoiceCode": inv.invoice_code,
-        "invoiceNo": "" if inv.digital else inv.invoice_no,
+        "invoiceNo": inv.invoice_no,  # 数电: the 20-digit number here too, as published
         "allElectronicInvoiceNumber": inv.invoice_no if inv.digital else "",
         "invoiceTime": epoch_ms(inv.issued_at),
-        "buyerName": inv.buyer_name,
-        "buyerTaxNum": inv.buyer_tax_no,
-        "taxIncludedAmount": f"{inv.total:.2f}",
-        "taxExcludedAmount": f"{inv.total - inv.tax:.2f}",
+        "payerName": inv.buyer_name,
+        "payerTaxNo": inv.buyer_tax_no,
+        "orderAmount": f"{inv.total:.2f}",
+        "exTaxAmount": f"{inv.total - inv.tax:.2f}",
         "taxAmount": f"{inv.tax:.2f}",
         "department": inv.department,
         "updateTime": epoch_ms(inv.updated_at),
@@ -142,13 +162,18 @@ def login_status(sim: Simulator, user: SimUser, p: dict[str, Any]) -> Any:
 
 
 Method = Callable[[Simulator, SimUser, dict[str, Any]], Any]
+_NAMES: dict[str, tuple[str, Method]] = {
+    "queryInvoiceList": ("list", query_list),
+    "queryInvoiceResult": ("get", query_result),
+    "requestBillingNew": ("issue", request_billing),
+    "invoiceCancellation": ("void", cancellation),
+    "redInvoice": ("red_flush", red_invoice),
+    "queryLoginStatus": ("certification", login_status),
+}
+# Both method families of Nuonuo's public SDKs: nuonuo.ElectronInvoice.* and the 诺税通 saas
+# family nuonuo.OpeMplatform.* (requestBillingNew, queryInvoiceResult, invoiceCancellation ...).
 METHODS: dict[str, tuple[str, Method]] = {
-    "nuonuo.ElectronInvoice.queryInvoiceList": ("list", query_list),
-    "nuonuo.ElectronInvoice.queryInvoiceResult": ("get", query_result),
-    "nuonuo.ElectronInvoice.requestBillingNew": ("issue", request_billing),
-    "nuonuo.ElectronInvoice.invoiceCancellation": ("void", cancellation),
-    "nuonuo.ElectronInvoice.redInvoice": ("red_flush", red_invoice),
-    "nuonuo.ElectronInvoice.queryLoginStatus": ("certification", login_status),
+    f"nuonuo.{family}.{name}": entry for family in ("ElectronInvoice", "OpeMplatform") for name, entry in _NAMES.items()
 }
 
 

@@ -54,9 +54,9 @@ async def test_nuonuo_token_then_signed_list(nuonuo: Nuonuo, clock: FakeClock) -
     inv = answer["result"]["list"][0]
     assert inv["invoiceTime"] == int(clock.now().timestamp() * 1000) and inv["status"] == "2"
     if inv["invoiceLine"] in ("pc", "bs"):
-        assert inv["invoiceNo"] == "" and inv["invoiceCode"] == ""
-        assert re.fullmatch(r"\d{20}", inv["allElectronicInvoiceNumber"])
-    assert re.fullmatch(r"-?\d+\.\d\d", inv["taxIncludedAmount"])
+        assert inv["invoiceCode"] == ""  # as published: 数电 numbers in both fields
+        assert re.fullmatch(r"\d{20}", inv["allElectronicInvoiceNumber"]) and inv["invoiceNo"] == inv["allElectronicInvoiceNumber"]
+    assert re.fullmatch(r"-?\d+\.\d\d", inv["orderAmount"]) and inv["payerName"]
 
 
 @pytest.mark.parametrize(
@@ -106,9 +106,13 @@ async def test_nuonuo_issuance_red_flush_and_business_codes(nuonuo: Nuonuo, cloc
     await nuonuo.login()
     issued = await nuonuo.call("nuonuo.ElectronInvoice.requestBillingNew", order())
     serial = issued["result"]["invoiceSerialNum"]
+    issued_order = order()["order"]["orderNo"]
     first = (await nuonuo.call(RESULT, {"serialNos": [serial, "NOPE"]}))["result"]
     assert [r["status"] for r in first] == ["20"] and first[0]["invoiceTime"] == 0
-    clock.advance(5)
+    clock.advance(4)
+    sealing = (await nuonuo.call(RESULT, {"orderNos": [issued_order]}))["result"]
+    assert [(r["status"], r["statusMsg"], r["serialNo"]) for r in sealing] == [("21", "开票成功签章中", serial)]
+    clock.advance(1)
     done = (await nuonuo.call(RESULT, {"serialNos": [serial]}))["result"][0]
     assert done["status"] == "2" and done["statusMsg"] == "开票完成" and len(done["allElectronicInvoiceNumber"]) == 20
     cancel = await nuonuo.call("nuonuo.ElectronInvoice.invoiceCancellation", {"invoiceId": serial})
@@ -116,7 +120,7 @@ async def test_nuonuo_issuance_red_flush_and_business_codes(nuonuo: Nuonuo, cloc
     red = await nuonuo.call("nuonuo.ElectronInvoice.redInvoice", {"invoiceId": serial, "reason": "canary"})
     assert red["code"] == "E0000" and red["result"]["invoiceId"] == serial
     after = (await nuonuo.call(RESULT, {"serialNos": [serial, red["result"]["invoiceSerialNum"]]}))["result"]
-    assert [(r["status"], r["invoiceType"]) for r in after] == [("31", "1"), ("2", "2")]
+    assert [(r["status"], r["invoiceType"]) for r in after] == [("4", "1"), ("2", "2")]  # 4 发票已红冲
     await set_fault(client, "tax_logged_out")
     assert (await nuonuo.call("nuonuo.ElectronInvoice.queryLoginStatus", {}))["result"]["loginStatus"] == "0"
     assert (await nuonuo.call("nuonuo.ElectronInvoice.requestBillingNew", order("NN-2")))["code"] == "E2001"
