@@ -193,7 +193,7 @@ def diagnose(profile: PlatformProfile, op_name: str, doc: Any) -> list[Finding]:
     op = profile.operation(op_name)
     out = envelope(profile.envelope, doc)
     if not all(f.ok for f in out if f.key in ("envelope.code", "envelope.success")):
-        return out + [Finding("records", True, "not judged: the answer is an error, not records")]
+        return [*out, Finding("records", True, "not judged: the answer is an error, not records")]
     found, recs = records(op_name, op, doc)
     out += found
     if recs:

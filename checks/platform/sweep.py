@@ -23,7 +23,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from checks.platform.canary import CANCELLED, CLEANUP_KEY, DEFAULT_CLEANUP, Canary, cleanup, lookup, needs_cleanup, poll_status
+from checks.platform.canary import (
+    CANCELLED,
+    CLEANUP_KEY,
+    DEFAULT_CLEANUP,
+    Canary,
+    cleanup,
+    lookup,
+    needs_cleanup,
+    poll_status,
+)
 from checks.platform.steps import Steps
 from monitor.core.results import Status
 
@@ -87,6 +96,7 @@ async def recover(
     registry.recovered.add(platform)
     now = registry.clock.now()
     for row in rows:
+        assert row.id is not None  # a stored row
         if row.id in registry.busy or (due_only and next_try(row) > now):
             out.next_due = min(filter(None, (out.next_due, next_try(row))))
             continue

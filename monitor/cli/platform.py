@@ -25,6 +25,8 @@ from typing import Any
 
 import click
 
+from checks.platform.diagnose import Finding, diagnose, envelope, walk
+from checks.platform.jsonpath import exists, find_first
 from monitor.cli.app import AppState, cli, pass_app
 
 WRITING = ("issue", "void", "red_flush")
@@ -126,8 +128,6 @@ class Tracer:
     def learn_secrets(self, ex: Any) -> None:
         """A token or session cookie in this answer is masked before the answer is shown
         (the session learns it only after this exchange)."""
-        from checks.platform.jsonpath import find_first
-
         path = getattr(getattr(self.profile, "auth", None), "token", None)
         if ex.operation in ("token", "login") and path and ex.doc is not None:
             value = find_first(path, ex.doc)
@@ -137,8 +137,6 @@ class Tracer:
             self.redactor.add(str(value))
 
     def exchange(self, out: Any, ex: Any) -> None:
-        from checks.platform.diagnose import diagnose
-
         echo = click.echo
         echo(f"\n== {ex.operation}")
         query = "&".join(f"{k}={'***' if SECRET_KEY.search(k) else v}" for k, v in out.params.items())
@@ -171,10 +169,7 @@ class Tracer:
             self.good &= f.ok or not self.strict
 
 
-def _token_findings(profile: Any, doc: Any) -> list[Any]:
-    from checks.platform.diagnose import Finding, envelope, walk
-    from checks.platform.jsonpath import exists
-
+def _token_findings(profile: Any, doc: Any) -> list[Finding]:
     auth = profile.auth
     out = envelope(profile.envelope, doc) if getattr(auth, "envelope", False) else []
     path = getattr(auth, "token", None)

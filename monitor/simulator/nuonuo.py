@@ -60,9 +60,9 @@ def _stage(sim: Simulator, inv: Invoice) -> tuple[str, str]:
     """The statuses on the way: the last second before an issuance settles shows 21 (issued,
     seal not on yet), the first second after a void shows 31 (being voided)."""
     now = sim.clock.now()
-    if inv.status == Status.ISSUING and inv.ready_at is not None and inv.outcome in (Status.ISSUED, Status.SEALING_FAILED):
-        if (inv.ready_at - now).total_seconds() <= 1:
-            return SEALING
+    settling = inv.status == Status.ISSUING and inv.ready_at is not None and inv.outcome in (Status.ISSUED, Status.SEALING_FAILED)
+    if settling and inv.ready_at is not None and (inv.ready_at - now).total_seconds() <= 1:
+        return SEALING
     if inv.status == Status.VOIDED and (now - inv.updated_at).total_seconds() < 1:
         return VOIDING
     return STATUS[inv.status]

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from platform_kit import Env, SimHandle, platform_yaml
 
 from checks.platform.sweep import recover
 from monitor.cli import cli
 from monitor.core.clock import FakeClock
 from monitor.core.results import Status
+from tests.platform.platform_kit import Env, SimHandle, platform_yaml
 
 CHECKS = """
 checks:

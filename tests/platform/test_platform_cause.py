@@ -4,9 +4,9 @@ never a cause, and a logged-out tax bureau is said in words (issue 15.4)."""
 from __future__ import annotations
 
 from aiohttp import web
-from platform_kit import SimHandle, platform_yaml
 
 from monitor.core.results import Status
+from tests.platform.platform_kit import SimHandle, platform_yaml
 
 
 def gateway_app() -> web.Application:

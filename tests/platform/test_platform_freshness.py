@@ -7,14 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from platform_kit import Env, SimHandle, platform_yaml
-
 from checks.platform.history import SERVICE_KEY, expected_arrivals, hourly_rates
 from monitor.core.clock import FakeClock
 from monitor.core.results import Result, Status
-
 from monitor.store import Store
 from monitor.store.history import ResultHistory
+from tests.platform.platform_kit import Env, SimHandle, platform_yaml
 
 CHECKS = """
 checks:

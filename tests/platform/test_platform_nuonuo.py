@@ -5,10 +5,10 @@ voided nor red-flushed), and canaries found by order number."""
 from __future__ import annotations
 
 import pytest
-from platform_kit import SimHandle, platform_yaml
 
 from checks.platform.models import PlatformProfile
 from monitor.core.results import Status
+from tests.platform.platform_kit import SimHandle, platform_yaml
 
 CHECKS = """
 checks:

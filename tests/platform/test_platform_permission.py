@@ -5,9 +5,20 @@ from __future__ import annotations
 
 import pytest
 
+from checks.platform.sweep import recover
+from monitor.config.simulator import SimUser
 from monitor.core.errors import ConfigError
 from monitor.core.results import Status
-from tests.platform.platform_kit import SALES_KEY, SALES_SECRET, SimHandle, platform_yaml
+from monitor.simulator import Simulator, serve
+from tests.platform.platform_kit import (
+    ADMIN_KEY,
+    ADMIN_SECRET,
+    SALES_KEY,
+    SALES_SECRET,
+    SimHandle,
+    platform_yaml,
+    sim_settings,
+)
 
 USERS = f"""
 users:
@@ -102,8 +113,6 @@ checks:
 
 
 async def test_an_invoice_made_by_an_allowed_issue_probe_is_cancelled_by_the_sweep(sim: SimHandle, make_env) -> None:
-    from checks.platform.sweep import recover
-
     env = make_env(platform_yaml(sim.url) + """
 checks:
   - {name: perms, kind: permission, platform: sim, users: [{forbidden: [{operation: issue}]}]}
@@ -119,11 +128,6 @@ checks:
 
 async def test_same_as_asserts_a_user_sees_everything_the_main_account_sees(make_env, clock) -> None:
     """15.6: "this user sees everything the main account sees", said directly."""
-    from platform_kit import ADMIN_KEY, ADMIN_SECRET, sim_settings
-
-    from monitor.config.simulator import SimUser
-    from monitor.simulator import Simulator, serve
-
     users = [SimUser(app_key=ADMIN_KEY, app_secret=ADMIN_SECRET),
              SimUser(app_key="sim-auditor", app_secret="sim-auditor-secret", scopes=["query"]),
              SimUser(app_key=SALES_KEY, app_secret=SALES_SECRET, scopes=["query"], departments=["sales"])]  # fmt: skip

@@ -11,17 +11,16 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from platform_kit import ADMIN_SECRET, sim_settings
 
 from monitor.cli import cli
 from monitor.core.clock import SystemClock
+from monitor.simulator import Simulator, serve
+from tests.platform.platform_kit import ADMIN_SECRET, sim_settings
 
 
 @pytest.fixture
 async def live_sim() -> AsyncIterator[tuple[Any, str]]:
     """The simulator on the wall clock: the command signs with real time, as in production."""
-    from monitor.simulator import Simulator, serve
-
     sim = Simulator(SystemClock(), seed=7, settings=sim_settings(issue_delay=timedelta(seconds=1)))
     runner, url = await serve(sim, port=0)
     try:

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from checks.platform.sweep import recover
 from monitor.core.clock import FakeClock
 from monitor.core.results import Status
 
@@ -165,8 +166,6 @@ async def test_yaml_alone_issues_follows_and_cancels_on_both_shapes(http_server,
 
 async def test_the_sweep_cancels_with_the_id_the_task_poll_returned(http_server, make_env, clock: FakeClock) -> None:
     """A canary left behind is cancelled later from the ledger, the invoice id kept with it."""
-    from checks.platform.sweep import recover
-
     books = Books(clock)
     env = make_env(config(await http_server(tasks_app(books)), "http://127.0.0.1:9"))
     original = books.cancel
