@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from checks.platform.exchange import Exchange
 from checks.platform.records import Record
-from checks.platform.session import PlatformSession
+from checks.platform.session import PlatformSession, budget_left
 from checks.platform.steps import Steps
 from monitor.core.durations import Duration
 from monitor.core.results import Result, Status
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 # `red_flushed` name. Statuses on the way there (作废中, 红冲中) are not final.
 CANCELLED = frozenset({"voided", "red_flushed"})
 REASON = "invoicewatch canary"
+SPARE = 0.25  # seconds of a run's budget below which a follow-up question is left to the sweep
 DEFAULT_CLEANUP = ["void", "red_flush"]
 CLEANUP_KEY = "_cleanup"  # the check's cleanup operations, kept with the row's variables
 
@@ -258,12 +259,19 @@ async def cleanup(session: PlatformSession, canary: Canary, ops: list[str]) -> t
         if ex.ok:
             canary.learn(ex.extracted)
             return True, tried
+        if not _time_for_more():
+            return False, tried
         again = await lookup(session, canary)
         if again.record is not None and session.profile.statuses.name_of(again.record.get("status")) in CANCELLED:
             return True, tried
         if unanswered(ex):
             return False, tried
     return False, tried
+
+
+def _time_for_more() -> bool:
+    left = budget_left()
+    return left is None or left > SPARE
 
 
 def order_number(prefix: str, now: datetime) -> str:
@@ -303,10 +311,11 @@ async def submit_canary(
         return None
     else:
         why = ex.describe() if not ex.ok else "no serial number in the answer"
-        found = await lookup(session, canary)
+        found = await lookup(session, canary) if _time_for_more() else Lookup()
         if found.record is None or not canary.serial:
-            steps.exchange("submit", ex, status=Status.DOWN, message=f"{why}; outcome unknown, "
-                           f"{'the platform does not know the order yet' if found.unknown_to_platform else 'cannot ask the platform by order number'}"
+            said = ("the platform does not know the order yet" if found.unknown_to_platform
+                    else "the platform could not be asked by order number now")  # fmt: skip
+            steps.exchange("submit", ex, status=Status.DOWN, message=f"{why}; outcome unknown, {said}"
                            "; kept in the ledger and asked again later (never resubmitted)")  # fmt: skip
             await ledger.update(row_id, clock.now(), attempts=1, variables=canary.stored(),
                                 last_error=f"submit outcome unknown: {why}"[:500])  # fmt: skip

@@ -58,6 +58,12 @@ def set_budget(seconds: float) -> None:
     _DEADLINE.set(time.perf_counter() + seconds - min(1.0, seconds * 0.1))
 
 
+def budget_left() -> float | None:
+    """Seconds this check run has left for requests (None outside a budgeted run)."""
+    deadline = _DEADLINE.get()
+    return None if deadline is None else deadline - time.perf_counter()
+
+
 class PlatformSession:
     """One account on one platform. Cheap; the registry keeps one per (platform, user)."""
 
