@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 # `red_flushed` name. Statuses on the way there (作废中, 红冲中) are not final.
 CANCELLED = frozenset({"voided", "red_flushed"})
 REASON = "invoicewatch canary"
-SPARE = 0.25  # seconds of a run's budget below which a follow-up question is left to the sweep
+SPARE = 0.5  # seconds of a run's budget below which a follow-up question is left to the sweep
 DEFAULT_CLEANUP = ["void", "red_flush"]
 CLEANUP_KEY = "_cleanup"  # the check's cleanup operations, kept with the row's variables
 
