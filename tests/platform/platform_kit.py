@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
 from checks import run_check
 from checks.client import HttpClientFactory
@@ -106,3 +107,12 @@ def platform_yaml(url: str, *, name: str = "sim", profile: str = "simulator", ke
         f"platforms:\n  {name}:\n    profile: {profile}\n    base_url: {base}\n    timeout: {timeout}\n"
         f"    credentials: {{appKey: {key}, appSecret: {secret}}}\n" + textwrap.indent(textwrap.dedent(extra), "    ")
     )
+
+
+def ledger_rows(env: Env) -> list[dict[str, Any]]:
+    """The canary ledger's rows, read with plain SQL (what an operator would see)."""
+    engine = sa.create_engine(env.config.monitor.database)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM platform_canary ORDER BY id"))]
+    engine.dispose()
+    return rows

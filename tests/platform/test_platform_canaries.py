@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from click.testing import CliRunner
 
 from checks.platform.sweep import recover
 from monitor.cli import cli
 from monitor.core.clock import FakeClock
 from monitor.core.results import Status
-from tests.platform.platform_kit import Env, SimHandle, platform_yaml
+from tests.platform.platform_kit import Env, SimHandle, ledger_rows, platform_yaml
 
 CHECKS = """
 checks:
@@ -44,11 +43,7 @@ FAST = {"timeout": "300ms"}
 
 
 def ledger_states(env: Env) -> list[str]:
-    engine = sa.create_engine(env.config.monitor.database)
-    with engine.connect() as conn:
-        states = [r[0] for r in conn.execute(sa.text("SELECT state FROM platform_canary ORDER BY id"))]
-    engine.dispose()
-    return states
+    return [row["state"] for row in ledger_rows(env)]
 
 
 async def assert_all_back(sim: SimHandle, env: Env) -> None:

@@ -7,12 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from monitor.core.clock import FakeClock
 from monitor.core.errors import ConfigError
 from monitor.core.results import Status
-from tests.platform.platform_kit import Env, SimHandle, platform_yaml
+from tests.platform.platform_kit import SimHandle, ledger_rows, platform_yaml
 
 CHECKS = """
 checks:
@@ -38,14 +37,6 @@ def canary(sim: SimHandle, result: Any) -> Any:
     inv = sim.sim.book.find_order(result.values["order_no"])
     assert inv is not None
     return inv
-
-
-def ledger_rows(env: Env) -> list[dict[str, Any]]:
-    engine = sa.create_engine(env.config.monitor.database)
-    with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM platform_canary ORDER BY id"))]
-    engine.dispose()
-    return rows
 
 
 async def test_canary_is_issued_numbered_and_red_flushed(sim: SimHandle, make_env) -> None:
