@@ -194,6 +194,11 @@ def diagnose(profile: PlatformProfile, op_name: str, doc: Any) -> list[Finding]:
     out = envelope(profile.envelope, doc)
     if not all(f.ok for f in out if f.key in ("envelope.code", "envelope.success")):
         return [*out, Finding("records", True, "not judged: the answer is an error, not records")]
+    cert = profile.certification
+    if cert is not None and cert.operation == op_name:
+        ok, state = _at(cert.status, doc)
+        out.append(Finding("certification.status", ok, f"{cert.status} -> {short(state)}: {cert.in_words(state)}" if ok
+                           else f"nothing at {cert.status} (top-level keys: {_top_keys(doc)})"))  # fmt: skip
     found, recs = records(op_name, op, doc)
     out += found
     if recs:

@@ -54,7 +54,7 @@ async def test_a_fitting_profile_matches_every_mapping_and_masks_every_secret(li
     assert "every request answered and every mapping matched" in out
     for op in ("token", "list_invoices", "get_invoice", "find_by_order", "certification"):
         assert f"== {op}\n" in out
-    assert "✓ fields.number:" in out and "✓ statuses:" in out and "✗" not in out
+    assert "✓ fields.number:" in out and "✓ statuses:" in out and "✓ certification.status:" in out and "✗" not in out
     assert "== issue: not sent" in out and sim.book.jobs == 0  # nothing written without --issue
     assert ADMIN_SECRET not in out
     granted = sim.tokens.issued()
