@@ -317,8 +317,9 @@ async def submit_canary(
                     else "the platform could not be asked by order number now")  # fmt: skip
             steps.exchange("submit", ex, status=Status.DOWN, message=f"{why}; outcome unknown, {said}"
                            "; kept in the ledger and asked again later (never resubmitted)")  # fmt: skip
-            await ledger.update(row_id, clock.now(), attempts=1, variables=canary.stored(),
-                                last_error=f"submit outcome unknown: {why}"[:500])  # fmt: skip
+            if _time_for_more():  # else the row stays "submitting": the sweep asks and notes why
+                await ledger.update(row_id, clock.now(), attempts=1, variables=canary.stored(),
+                                    last_error=f"submit outcome unknown: {why}"[:500])  # fmt: skip
             registry.busy.discard(row_id)  # now the sweep's to settle
             return None
         steps.exchange("submit", ex, status=Status.DEGRADED,
