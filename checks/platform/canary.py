@@ -64,11 +64,7 @@ class CanaryOptions(BaseModel):
 
 def lookup_ways(session: PlatformSession) -> list[str]:
     """How this platform can tell us about one canary, best first."""
-    ops = session.profile.operations
-    ways: list[str] = [op for op in ("get_invoice", "find_by_order") if op in ops]
-    if "list_invoices" in ops and session.profile.fields.order_no is not None:
-        ways.append("list_invoices")
-    return ways
+    return session.profile.canary_lookups()
 
 
 def refusal(registry: PlatformRegistry, platform: str) -> str | None:

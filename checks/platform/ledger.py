@@ -24,10 +24,14 @@ SERVICE_KEY = "canaries"
 
 
 class CanaryEntry(Protocol):
-    """One open canary, as recovery reads it."""
+    """One open canary, as the sweep and `invoicewatch canaries` read it."""
 
     @property
     def id(self) -> int | None: ...
+
+    @property
+    def check(self) -> str:
+        """The check that issued it: each check sweeps only its own canaries."""
 
     @property
     def order_no(self) -> str: ...
@@ -36,10 +40,28 @@ class CanaryEntry(Protocol):
     def serial(self) -> str | None: ...
 
     @property
+    def number(self) -> str | None: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def updated_at(self) -> datetime:
+        """The last attempt: with `attempts`, when the next one is due."""
+
+    @property
     def attempts(self) -> int: ...
 
     @property
-    def variables(self) -> dict[str, Any] | None: ...
+    def last_error(self) -> str | None:
+        """Why it is still open, in words."""
+
+    @property
+    def variables(self) -> dict[str, Any] | None:
+        """The canary's content and every variable extracted since (serial, invoice id ...)."""
 
 
 class CanaryLedger(Protocol):
@@ -50,7 +72,7 @@ class CanaryLedger(Protocol):
         """Record a canary about to be submitted (state "submitting"); returns its id."""
 
     async def update(self, row_id: int, now: datetime, **values: Any) -> None:
-        """Set fields of one canary: serial, number, state, cleaned_at, attempts, last_error."""
+        """Set fields of one canary: serial, number, state, cleaned_at, attempts, last_error, variables."""
 
     async def unfinished(self, platform: str) -> Sequence[CanaryEntry]:
         """The platform's open canaries (submitting, pending, issued), oldest first."""

@@ -343,6 +343,14 @@ class PlatformProfile(Strict):
     def may_issue(self) -> bool:
         return self.sandbox or self.allow_production_issuance
 
+    def canary_lookups(self) -> list[str]:
+        """The operations that can tell us about one canary, best first: by serial
+        (get_invoice), by order number (find_by_order), or through the list (fields.order_no)."""
+        ways: list[str] = [op for op in ("get_invoice", "find_by_order") if op in self.operations]
+        if "list_invoices" in self.operations and self.fields.order_no is not None:
+            ways.append("list_invoices")
+        return ways
+
     def operation(self, name: str) -> Operation:
         try:
             return self.operations[name]

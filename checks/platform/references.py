@@ -22,7 +22,6 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from checks.platform.models import PlatformProfile
 
 PLATFORMS_CONTEXT = "platforms"
-CANARY_OPERATIONS = ("issue", "get_invoice")
 BASE_STATUSES = ("pending", "issued", "failed", "voided")
 
 
@@ -99,11 +98,14 @@ class Unresolved:
                           "and allow_production_issuance is not set (the check refuses to run)")
 
     def canary(self, cleanup: list[str], cleanup_given: bool) -> None:
-        """What issuing and cancelling a canary needs: permission, issue / get_invoice, cleanup."""
+        """What issuing and cancelling a canary needs: permission, issue, a way to read one
+        canary (get_invoice, find_by_order, or list_invoices with fields.order_no), cleanup."""
         self.may_issue(("platform",), "a canary invoice")
-        for op in CANARY_OPERATIONS:
-            if op not in self.profile.operations:
-                self.add(("platform",), f"platform {self.platform!r} has no {op} operation, which a canary needs")
+        if "issue" not in self.profile.operations:
+            self.add(("platform",), f"platform {self.platform!r} has no issue operation, which a canary needs")
+        if not self.profile.canary_lookups():
+            self.add(("platform",), f"platform {self.platform!r} cannot tell a canary's status: give it a get_invoice "
+                                    "or find_by_order operation (or list_invoices and fields.order_no)")
         if cleanup_given:
             for j, op in enumerate(cleanup):
                 self.operation(("cleanup", j), op)

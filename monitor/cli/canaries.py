@@ -44,11 +44,11 @@ def canaries(app: AppState, only: str | None, as_json: bool) -> None:
 
 async def _open_rows(database: str, platforms: list[str]) -> list[dict[str, Any]]:
     # Loaded here, not at import: `invoicewatch --help` must not pull in the probing stack.
-    from checks.platform.ledger import CanaryLedger
     from checks.platform.sweep import outstanding
     from monitor.core.clock import SystemClock
+    from monitor.store.canaries import SqlCanaryLedger
 
-    ledger = CanaryLedger(database)
+    ledger = SqlCanaryLedger(database)
     now = SystemClock().now()
     out: list[dict[str, Any]] = []
     try:
