@@ -144,15 +144,16 @@ class Tracer:
         for key, value in out.headers.items():
             echo(self.mask(f">   {key}: {'***' if SECRET_KEY.search(key) and key.lower() != 'content-type' else value}"))
         if out.body:
-            echo(self.mask(f">   body: {_masked_body(out.body)[: self.body_limit]}"))
+            echo(">   body: " + self.mask(_masked_body(out.body))[: self.body_limit])  # mask whole, then cut
         if ex.http_status is None:
             echo(f"< no answer after {ex.latency_ms:.0f} ms: {ex.error}")
             self.good = False
             return
         self.learn_secrets(ex)
         echo(f"< HTTP {ex.http_status} in {ex.latency_ms:.0f} ms, {len(ex.raw)} bytes; {'ok' if ex.ok else ex.error}")
-        text = ex.raw.decode("utf-8", errors="replace")
-        echo(self.mask("<   " + text[: self.body_limit] + (" ..." if len(text) > self.body_limit else "")))
+        # Masked whole before it is cut: a cut through a token would leave its start unmasked.
+        text = self.mask(ex.raw.decode("utf-8", errors="replace"))
+        echo("<   " + text[: self.body_limit] + (" ..." if len(text) > self.body_limit else ""))
         self.good &= ex.ok or not self.strict
         if ex.doc is None or self.profile is None:
             return

@@ -62,6 +62,14 @@ async def test_a_fitting_profile_matches_every_mapping_and_masks_every_secret(li
     assert "*** (masked)" in out
 
 
+@pytest.mark.parametrize("limit", ["60", "100", "150"])
+async def test_a_short_body_limit_never_cuts_a_secret_in_half(live_sim, tmp_path: Path, limit: str) -> None:
+    sim, url = live_sim
+    out = (await try_platform(tmp_path, url + "/baiwang", "", "--body", limit, profile="baiwang")).output
+    [token] = sim.tokens.issued()
+    assert not any(token[:n] in out for n in range(8, len(token) + 1)), "a token prefix leaked"
+
+
 async def test_a_profile_that_does_not_fit_gets_the_overrides_to_write(live_sim, tmp_path: Path) -> None:
     _, url = live_sim
     extra = """    operations:
