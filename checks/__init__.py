@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field
 
-from checks.base import Context
+from checks.base import Context, watched_by
 from monitor.core.results import ConditionResult, Result, Status, StepResult, worst
 from monitor.core.spec import CheckSpec
 
@@ -77,7 +77,8 @@ async def run_check(spec: CheckSpec, ctx: Context) -> Result:
     t0 = ctx.clock.monotonic()
     timeout = spec.timeout.total_seconds()
     try:
-        result: Result = await asyncio.wait_for(module.run(spec, ctx), timeout)
+        with watched_by(ctx.progress):  # the task wait_for makes copies it
+            result: Result = await asyncio.wait_for(module.run(spec, ctx), timeout)
     except TimeoutError:
         result = Result(
             check=spec.name,

@@ -16,13 +16,28 @@ evidence (conditions, steps, message). It may raise CheckError for its own setup
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from checks.client import HttpClientFactory
     from monitor.core.clock import Clock
+    from monitor.core.results import StepResult
     from monitor.core.secrets import Redactor
+
+
+class Progress(Protocol):
+    """Someone watching one run as it happens (`invoicewatch check` shows each request and
+    step live). The monitor runs without one. Calls must be cheap and must not raise."""
+
+    def request(self, method: str, url: str) -> None:
+        """A request is about to be sent (the URL with secrets already masked)."""
+
+    def step(self, step: StepResult) -> None:
+        """A step has finished."""
 
 
 @dataclass
@@ -38,3 +53,22 @@ class Context:
     # "canaries" (a checks.platform.ledger.CanaryLedger). A check looks up only what its
     # kind documents; none of them is reached by importing the store.
     services: dict[str, Any] = field(default_factory=dict)
+    progress: Progress | None = None  # see Progress; run_check makes it `watching()` for the run
+
+
+# The Progress of the check running in this task: code deep in a run (the platform session,
+# the step collector) reports to it without being handed the Context. run_check sets it.
+_WATCHING: ContextVar[Progress | None] = ContextVar("invoicewatch_progress", default=None)
+
+
+def watching() -> Progress | None:
+    return _WATCHING.get()
+
+
+@contextmanager
+def watched_by(progress: Progress | None) -> Iterator[None]:
+    token = _WATCHING.set(progress)
+    try:
+        yield
+    finally:
+        _WATCHING.reset(token)

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import httpx
 
 from checks import run_check
-from checks.base import Context
+from checks.base import Context, Progress
 from checks.client import HttpClientFactory
 from checks.platform import registry as platform_registry
 from checks.platform.history import SERVICE_KEY as HISTORY_KEY
@@ -103,11 +103,14 @@ async def close_context(ctx: Context) -> None:
 
 
 async def run_one(
-    config: Config, spec: CheckSpec, *, clock: Clock | None = None, transport: httpx.AsyncBaseTransport | None = None
+    config: Config, spec: CheckSpec, *, clock: Clock | None = None, transport: httpx.AsyncBaseTransport | None = None,
+    progress: Progress | None = None,
 ) -> Result:
-    """Run one check now, outside any monitor (`invoicewatch check`), in a context of its own."""
+    """Run one check now, outside any monitor (`invoicewatch check`, which watches it through
+    `progress`), in a context of its own."""
     http = HttpClientFactory(transport=transport)
     ctx = make_context(config, clock or SystemClock(), http, Redactor(config.secrets))
+    ctx.progress = progress
     try:
         return await run_check(spec, ctx)
     finally:

@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from checks.base import watching
 from checks.client import HttpClientFactory, read_capped
 from checks.platform import signing
 from checks.platform.exchange import EXCERPT, Exchange, judge
@@ -296,6 +297,9 @@ class PlatformSession:
             content=out.body or None,
             extensions={"timeout": httpx.Timeout(timeout).as_dict()},
         )
+        watcher = watching()
+        if watcher is not None:
+            watcher.request(out.method, self.redactor.redact(str(request.url)))
         t0, c0 = time.perf_counter(), self.clock.monotonic()
         try:
             # httpx times each read; a platform trickling bytes must not stretch the whole.

@@ -1,9 +1,11 @@
-"""Turning exchanges into StepResults, so every invoice check reports evidence the same way."""
+"""Turning exchanges into StepResults, so every invoice check reports evidence the same way.
+Each step is told to whoever watches the run (checks.base.Progress) as it is recorded."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from checks.base import watching
 from checks.platform.exchange import Exchange
 from monitor.core.results import Result, Status, StepResult, worst
 
@@ -30,8 +32,7 @@ class Steps:
             message=message if message is not None else ex.describe(),
             values={**ex.evidence(), **(values or {})},
         )
-        self.steps.append(step)
-        return step
+        return self._record(step)
 
     def pages(self, operation: str, exchanges: list[Exchange]) -> float:
         """Record each page of a list operation as a step; return the operation's own time in ms.
@@ -44,7 +45,13 @@ class Steps:
 
     def add(self, name: str, status: Status, message: str = "", *, latency_ms: float | None = None, values: dict[str, Any] | None = None) -> StepResult:
         step = StepResult(name=name, status=status, latency_ms=latency_ms, message=message, values=dict(values or {}))
+        return self._record(step)
+
+    def _record(self, step: StepResult) -> StepResult:
         self.steps.append(step)
+        watcher = watching()
+        if watcher is not None:
+            watcher.step(step)
         return step
 
     @property

@@ -9,31 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
-import json
-import sys
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
 
-from monitor.cli.app import AppState, cli, pass_app, table
+from monitor.cli.app import AppState, CliError, cli, pass_app
+from monitor.cli.output import Col, clock_time, console, emit_json, print_table, span, status_text, until
 from monitor.core.clock import SystemClock
 from monitor.core.durations import human_duration, parse_duration
 
-if TYPE_CHECKING:
-    pass
-
 STATUS_CHOICES = ("investigating", "identified", "monitoring", "resolved")
-
-
-
-def _store(app: AppState) -> Any:
-    from monitor.store import Store
-
-    store = Store(app.config.monitor.database)
-    store.migrate()
-    return store
 
 
 def _who() -> str:
@@ -44,12 +31,11 @@ def _who() -> str:
 
 
 def _local(app: AppState, when: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    return when.astimezone(app.config.monitor.tz).strftime(fmt) if when else ""
+    return when.astimezone(app.read_config.monitor.tz).strftime(fmt) if when else ""
 
 
-def _fail(message: str) -> None:
-    click.echo(message, err=True)
-    sys.exit(2)
+def _fail(message: str, *hints: str) -> None:
+    raise CliError(message, *hints)
 
 
 def _duration(value: str, option: str) -> timedelta:
@@ -63,38 +49,68 @@ def _duration(value: str, option: str) -> timedelta:
 
 
 # incidents ---------------------------------------------------------------------------------
+INCIDENT_COLUMNS = [
+    Col("id", justify="right"),
+    Col("component"),
+    Col("status"),
+    Col("impact", drop=3),
+    Col("started_at", header="STARTED", drop=2),
+    Col("lasting_s", header="LASTING"),
+    Col("closes_at", header="CLOSES"),
+    Col("acked_by", header="ACKED BY", drop=1),
+    Col("symptoms", drop=4, justify="right"),
+    Col("title", wrap=True),
+]
+
+
 @cli.group(invoke_without_command=True)
 @click.option("--all", "show_all", is_flag=True, help="include resolved incidents")
 @click.option("--limit", default=50, show_default=True, help="at most this many (newest first)")
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.option("--json", "as_json", is_flag=True, help="print JSON (monitor/cli/schemas/incidents.json)")
 @pass_app
 @click.pass_context
 def incidents(ctx: click.Context, app: AppState, show_all: bool, limit: int, as_json: bool) -> None:
-    """List open incidents (all with --all); `incidents show ID` prints one with its timeline."""
+    """Open incidents (all with --all): how long, when each closes, who acked, symptoms.
+
+    `incidents show ID` prints one with its evidence and timeline. An incident whose checks
+    are all up again closes after incidents.resolve_after without a new failure."""
     if ctx.invoked_subcommand is not None:
         return
-    from monitor.store import incidents as rows_of
+    from monitor.store import incidents as rows_of  # lazy: CLI start time (SQLAlchemy)
 
-    store = _store(app)
+    config = app.read_config
+    store = app.reader()
     now = SystemClock().now()
     with store.session() as s:
         rows = rows_of.listing(s, limit=limit, include_resolved=show_all)
+    docs = [_incident_json(r, config.incidents.resolve_after, now) for r in rows]
     if as_json:
-        click.echo(json.dumps([_incident_json(r) for r in rows], ensure_ascii=False, indent=2, default=str))
+        emit_json({"generated_at": now, "incidents": docs})
         return
-    if not rows:
+    if not docs:
         click.echo("no open incidents" if not show_all else "no incidents")
         return
-    out = []
-    for r in rows:
-        end = r.resolved_at or now
-        out.append({
-            "id": r.id, "component": r.component, "status": r.status, "impact": r.impact,
-            "started": _local(app, r.started_at, "%m-%d %H:%M:%S"),
-            "lasting": human_duration(end - r.started_at),
-            "acked": r.acked_by or "", "title": r.title,
-        })
-    click.echo(table(out, ["id", "component", "status", "impact", "started", "lasting", "acked", "title"]))
+    zone = config.monitor.tz
+    cells = [
+        {
+            "id": d["id"], "component": d["component"], "status": status_text(d["status"]),
+            "impact": status_text(d["impact"]), "started_at": clock_time(d["started_at"], zone, now),
+            "lasting_s": span(timedelta(seconds=d["lasting_s"])), "closes_at": _closes(d, now),
+            "acked_by": d["acked_by"] or "", "symptoms": str(len(d["symptoms"])) if d["symptoms"] else "",
+            "title": d["title"],
+        }
+        for d in docs
+    ]
+    print_table(console(), INCIDENT_COLUMNS, cells)
+
+
+def _closes(doc: dict[str, Any], now: datetime) -> str:
+    """When it closes: resolved, or the end of the quiet period, or that it waits for recovery."""
+    if doc["resolved_at"] is not None:
+        return "resolved"
+    if doc["closes_at"] is not None:
+        return until(now, doc["closes_at"])
+    return f"{span(timedelta(seconds=doc['quiet_period_s']))} after recovery"
 
 
 def _cause_lines(app: AppState, cause: Any) -> list[str]:
@@ -114,26 +130,28 @@ def _cause_lines(app: AppState, cause: Any) -> list[str]:
 
 @incidents.command("show")
 @click.argument("incident_id", type=int)
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.option("--json", "as_json", is_flag=True, help="print JSON (monitor/cli/schemas/incident.json)")
 @pass_app
 def incidents_show(app: AppState, incident_id: int, as_json: bool) -> None:
-    """One incident: evidence, time to detect/resolve, and the whole timeline."""
-    from monitor.store import incidents as rows_of
+    """One incident: evidence, time to detect/resolve, when it closes, and the whole timeline."""
+    from monitor.store import incidents as rows_of  # lazy: CLI start time (SQLAlchemy)
 
-    store = _store(app)
+    config = app.read_config
+    store = app.reader()
+    now = SystemClock().now()
     with store.session() as s:
         row = rows_of.get(s, incident_id)
         if row is None:
-            _fail(f"no incident {incident_id}")
+            _fail(f"no incident {incident_id}", "invoicewatch incidents --all lists them")
         assert row is not None
         entries = rows_of.timeline(s, incident_id)
+    doc = _incident_json(row, config.incidents.resolve_after, now)
     if as_json:
-        doc = _incident_json(row)
         doc["timeline"] = [
             {"at": e.at, "kind": e.kind, "status": e.status, "author": e.author, "message": e.message, "data": e.data}
             for e in entries
         ]
-        click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+        emit_json(doc)
         return
     data = row.data or {}
     lines = [
@@ -144,12 +162,14 @@ def incidents_show(app: AppState, incident_id: int, as_json: bool) -> None:
     ]
     if row.resolved_at:
         lines.append(f"  resolved:  {_local(app, row.resolved_at)}   time to resolve {human_duration(row.resolved_at - row.started_at)}")
-    if row.acked_at:
-        lines.append(f"  acked:     {_local(app, row.acked_at)} by {row.acked_by}")
+    else:
+        lines.append(f"  closes:    {_closes(doc, now)}"
+                     + (f" (all checks up since {_local(app, doc['recovered_at'])})" if doc["recovered_at"] else ""))
+    lines.append(f"  acked:     {_local(app, row.acked_at)} by {row.acked_by}" if row.acked_at else "  acked:     not yet")
     if data.get("checks"):
         lines.append(f"  checks:    {', '.join(data['checks'])}")
     if data.get("symptoms"):
-        lines.append(f"  symptoms:  {', '.join(data['symptoms'])}")
+        lines.append(f"  symptoms:  {len(data['symptoms'])}: {', '.join(data['symptoms'])}")
     ev = data.get("evidence") or {}
     for key in ("step", "envelope_code", "envelope_message", "http_status", "latency_ms", "message"):
         if ev.get(key) not in (None, ""):
@@ -158,15 +178,25 @@ def incidents_show(app: AppState, incident_id: int, as_json: bool) -> None:
     lines.append("  timeline:")
     for e in entries:
         lines.append(f"    {_local(app, e.at)}  {e.kind:<6} {e.author or '-':<10} [{e.status}] {e.message}")
-    click.echo("\n".join(lines))
+    out = console()
+    for line in lines:
+        out.print(line, overflow="fold")
 
 
-def _incident_json(r: Any) -> dict[str, Any]:
+def _incident_json(r: Any, quiet: timedelta, now: datetime) -> dict[str, Any]:
+    """An incident as --json prints it (and the table shows): typed, every key always there."""
+    data = dict(r.data or {})
+    recovered = datetime.fromisoformat(data["recovered_at"]) if data.get("recovered_at") else None
+    closes = recovered + quiet if recovered is not None and r.resolved_at is None else None
     return {
         "id": r.id, "component": r.component, "title": r.title, "status": r.status, "impact": r.impact,
-        "started_at": r.started_at, "detected_at": r.detected_at, "resolved_at": r.resolved_at,
+        "started_at": r.started_at, "detected_at": r.detected_at, "recovered_at": recovered, "closes_at": closes,
+        "quiet_period_s": quiet.total_seconds(), "resolved_at": r.resolved_at,
+        "lasting_s": round(((r.resolved_at or now) - r.started_at).total_seconds(), 3),
         "acked_at": r.acked_at, "acked_by": r.acked_by, "root_check": r.root_check, "public": r.public,
-        "time_to_detect_s": r.time_to_detect_s, "time_to_resolve_s": r.time_to_resolve_s, "data": r.data,
+        "checks": list(data.get("checks") or []), "symptoms": list(data.get("symptoms") or []),
+        "time_to_detect_s": r.time_to_detect_s, "time_to_resolve_s": r.time_to_resolve_s,
+        "evidence": data.get("evidence"),
     }
 
 
@@ -185,7 +215,7 @@ def incident_update(app: AppState, incident_id: int, status: str | None, message
     from monitor.core.errors import ManualError
     from monitor.incidents.manual import update
 
-    store = _store(app)
+    store = app.writer()
     with store.session() as s:
         try:
             entry = update(
@@ -205,7 +235,7 @@ def ack(app: AppState, incident_id: int) -> None:
     from monitor.core.errors import ManualError
     from monitor.incidents.manual import ack as do_ack
 
-    store = _store(app)
+    store = app.writer()
     with store.session() as s:
         try:
             row, new = do_ack(s, incident_id, who=_who(), now=SystemClock().now(), config=app.config)
@@ -275,7 +305,7 @@ def maintenance_add(
             raise click.UsageError("give exactly one of --end or --for (or --cron with --duration)")
         ends_at = _parse_when(end, zone, "--end") if end else starts_at + _duration(str(length), "--for")
     now = SystemClock().now()
-    store = _store(app)
+    store = app.writer()
     with store.session() as s:
         try:
             row = add_window(
@@ -305,33 +335,36 @@ def _queue_scheduled(session: Any, row: Any, now: datetime, app: AppState) -> No
 
 @maintenance_group.command("list")
 @click.option("--horizon", default="7d", show_default=True, help="how far ahead to list planned occurrences")
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.option("--json", "as_json", is_flag=True, help="print JSON (monitor/cli/schemas/maintenance.json)")
 @pass_app
 def maintenance_list(app: AppState, horizon: str, as_json: bool) -> None:
     """Windows in force now and occurrences planned within the horizon."""
-    from monitor.incidents.maintenance import active_maintenance, planned_maintenance
+    from monitor.incidents.maintenance import active_maintenance, planned_maintenance  # lazy: CLI start time
 
     now = SystemClock().now()
-    store = _store(app)
+    store = app.reader()
     with store.session() as s:
         rows = [("now", o) for o in active_maintenance(s, now)]
         rows += [("planned", o) for o in planned_maintenance(s, now, _duration(horizon, "--horizon"))]
     if as_json:
-        docs = [{"when": w, **dataclasses.asdict(o)} for w, o in rows]
-        click.echo(json.dumps(docs, ensure_ascii=False, indent=2, default=str))
+        emit_json({"generated_at": now, "windows": [{"when": w, **dataclasses.asdict(o)} for w, o in rows]})
         return
     if not rows:
         click.echo("no maintenance now or planned")
         return
+    zone = app.read_config.monitor.tz
     out = [
         {
-            "id": o.window_id, "when": w, "starts": _local(app, o.starts_at, "%m-%d %H:%M"),
-            "ends": _local(app, o.ends_at, "%m-%d %H:%M"), "components": ",".join(o.components) or "*",
-            "kind": "recurring" if o.recurring else "one-off", "source": o.source, "title": o.title,
+            "window_id": o.window_id, "when": w, "starts_at": clock_time(o.starts_at, zone, now),
+            "ends_at": clock_time(o.ends_at, zone, now), "components": ",".join(o.components) or "*",
+            "recurring": "recurring" if o.recurring else "one-off", "source": o.source, "title": o.title,
         }
         for w, o in rows
     ]
-    click.echo(table(out, ["id", "when", "starts", "ends", "components", "kind", "source", "title"]))
+    columns = [Col("window_id", header="ID", justify="right"), Col("when"), Col("starts_at"), Col("ends_at"),
+               Col("components", drop=1), Col("recurring", header="KIND", drop=2), Col("source", drop=3),
+               Col("title", wrap=True)]
+    print_table(console(), columns, out)
 
 
 @maintenance_group.command("end")
@@ -341,7 +374,7 @@ def maintenance_end(app: AppState, window_id: int) -> None:
     """End window ID now (a recurring window stops for good)."""
     from monitor.store.maintenance import end_window
 
-    store = _store(app)
+    store = app.writer()
     with store.session() as s:
         row = end_window(s, window_id, SystemClock().now())
         if row is None:
@@ -373,7 +406,7 @@ def silence(app: AppState, target: str, length: str, reason: str) -> None:
         hint = difflib.get_close_matches(target, sorted(checks | comps), n=1)
         _fail(f"{config.file}: no check or component named {target!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
     duration = _duration(length, "--for")
-    store = _store(app)
+    store = app.writer()
     with store.session() as s:
         row = add_silence(s, target=target, target_kind=kind, duration=duration, reason=reason, who=_who(), now=SystemClock().now())
         s.commit()
@@ -381,22 +414,29 @@ def silence(app: AppState, target: str, length: str, reason: str) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="print JSON (monitor/cli/schemas/silences.json)")
 @pass_app
-def silences(app: AppState) -> None:
+def silences(app: AppState, as_json: bool) -> None:
     """List active silences."""
-    from monitor.store.maintenance import active_silences
+    from monitor.store.maintenance import active_silences  # lazy: CLI start time (SQLAlchemy)
 
-    store = _store(app)
+    now = SystemClock().now()
+    store = app.reader()
     with store.session() as s:
-        rows = active_silences(s, SystemClock().now())
-    if not rows:
+        rows = active_silences(s, now)
+    docs: list[dict[str, Any]] = [{"id": r.id, "target": r.target, "target_kind": r.target_kind, "starts_at": r.starts_at, "ends_at": r.ends_at,
+             "created_by": r.created_by, "reason": r.reason} for r in rows]
+    if as_json:
+        emit_json({"generated_at": now, "silences": docs})
+        return
+    if not docs:
         click.echo("no active silences")
         return
-    out = [
-        {"id": r.id, "target": r.target, "kind": r.target_kind, "until": _local(app, r.ends_at), "by": r.created_by, "reason": r.reason}
-        for r in rows
-    ]
-    click.echo(table(out, ["id", "target", "kind", "until", "by", "reason"]))
+    zone = app.read_config.monitor.tz
+    cells = [{**d, "ends_at": f"{clock_time(d['ends_at'], zone, now)} ({until(now, d['ends_at'])})"} for d in docs]
+    columns = [Col("id", justify="right"), Col("target"), Col("target_kind", header="KIND", drop=1),
+               Col("ends_at", header="UNTIL"), Col("created_by", header="BY", drop=2), Col("reason", wrap=True)]
+    print_table(console(), columns, cells)
 
 
 @cli.command()
@@ -406,7 +446,7 @@ def unsilence(app: AppState, silence_id: int) -> None:
     """End silence ID now."""
     from monitor.store.maintenance import end_silence
 
-    store = _store(app)
+    store = app.writer()
     with store.session() as s:
         if end_silence(s, silence_id, SystemClock().now()) is None:
             _fail(f"no silence {silence_id}")

@@ -7,34 +7,16 @@ are picked up by its dispatcher within one poll (notifications.poll_interval).
 from __future__ import annotations
 
 import getpass
-import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 
-from monitor.cli.app import AppState, cli, pass_app, table
+from monitor.cli.app import AppState, CliError, cli, pass_app
+from monitor.cli.output import Col, clock_time, console, emit_json, origin, print_table, status_text
 from monitor.core.durations import parse_duration
-
-
-def _store(app: AppState) -> Any:
-    from monitor.store import Store
-
-    store = Store(app.config.monitor.database)
-    store.migrate()
-    return store
-
-
-def _where(url: str) -> str:
-    """A URL as it may be shown: scheme and host, never credentials, path or query."""
-    try:
-        parts = urlsplit(url)
-        return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"
-    except ValueError:
-        return url.split("://", 1)[0] + "://"
 
 
 def _duration(_ctx: Any, _param: Any, value: str | None) -> timedelta | None:
@@ -55,11 +37,12 @@ def channels() -> None:
 
 
 @channels.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print JSON (monitor/cli/schemas/channels.json)")
 @pass_app
-def channels_list(app: AppState) -> None:
+def channels_list(app: AppState, as_json: bool) -> None:
     """Each channel: audience, language, tier, filters and its targets (scheme and host only)."""
-    config = app.config
-    rows = [
+    config = app.read_config
+    docs: list[dict[str, Any]] = [
         {
             "channel": c.name,
             "audience": c.audience,
@@ -70,14 +53,20 @@ def channels_list(app: AppState) -> None:
                 "severities=" + "/".join(c.severities) if c.severities else "",
                 f"quiet {c.quiet_hours.start:%H:%M}-{c.quiet_hours.end:%H:%M}" if c.quiet_hours else "",
             ])),
-            "targets": " ".join(f"[{i}]{_where(u)}" for i, u in enumerate(c.urls)),
+            "targets": [origin(u) for u in c.urls],
         }
         for c in config.channels
     ]
-    if not rows:
+    if as_json:
+        emit_json({"channels": docs})
+        return
+    if not docs:
         click.echo(f"{config.file}: no channels configured (add them under channels:)")
         return
-    click.echo(table(rows, ["channel", "audience", "language", "tier", "filters", "targets"]))
+    cells = [{**d, "targets": " ".join(f"[{i}]{t}" for i, t in enumerate(d["targets"]))} for d in docs]
+    columns = [Col("channel"), Col("audience"), Col("language", drop=2), Col("tier", drop=1, justify="right"),
+               Col("filters", drop=3), Col("targets", wrap=True)]
+    print_table(console(), columns, cells)
 
 
 @channels.command("test")
@@ -99,8 +88,8 @@ def channels_test(app: AppState, name: str) -> None:
         import difflib
 
         hint = difflib.get_close_matches(name, [c.name for c in config.channels], n=1)
-        click.echo(f"{config.file}: no channel named {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""), err=True)
-        sys.exit(2)
+        raise CliError(f"{config.file}: no channel named {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""),
+                       "invoicewatch channels list names them")
     now = datetime.now(UTC)
     notice = Notice(event=TEST, key=f"test:{name}:{now:%Y%m%dT%H%M%S}", at=now, title="test",
                     data={"channel": name})
@@ -120,7 +109,7 @@ def channels_test(app: AppState, name: str) -> None:
     failed = 0
     for i, outcome in results:
         url = channel.urls[i]
-        where = f"{name}[{i}] {_where(url)}"
+        where = f"{name}[{i}] {origin(url)}"
         if outcome.ok:
             click.echo(f"{where}: ok ({outcome.duration_ms:.0f} ms)")
         else:
@@ -133,43 +122,50 @@ def channels_test(app: AppState, name: str) -> None:
 # -- outbox ---------------------------------------------------------------------------------------
 
 
+OUTBOX_KEYS = ("id", "key", "channel", "target_index", "event", "status", "attempts", "next_attempt_at",
+               "created_at", "sent_at", "last_error")
+OUTBOX_COLUMNS = [
+    Col("id", justify="right"), Col("status"), Col("channel", header="TARGET"), Col("event"), Col("key", drop=2),
+    Col("attempts", header="TRIES", justify="right", drop=1), Col("next_attempt_at", header="NEXT/SENT"),
+    Col("last_error", header="ERROR", wrap=True),
+]
+
+
 @cli.group(invoke_without_command=True)
 @click.option("--all", "show_all", is_flag=True, help="include sent messages")
 @click.option("--limit", default=50, show_default=True, help="rows to show")
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.option("--json", "as_json", is_flag=True, help="print JSON (monitor/cli/schemas/outbox.json)")
 @click.pass_context
 def outbox(ctx: click.Context, show_all: bool, limit: int, as_json: bool) -> None:
     """Messages waiting to be delivered or given up on (newest first); `outbox retry ID`."""
     if ctx.invoked_subcommand is not None:
         return
-    from monitor.store import outbox as rows_of
+    from monitor.store import outbox as rows_of  # lazy: CLI start time (SQLAlchemy)
 
     app: AppState = ctx.obj
-    store = _store(app)
+    store = app.reader()
+    now = datetime.now(UTC)
     found = rows_of.listing(store.engine, limit=limit, include_sent=show_all)
+    docs = [{**{k: r[k] for k in OUTBOX_KEYS}, "sending": r["status"] == "pending" and bool(r["claimed_until"])}
+            for r in found]
     if as_json:
-        keep = ("id", "key", "channel", "target_index", "event", "status", "attempts", "next_attempt_at",
-                "created_at", "sent_at", "last_error")
-        click.echo(json.dumps([{k: r[k] for k in keep} for r in found], ensure_ascii=False, indent=2, default=str))
+        emit_json({"generated_at": now, "messages": docs})
         return
-    if not found:
+    if not docs:
         click.echo("outbox is empty: nothing pending or failed" if not show_all else "outbox is empty")
         return
-    tz = app.config.monitor.tz
-    rows = [
+    tz = app.read_config.monitor.tz
+    cells = [
         {
-            "id": r["id"],
-            "status": "sending" if r["status"] == "pending" and r["claimed_until"] else r["status"],
-            "target": f"{r['channel']}[{r['target_index']}]",
-            "event": r["event"],
-            "key": r["key"],
-            "tries": r["attempts"],
-            "next/sent": (r["sent_at"] or r["next_attempt_at"]).astimezone(tz).strftime("%m-%d %H:%M:%S"),
-            "error": (r["last_error"] or "")[:60],
+            **d,
+            "status": status_text("sending" if d["sending"] else d["status"]),
+            "channel": f"{d['channel']}[{d['target_index']}]",
+            "next_attempt_at": clock_time(d["sent_at"] or d["next_attempt_at"], tz, now),
+            "last_error": d["last_error"] or "",
         }
-        for r in found
+        for d in docs
     ]
-    click.echo(table(rows, ["id", "status", "target", "event", "key", "tries", "next/sent", "error"]))
+    print_table(console(), OUTBOX_COLUMNS, cells)
 
 
 @outbox.command("retry")
@@ -180,7 +176,7 @@ def outbox_retry(app: AppState, ids: tuple[int, ...]) -> None:
     each; a message past notifications.max_age that fails again stays failed)."""
     from monitor.store import outbox as rows_of
 
-    store = _store(app)
+    store = app.writer()
     changed = rows_of.retry(store.engine, ids, datetime.now(UTC))
     missing = len(ids) - changed
     click.echo(f"{changed} message{'s' if changed != 1 else ''} queued for delivery"
@@ -234,7 +230,7 @@ def announce_publish(app: AppState, /, components: tuple[str, ...], title: str, 
         if comp not in known:
             click.echo(f"{config.file}: unknown component {comp!r} (known: {', '.join(sorted(known))})", err=True)
             sys.exit(2)
-    store = _store(app)
+    store = app.writer()
     now = datetime.now(UTC)
     with store.session() as s:
         existing = announcements.for_incident(s, incident_id) if incident_id is not None else None
@@ -272,7 +268,7 @@ def announce_update(app: AppState, /, announcement_id: int, message: str | None,
     from monitor.core.text import LANGUAGES
     from notifiers import announce as ann
 
-    store = _store(app)
+    store = app.writer()
     now = datetime.now(UTC)
     with store.session() as s:
         row = _load(app, s, announcement_id)
@@ -292,7 +288,7 @@ def announce_close(app: AppState, announcement_id: int, message: str | None) -> 
     """Close an announcement: staff get the resolved notice; the status page drops it."""
     from notifiers import announce as ann
 
-    store = _store(app)
+    store = app.writer()
     with store.session() as s:
         row = ann.close(s, app.config, _load(app, s, announcement_id), datetime.now(UTC), message=message,
                         author=getpass.getuser())
@@ -301,24 +297,33 @@ def announce_close(app: AppState, announcement_id: int, message: str | None) -> 
 
 
 @announce.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print JSON (monitor/cli/schemas/announcements.json)")
 @pass_app
-def announce_list(app: AppState) -> None:
+def announce_list(app: AppState, as_json: bool) -> None:
     """Open announcements (what the status page shows)."""
-    from monitor.store import announcements
+    from monitor.store import announcements  # lazy: CLI start time (SQLAlchemy)
 
-    store = _store(app)
-    lang, tz = app.config.monitor.language, app.config.monitor.tz
+    store = app.reader()
+    config = app.read_config
+    lang, tz = config.monitor.language, config.monitor.tz
+    now = datetime.now(UTC)
     with store.session() as s:
-        rows = [
+        docs = [
             {
-                "id": r.id, "status": r.status, "components": ",".join(r.components),
-                "incident": r.incident_id or "", "manual": "yes" if r.manual else "",
-                "next update": r.next_update_at.astimezone(tz).strftime("%m-%d %H:%M") if r.next_update_at else "",
-                "title": r.title.get(lang, ""),
+                "id": r.id, "status": r.status, "components": list(r.components), "incident_id": r.incident_id,
+                "manual": bool(r.manual), "next_update_at": r.next_update_at, "title": r.title.get(lang, ""),
             }
             for r in announcements.active(s)
         ]
-    if not rows:
+    if as_json:
+        emit_json({"generated_at": now, "announcements": docs})
+        return
+    if not docs:
         click.echo("no open announcements")
         return
-    click.echo(table(rows, ["id", "status", "components", "incident", "manual", "next update", "title"]))
+    cells = [{**d, "components": ",".join(d["components"]), "incident_id": d["incident_id"] or "",
+              "manual": "yes" if d["manual"] else "", "next_update_at": clock_time(d["next_update_at"], tz, now)}
+             for d in docs]
+    columns = [Col("id", justify="right"), Col("status"), Col("components"), Col("incident_id", header="INCIDENT", drop=2),
+               Col("manual", drop=1), Col("next_update_at", header="NEXT UPDATE"), Col("title", wrap=True)]
+    print_table(console(), columns, cells)

@@ -19,9 +19,9 @@ import sys
 from typing import Any
 
 import click
-import httpx
 
-from monitor.cli.app import AppState, cli, load_or_exit, pass_app, table
+from monitor.cli.app import AppState, CliError, cli, load_or_exit, pass_app
+from monitor.cli.output import emit_json, table
 
 
 def _settings(app: AppState) -> Any:
@@ -30,25 +30,28 @@ def _settings(app: AppState) -> Any:
 
     if not os.path.exists(app.config_path):
         return SimulatorSection()
-    return load_or_exit(app.config_path).simulator
+    return load_or_exit(app.config_path, allow_unset=True).simulator
 
 
 class Admin:
     """A small client of /_admin that turns every failure into one clear line and an exit code."""
 
-    def __init__(self, url: str, token: str | None) -> None:
+    def __init__(self, url: str, token: str | None, config_file: str | None = None) -> None:
+        self.config_file = config_file
         self.url = url.rstrip("/")
         self.headers = {"X-Admin-Token": token} if token else {}
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
+        import httpx  # lazy: CLI start time
+
         try:
             with httpx.Client(timeout=5.0, trust_env=False) as client:
                 response = client.request(method, self.url + path, json=body, headers=self.headers)
         except httpx.HTTPError as exc:
-            click.echo(f"simulator not reachable at {self.url}: {exc or type(exc).__name__} "
-                       "(is `invoicewatch run` with simulator.enabled, or `invoicewatch simulate serve`, running?)",
-                       err=True)  # fmt: skip
-            sys.exit(1)
+            config = self.config_file or "FILE"
+            raise CliError(f"the simulator is not running at {self.url} ({exc or type(exc).__name__})",
+                           f"start the monitor, which runs it when simulator.enabled: invoicewatch -c {config} run",
+                           f"or the simulator alone: invoicewatch -c {config} simulate serve", exit_code=1) from None
         try:
             data = response.json()
         except ValueError:
@@ -73,14 +76,14 @@ def simulate(ctx: click.Context, url: str | None, admin_token: str | None) -> No
 def _admin(ctx: click.Context) -> Admin:
     url = ctx.meta.get("sim_url")
     token = ctx.meta.get("sim_admin_token")
+    app = ctx.find_object(AppState)
+    assert app is not None  # the `cli` group always sets it
     if not url or not token:
-        app = ctx.find_object(AppState)
-        assert app is not None  # the `cli` group always sets it
         settings = _settings(app)
         host = "127.0.0.1" if settings.listen in ("0.0.0.0", "localhost") else settings.listen
         url = url or f"http://{host}:{settings.port}"
         token = token or settings.admin_token
-    return Admin(url, token)
+    return Admin(url, token, app.config_path if os.path.exists(app.config_path) else None)
 
 
 @simulate.command()
@@ -182,7 +185,7 @@ def faults(ctx: click.Context, as_json: bool) -> None:
     """List the faults in force."""
     data = _admin(ctx).call("GET", "/_admin/faults")
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        emit_json(data)
         return
     if not data["faults"]:
         click.echo("no faults set (the simulator is healthy)")
@@ -228,7 +231,7 @@ def inbox(ctx: click.Context, box: str, as_json: bool, last: int) -> None:
     data = _admin(ctx).call("GET", f"/_admin/inbox/{box}")
     messages = data["messages"][-last:]
     if as_json:
-        click.echo(json.dumps(messages, ensure_ascii=False, indent=2))
+        emit_json(messages)
         return
     if not messages:
         others = ", ".join(data["boxes"]) or "none"

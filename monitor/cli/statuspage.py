@@ -15,17 +15,16 @@ def render(app: AppState, out_dir: str | None) -> None:
     """Render the status page (HTML, JSON API, feed, badges) from the store into DIR.
 
     The folder can be served by any web server; files are replaced atomically, so it is safe
-    to run while the folder is being served."""
-    from monitor.core.clock import SystemClock
+    to run while the folder is being served. Reads the database only (it must exist: the
+    monitor makes it), without the secrets of checks and channels."""
+    from monitor.core.clock import SystemClock  # lazy: CLI start time (Jinja2, the store)
     from monitor.statuspage.render import render_site
     from monitor.statuspage.snapshot import build_snapshot
-    from monitor.store import Store
 
-    config = app.config
+    config = app.read_config
     out = out_dir or config.status_page.output_dir
-    store = Store(config.monitor.database)
+    store = app.reader()
     try:
-        store.migrate()
         snap = build_snapshot(store, config, SystemClock().now())
         stats = render_site(snap, out)
     finally:

@@ -5,6 +5,10 @@ Every expanded value is a secret (masked wherever text leaves the process). Read
 `${file:/dev/zero}` reads 64 KiB and is refused instead of filling memory; a FIFO without a
 writer reads as empty instead of hanging. Problems are recorded on the Source at the value's
 key path; an expansion that fails becomes "" (its echoes in validation are dropped).
+
+Read-only loading (`Source.allow_unset`) records a variable that is not set, or a secret file
+that cannot be read, in `Source.unset` instead, and puts UNSET in its place: commands that
+only read the database do not need the secrets of checks and channels.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from monitor.config.source import Path_, Source, format_path
 # `$$`, a complete `${...}`, or an opening `${` that is never closed (an error, not text).
 _REF = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+UNSET = "unset"  # what an unavailable reference reads as when Source.allow_unset
 
 
 class Expander:
@@ -68,6 +73,9 @@ class Expander:
             return self.env[name]
         if ":-" in ref:
             return default
+        if self.src.allow_unset:
+            self.src.unset[path] = f"${{{name}}}"
+            return UNSET
         self.src.problems.append(self.src.problem(path, f"environment variable {name} is not set"))
         return None
 
@@ -94,6 +102,9 @@ class Expander:
             else:
                 secret = decoded.strip()
         self.file_cache[file] = secret
+        if secret is None and self.src.allow_unset:
+            self.src.unset[path] = f"${{file:{name}}}"
+            return UNSET
         if secret is None:
             self.src.problems.append(self.src.problem(path, f"cannot read secret file {name!r}: {reason}"))
             return None

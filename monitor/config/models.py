@@ -171,10 +171,16 @@ class Config(Strict):
 
     _file: str = PrivateAttr("")
     _secrets: frozenset[str] = PrivateAttr(frozenset())
+    _unset: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @property
     def file(self) -> str:
         return self._file
+
+    @property
+    def unset(self) -> dict[str, str]:
+        """Key path -> `${VAR}` of each value loaded without its secret (load_config(allow_unset=True))."""
+        return self._unset
 
     @property
     def secrets(self) -> frozenset[str]:

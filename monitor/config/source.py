@@ -26,6 +26,10 @@ class Source:
     inherited: set[Path_] = field(default_factory=set)  # (checks, i, key) copied from defaults:
     problems: list[ConfigProblem] = field(default_factory=list)
     echoes: set[str] = field(default_factory=set)  # key paths whose validation errors repeat a problem above
+    # Read-only loading (load_config(allow_unset=True)): a ${VAR} that is not set, or a
+    # ${file:} that cannot be read, is not a problem; its value's path -> the reference.
+    allow_unset: bool = False
+    unset: dict[Path_, str] = field(default_factory=dict)
 
     def where(self, path: Path_, *, key: bool = False) -> tuple[int | None, int | None]:
         """The (line, col) of a path, or of its nearest ancestor we know. A value a check

@@ -46,10 +46,12 @@ def load_source(
     env: Mapping[str, str] | None = None,
     text: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    allow_unset: bool = False,
 ) -> Source:
-    """Parse a YAML config file. Never raises for content; problems land in `source.problems`."""
+    """Parse a YAML config file. Never raises for content; problems land in `source.problems`.
+    `allow_unset`: see Source.unset."""
     file = str(path)
-    src = Source(file=file, data=None)
+    src = Source(file=file, data=None, allow_unset=allow_unset)
 
     def whole_file(message: str, line: int | None = 1, column: int | None = 1) -> Source:
         src.problems.append(ConfigProblem(file, line, column, "", message))

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
@@ -23,6 +25,22 @@ from monitor.core.secrets import safe_url
 from monitor.store import migrate, results
 from monitor.store.engine import make_engine
 from monitor.store.results import CheckResultRow, CheckStateRow
+
+
+def exists(url: str) -> bool:
+    """Whether there is a database at `url` to read, found out without creating one (opening
+    a SQLite file creates it, and our engine creates its folder). SQLite: the file exists (an
+    in-memory database never does). Other engines create nothing by connecting: True, and a
+    database that is not there is the connection's error."""
+    if not url.startswith("sqlite"):
+        return True
+    try:
+        path = sa.engine.make_url(url).database
+    except (sa.exc.ArgumentError, ValueError):
+        return False
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return False
+    return Path(path).is_file()
 
 
 class Store:
