@@ -8,6 +8,7 @@ and one line here (a test asserts each module is registered and documented).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any, Union
@@ -77,7 +78,7 @@ async def run_check(spec: CheckSpec, ctx: Context) -> Result:
     t0 = ctx.clock.monotonic()
     timeout = spec.timeout.total_seconds()
     try:
-        with watched_by(ctx.progress):  # the task wait_for makes copies it
+        with watched_by(_Masked(ctx.progress, ctx.redactor) if ctx.progress else None):  # wait_for's task copies it
             result: Result = await asyncio.wait_for(module.run(spec, ctx), timeout)
     except TimeoutError:
         result = Result(
@@ -129,11 +130,35 @@ def redact_result(result: Result, ctx: Context) -> Result:
     for c in result.conditions:
         _redact_condition(c, r)
     for step in result.steps:
-        step.message = r.redact(step.message)
-        step.values = r.redact_obj(step.values)
-        for c in step.conditions:
-            _redact_condition(c, r)
+        _redact_step(step, r)
     return result
+
+
+def _redact_step(step: StepResult, r: Any) -> None:
+    step.message = r.redact(step.message)
+    step.values = r.redact_obj(step.values)
+    for c in step.conditions:
+        _redact_condition(c, r)
+
+
+class _Masked:
+    """What a watcher (checks.base.Progress) is told during a run, masked as the Result will
+    be at its end: a step is shown before the run is over, so it is masked on a copy now,
+    with every secret known so far (platform tokens obtained during the run included)."""
+
+    def __init__(self, progress: Any, redactor: Any) -> None:
+        self.progress = progress
+        self.redactor = redactor
+
+    def request(self, method: str, url: str) -> None:
+        self.progress.request(method, self.redactor.redact(url))
+
+    def step(self, step: StepResult) -> None:
+        copy = dataclasses.replace(
+            step, values=dict(step.values), conditions=[dataclasses.replace(c) for c in step.conditions]
+        )
+        _redact_step(copy, self.redactor)
+        self.progress.step(copy)
 
 
 def _redact_condition(c: ConditionResult, r: Any) -> None:

@@ -5,7 +5,9 @@
 Events that matter (a check going down or up, an incident opened / updated / resolved, a
 message delivered or failed, the config reloaded) are logged once each, at INFO or above,
 with `extra={"event": "incident.opened", "fields": {...}}`: the text format shows the
-sentence, the JSON format one object per line
+sentence (on a terminal as `19:08:58 down     check 登录 is down ...`, the word and colour
+naming the event; elsewhere, for journald and files, with the full time, level and logger),
+the JSON format one object per line
 
     {"ts": "2026-03-02T01:00:00.123Z", "level": "INFO", "logger": "monitor.incidents.service",
      "event": "incident.opened", "message": "incident 3 opened: ...", "fields": {"incident": 3}}
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -51,6 +54,61 @@ class JsonFormatter(logging.Formatter):
         if record.exc_text:
             obj["exc"] = record.exc_text
         return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+# On a terminal: the word shown for an event (or a level) and its ANSI colour.
+_EVENT_WORDS: dict[str, tuple[str, str]] = {
+    "check.down": ("down", "1;31"),
+    "check.degraded": ("degraded", "33"),
+    "check.up": ("up", "32"),
+    "check.unknown": ("unknown", "35"),
+    "check.maintenance": ("maint", "34"),
+    "incident.opened": ("incident", "1;31"),
+    "incident.resolved": ("resolved", "32"),
+    "message.delivered": ("sent", "36"),
+    "message.failed": ("not sent", "1;31"),
+    "config.reloaded": ("config", "36"),
+    "config.reload_failed": ("config", "1;31"),
+}
+_LEVEL_WORDS = {"DEBUG": ("debug", "2"), "INFO": ("", ""), "WARNING": ("warning", "33"), "ERROR": ("error", "1;31"),
+                "CRITICAL": ("critical", "1;31")}
+
+
+class TerminalFormatter(logging.Formatter):
+    """One line per record for a person at a terminal: local time, a word naming the event
+    (down, up, incident, resolved, sent, ...) or the level, and the sentence; coloured
+    unless `colour` is off (NO_COLOR). The logger's name is left out: the sentence says it."""
+
+    def __init__(self, colour: bool = True) -> None:
+        super().__init__()
+        self.colour = colour
+
+    def format(self, record: logging.LogRecord) -> str:
+        event = getattr(record, "event", None) or ""
+        word, code = _EVENT_WORDS.get(event) or (
+            ("incident", "33") if event.startswith("incident.") else _LEVEL_WORDS.get(record.levelname, ("", ""))
+        )
+        when = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        head = f"{word:<8}" if word or code else " " * 8
+        if self.colour and code:
+            head = f"\x1b[{code}m{head}\x1b[0m"
+        line = f"{when} {head} {record.getMessage()}"
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line += "\n" + record.exc_text
+        return line
+
+
+def text_formatter(stream: IO[str]) -> logging.Formatter:
+    """The text format for `stream`: TerminalFormatter on a terminal, else TEXT_FORMAT."""
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if tty:
+        return TerminalFormatter(colour=os.environ.get("NO_COLOR", "") == "")
+    return logging.Formatter(TEXT_FORMAT)
 
 
 class _Redacting(RedactingFilter):
@@ -87,8 +145,9 @@ def configure(
     if fmt not in FORMATS:
         raise ValueError(f"log format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     numeric = logging.getLevelName(level) if isinstance(level, str) else level
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    out = stream or sys.stderr
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else text_formatter(out))
     handler.addFilter(_QuietApprise(numeric))
     if redactor is not None:
         handler.addFilter(_Redacting(redactor))

@@ -49,8 +49,7 @@ def command_line(config: str | None = None) -> str:
     """The command being run, as the user would type it again (with `-c FILE` when given)."""
     ctx = click.get_current_context(silent=True)
     words = ctx.command_path.split() if ctx is not None else ["invoicewatch"]
-    head, rest = (words[0], words[1:]) if words else ("invoicewatch", [])
-    return " ".join([head, *(["-c", config] if config else []), *rest])
+    return " ".join(["invoicewatch", *(["-c", config] if config else []), *words[1:]])
 
 
 def echo_problem(problem: ConfigProblem, *, err: bool = False) -> None:
@@ -61,7 +60,7 @@ def echo_problem(problem: ConfigProblem, *, err: bool = False) -> None:
     out = console(err=err)
     text = str(problem)
     where, sep, what = text.partition(": ")
-    out.print(Text(where + sep, style="bold") + Text(what), overflow="fold")
+    out.print(Text(where + sep, style="bold") + Text(what), soft_wrap=True)
     shown = excerpt(problem)
     if shown:
         source, caret = shown.split("\n", 1)
@@ -83,7 +82,7 @@ def load_or_exit(path: str, *, allow_unset: bool = False, named: str = "default"
         for problem in exc.problems:
             echo_problem(problem, err=True)
         n = len(exc.problems)
-        console(err=True).print(f"{n} problem{'s' if n != 1 else ''} in {path}")
+        console(err=True).print(f"{n} problem{'s' if n != 1 else ''} in {path}", soft_wrap=True)
         sys.exit(2)
     # What start-up built (modules, the config) lives until exit: out of the collector's
     # sight from here on, and the collector back on for the command's own work.

@@ -63,14 +63,17 @@ def startup_block(config: Config, log_level: str) -> list[Text]:
         _item("database", safe_url(config.monitor.database)),
     ]
     page = config.status_page
-    if page.enabled:
-        port = page.port or "a free port"
-        lines.append(_item("status page", f"http://{page.listen}:{port}/ (files in {page.output_dir})"))
+    if page.enabled and page.port:
+        lines.append(_item("status page", f"http://{page.listen}:{page.port}/ (files in {page.output_dir})"))
+    elif page.enabled:
+        lines.append(_item("status page", f"on a free port of {page.listen} (files in {page.output_dir}; the server's line "
+                                          "below says which)"))
     else:
         lines.append(_item("status page", f"off; files still written to {page.output_dir}"))
     sim = config.simulator
     if sim.enabled:
-        lines.append(_item("simulator", f"http://{sim.listen}:{sim.port or 'a free port'} ({', '.join(sim.modes)})"))
+        where = f"http://{sim.listen}:{sim.port}" if sim.port else f"a free port of {sim.listen}"
+        lines.append(_item("simulator", f"{where} ({', '.join(sim.modes)})"))
     for ch in config.channels:
         targets = ", ".join(origin(u) for u in ch.urls)
         lines.append(_item("messages", f"{ch.name} ({ch.audience}, {ch.language or config.monitor.language}) -> {targets}"))

@@ -67,19 +67,35 @@ STYLES: dict[str, str] = {
 }
 
 
+UNWRAPPED = 10_000  # the width when no terminal is anywhere and COLUMNS is not set
+
+
 def console(*, err: bool = False, file: IO[str] | None = None) -> Console:
     """A Console for stdout (or stderr). Colour only when writing to a terminal and NO_COLOR
-    is not set (https://no-color.org); the width is the terminal's, or COLUMNS."""
+    is not set (https://no-color.org). The width is COLUMNS, else the terminal's; output
+    with no terminal at all (cron, a pipe from a script) is not wrapped, so each row stays
+    one line for grep."""
     no_color = os.environ.get("NO_COLOR", "") != ""
+    width = None
+    if not os.environ.get("COLUMNS", "").isdigit() and not any(_isatty(fd) for fd in (0, 1, 2)):
+        width = UNWRAPPED
     return Console(
         stderr=err,
         file=file,
+        width=width,
         color_system=None if no_color else "auto",
         markup=False,  # messages hold "[STATUS] == 200": never read them as markup
         emoji=False,
         highlight=False,
         soft_wrap=False,
     )
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -263,10 +279,10 @@ class CliError(click.ClickException):
         self.exit_code = exit_code  # type: ignore[misc]  # click declares it a ClassVar; set per error
 
     def show(self, file: IO[Any] | None = None) -> None:
-        err = console(err=True)
-        err.print(Text("invoicewatch: ", style="bold red") + Text(self.message))
+        err = console(err=True)  # soft wrap: a path or command is never broken across lines
+        err.print(Text("invoicewatch: ", style="bold red") + Text(self.message), soft_wrap=True)
         for hint in self.hints:
-            err.print(Text("  " + hint))
+            err.print(Text("  " + hint), soft_wrap=True)
 
 
 def origin(url: str) -> str:

@@ -17,6 +17,7 @@ from this run's steps, with the status this run would have had without them.
 from __future__ import annotations
 
 import dataclasses
+import io
 import time
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
@@ -42,6 +43,16 @@ SHOWN_ELSEWHERE = frozenset({"operation", "latency_ms"})  # a step's own line al
 
 def result_json(result: Result) -> dict[str, Any]:
     return dataclasses.asdict(result)
+
+
+def format_result(result: Result, width: int = 100) -> str:
+    """The whole of a run as `check` prints it after the fact (every step, the verdict), as
+    plain text: for tests, logs and other commands that show a stored result."""
+    out = Console(file=io.StringIO(), width=width, color_system=None, markup=False, highlight=False, emoji=False)
+    for part in verdict(result, None, (result.latency_ms or 0) / 1000):
+        out.print(part, overflow="fold")
+    text: str = out.file.getvalue()  # type: ignore[attr-defined]
+    return text
 
 
 # -- what it talks to ----------------------------------------------------------------------------
@@ -134,7 +145,7 @@ class Watcher:
         self.started = time.monotonic()
         self.last = self.started
         self.requests: list[tuple[str, str]] = []
-        self.durations: dict[int, float] = {}  # id(step) -> seconds measured here
+        self.durations: list[float] = []  # seconds each step took, measured here, in order
         self.count = 0
         self.flight = _InFlight()
         self.spinner: Spinner | None = None
@@ -157,16 +168,17 @@ class Watcher:
 
     def step(self, step: StepResult) -> None:
         now = time.monotonic()
-        self.durations[id(step)] = now - self.last
+        self.durations.append(now - self.last)
         self.last = now
         self.count += 1
-        self.out.print(Trimmed(step_block(step, self.durations[id(step)], self.requests)))
+        self.out.print(Trimmed(step_block(step, self.durations[-1], self.requests)))
         self.requests = []
         self.flight.what = "next step"
         self.flight.since = now
 
-    def measured(self, step: StepResult) -> float | None:
-        return self.durations.get(id(step))
+    def measured(self, index: int) -> float | None:
+        """Seconds step `index` of the run took, as seen live (None: not seen)."""
+        return self.durations[index] if 0 <= index < len(self.durations) else None
 
 
 def step_block(step: StepResult, measured: float | None, requests: list[tuple[str, str]]) -> Table:
@@ -238,8 +250,8 @@ def verdict(result: Result, watcher: Watcher | None, elapsed: float) -> list[Tex
 
     out: list[Text | Table | Trimmed] = []
     if watcher is None or watcher.count < len(result.steps):  # steps not seen live (no watcher)
-        for s in result.steps:
-            out.append(Trimmed(step_block(s, watcher.measured(s) if watcher else None, [])))
+        for i, s in enumerate(result.steps):
+            out.append(Trimmed(step_block(s, watcher.measured(i) if watcher else None, [])))
     stepped = {(k, repr(v)) for s in result.steps for k, v in s.values.items()}
     values = {k: v for k, v in result.values.items() if (k, repr(v)) not in stepped}
     out.extend(_details("", result.conditions, result.phases, values))
@@ -272,7 +284,7 @@ def _key_step(steps: list[StepResult], result: Result, watcher: Watcher | None) 
     def seconds(s: StepResult) -> float:
         if s.latency_ms is not None:
             return s.latency_ms / 1000
-        measured = watcher.measured(s) if watcher else None
+        measured = watcher.measured(result.steps.index(s)) if watcher else None
         return measured or 0.0
 
     failing = [s for s in steps if s.status is not Status.UP]

@@ -195,7 +195,7 @@ def faults(ctx: click.Context, as_json: bool) -> None:
          "expires": f["expires_at"] or "-"}
         for f in data["faults"]
     ]  # fmt: skip
-    click.echo(table(rows, ["name", "params", "active", "expires"]))
+    click.echo(table(rows, ["name", "active", "expires", "params"]))
 
 
 @simulate.command()

@@ -61,7 +61,7 @@ async def test_incidents_list_show_ack_and_update(tmp_path, sqlite_url, boot) ->
 
     doc = json.loads(invoke(config, "incidents", "show", str(iid), "--json").output)
     assert doc["acked_by"] == me and doc["timeline"][-1]["author"] == me
-    assert json.loads(invoke(config, "incidents", "--json").output)[0]["id"] == iid
+    assert json.loads(invoke(config, "incidents", "--json").output)["incidents"][0]["id"] == iid
 
     with r.store.session() as s:
         keys = [o.key for o in s.exec(select(OutboxRow))]
@@ -80,7 +80,7 @@ async def test_maintenance_add_list_end(tmp_path, sqlite_url) -> None:
     assert out.exit_code == 0, out.output
     listing = invoke(config, "maintenance", "list").output
     assert "now" in listing and "接口升级" in listing and "planned" in listing and "recurring" in listing
-    docs = json.loads(invoke(config, "maintenance", "list", "--json").output)
+    docs = json.loads(invoke(config, "maintenance", "list", "--json").output)["windows"]
     assert {d["when"] for d in docs} == {"now", "planned"}
     first = next(d["window_id"] for d in docs if d["when"] == "now")
     assert invoke(config, "maintenance", "end", str(first)).exit_code == 0

@@ -56,11 +56,12 @@ async def test_bad_fault_requests_exit_2_with_one_line(base_url: str) -> None:
     assert out.exit_code == 2 and "KEY=VALUE" in out.output
 
 
-async def test_unreachable_simulator_is_one_clear_line() -> None:
+async def test_unreachable_simulator_says_where_and_how_to_start_it() -> None:
     out = await invoke("-c", NO_CONFIG, "simulate", "--url", "http://127.0.0.1:9", "faults")
     assert out.exit_code == 1
-    assert out.output.startswith("simulator not reachable at http://127.0.0.1:9: ")
-    assert len(out.output.strip().splitlines()) == 1
+    first, *hints = out.output.strip().splitlines()
+    assert first.startswith("invoicewatch: the simulator is not running at http://127.0.0.1:9 (")
+    assert [h.split(": ", 1)[1] for h in hints] == ["invoicewatch -c FILE run", "invoicewatch -c FILE simulate serve"]
 
 
 async def test_url_and_admin_token_come_from_the_config(clock: FakeClock, http_server: Any, tmp_path: Path) -> None:
