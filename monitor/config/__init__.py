@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from monitor.config.limits import DEFAULT_LIMITS, Limits
 from monitor.config.models import CheckDefaults, Component, Config
+from monitor.config.notifications import READ_ONLY
 from monitor.config.problems import problems_from
 from monitor.config.references import cross_check, validation_context
 from monitor.config.source import Path_, format_path
@@ -99,7 +100,8 @@ def _validate(src: Source) -> tuple[Config | None, list[ConfigProblem]]:
     problems = list(src.problems)
     config: Config | None = None
     try:
-        config = Config.model_validate(src.data, context=validation_context(src.data))
+        context = {**validation_context(src.data), READ_ONLY: src.allow_unset}
+        config = Config.model_validate(src.data, context=context)
     except ValidationError as exc:
         problems.extend(problems_from(exc, src))
     problems.extend(cross_check(src.data, src))

@@ -14,18 +14,22 @@ development build before the first release and is refused with a clear error.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.core.errors import StoreError
 from monitor.core.secrets import safe_url
 from monitor.store.engine import describe
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+# Alembic (with Mako and Pygments, ~0.1 s) is imported where a migration runs, not with the
+# store: the commands that only read the database never migrate it (lazy: CLI start time).
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 LEGACY_REVISIONS = frozenset({"0001_core", "0001_platform_canary", "0002_evaluator_incidents", "0002_notifiers_outbox"})
@@ -35,6 +39,8 @@ LEGACY_EQUIVALENT = "0001_initial"  # the revision of the chain whose schema is 
 
 def alembic_config(connection: sa.Connection | None = None) -> AlembicConfig:
     """Alembic's config for our script directory; migrations run on `connection`."""
+    from alembic.config import Config as AlembicConfig  # lazy: CLI start time
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
@@ -43,16 +49,22 @@ def alembic_config(connection: sa.Connection | None = None) -> AlembicConfig:
 
 
 def scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory  # lazy: CLI start time
+
     return ScriptDirectory.from_config(alembic_config())
 
 
 def current(conn: sa.Connection) -> set[str]:
     """The revisions alembic_version holds (empty when the table does not exist)."""
+    from alembic.migration import MigrationContext  # lazy: CLI start time
+
     return set(MigrationContext.configure(conn).get_current_heads())
 
 
 def adopt_legacy(conn: sa.Connection, cfg: AlembicConfig) -> bool:
     """Stamp `0001_initial` over the heads of the first releases; True if it did."""
+    from alembic import command  # lazy: CLI start time
+
     found = current(conn)
     if not found & LEGACY_REVISIONS:
         return False
@@ -67,6 +79,8 @@ def adopt_legacy(conn: sa.Connection, cfg: AlembicConfig) -> bool:
 
 def upgrade(engine: Engine, url: str) -> None:
     """Adopt a first-release database if it is one, then upgrade to the head."""
+    from alembic import command  # lazy: CLI start time
+
     try:
         with engine.begin() as conn:
             cfg = alembic_config(conn)

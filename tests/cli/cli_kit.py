@@ -130,9 +130,6 @@ def words_whole(lines: Iterable[str], texts: Iterable[str]) -> list[str]:
     return out
 
 
-NOW = datetime.now(UTC).replace(microsecond=0)
-
-
 def config_text(db: str, checks: str, extra: str = "") -> str:
     return (f"monitor:\n  database: {db}\n  location: local\n"
             "components:\n  - {id: login, name: 登录}\n  - {id: query, name: 查询}\n  - {id: network, name: 网络}\n"
@@ -152,9 +149,10 @@ REASON = ("token: token request failed: envelope code E1001: appKey or appSecret
           "(not asking again for 60s, the token-retry backoff)")
 
 
-def seed(url: str, now: datetime = NOW) -> None:
+def seed(url: str, now: datetime | None = None) -> None:
     """A store as a running monitor leaves it: 本地网关 up, 登录 down (incident 1, acked), 发票查询
     down and folded into it as a symptom, 数据同步 recovering, a silence on 数据同步."""
+    now = now or datetime.now(UTC).replace(microsecond=0)
     store = Store(url)
     store.migrate()
     store.write_results([

@@ -57,6 +57,20 @@ def test_status_table_names_everything_and_summarises(seeded: Path) -> None:
     assert words_whole(lines, [REASON]) == []  # the reason wraps at spaces only
 
 
+def test_status_says_when_the_monitor_seems_not_to_run(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    db = f"sqlite:///{tmp_path}/m.db"
+    seed(db, datetime.now(UTC) - timedelta(hours=2))
+    path = tmp_path / "c.yaml"
+    path.write_text(config_text(db, CHECKS), encoding="utf-8")
+    out = invoke("-c", str(path), "status", columns=200)
+    assert out.output.splitlines()[-1].startswith("no check has run since ")
+    assert out.output.splitlines()[-1].endswith(f"(2h ago): the monitor does not seem to be running; start it with: "
+                                                f"invoicewatch -c {path} run")
+    assert valid(invoke("-c", str(path), "status", "--json").output, "status")["monitor_running"] is False
+
+
 def test_status_exit_0_when_nothing_enabled_is_down(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/m.db"
     seed(db)
