@@ -85,7 +85,7 @@ def startup_block(config: Config, log_level: str) -> list[Text]:
 
 
 def _item(what: str, value: str) -> Text:
-    return Text(f"  {what:<12}", style="dim") + Text(value)
+    return Text(f"  {what:<13}", style="dim") + Text(value)
 
 
 @cli.command()

@@ -170,8 +170,8 @@ def _row(spec: CheckSpec, st: CheckStateRow | None, location: str, holds: Holds,
     if not spec.enabled:
         status, since = "disabled", None
         notes.append("disabled in the config (enabled: false)")
-    elif st is None:
-        status, since = "pending", None
+    elif st is None or (st.last_result_at is None and st.status != "maintenance"):
+        status, since = "pending", None  # no result yet (the deciding service may have a row)
         if not _runs_here(spec, config.monitor.location):
             notes.append(f"runs only at {', '.join(spec.locations)} (this node is {config.monitor.location})")
         elif first_within is not None:
@@ -270,7 +270,7 @@ def _cells(r: dict[str, Any], zone: Any, now: datetime) -> dict[str, Any]:
             message.append(": ")
     message.append(r["message"])
     nxt: str | Text
-    if r["status"] == "pending":
+    if r["first_run_within_s"] is not None:
         nxt = f"within {span(timedelta(seconds=r['first_run_within_s']))}" if r["first_run_within_s"] is not None else ""
     else:
         nxt = until(now, r["next_run_at"]) if not r["overdue"] else Text(f"{span(now - r['next_run_at'])} overdue", style="yellow")

@@ -197,6 +197,6 @@ def test_run_prints_what_it_watches_first(tmp_path: Path) -> None:
         proc.wait(30)
     assert lines[0].startswith("invoicewatch ") and str(path) in lines[0]
     assert lines[1].startswith("watching 5 checks (2 disabled or elsewhere): 本地网关, 登录")
-    assert any(line.strip() == "status page on a free port of 127.0.0.1 (files in var/status; the server's line below says which)"
+    assert any(line.strip() == "status page  on a free port of 127.0.0.1 (files in var/status; the server's line below says which)"
                for line in lines)
-    assert any(line.strip() == "messages    oncall (oncall, zh-CN) -> json://127.0.0.1:9" for line in lines)
+    assert any(line.strip() == "messages     oncall (oncall, zh-CN) -> json://127.0.0.1:9" for line in lines)
