@@ -60,7 +60,7 @@ def echo_problem(problem: ConfigProblem, *, err: bool = False) -> None:
     out = console(err=err)
     text = str(problem)
     where, sep, what = text.partition(": ")
-    out.print(Text(where + sep, style="bold") + Text(what), soft_wrap=True)
+    out.print(Text(where + sep, style="bold") + Text(what), soft_wrap=not out.is_terminal)
     shown = excerpt(problem)
     if shown:
         source, caret = shown.split("\n", 1)

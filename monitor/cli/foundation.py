@@ -157,7 +157,7 @@ def check(app: AppState, name: str, as_json: bool) -> None:
 
     Needs only this check's secrets (and its platform's). Exit 0 up or degraded, 1 down,
     2 config error or unknown check."""
-    from monitor.cli.show import Watcher, hint, result_json, target, verdict  # lazy: CLI start time
+    from monitor.cli.show import Watcher, base_url, hint, result_json, target, verdict  # lazy: CLI start time
     from monitor.core.secrets import Redactor
     from monitor.runtime import run_one
 
@@ -171,7 +171,8 @@ def check(app: AppState, name: str, as_json: bool) -> None:
         emit_json({**result_json(result), "target": line, "duration_ms": round((time.monotonic() - t0) * 1000, 1)})
     else:
         out.print(Text(spec.name, style="bold") + Text(f"  {spec.kind} · {line}"), overflow="fold")
-        with Watcher(out) as watcher:
+        redactor = Redactor(config.secrets)
+        with Watcher(out, redactor.redact(base_url(spec, config))) as watcher:
             result = asyncio.run(run_one(config, spec, progress=watcher))
         for part in verdict(result, watcher, time.monotonic() - t0):
             out.print(part, overflow="fold")

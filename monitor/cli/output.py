@@ -279,10 +279,11 @@ class CliError(click.ClickException):
         self.exit_code = exit_code  # type: ignore[misc]  # click declares it a ClassVar; set per error
 
     def show(self, file: IO[Any] | None = None) -> None:
-        err = console(err=True)  # soft wrap: a path or command is never broken across lines
-        err.print(Text("invoicewatch: ", style="bold red") + Text(self.message), soft_wrap=True)
+        err = console(err=True)  # wrapped at spaces on a terminal; elsewhere one line each
+        soft = not err.is_terminal
+        err.print(Text("invoicewatch: ", style="bold red") + Text(self.message), soft_wrap=soft)
         for hint in self.hints:
-            err.print(Text("  " + hint), soft_wrap=True)
+            err.print(Text("  " + hint), soft_wrap=soft)
 
 
 def origin(url: str) -> str:

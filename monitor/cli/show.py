@@ -85,6 +85,13 @@ def target(spec: CheckSpec, config: Config, redactor: Redactor) -> str:
     return redactor.redact(line)
 
 
+def base_url(spec: CheckSpec, config: Config) -> str:
+    """The platform's base URL a platform check's requests go under ("" for other kinds)."""
+    platform = getattr(spec, "platform", None)
+    profile = config.platforms.get(str(platform)) if platform else None
+    return str(profile.base_url) if profile is not None else ""
+
+
 def address_of(spec: CheckSpec, config: Config) -> tuple[str, int] | None:
     """(host, port) this check connects to, when there is one address."""
     url = getattr(spec, "url", None) if spec.kind in ("http", "flow") else None
@@ -140,8 +147,9 @@ class Watcher:
     """checks.base.Progress for `invoicewatch check`: the request in flight on a spinner (a
     terminal only), each finished step as a block, with the requests it made."""
 
-    def __init__(self, out: Console) -> None:
+    def __init__(self, out: Console, base: str = "") -> None:
         self.out = out
+        self.base = base.rstrip("/")  # requests under it are shown by path (the header names it)
         self.started = time.monotonic()
         self.last = self.started
         self.requests: list[tuple[str, str]] = []
@@ -162,6 +170,8 @@ class Watcher:
 
     # checks.base.Progress
     def request(self, method: str, url: str) -> None:
+        if self.base and url.startswith(self.base + "/"):
+            url = url[len(self.base):]
         self.requests.append((method, url))
         self.flight.what = f"{method} {url}"
         self.flight.since = time.monotonic()
@@ -253,7 +263,9 @@ def verdict(result: Result, watcher: Watcher | None, elapsed: float) -> list[Tex
         for i, s in enumerate(result.steps):
             out.append(Trimmed(step_block(s, watcher.measured(i) if watcher else None, [])))
     stepped = {(k, repr(v)) for s in result.steps for k, v in s.values.items()}
-    values = {k: v for k, v in result.values.items() if (k, repr(v)) not in stepped}
+    names = {s.name for s in result.steps}
+    values = {k: v for k, v in result.values.items()
+              if (k, repr(v)) not in stepped and not (k == "step" and v in names)}  # values once
     out.extend(_details("", result.conditions, result.phases, values))
     before = earlier(result.steps)
     own = [s for s in result.steps if s not in before]

@@ -122,7 +122,7 @@ def test_check_against_a_simulator_that_is_not_running_says_how_to_start_it(tmp_
         f"simulator: {{enabled: true, port: {port}}}\nstatus_page: {{port: 0}}\n"), encoding="utf-8")
     out = invoke("-c", str(path), "check", "登录", columns=100)
     assert out.exit_code == 1
-    assert f"POST http://127.0.0.1:{port}/openapi/token" in out.output  # the request it tried
+    assert f"platform sim at http://127.0.0.1:{port}" in out.output and "POST /openapi/token" in out.output  # tried
     assert " ".join(out.output.split()).endswith(
         f"nothing answers at http://127.0.0.1:{port}, the bundled simulator's address: start the monitor, which runs it "
         f"(invoicewatch -c {path} run), or the simulator alone (invoicewatch -c {path} simulate serve)")
