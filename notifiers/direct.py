@@ -94,12 +94,14 @@ class Sent:
     at: datetime
     event: str
     component: str | None = None
-    detected_at: datetime | None = None  # for an incident opened while unstored
+    started_at: datetime | None = None  # of an incident opened while unstored
+    detected_at: datetime | None = None
 
     def to_json(self) -> str:
         return json.dumps({
             "key": self.key, "channel": self.target[0], "index": self.target[1], "at": self.at.isoformat(),
             "event": self.event, "component": self.component,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
             "detected_at": self.detected_at.isoformat() if self.detected_at else None,
         }, ensure_ascii=False, separators=(",", ":"))
 
@@ -109,6 +111,7 @@ class Sent:
         return cls(
             key=str(d["key"]), target=(str(d["channel"]), int(d["index"])), at=datetime.fromisoformat(d["at"]),
             event=str(d["event"]), component=d.get("component"),
+            started_at=datetime.fromisoformat(d["started_at"]) if d.get("started_at") else None,
             detected_at=datetime.fromisoformat(d["detected_at"]) if d.get("detected_at") else None,
         )
 

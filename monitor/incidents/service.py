@@ -234,7 +234,7 @@ class IncidentService:
             if due:
                 self._dirty = set()
             world = World(self.topology, dict(self.states), self.policy, self._holds,
-                          detected=self.unstored.detected() if self.unstored else {})
+                          detected=self.unstored.detected(now) if self.unstored else {})
             try:
                 out = await asyncio.to_thread(self._transaction, now, self.config, world, to_save, pending, active)
             except Exception as exc:
@@ -328,7 +328,7 @@ class IncidentService:
             out.outbox_rows = sum(enqueue(s, n, config, sent=sent.get(n.key)) for n in outgoing)
             s.commit()
         if unstored is not None:
-            unstored.stored()
+            unstored.stored(now)
         for action, iid, _eid in written.entries:  # one line per incident change, once committed
             view = action.incident
             log.log(logging.WARNING if action.kind == OPENED else logging.INFO,

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from monitor.core.secrets import Redactor
 
 log = logging.getLogger(__name__)
-RETRY_EVERY = timedelta(seconds=30)  # a target that refused a direct delivery is tried again this often
+RETRY_EVERY = timedelta(seconds=30)
+HINT_TTL = timedelta(hours=1)  # a journal entry older than this no longer names the open outage  # a target that refused a direct delivery is tried again this often
 _OPENINGS = (INCIDENT_OPENED, INCIDENT_DEGRADED)
 
 
@@ -74,18 +75,20 @@ class Unstored:
         self.actions: list[Action] = []  # in order, since the first refused transaction
         self.since: datetime | None = None
         self._tried: dict[str, datetime] = {}  # notice key -> last direct attempt
+        self._reconciled = False  # this transaction stored a journalled notice as sent
 
     @property
     def active(self) -> bool:
         return self.book is not None
 
-    def detected(self) -> dict[str, datetime]:
-        """Openings told on-call directly before a restart (component -> detection time);
-        while deciding in memory the kept book already holds them."""
-        if self.active:
-            return {}
-        return {e.component: e.detected_at for e in self.journal.entries
-                if e.event in _OPENINGS and e.component and e.detected_at is not None}
+    def detected(self, now: datetime) -> dict[str, tuple[datetime, datetime]]:
+        """Openings on-call was told of directly, from the journal (component -> (started_at,
+        detected_at)): after a restart, the incident opened again keeps its time and key (the
+        rulebook ignores one older than the component's last resolution). Older than
+        HINT_TTL, an entry is about an outage long over and is not used."""
+        return {e.component: (e.started_at or e.detected_at, e.detected_at) for e in self.journal.entries
+                if e.event in _OPENINGS and e.component and e.detected_at is not None
+                and now - e.detected_at <= HINT_TTL}
 
     def decide(self, load_book: Callable[[], Book], world: World, now: datetime, config: Config) -> int:
         """One deciding pass in memory, then the direct deliveries it calls for; returns how
@@ -114,7 +117,7 @@ class Unstored:
             delivered = deliver_directly(config, notice, skip=self.journal.sent_to(notice.key), redactor=self.redactor)
             inc = action.incident
             self.journal.record(
-                Sent(notice.key, t, now, notice.event, inc.component, inc.detected_at) for t in delivered
+                Sent(notice.key, t, now, notice.event, inc.component, inc.started_at, inc.detected_at) for t in delivered
             )
 
     def stored_as(self, action: Action, notice: Notice) -> tuple[Notice, dict[TargetKey, datetime]]:
@@ -126,18 +129,22 @@ class Unstored:
         sent = {e.target: e.at for e in self.journal.entries if e.key == direct.key}
         if not sent:
             return notice, {}
+        self._reconciled = True
         return dataclasses.replace(notice, key=direct.key), sent
 
     def pending(self) -> list[Action]:
         return list(self.actions)
 
-    def stored(self) -> None:
-        """Everything kept here is in the database now: forget it, empty the journal."""
+    def stored(self, now: datetime) -> None:
+        """A transaction worked. What was kept here is in the database now: forget it, and
+        empty the journal once its entries are reconciled (or too old to matter)."""
         if self.book is not None:
             log.warning("the database accepts writes again: %d decisions taken since %s stored",
                         len(self.actions), self.since.isoformat() if self.since else "?",
                         extra={"event": "store.recovered", "fields": {"decisions": len(self.actions)}})
+        entries = self.journal.entries
+        if entries and (self.book is not None or self._reconciled or not self.detected(now)):
+            self.journal.clear()
         self.book, self.actions, self.since = None, [], None
         self._tried.clear()
-        if self.journal.entries:
-            self.journal.clear()
+        self._reconciled = False

@@ -111,7 +111,8 @@ class World:
     policy: Policy = Policy()
     holds: Holds = NO_HOLDS
     extra: Mapping[str, Any] = field(default_factory=dict)
-    detected: Mapping[str, datetime] = field(default_factory=dict)  # component -> when on-call was told
+    # component -> (started_at, detected_at) of an opening on-call was already told of
+    detected: Mapping[str, tuple[datetime, datetime]] = field(default_factory=dict)
 
 
 def reconcile(book: Book, world: World, now: datetime) -> tuple[Book, list[Action]]:
@@ -273,15 +274,18 @@ class _Pass:
                 return  # resolved by hand while still failing: wait for a recovery first
             root = members[0]
             title, i18n = self.title(comp, kind, status)
+            started = min(self._failing_since(m) for m in members)
             told = self.w.detected.get(comp)
-            detected = told if told is not None and told <= self.now else self.now
+            detected = self.now
+            if told is not None and told[1] <= self.now and (last is None or told[1] > last):
+                started, detected = min(started, told[0]), told[1]
             inc = new_incident(
                 component=comp,
                 kind=kind,
                 title=title,
                 title_i18n=i18n,
                 impact=impact,
-                started_at=min(detected, *(self._failing_since(m) for m in members)),
+                started_at=started,
                 detected_at=detected,
                 root_check=root,
                 checks=tuple(members),
