@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import time
 from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field
 
-from checks.base import Context
+from checks.base import RUN_STARTED, Context
 from monitor.core.results import ConditionResult, Result, Status, StepResult, worst
 from monitor.core.spec import CheckSpec
 
@@ -76,6 +77,7 @@ async def run_check(spec: CheckSpec, ctx: Context) -> Result:
     started = ctx.clock.now()
     t0 = ctx.clock.monotonic()
     timeout = spec.timeout.total_seconds()
+    started_run = RUN_STARTED.set(time.perf_counter())  # the run's task copies it (set_budget)
     try:
         result: Result = await asyncio.wait_for(module.run(spec, ctx), timeout)
     except TimeoutError:
@@ -98,6 +100,8 @@ async def run_check(spec: CheckSpec, ctx: Context) -> Result:
             message=f"check failed: {type(exc).__name__}: {exc}",
             values={"internal_error": True},
         )
+    finally:
+        RUN_STARTED.reset(started_run)
     result.check = spec.name
     result.location = result.location or ctx.location
     apply_latency_thresholds(spec, result)

@@ -16,8 +16,15 @@ evidence (conditions, steps, message). It may raise CheckError for its own setup
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+# When the current check run started (time.perf_counter()), set by run_check: budgets inside
+# a run (checks/platform/session.py set_budget) count from the start of the run, not from
+# when the kind got round to asking, so work before the first request cannot push the kind's
+# own deadline past run_check's hard timeout.
+RUN_STARTED: ContextVar[float | None] = ContextVar("check_run_started", default=None)
 
 if TYPE_CHECKING:
     from checks.client import HttpClientFactory
