@@ -101,6 +101,7 @@ class IncidentService:
         self._dirty: set[str] = set()  # states changed since the last save
         self._changed: set[str] = set()  # states whose status changed since the last tick
         self._notices: list[Notice] = []  # check-level notices (flapping) for the next tick
+        self._seen: dict[str, float] = {}  # check -> monotonic time of its last local result (staleness)
         self._holds = Holds()
         self._occurrences: dict[tuple[int, datetime], Occurrence] | None = None  # active at the last tick
         self._mirror = True
@@ -177,6 +178,8 @@ class IncidentService:
         now = self.clock.now()
         state = self.states.get(spec.name) or new_state(spec.name, now)
         state, events = evaluate(state, result, now, spec, self.rules)
+        if result.location in ("", self.location):
+            self._seen[spec.name] = self.clock.monotonic()
         self.states[spec.name] = state
         self._dirty.add(spec.name)
         self.slo.add(spec, result, self._holds.in_maintenance)
@@ -216,10 +219,13 @@ class IncidentService:
             everything, covered = coverage(active)
             checks, comps = silences.silenced(sil)
             self._holds = Holds(everything, covered, checks, comps)
+            mono = self.clock.monotonic()
             for name, spec in self.topology.specs.items():
                 state = self.states.get(name) or new_state(name, now)
+                seen = self._seen.get(name)
                 swept, events = sweep(
-                    state, now, spec, self.rules, maintenance=self._holds.in_maintenance(component_of(spec))
+                    state, now, spec, self.rules, maintenance=self._holds.in_maintenance(component_of(spec)),
+                    quiet_for=timedelta(seconds=mono - seen) if seen is not None and len(state.locations) <= 1 else None,
                 )
                 if swept is not state:
                     self.states[name] = swept

@@ -5,6 +5,7 @@ process stays healthy (a control check keeps its schedule, RSS stays bounded, no
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import time
 from datetime import UTC, datetime
@@ -115,7 +116,7 @@ async def test_monitor_on_a_full_disk_pages_stores_later_and_stays_healthy(
 
         runs_so_far = len(platform.control_hits)
         stamps = await until(lambda: len(s := control_stamps()) >= runs_so_far - 1 and s, 60, "the buffered results")
-        gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False)]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
         assert max(gaps) < 2.5 * INTERVAL, gaps
 
         platform.broken = False
