@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import importlib
+import time
 from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field
 
-from checks.base import Context, watched_by
+from checks.base import RUN_STARTED, Context, watched_by
 from monitor.core.results import ConditionResult, Result, Status, StepResult, worst
 from monitor.core.spec import CheckSpec
 
@@ -77,6 +78,7 @@ async def run_check(spec: CheckSpec, ctx: Context) -> Result:
     started = ctx.clock.now()
     t0 = ctx.clock.monotonic()
     timeout = spec.timeout.total_seconds()
+    started_run = RUN_STARTED.set(time.perf_counter())  # the run's task copies it (set_budget)
     try:
         with watched_by(_Masked(ctx.progress, ctx.redactor) if ctx.progress else None):  # wait_for's task copies it
             result: Result = await asyncio.wait_for(module.run(spec, ctx), timeout)
@@ -100,6 +102,8 @@ async def run_check(spec: CheckSpec, ctx: Context) -> Result:
             message=f"check failed: {type(exc).__name__}: {exc}",
             values={"internal_error": True},
         )
+    finally:
+        RUN_STARTED.reset(started_run)
     result.check = spec.name
     result.location = result.location or ctx.location
     apply_latency_thresholds(spec, result)

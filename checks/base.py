@@ -22,6 +22,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+# When the current check run started (time.perf_counter()), set by run_check: budgets inside
+# a run (checks/platform/session.py set_budget) count from the start of the run, not from
+# when the kind got round to asking, so work before the first request cannot push the kind's
+# own deadline past run_check's hard timeout.
+RUN_STARTED: ContextVar[float | None] = ContextVar("check_run_started", default=None)
+
 if TYPE_CHECKING:
     from checks.client import HttpClientFactory
     from monitor.core.clock import Clock

@@ -19,12 +19,13 @@ lets receivers that can dedupe do so. The SQL of claiming and recording is
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import os
 import random
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,10 +34,12 @@ from typing import TYPE_CHECKING, Any
 from monitor.core.clock import Clock
 from monitor.core.events import MONITOR_PROBLEM, Notice
 from monitor.core.secrets import Redactor
+from monitor.rulebook.delivery import late_by
 from monitor.store import outbox
 from monitor.store.outbox import TargetKey
 from notifiers.crashpoints import crashpoint
-from notifiers.outbox import enqueue
+from notifiers.outbox import enqueue, environment_for
+from notifiers.render import render_block
 from notifiers.sender import SendOutcome, notify_type, send, url_secrets
 
 if TYPE_CHECKING:
@@ -67,14 +70,26 @@ def backoff(attempts: int, initial: timedelta, cap: timedelta, rng: random.Rando
     return timedelta(seconds=base * (0.5 + 0.5 * rng.random()))
 
 
-def combine(rows: list[dict[str, Any]]) -> tuple[str, str]:
-    """Title and body of grouped rows: the newest title, every body in order."""
+def combine(rows: list[dict[str, Any]], notes: Mapping[int, str] | None = None) -> tuple[str, str]:
+    """Title and body of grouped rows: the newest title, every body in order, each after its
+    note (by row id: the late-delivery line) when it has one."""
     rows = sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+    notes = notes or {}
+    fmt = rows[0]["body_format"]
+    bodies = [_with_note(r["body"], notes.get(r["id"]), fmt) for r in rows]
     if len(rows) == 1:
-        return rows[0]["title"], rows[0]["body"]
-    sep = _SEPARATOR.get(rows[0]["body_format"], "\n\n")
+        return rows[0]["title"], bodies[0]
+    sep = _SEPARATOR.get(fmt, "\n\n")
     title = rows[-1]["title"] + (f" (+{len(rows) - 1})" if len(rows) > 1 else "")
-    return title, sep.join(r["body"] for r in rows)
+    return title, sep.join(bodies)
+
+
+def _with_note(body: str, note: str | None, body_format: str) -> str:
+    if not note:
+        return body
+    if body_format == "html":
+        return f"<p>{html.escape(note)}</p>\n{body}"
+    return f"{note}\n\n{body}"
 
 
 class Dispatcher:
@@ -248,7 +263,7 @@ class Dispatcher:
 
     def _send_and_record(self, channel: Channel, target: TargetKey, claimed: Claimed) -> tuple[bool, bool]:
         rows = claimed.rows
-        title, body = combine(rows)
+        title, body = combine(rows, self._late_notes(rows, self.clock.now()))
         lead = min(rows, key=lambda r: (r["created_at"], r["id"]))
         url = channel.urls[target[1]] if target[1] < len(channel.urls) else None
         if url is None:
@@ -274,6 +289,19 @@ class Dispatcher:
                      f" (incident {lead['incident_id']})" if lead["incident_id"] is not None else "",
                      extra={"event": "message.delivered", "fields": fields})
         return outcome.ok, self._record(channel, claimed, outcome, error, self.clock.now())
+
+    def _late_notes(self, rows: list[dict[str, Any]], now: datetime) -> dict[int, str]:
+        """The "sent late: decided at ..." line of each row that goes out late."""
+        notes: dict[int, str] = {}
+        env = environment_for(self.config)
+        for r in rows:
+            late = late_by(r["created_at"], now, r["group_until"])
+            if late is None:
+                continue
+            ctx = {"decided_at": r["created_at"], "sent_at": now, "late_by": late}
+            lang = r["language"] if r["language"] in ("zh-CN", "en") else "en"
+            notes[r["id"]] = render_block(env, f"{lang}/late.txt.j2", "note", ctx)
+        return notes
 
     def _record(self, channel: Channel, claimed: Claimed, outcome: SendOutcome, error: str | None, now: datetime) -> bool:
         """Write the outcome on the rows and their attempts; True if a problem notice was queued."""

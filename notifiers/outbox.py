@@ -10,7 +10,7 @@ holds a secret.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,12 +41,18 @@ def environment_for(config: Config) -> Environment:
     return env
 
 
-def enqueue(session: Session, notice: Notice, config: Config, *, now: datetime | None = None) -> int:
+def enqueue(
+    session: Session, notice: Notice, config: Config, *, now: datetime | None = None,
+    sent: Mapping[tuple[str, int], datetime] | None = None,
+) -> int:
     """Add one outbox row per routed target; return how many rows were added.
 
     Does not commit: the caller commits with the change that caused the notice and then
     publishes "outbox_added" on the bus. Idempotent on (notice.key, channel, target).
+    `sent` names targets that already received this notice directly while the database
+    refused writes (notifiers/direct.py): their rows are stored as sent, never sent again.
     """
+    sent = sent or {}
     now = now or notice.at
     also: set[tuple[str, int]] = set()
     if notice.event in CLOSING_EVENTS and notice.incident_id is not None:
@@ -68,6 +74,7 @@ def enqueue(session: Session, notice: Notice, config: Config, *, now: datetime |
             rendered[cache_key] = render(env, notice, config, audience=channel.audience, language=language, body_format=fmt)
         msg = rendered[cache_key]
         due = max(release_time(channel, notice, now, zone), now + target.group_window)
+        sent_at = sent.get((channel.name, target.index))
         added += outbox.insert(
             session,
             {
@@ -83,8 +90,9 @@ def enqueue(session: Session, notice: Notice, config: Config, *, now: datetime |
                 "title": redactor.redact(msg.title),
                 "body": redactor.redact(msg.body),
                 "body_format": msg.body_format,
-                "status": "pending",
-                "attempts": 0,
+                "status": "pending" if sent_at is None else "sent",
+                "attempts": 0 if sent_at is None else 1,
+                "sent_at": sent_at,
                 "next_attempt_at": due,
                 "created_at": now,
                 "group_until": (now + target.group_window) if target.group_window and notice.incident_id is not None else None,

@@ -4,7 +4,7 @@ that failed (the old config keeps running), results that cannot be written to th
 A reload failure goes through the outbox like everything else (key per distinct set of
 errors, so it is told once). A database that refuses writes cannot hold the outbox row that
 would report it, so that one notice falls back to a direct Apprise send to the routed
-targets, at most once per `DIRECT_EVERY` per process.
+targets (notifiers/direct.py), at most once per `DIRECT_EVERY` per process.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.core.errors import StoreError
 from monitor.core.events import MONITOR_PROBLEM, Notice
-from notifiers.outbox import enqueue, environment_for
-from notifiers.render import render
-from notifiers.routing import body_format, targets_for
-from notifiers.sender import notify_type, send
+from notifiers.direct import deliver_directly
+from notifiers.outbox import enqueue
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -80,16 +78,5 @@ class SelfCheck:
         if self._last_direct is not None and now - self._last_direct < DIRECT_EVERY:
             return
         self._last_direct = now
-        env = environment_for(config)
         for notice in notices:
-            for target in targets_for(notice, config):
-                channel = target.channel
-                language = channel.language or config.monitor.language
-                fmt = body_format(channel, target.url)
-                msg = render(env, notice, config, audience=channel.audience, language=language, body_format=fmt)
-                outcome = send(target.url, title=msg.title, body=msg.body, body_format=msg.body_format,
-                               kind=notify_type(notice.event, notice.severity),
-                               timeout=channel.timeout.total_seconds(), key=notice.key,
-                               mentions=tuple(channel.mentions))
-                if not outcome.ok:
-                    log.error("direct delivery of a monitor problem to %s[%d] failed", channel.name, target.index)
+            deliver_directly(config, notice)

@@ -40,6 +40,31 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
+# The ports the product listens on by default (status page, simulator). No test may bind a
+# fixed port; the suite holds these two for its whole run, so a test whose monitor falls back
+# to a default fails at once with "address in use" instead of colliding with a `make run`
+# left running (where one already listens, that is the collision this guards against).
+DEFAULT_PORTS = (8080, 8900)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def default_ports_taken() -> Iterator[list[int]]:
+    held: list[socket.socket] = []
+    for port in DEFAULT_PORTS:
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen(1)
+            held.append(sock)
+        except OSError:
+            sock.close()
+    try:
+        yield [s.getsockname()[1] for s in held]
+    finally:
+        for sock in held:
+            sock.close()
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from checks.base import watching
+from checks.base import RUN_STARTED, watching
 from checks.client import HttpClientFactory, read_capped
 from checks.platform import signing
 from checks.platform.exchange import EXCERPT, Exchange, judge
@@ -55,8 +55,15 @@ _DEADLINE: ContextVar[float | None] = ContextVar("platform_request_deadline", de
 
 
 def set_budget(seconds: float) -> None:
-    """Give this check run `seconds` (less a margin for reporting) for all its requests."""
-    _DEADLINE.set(time.perf_counter() + seconds - min(1.0, seconds * 0.1))
+    """Give this check run `seconds` (less a margin for reporting) for all its requests.
+
+    The margin is the time the kind keeps to cancel what is in flight and build its own down
+    result before run_check's hard timeout cuts it off. That work does not shrink with the
+    timeout, so it is 10% with a floor of 250 ms (at most half of a very short timeout) and
+    a cap of 1 s; at 10% alone a 0.3 s timeout kept 30 ms, which a busy event loop misses."""
+    margin = min(1.0, max(min(0.25, seconds / 2), seconds * 0.1))
+    started = RUN_STARTED.get()
+    _DEADLINE.set((time.perf_counter() if started is None else started) + seconds - margin)
 
 
 def budget_left() -> float | None:

@@ -75,6 +75,11 @@ class MonitorSection(Strict):
         "sqlite:///var/invoicewatch.db",
         description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db",
     )
+    journal: str | None = Field(
+        None,
+        description="file of messages sent directly while the database refused writes (default: beside "
+        "the SQLite file, or $STATE_DIRECTORY / var/ for PostgreSQL)",
+    )
     location: str = Field(
         "local", min_length=1, max_length=64, description="name of the network location this node probes from"
     )

@@ -51,3 +51,9 @@ class FakeClock:
 
     def set(self, when: datetime) -> None:
         self.advance(when - self._now)
+
+    def jump(self, delta: timedelta | float) -> datetime:
+        """Set the wall clock forwards or back (NTP stepping it, an admin, a VM resumed) while
+        monotonic time goes on undisturbed, as a real system clock does."""
+        self._now += delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+        return self._now

@@ -8,6 +8,10 @@
                 `evaluation.sweep_interval` of real time (the logic itself reads `now` from
                 the injected clock, so tests drive `tick()` with a FakeClock).
 
+When the database refuses the transaction (a full disk), deciding goes on in memory and the
+notices go out directly (monitor/incidents/unstored.py); the next transaction that works
+stores those decisions first, with their own times, and their messages as already sent.
+
 Check states are saved on every transition (with the incident change they cause) and
 otherwise at most every `evaluation.persist_interval`, so probing stays batched. Incidents
 are re-read from the database on every tick: a restart, or an `ack` from the CLI in another
@@ -37,17 +41,19 @@ from monitor.core.results import Result
 from monitor.core.spec import CheckSpec
 from monitor.incidents import ledger, maintenance, silences
 from monitor.incidents.slo_tracker import SloTracker
+from monitor.incidents.unstored import Unstored, journal_path, refused
 from monitor.rulebook import notices
 from monitor.rulebook.check_events import FlappingStarted, Recheck, StateChanged
 from monitor.rulebook.check_state import CheckState
 from monitor.rulebook.evaluate import evaluate, new_state, rules_for, sweep
-from monitor.rulebook.incident_book import OPENED, RESOLVED
+from monitor.rulebook.incident_book import OPENED, RESOLVED, Book
 from monitor.rulebook.incidents import Holds, Policy, World, component_statuses, reconcile
 from monitor.rulebook.maintenance import Occurrence, active_in, coverage, upcoming
 from monitor.rulebook.topology import Topology, component_of
 from monitor.store import incidents, results
 from monitor.store import maintenance as holds
-from notifiers.outbox import enqueue_all
+from notifiers.direct import DirectJournal
+from notifiers.outbox import enqueue
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -70,6 +76,7 @@ class TickOutcome:
     incidents: set[int] = dataclasses.field(default_factory=set)
     components: list[str] = dataclasses.field(default_factory=list)
     outbox_rows: int = 0
+    unstored: int = 0  # decisions waiting for the database (it refused this transaction)
 
 
 class IncidentService:
@@ -94,6 +101,7 @@ class IncidentService:
         self._dirty: set[str] = set()  # states changed since the last save
         self._changed: set[str] = set()  # states whose status changed since the last tick
         self._notices: list[Notice] = []  # check-level notices (flapping) for the next tick
+        self._seen: dict[str, float] = {}  # check -> monotonic time of its last local result (staleness)
         self._holds = Holds()
         self._occurrences: dict[tuple[int, datetime], Occurrence] | None = None  # active at the last tick
         self._mirror = True
@@ -104,6 +112,7 @@ class IncidentService:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.ticks = 0
+        self.unstored: Unstored | None = None  # made at start, while the disk has room for the journal
         self.on_config(config)
 
     # lifecycle -----------------------------------------------------------------------------
@@ -127,6 +136,8 @@ class IncidentService:
         self._wake.set()
 
     async def start(self) -> None:
+        journal = await asyncio.to_thread(DirectJournal, journal_path(self.config))
+        self.unstored = Unstored(journal)
         now = self.clock.now()
         self.states = await asyncio.to_thread(self._load_states, now)
         await self.tick()
@@ -167,6 +178,8 @@ class IncidentService:
         now = self.clock.now()
         state = self.states.get(spec.name) or new_state(spec.name, now)
         state, events = evaluate(state, result, now, spec, self.rules)
+        if result.location in ("", self.location):
+            self._seen[spec.name] = self.clock.monotonic()
         self.states[spec.name] = state
         self._dirty.add(spec.name)
         self.slo.add(spec, result, self._holds.in_maintenance)
@@ -206,10 +219,13 @@ class IncidentService:
             everything, covered = coverage(active)
             checks, comps = silences.silenced(sil)
             self._holds = Holds(everything, covered, checks, comps)
+            mono = self.clock.monotonic()
             for name, spec in self.topology.specs.items():
                 state = self.states.get(name) or new_state(name, now)
+                seen = self._seen.get(name)
                 swept, events = sweep(
-                    state, now, spec, self.rules, maintenance=self._holds.in_maintenance(component_of(spec))
+                    state, now, spec, self.rules, maintenance=self._holds.in_maintenance(component_of(spec)),
+                    quiet_for=timedelta(seconds=mono - seen) if seen is not None and len(state.locations) <= 1 else None,
                 )
                 if swept is not state:
                     self.states[name] = swept
@@ -223,15 +239,18 @@ class IncidentService:
             to_save = [self.states[n] for n in (dirty if due else changed) if n in self.states]
             if due:
                 self._dirty = set()
+            world = World(self.topology, dict(self.states), self.policy, self._holds,
+                          detected=self.unstored.detected(now) if self.unstored else {})
             try:
-                out = await asyncio.to_thread(
-                    self._transaction, now, self.config, self.topology, dict(self.states), to_save, pending, active
-                )
-            except Exception:
+                out = await asyncio.to_thread(self._transaction, now, self.config, world, to_save, pending, active)
+            except Exception as exc:
                 self._changed |= changed
                 self._dirty |= dirty
                 self._notices = pending + self._notices
-                raise
+                if self.unstored is None or not refused(exc):
+                    raise
+                log.debug("deciding transaction refused: %s", exc)
+                out = TickOutcome(unstored=await asyncio.to_thread(self._decide_unstored, world, now))
             if due:
                 self._last_saved = self.clock.monotonic()
             self.ticks += 1
@@ -249,6 +268,16 @@ class IncidentService:
     def _held_check(self, name: str | None) -> bool:
         spec = self.topology.specs.get(name or "")
         return spec is not None and self._holds.holds(component_of(spec), (spec.name,))
+
+    def _decide_unstored(self, world: World, now: datetime) -> int:
+        """The transaction was refused: decide in memory and send directly (see unstored.py)."""
+        assert self.unstored is not None
+
+        def load_book() -> Book:
+            with self.store.session() as s:
+                return ledger.load_book(s, lock=False)
+
+        return self.unstored.decide(load_book, world, now, self.config)
 
     def _read(self, now: datetime) -> tuple[list[Occurrence], list[Any], list[Result]]:
         """What the tick needs from the database before deciding: maintenance windows,
@@ -268,8 +297,7 @@ class IncidentService:
         self,
         now: datetime,
         config: Config,
-        topology: Topology,
-        states: dict[str, CheckState],
+        world: World,
         to_save: list[CheckState],
         pending: list[Notice],
         active: list[Occurrence],
@@ -284,12 +312,18 @@ class IncidentService:
                 for row in maintenance.mirror_config(s, config, now):
                     outgoing += self._scheduled(row, now)
             book = ledger.load_book(s)
-            world = World(topology, states, self.policy, self._holds)
+            unstored = self.unstored
+            kept = unstored.pending() if unstored is not None else []
+            if unstored is not None and unstored.book is not None:
+                book = unstored.book  # decided in memory while the database refused writes
             book, actions = reconcile(book, world, now)
-            written = ledger.write_actions(s, actions)
+            written = ledger.write_actions(s, [*kept, *actions])
+            sent: dict[str, Any] = {}
             for action, iid, eid in written.entries:
                 notice = notices.for_action(action, iid, eid)
                 if notice is not None:
+                    if unstored is not None:
+                        notice, sent[notice.key] = unstored.stored_as(action, notice)
                     outgoing.append(notice)
             out.incidents = written.incident_ids
             out.components = incidents.write_component_statuses(s, component_statuses(world, book, now), now)
@@ -297,8 +331,10 @@ class IncidentService:
             outgoing += self._maintenance_notices(active, now)
             if self._last_slo is None or now - self._last_slo >= SLO_EVERY:
                 outgoing += self.slo.evaluate(s, now)
-            out.outbox_rows = enqueue_all(s, outgoing, config)
+            out.outbox_rows = sum(enqueue(s, n, config, sent=sent.get(n.key)) for n in outgoing)
             s.commit()
+        if unstored is not None:
+            unstored.stored(now)
         for action, iid, _eid in written.entries:  # one line per incident change, once committed
             view = action.incident
             log.log(logging.WARNING if action.kind == OPENED else logging.INFO,

@@ -99,11 +99,18 @@ def evaluate(
 
 
 def sweep(
-    state: CheckState, now: datetime, spec: CheckSpec, rules: Rules = DEFAULT_RULES, *, maintenance: bool = False
+    state: CheckState, now: datetime, spec: CheckSpec, rules: Rules = DEFAULT_RULES, *, maintenance: bool = False,
+    quiet_for: timedelta | None = None,
 ) -> tuple[CheckState, list[Event]]:
-    """Apply what the passing of time alone decides: staleness, maintenance, flapping's end."""
+    """Apply what the passing of time alone decides: staleness, maintenance, flapping's end.
+
+    `quiet_for` is how long the check has been without a result by a monotonic clock, when
+    the caller knows it: staleness is then judged by it, so a wall clock set an hour ahead
+    does not make every check look silent (an hour back does not hide a silent one)."""
     events: list[Event] = []
-    stale = state.last_result_at is not None and now > stale_deadline(state.last_result_at, spec, rules)
+    last = state.last_result_at
+    seen = last + quiet_for if last is not None and quiet_for is not None else now
+    stale = last is not None and seen > stale_deadline(last, spec, rules)
     if (stale, maintenance) == (state.stale, state.maintenance) and len(state.locations) <= 1 and not state.changes:
         return state, events  # the common case, thousands of times a sweep: nothing to do
     new = dataclasses.replace(state, stale=stale, maintenance=maintenance)

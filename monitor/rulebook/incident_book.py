@@ -23,6 +23,8 @@ IMPACT = "impact"  # the component's status got worse or better
 RECOVERED = "recovered"  # every check is up again: monitoring, the quiet period starts
 RELAPSED = "relapsed"  # failing again before the quiet period ended
 RESOLVED = "resolved"
+REMOVED = "removed"  # some of its checks left the config (removed or disabled): they no longer count
+REASON_REMOVED = "removed"  # Action.data["reason"] of a resolution because no check of it is left
 
 NETWORK = "network"  # kind of the one incident opened when a baseline (our network) is down
 COMPONENT = "component"

@@ -22,6 +22,12 @@ event cannot leave an incident behind) and decides, per component:
   announced is resolved silently.
 - by hand: an incident resolved by hand while its checks still fail stays resolved until
   they have recovered once.
+- removed: a check that left the config (removed, or disabled) leaves its incidents with a
+  "removed from config" entry, never as a recovery; an incident left with none of its own
+  checks is closed as removed (the resolved notice says so, and that it is not a recovery).
+- unstored: an opening already told to on-call while the database refused writes
+  (`World.detected`, from the direct-delivery journal after a restart) keeps that detection
+  time when the incident is finally opened.
 """
 
 from __future__ import annotations
@@ -55,8 +61,10 @@ from monitor.rulebook.incident_book import (
     JOINED,
     NETWORK,
     OPENED,
+    REASON_REMOVED,
     RECOVERED,
     RELAPSED,
+    REMOVED,
     RESOLVED,
     SYMPTOM,
     Action,
@@ -103,6 +111,8 @@ class World:
     policy: Policy = Policy()
     holds: Holds = NO_HOLDS
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # component -> (started_at, detected_at) of an opening on-call was already told of
+    detected: Mapping[str, tuple[datetime, datetime]] = field(default_factory=dict)
 
 
 def reconcile(book: Book, world: World, now: datetime) -> tuple[Book, list[Action]]:
@@ -231,6 +241,8 @@ class _Pass:
                 folded.setdefault(component_of(specs[root]), []).append(name)
             elif name not in attached:
                 own.setdefault(component_of(spec), []).append(name)
+        for comp in list(self.open):
+            self.prune(comp)
         touched: set[str] = set()
         if net_down:
             self.ensure(netcomp, NETWORK, net_down, folded.get(netcomp, []), wait=False)
@@ -262,21 +274,26 @@ class _Pass:
                 return  # resolved by hand while still failing: wait for a recovery first
             root = members[0]
             title, i18n = self.title(comp, kind, status)
+            started = min(self._failing_since(m) for m in members)
+            told = self.w.detected.get(comp)
+            detected = self.now
+            if told is not None and told[1] <= self.now and (last is None or told[1] > last):
+                started, detected = min(started, told[0]), told[1]
             inc = new_incident(
                 component=comp,
                 kind=kind,
                 title=title,
                 title_i18n=i18n,
                 impact=impact,
-                started_at=min(self._failing_since(m) for m in members),
-                detected_at=self.now,
+                started_at=started,
+                detected_at=detected,
                 root_check=root,
                 checks=tuple(members),
                 status_at=self.now,
                 public=self.public(comp),
                 evidence=self.root_evidence(kind, members),
             )
-            self.act(OPENED, inc, self.describe(root), root)
+            self.act(OPENED, inc, self.describe(root), root, at=detected)
         else:
             for m in members:
                 if m not in inc.checks:
@@ -310,6 +327,24 @@ class _Pass:
                 inc = dataclasses.replace(inc, symptoms=(*inc.symptoms, s))
                 self.act(SYMPTOM, inc, "symptom: " + self.describe(s), s)
 
+    def prune(self, comp: str) -> None:
+        """Checks that left the config leave the incident; with none of its own left, it closes."""
+        inc = self.open[comp]
+        gone = [c for c in inc.checks if c not in self.t.specs]
+        gone_symptoms = [c for c in inc.symptoms if c not in self.t.specs]
+        if not gone and not gone_symptoms:
+            return
+        left = tuple(c for c in inc.checks if c in self.t.specs)
+        inc = dataclasses.replace(inc, checks=left, symptoms=tuple(c for c in inc.symptoms if c in self.t.specs))
+        names = ", ".join(gone + gone_symptoms)
+        if left:
+            self.act(REMOVED, inc, f"removed from config: {names}", gone[0] if gone else gone_symptoms[0],
+                     data={"removed": gone + gone_symptoms})
+            return
+        inc = dataclasses.replace(inc, status=STATUS_RESOLVED, resolved_at=self.now, status_at=self.now)
+        self.act(RESOLVED, inc, f"closed: {names} removed from config (not a recovery)", inc.root_check,
+                 data={"reason": REASON_REMOVED, "removed": gone + gone_symptoms})
+
     def settle(self, comp: str) -> None:
         inc = self.open[comp]
         if not all(self.ok(c) for c in inc.checks):
@@ -328,7 +363,10 @@ class _Pass:
             self.act(RESOLVED, inc, f"resolved: no failure for {quiet}", inc.root_check)
 
     # bookkeeping ---------------------------------------------------------------------------
-    def act(self, kind: str, inc: IncidentView, message: str, check: str | None, data: Mapping[str, Any] | None = None) -> None:
+    def act(
+        self, kind: str, inc: IncidentView, message: str, check: str | None,
+        data: Mapping[str, Any] | None = None, *, at: datetime | None = None,
+    ) -> None:
         held = self.held(inc)
         notice: str | None = None
         if kind in (OPENED, ANNOUNCED):
@@ -349,7 +387,7 @@ class _Pass:
         evidence = self.evidence(check)
         if inc.kind == NETWORK:
             evidence["cause"] = cause_rules.our_network(list(inc.checks)).to_json()
-        self.actions.append(Action(kind, inc, self.now, message, check, notice, {**evidence, **(data or {})}))
+        self.actions.append(Action(kind, inc, at or self.now, message, check, notice, {**evidence, **(data or {})}))
 
     def root_evidence(self, kind: str, members: list[str]) -> Mapping[str, Any] | None:
         ev = self.w.states[members[0]].evidence

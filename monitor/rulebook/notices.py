@@ -7,6 +7,7 @@ so re-deciding after a crash adds nothing to the outbox.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -139,4 +140,23 @@ def slo_alert(slo: str, component: str, level: str, at: datetime, figures: Mappi
         severity="critical" if level == "page" else "minor",
         title=f"SLO {slo}: error budget burning ({level})",
         data={"slo": slo, "level": level, **dict(figures)},
+    )
+
+
+def unstored(action: Action) -> Notice | None:
+    """The notice of a decision the database refused to store, for direct delivery.
+
+    An incident opened meanwhile has no id yet, so the key names its component and detection
+    time instead: the same on every retry and after a restart (the direct-delivery journal
+    holds it), and the key its outbox row is stored under once the database recovers.
+    """
+    notice = for_action(action, action.incident.id or 0, 0)
+    if notice is None:
+        return None
+    inc = action.incident
+    base = f"incident:{inc.id}" if inc.id is not None else f"incident:new:{inc.component}:{inc.detected_at.isoformat()}"
+    suffix = {INCIDENT_RESOLVED: "resolved", INCIDENT_UPDATED: f"update:{action.kind}:{action.at.isoformat()}"}.get(
+        notice.event, "opened")
+    return dataclasses.replace(
+        notice, key=f"{base}:{suffix}", incident_id=inc.id, data={**notice.data, "unstored": True}
     )

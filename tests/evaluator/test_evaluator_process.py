@@ -85,6 +85,7 @@ async def test_killed_monitor_resumes_the_incident_and_resolves_it(tmp_path: Pat
         f"""
 monitor: {{database: "sqlite:///{db}", location: local, write_interval: 200ms}}
 evaluation: {{sweep_interval: 200ms, persist_interval: 1s}}
+status_page: {{port: 0, output_dir: "{tmp_path / 'site'}"}}
 incidents: {{resolve_after: 1s}}
 components:
   - {{id: api, name: API}}

@@ -5,6 +5,7 @@ and never cut off by run_check."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from monitor.core.results import Status
 from tests.checks.conftest import HOSTILE
 
 INVOICE_MODULES = {f"checks.{k}" for k in ("login", "query", "completeness", "freshness", "issuance", "lifecycle", "permission", "flow")}
-TIMEOUT, MARGIN = 0.3, 0.5
+# A real budget of a few seconds (a busy machine must not decide the outcome); HANG_BOUND only
+# catches a probe that ignores cancellation, it is not a speed target.
+TIMEOUT, HANG_BOUND = 2.0, 10.0
 
 # Kinds meet the target with their own first request (a static-key platform: no token call);
 # "login-token" meets it at the token call.
@@ -41,9 +44,11 @@ def test_every_invoice_kind_is_in_this_contract() -> None:
 
 
 @pytest.mark.parametrize("target", list(HOSTILE))
-@pytest.mark.parametrize("kind", list(CHECKS))
-async def test_invoice_kind_survives_hostile_platform(kind: str, target: str, hostile: Any, make_env: Any, tmp_path: Path) -> None:
+async def test_invoice_kinds_survive_hostile_platform(target: str, hostile: Any, make_env: Any, tmp_path: Path) -> None:
+    """Every kind at once against one target (each in its own task and budget), so a real
+    timeout of a few seconds costs a few seconds per target, not per case."""
     port = await hostile(target)
+    checks = "".join(f"  - {{name: {kind}, timeout: {TIMEOUT}s, {spec[1:]}\n" for kind, spec in CHECKS.items())
     env = make_env(f"""
 platforms:
   p:
@@ -56,14 +61,23 @@ platforms:
     base_url: http://127.0.0.1:{port}
     credentials: {{appKey: k, appSecret: secret-value}}
 checks:
-  - {{name: c, timeout: {TIMEOUT}s, {CHECKS[kind][1:]}
-""")
+{checks}""")
     await env.registry.ledger.prepare()  # the schema, not the probe, on the clock
-    began = time.monotonic()
-    result = await run_check(env.config.check("c"), env.ctx)
-    elapsed = time.monotonic() - began
-    assert result.status is Status.DOWN, result.message
-    assert result.message and "\n" not in result.message and len(result.message) < 1000
-    assert elapsed < TIMEOUT + MARGIN, f"{elapsed:.2f}s: {result.message}"
-    assert "internal_error" not in result.values, result.message
-    assert "timeout" not in result.values, result.message
+
+    async def one(kind: str) -> tuple[str, Any, float]:
+        began = time.monotonic()
+        result = await run_check(env.config.check(kind), env.ctx)
+        return kind, result, time.monotonic() - began
+
+    problems = []
+    for kind, result, elapsed in await asyncio.gather(*(one(k) for k in CHECKS)):
+        msg = result.message
+        if result.status is not Status.DOWN or not msg or "\n" in msg or len(msg) >= 1000:
+            problems.append(f"{kind}: {result.status} {msg!r}")
+        if "timeout" in result.values:  # cut off by run_check: the kind did not report within its budget
+            problems.append(f"{kind}: cut off after {elapsed:.2f}s: {msg}")
+        if "internal_error" in result.values:
+            problems.append(f"{kind}: internal error: {msg}")
+        if elapsed > TIMEOUT + HANG_BOUND:  # never stuck past its timeout (cancellation works)
+            problems.append(f"{kind}: {elapsed:.2f}s")
+    assert not problems, problems

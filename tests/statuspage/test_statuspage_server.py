@@ -42,7 +42,7 @@ status_page:
 """
 
 
-async def until(predicate: Any, timeout: float = 5.0) -> Any:
+async def until(predicate: Any, timeout: float = 30.0) -> Any:
     """Poll every 25 ms until `predicate()` (sync or async) is truthy; fail after `timeout` s."""
     deadline = time.monotonic() + timeout
     while True:
