@@ -48,6 +48,7 @@ from monitor.core.errors import ConfigError
 from monitor.core.results import Result
 from monitor.core.secrets import Redactor
 from monitor.core.spec import CheckSpec
+from monitor.housekeeping import HousekeepingService
 from monitor.incidents.service import IncidentService
 from monitor.metrics import MonitorMetrics
 from monitor.scheduler import ProbeScheduler, checks_for_location
@@ -173,7 +174,9 @@ class Monitor:
         )
         self.page = PageService(store, config, clock=clock, bus=bus, redactor=self.redactor)
         self.web = WebService(config.status_page, page=self.page, monitor=self)
-        return [self.simulator, self.platforms, self.incidents, self.notifiers, self.page, self.web]
+        # Rollups as each hour closes, the nightly prune (monitor/housekeeping.py).
+        self.housekeeping = HousekeepingService(store, config, clock=clock)
+        return [self.simulator, self.platforms, self.incidents, self.notifiers, self.page, self.web, self.housekeeping]
 
     @property
     def specs(self) -> list[CheckSpec]:

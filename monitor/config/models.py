@@ -24,6 +24,7 @@ from monitor.config.deciding import EvaluationSection, IncidentsSection, Mainten
 from monitor.config.notifications import Announcements, Channel, Delivery, Escalation, Route
 from monitor.config.simulator import SimulatorSection
 from monitor.config.status_page import StatusPageSection
+from monitor.core.cron import CronExpr
 from monitor.core.durations import PositiveDuration
 from monitor.core.spec import LatencyThresholds
 from monitor.core.text import Language, Strict, Text
@@ -65,6 +66,25 @@ class SelfHeartbeat(Strict):
         return value
 
 
+class RetentionSection(Strict):
+    """How long each history is kept beside the raw results (`monitor.result_retention`), and
+    when the nightly job prunes (`invoicewatch prune` does the same at once)."""
+
+    schedule: CronExpr = Field("30 3 * * *", description="when the nightly prune runs (crontab, monitor.timezone)")
+    rollups: PositiveDuration = Field(timedelta(days=400), description="hourly and daily rollups (the page's "
+                                      "bars, uptime, latency chart and the report read them)")
+    outbox: PositiveDuration = Field(timedelta(days=30), description="sent or failed messages and their delivery "
+                                     "attempts (pending ones are never pruned)")
+    incident_timelines: PositiveDuration = Field(timedelta(days=90), description="updates of incidents resolved "
+                                                 "longer ago than this, except the first and the last")
+    incidents: PositiveDuration = Field(timedelta(days=400), description="incidents resolved (announcements "
+                                        "closed) longer ago than this, with their updates")
+    status_changes: PositiveDuration = Field(timedelta(days=400), description="component status changes (each "
+                                             "component's last one before the cutoff is kept)")
+    pings: PositiveDuration = Field(timedelta(days=14), description="heartbeat pings (each check's newest of "
+                                    "each kind is kept)")
+
+
 class MonitorSection(Strict):
     """The monitor itself: who it is, where it keeps data, how hard it may probe."""
 
@@ -84,7 +104,12 @@ class MonitorSection(Strict):
         "local", min_length=1, max_length=64, description="name of the network location this node probes from"
     )
     max_concurrent_probes: int = Field(200, ge=1, le=10000, description="global cap on probes in flight")
-    result_retention: PositiveDuration = Field(timedelta(days=35), description="raw results older than this are pruned")
+    result_retention: PositiveDuration = Field(
+        timedelta(days=14), description="raw results older than this are pruned (after they are rolled up)"
+    )
+    retention: RetentionSection = Field(default_factory=RetentionSection, description="every other history")
+    state_dir: str = Field("./var", description="where the monitor keeps files that are not data: the platform "
+                           "token cache (mode 0600). systemd: StateDirectory")
     write_batch_size: int = Field(500, ge=1, le=50000, description="results per database write")
     write_interval: PositiveDuration = Field(timedelta(seconds=1), description="longest wait before buffered results are written")
     self_heartbeat: SelfHeartbeat | None = Field(

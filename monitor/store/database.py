@@ -9,8 +9,9 @@ on the database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,11 @@ from sqlmodel import Session
 from monitor.core.errors import StoreError
 from monitor.core.results import Result
 from monitor.core.secrets import safe_url
-from monitor.store import migrate, results
+from monitor.store import migrate, results, retention, rollups
 from monitor.store.engine import make_engine
-from monitor.store.results import CheckResultRow, CheckStateRow
+from monitor.store.results import CheckResultRow, CheckStateRow, EvidenceFilter
+
+log = logging.getLogger(__name__)
 
 
 def exists(url: str) -> bool:
@@ -52,12 +55,20 @@ class Store:
             self.engine = engine or make_engine(url)
         except (SQLAlchemyError, ImportError, ValueError, OSError) as exc:
             raise StoreError(f"cannot open database {safe_url(url)}: {exc}") from None
+        self.evidence = EvidenceFilter()
 
     # schema -----------------------------------------------------------------------------
     def migrate(self) -> None:
         """Bring the schema to the head of the one Alembic chain (adopting a database made
         by the four-branch releases first; see monitor.store.migrate)."""
         migrate.upgrade(self.engine, self.url)
+        try:
+            took = retention.ensure_incremental_vacuum(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot switch {safe_url(self.url)} to incremental vacuum: {exc}") from None
+        if took is not None:
+            log.info("database switched to auto_vacuum=INCREMENTAL (one VACUUM, %.1f s)", took,
+                     extra={"event": "store.vacuumed", "fields": {"seconds": round(took, 1)}})
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -68,7 +79,7 @@ class Store:
     # results -----------------------------------------------------------------------------
     def write_results(self, batch: Sequence[Result]) -> list[tuple[Result, str]]:
         """See monitor.store.results.write_batch: all or nothing, refused values set aside."""
-        return results.write_batch(self.engine, batch)
+        return results.write_batch(self.engine, batch, self.evidence)
 
     def results(self, check: str | None = None, **filters: Any) -> list[CheckResultRow]:
         """Stored results, newest first; filters as monitor.store.results.query (since,
@@ -83,6 +94,23 @@ class Store:
     def prune_results(self, before: datetime, *, chunk: int = 10000) -> int:
         """Delete results older than `before`, in chunks so a big backlog never locks for long."""
         return results.prune(self.engine, before, chunk=chunk)
+
+    # history -----------------------------------------------------------------------------
+    def roll_up(self, now: datetime, *, components: Mapping[str, str], tz: tzinfo) -> rollups.RollStats:
+        """Roll every closed hour and local day not rolled yet (monitor.store.rollups)."""
+        hours = days = count = 0
+        upto = None
+        while True:
+            stats = rollups.roll(self.engine, now, components=components, tz=tz)
+            hours, days, count, upto = hours + stats.hours, days + stats.days, count + stats.results, stats.upto
+            if stats.hours == 0:
+                return rollups.RollStats(hours, days, count, upto)
+
+    def prune_history(self, now: datetime, policy: retention.Policy) -> dict[str, int]:
+        """Delete what the policy no longer keeps, then give SQLite's free pages back."""
+        deleted = retention.prune_all(self.engine, now, policy)
+        deleted["pages_reclaimed"] = retention.reclaim(self.engine)
+        return deleted
 
     # state -------------------------------------------------------------------------------
     def states(self) -> list[CheckStateRow]:

@@ -1,8 +1,12 @@
 """Results and check states: the `check_result` and `check_state` tables and every query on them.
 
-`check_result` holds one row per probe (~100-300 bytes), written in batches with one Core
-`executemany` (~38k rows/s on SQLite WAL, against ~1.6k rows/s committing each row through
-the ORM) and pruned after `monitor.result_retention`. `check_state` holds one row per check
+`check_result` holds one row per probe, written in batches with one Core `executemany`
+(~38k rows/s on SQLite WAL, against ~1.6k rows/s committing each row through the ORM),
+rolled up hourly and daily (monitor.store.rollups) and pruned after
+`monitor.result_retention`. A row keeps only what its result adds: the evidence (per-
+condition and per-step outcomes, phase timings) of a result that is not up or whose status
+differs from the previous result of its check and location; a passing probe like the one
+before it is status, latency, message and values (its conditions passed: "up" says so). `check_state` holds one row per check
 and location with two owners: the result writer keeps the latest-result columns (`last_*`,
 never moved backwards), the deciding service keeps `status`, `since` and `data` (the
 rulebook's state as JSON, so it can evolve without a migration per counter).
@@ -71,9 +75,17 @@ STATES: sa.Table = CheckStateRow.__table__  # type: ignore[attr-defined]
 
 
 # writing -----------------------------------------------------------------------------------
-def row_of(result: Result) -> dict[str, Any]:
+def row_of(result: Result, *, evidence: bool = True) -> dict[str, Any]:
     """The `check_result` row of a Result (message capped, NUL replaced: PostgreSQL text
-    cannot hold it and a body echoed into a message may)."""
+    cannot hold it and a body echoed into a message may). `evidence=False` leaves out the
+    conditions, steps and phases (a passing probe like the one before it)."""
+    if not evidence:
+        return {
+            "ts": result.started_at, "check": result.check, "location": result.location,
+            "status": str(result.status), "latency_ms": result.latency_ms,
+            "message": result.message[:4000].replace("\x00", "\ufffd"), "phases": None,
+            "values": result.values or None, "detail": None,
+        }
     detail = result.detail()
     return {
         "ts": result.started_at,
@@ -88,8 +100,36 @@ def row_of(result: Result) -> dict[str, Any]:
     }
 
 
-def write_batch(engine: Engine, results: Sequence[Result]) -> list[tuple[Result, str]]:
+class EvidenceFilter:
+    """Decides which results keep their evidence: those not up, and those whose status
+    differs from the previous result of the same check and location (the first one seen
+    after a start counts as a change). One per Store. What a batch saw is remembered only
+    once the batch is written (`commit`), so a batch retried after a failure is judged the
+    same way again."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], str] = {}
+
+    def flags(self, results: Sequence[Result]) -> tuple[list[bool], dict[tuple[str, str], str]]:
+        seen: dict[tuple[str, str], str] = {}
+        out = []
+        for result in results:
+            key = (result.check, result.location)
+            status = str(result.status)
+            previous = seen.get(key, self._last.get(key))
+            seen[key] = status
+            out.append(status != "up" or previous != status)
+        return out, seen
+
+    def commit(self, seen: dict[tuple[str, str], str]) -> None:
+        self._last.update(seen)
+
+
+def write_batch(
+    engine: Engine, results: Sequence[Result], keep: EvidenceFilter | None = None
+) -> list[tuple[Result, str]]:
     """Insert a batch of results and refresh the latest-result columns of check_state.
+    `keep` decides which results keep their evidence (default: all).
 
     All or nothing, except for results the database refuses *as data* (a naive time from
     a buggy check, a value it cannot store): those are set aside and returned with the
@@ -98,19 +138,24 @@ def write_batch(engine: Engine, results: Sequence[Result]) -> list[tuple[Result,
     """
     if not results:
         return []
+    flags, seen = keep.flags(results) if keep is not None else ([True] * len(results), {})
     try:
         with engine.begin() as conn:
-            rows = [row_of(r) for r in results]
+            rows = [row_of(r, evidence=e) for r, e in zip(results, flags, strict=True)]
             conn.execute(sa.insert(RESULTS), rows)
             upsert_latest(conn, rows)
-        return []
     except SQLAlchemyError as exc:
         if not bad_data(exc):
             raise StoreError(f"cannot write results: {describe(exc)}") from None
-    return _write_sorting_out(engine, results)
+        rejected = _write_sorting_out(engine, results, flags)
+    else:
+        rejected = []
+    if keep is not None:
+        keep.commit(seen)
+    return rejected
 
 
-def _write_sorting_out(engine: Engine, results: Sequence[Result]) -> list[tuple[Result, str]]:
+def _write_sorting_out(engine: Engine, results: Sequence[Result], flags: Sequence[bool]) -> list[tuple[Result, str]]:
     """Row by row in one transaction (a savepoint each on PostgreSQL, whose failed
     statement aborts the transaction; on SQLite the refusals happen before the statement
     runs), keeping the good rows and returning the refused ones."""
@@ -119,8 +164,8 @@ def _write_sorting_out(engine: Engine, results: Sequence[Result]) -> list[tuple[
     try:
         with engine.begin() as conn:
             kept = []
-            for result in results:
-                row = row_of(result)
+            for result, evidence in zip(results, flags, strict=True):
+                row = row_of(result, evidence=evidence)
                 try:
                     with conn.begin_nested() if postgres else contextlib.nullcontext():
                         conn.execute(sa.insert(RESULTS), [row])

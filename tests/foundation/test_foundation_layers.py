@@ -3,8 +3,8 @@ no import circle between packages, and no import hides inside a function to dodg
 
 The order (README, "Layout"): the core vocabulary; checks; the config file; the store, the
 rulebook, the simulator, the probe scheduler and logging, each on the layers above;
-notifiers; incidents; the status page and the monitor's self-watch (systemd notify,
-watchdog, self heartbeat); the connection guard and the metrics; the server; the runtime; the
+notifiers; incidents; the status page, the monitor's self-watch (systemd notify,
+watchdog, self heartbeat) and housekeeping (rollups, pruning); the connection guard and the metrics; the server; the runtime; the
 command line.
 """
 
@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("monitor.store", "monitor.rulebook", "monitor.simulator", "monitor.scheduler", "monitor.logs"),
     ("notifiers",),
     ("monitor.incidents",),
-    ("monitor.statuspage", "monitor.selfwatch"),
+    ("monitor.statuspage", "monitor.selfwatch", "monitor.housekeeping"),
     ("monitor.webguard", "monitor.metrics"),
     ("monitor.server",),
     ("monitor.runtime",),
