@@ -48,6 +48,7 @@ _KIND_MODULES: dict[str, str] = {
     "issuance": "checks.issuance",
     "permission": "checks.permission",
     "lifecycle": "checks.lifecycle",
+    "heartbeat": "checks.heartbeat",
 }
 
 KINDS: dict[str, ModuleType] = {}

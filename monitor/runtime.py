@@ -34,6 +34,7 @@ import httpx
 from checks import run_check
 from checks.base import Context, Progress
 from checks.client import HttpClientFactory
+from checks.heartbeat import SERVICE as PINGS
 from checks.platform import registry as platform_registry
 from checks.platform.history import SERVICE_KEY as HISTORY_KEY
 from checks.platform.ledger import SERVICE_KEY as CANARY_LEDGER
@@ -51,6 +52,7 @@ from monitor.core.spec import CheckSpec
 from monitor.housekeeping import HousekeepingService
 from monitor.incidents.service import IncidentService
 from monitor.metrics import MonitorMetrics
+from monitor.push import PushEndpoint
 from monitor.scheduler import ProbeScheduler, checks_for_location
 from monitor.selfwatch import SelfWatch
 from monitor.server import WebService
@@ -59,6 +61,7 @@ from monitor.statuspage.service import PageService
 from monitor.store import ResultWriter, Store
 from monitor.store.canaries import SqlCanaryLedger
 from monitor.store.history import ResultHistory
+from monitor.store.pings import SqlPingLedger
 from notifiers.service import NotifierService
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,7 @@ def make_context(config: Config, clock: Clock, http: HttpClientFactory, redactor
     ctx.services[SQL_ENGINES] = SqlEngines()
     if config.monitor.database:
         ctx.services[CANARY_LEDGER] = SqlCanaryLedger(config.monitor.database)
+        ctx.services[PINGS] = SqlPingLedger(config.monitor.database)  # heartbeat checks and /push/
     platform_registry.provide(ctx, config.platforms, timezone=config.monitor.timezone)
     return ctx
 
@@ -173,7 +177,9 @@ class Monitor:
             store, config, clock=clock, bus=bus, redactor=self.redactor, health=self.health, writer=self.writer
         )
         self.page = PageService(store, config, clock=clock, bus=bus, redactor=self.redactor)
-        self.web = WebService(config.status_page, page=self.page, monitor=self)
+        pings = self.ctx.services.get(PINGS)
+        self.push = PushEndpoint(pings, clock, config.checks) if pings is not None else None
+        self.web = WebService(config.status_page, page=self.page, monitor=self, push=self.push)
         # Rollups as each hour closes, the nightly prune (monitor/housekeeping.py).
         self.housekeeping = HousekeepingService(store, config, clock=clock)
         return [self.simulator, self.platforms, self.incidents, self.notifiers, self.page, self.web, self.housekeeping]

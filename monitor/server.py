@@ -1,4 +1,5 @@
-"""The built-in HTTP server (aiohttp): the status page folder, /healthz, /metrics, /internal/.
+"""The built-in HTTP server (aiohttp): the status page folder, /healthz, /metrics, /internal/,
+and the heartbeat checks' /push/<token> (monitor/push.py).
 
     make_app(root, section, monitor=None, page=None, internal=None) -> web.Application
     start(app, host, port) -> (runner, bound port)      port 0 picks a free one
@@ -38,6 +39,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
 
 from monitor.config.status_page import StatusPageSection, is_loopback
+from monitor.push import PushEndpoint
 from monitor.statuspage.render import CSP
 from monitor.statuspage.service import PageHealth, PageService
 from monitor.webguard import LIMITS, GuardedRunner, Limits, body_in_time
@@ -157,8 +159,10 @@ def make_app(
     monitor: Monitor | None = None,
     page: PageHealth | None = None,
     internal: InternalRenderer | None = None,
+    push: PushEndpoint | None = None,
 ) -> web.Application:
-    """The server's application. `monitor` feeds /healthz and /metrics; `internal` renders /internal/."""
+    """The server's application. `monitor` feeds /healthz and /metrics; `internal` renders
+    /internal/; `push` answers heartbeat pings on /push/ (monitor/push.py)."""
     base = Path(root).resolve()
     registry = metrics_registry(monitor, page)
 
@@ -220,6 +224,8 @@ def make_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/internal/", internal_page)
     app.router.add_get("/internal", _to_internal)
+    if push is not None:
+        push.add_routes(app)
     app.router.add_get("/{path:.*}", files)
     return app
 
@@ -258,10 +264,14 @@ class WebService:
     /internal/ on status_page.listen:port. A port that is taken does not stop the monitor:
     probing and alerting matter more than serving the page, which is still written to disk."""
 
-    def __init__(self, section: StatusPageSection, *, page: PageService, monitor: Monitor | None = None) -> None:
+    def __init__(
+        self, section: StatusPageSection, *, page: PageService, monitor: Monitor | None = None,
+        push: PushEndpoint | None = None,
+    ) -> None:
         self.section = section
         self.page = page
         self.monitor = monitor
+        self.push = push
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
 
@@ -269,7 +279,8 @@ class WebService:
         section = self.section
         if not section.enabled:
             return
-        app = make_app(section.output_dir, section, monitor=self.monitor, page=self.page.health, internal=self.page.internal)
+        app = make_app(section.output_dir, section, monitor=self.monitor, page=self.page.health,
+                       internal=self.page.internal, push=self.push)
         try:
             self._runner, self.port = await start(app, section.listen, section.port)
         except OSError as exc:
@@ -281,6 +292,8 @@ class WebService:
         log.info("status page at http://%s:%d/ (files in %s)", section.listen, self.port, section.output_dir)
 
     def on_config(self, config: Config) -> None:
+        if self.push is not None:
+            self.push.update(config.checks)
         new = config.status_page
         if (new.listen, new.port, new.output_dir) != (self.section.listen, self.section.port, self.section.output_dir):
             log.warning("status_page listen/port/output_dir changed; takes effect after a restart")

@@ -72,6 +72,7 @@ class Expander:
             self.src.secrets.add(self.env[name])
             return self.env[name]
         if ":-" in ref:
+            self.src.defaults.add(default)
             return default
         if self.src.allow_unset:
             self.src.unset[path] = f"${{{name}}}"

@@ -65,6 +65,10 @@ def cross_check(data: dict[str, Any], src: Source) -> list[ConfigProblem]:
             msg = f"unknown component {component!r}"
             msg += f" (did you mean {hint[0]!r}?)" if hint else " (declare it under components:)"
             problems.append(src.problem(("checks", i, "component"), msg))
+        token = spec.get("token")
+        if spec.get("kind") == "heartbeat" and isinstance(token, str) and token not in src.secrets | src.defaults:
+            problems.append(src.problem(("checks", i, "token"), "give the token as ${ENV} or ${file:PATH}: written "
+                                        "in the file it is readable by anyone who can read the config"))
         deps = spec.get("depends_on")
         deps = [d for d in deps if isinstance(d, str)] if isinstance(deps, list) else []
         graph.setdefault(spec["name"], [])

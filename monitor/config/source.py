@@ -23,6 +23,7 @@ class Source:
     positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     secrets: set[str] = field(default_factory=set)
+    defaults: set[str] = field(default_factory=set)  # values of ${NAME:-default} used because NAME was unset
     inherited: set[Path_] = field(default_factory=set)  # (checks, i, key) copied from defaults:
     problems: list[ConfigProblem] = field(default_factory=list)
     echoes: set[str] = field(default_factory=set)  # key paths whose validation errors repeat a problem above

@@ -92,6 +92,11 @@ class SqlPingLedger:
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine: Engine | None = None
+        self._watched: dict[str, datetime] = {}
+
+    def watched_since(self, check: str, now: datetime) -> datetime:
+        """When this process first asked about `check`: a check never pinged counts from here."""
+        return self._watched.setdefault(check, now)
 
     @property
     def engine(self) -> Engine:

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("notifiers",),
     ("monitor.incidents",),
     ("monitor.statuspage", "monitor.selfwatch", "monitor.housekeeping"),
-    ("monitor.webguard", "monitor.metrics"),
+    ("monitor.webguard", "monitor.metrics", "monitor.push"),
     ("monitor.server",),
     ("monitor.runtime",),
     ("monitor.cli", "monitor"),
