@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -39,6 +40,8 @@ from checks.platform import registry as platform_registry
 from checks.platform.history import SERVICE_KEY as HISTORY_KEY
 from checks.platform.ledger import SERVICE_KEY as CANARY_LEDGER
 from checks.platform.recovery import PlatformService
+from checks.platform.registry import TOKEN_FILE_KEY as TOKEN_FILE
+from checks.platform.tokens import TokenFile
 from checks.sql import SERVICE as SQL_ENGINES
 from checks.sql import SqlEngines
 from monitor.config import Config
@@ -53,6 +56,7 @@ from monitor.housekeeping import HousekeepingService
 from monitor.incidents.service import IncidentService
 from monitor.metrics import MonitorMetrics
 from monitor.push import PushEndpoint
+from monitor.quota import TokenQuotaWatch
 from monitor.scheduler import ProbeScheduler, checks_for_location
 from monitor.selfwatch import SelfWatch
 from monitor.server import WebService
@@ -90,8 +94,19 @@ def make_context(config: Config, clock: Clock, http: HttpClientFactory, redactor
     if config.monitor.database:
         ctx.services[CANARY_LEDGER] = SqlCanaryLedger(config.monitor.database)
         ctx.services[PINGS] = SqlPingLedger(config.monitor.database)  # heartbeat checks and /push/
+    # Platform tokens survive restarts and are shared with `check` (checks/platform/tokens.py).
+    ctx.services[TOKEN_FILE] = TokenFile(state_dir(config))
     platform_registry.provide(ctx, config.platforms, timezone=config.monitor.timezone)
     return ctx
+
+
+def state_dir(config: Config) -> Path:
+    """`monitor.state_dir`; a relative one is taken from the config file's folder, so the
+    monitor and `invoicewatch check` on the same file find the same state wherever they start."""
+    path = Path(config.monitor.state_dir).expanduser()
+    if not path.is_absolute() and config.file:
+        path = Path(config.file).resolve().parent / path
+    return path
 
 
 async def close_context(ctx: Context) -> None:
@@ -182,7 +197,10 @@ class Monitor:
         self.web = WebService(config.status_page, page=self.page, monitor=self, push=self.push)
         # Rollups as each hour closes, the nightly prune (monitor/housekeeping.py).
         self.housekeeping = HousekeepingService(store, config, clock=clock)
-        return [self.simulator, self.platforms, self.incidents, self.notifiers, self.page, self.web, self.housekeeping]
+        # On-call hears before a platform's token quota is spent (monitor/quota.py).
+        self.quota = TokenQuotaWatch(store, config, clock=clock, bus=bus, platforms=platform_registry.platforms_of(self.ctx))
+        return [self.simulator, self.platforms, self.incidents, self.notifiers, self.page, self.web, self.housekeeping,
+                self.quota]
 
     @property
     def specs(self) -> list[CheckSpec]:

@@ -79,8 +79,18 @@ class Rejection(Strict):
     codes: list[Scalar] = Field(default_factory=list, description="envelope codes meaning rejected")
 
 
+class TokenQuota(Strict):
+    """A ceiling on token requests per account (Nuonuo: about 50 per 30 days), counted across
+    restarts and `invoicewatch check` runs (checks/platform/tokens.py)."""
+
+    requests: int = Field(ge=1, description="token requests allowed per window; at the ceiling none is sent")
+    window: Duration = Field(timedelta(days=30), description="sliding window the requests are counted in")
+    warn_at: float = Field(0.8, gt=0, le=1, description="tell on-call (monitor.problem) at this fraction")
+
+
 class _AuthBase(Strict):
     rejected: Rejection = Field(default_factory=Rejection)
+    quota: TokenQuota | None = Field(None, description="ceiling on token requests (none: no ceiling)")
     retry_backoff: Duration = Field(
         timedelta(seconds=60),
         description="after a failed token request, wait this long before asking again (doubles to max_backoff)",

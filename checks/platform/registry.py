@@ -10,6 +10,8 @@ quota. `PlatformService` cleans up canaries left by a crash as soon as the monit
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -19,7 +21,7 @@ from checks.platform.ledger import SERVICE_KEY as LEDGER_KEY
 from checks.platform.ledger import CanaryLedger
 from checks.platform.models import FormAuth, OAuthAuth, PlatformProfile, TokenAuth
 from checks.platform.session import PlatformSession, set_budget
-from checks.platform.tokens import TokenCache
+from checks.platform.tokens import Quota, TokenCache, TokenFile
 from monitor.core.clock import Clock
 from monitor.core.errors import CheckError
 from monitor.core.secrets import Redactor
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SERVICE_KEY = "platforms"
+TOKEN_FILE_KEY = "token_file"  # ctx.services: the TokenFile that keeps tokens across restarts
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -45,8 +48,10 @@ class PlatformRegistry:
         ledger: CanaryLedger | None = None,
         timezone: str = "Asia/Shanghai",
         sleep: Sleep = asyncio.sleep,
+        token_file: TokenFile | None = None,
     ) -> None:
         self.clock = clock
+        self.token_file = token_file  # None: tokens live in memory only
         self.http = http
         self.redactor = redactor
         self.timezone = timezone
@@ -94,7 +99,7 @@ class PlatformRegistry:
                 raise CheckError(f"platform {name!r} has no user {user!r} (users: {known})")
             sess = PlatformSession(
                 name, profile, http=self.http, clock=self.clock, redactor=self.redactor,
-                tokens=_token_cache(profile, self.clock), user=user,
+                tokens=_token_cache(profile, self.clock, self.token_file, _account(name, profile, user)), user=user,
             )
             self._sessions[key] = sess
         return sess
@@ -117,11 +122,23 @@ class PlatformRegistry:
             await self.ledger.close()
 
 
-def _token_cache(profile: PlatformProfile, clock: Clock) -> TokenCache | None:
+def _token_cache(profile: PlatformProfile, clock: Clock, persist: TokenFile | None, key: str) -> TokenCache | None:
     auth = profile.auth
     if not isinstance(auth, TokenAuth | OAuthAuth | FormAuth):
         return None
-    return TokenCache(clock, refresh_before=auth.refresh_before, backoff=auth.retry_backoff, max_backoff=auth.max_backoff)
+    q = auth.quota
+    return TokenCache(
+        clock, refresh_before=auth.refresh_before, backoff=auth.retry_backoff, max_backoff=auth.max_backoff,
+        persist=persist, key=key, quota=Quota(q.requests, q.window, q.warn_at) if q is not None else None,
+    )
+
+
+def _account(name: str, profile: PlatformProfile, user: str | None) -> str:
+    """The token file's key of one account: a digest of where and as whom we log in, so a
+    changed appKey or base_url never reuses the old account's token (nor shows it in the key)."""
+    creds = profile.users[user].credentials if user is not None and profile.users[user].credentials else profile.credentials
+    ident = json.dumps([name, user, profile.base_url, sorted(creds.items())], ensure_ascii=False)
+    return f"{name}:{hashlib.sha256(ident.encode()).hexdigest()[:32]}"
 
 
 def platforms_of(ctx: Context, spec: CheckSpec | None = None) -> PlatformRegistry:
@@ -139,9 +156,10 @@ def platforms_of(ctx: Context, spec: CheckSpec | None = None) -> PlatformRegistr
 
 def provide(ctx: Context, platforms: dict[str, PlatformProfile], *, timezone: str) -> PlatformRegistry:
     """Put the platform registry into ctx.services (and return it), with the canary ledger
-    the composition root put there (`ctx.services["canaries"]`; none: no canaries)."""
+    the composition root put there (`ctx.services["canaries"]`; none: no canaries) and the
+    token file (`ctx.services["token_file"]`; none: tokens in memory only)."""
     registry = ctx.services[SERVICE_KEY] = PlatformRegistry(
         dict(platforms), clock=ctx.clock, http=ctx.http, redactor=ctx.redactor,
-        ledger=ctx.services.get(LEDGER_KEY), timezone=timezone,
+        ledger=ctx.services.get(LEDGER_KEY), timezone=timezone, token_file=ctx.services.get(TOKEN_FILE_KEY),
     )
     return registry

@@ -109,7 +109,7 @@ class MonitorSection(Strict):
     )
     retention: RetentionSection = Field(default_factory=RetentionSection, description="every other history")
     state_dir: str = Field("./var", description="where the monitor keeps files that are not data: the platform "
-                           "token cache (mode 0600). systemd: StateDirectory")
+                           "token file (mode 0600); relative: from the config file's folder. systemd: StateDirectory")
     write_batch_size: int = Field(500, ge=1, le=50000, description="results per database write")
     write_interval: PositiveDuration = Field(timedelta(seconds=1), description="longest wait before buffered results are written")
     self_heartbeat: SelfHeartbeat | None = Field(

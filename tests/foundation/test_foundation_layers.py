@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("monitor.store", "monitor.rulebook", "monitor.simulator", "monitor.scheduler", "monitor.logs"),
     ("notifiers",),
     ("monitor.incidents",),
-    ("monitor.statuspage", "monitor.selfwatch", "monitor.housekeeping"),
+    ("monitor.statuspage", "monitor.selfwatch", "monitor.housekeeping", "monitor.quota"),
     ("monitor.webguard", "monitor.metrics", "monitor.push"),
     ("monitor.server",),
     ("monitor.runtime",),

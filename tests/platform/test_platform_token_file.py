@@ -1,0 +1,135 @@
+"""Tokens that respect the quota: a token survives restarts and is shared with `check` (the
+token file in the state directory, mode 0600, never the database), a ceiling on token
+requests that warns on-call first, and a crash-looping monitor (real processes, killed and
+restarted against the bundled simulator) that asks for no new token."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from checks.platform.tokens import FILE_NAME
+from monitor.core.clock import FakeClock, SystemClock
+from monitor.core.events import MONITOR_PROBLEM
+from monitor.core.results import Status
+from monitor.quota import TokenQuotaWatch
+from monitor.store import Store
+from tests.platform.platform_kit import ADMIN_KEY, SimHandle, platform_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKS = "checks:\n  - {name: login, kind: login, platform: sim, interval: 30s}\n"
+
+
+async def test_a_token_survives_a_restart_and_stays_out_of_the_database(sim: SimHandle, make_env: Any,
+                                                                       tmp_path: Path) -> None:
+    first = make_env(platform_yaml(sim.url) + CHECKS)
+    assert (await first.run("login")).status is Status.UP
+    second = make_env(platform_yaml(sim.url) + CHECKS)  # a new process's context, same config
+    result = await second.run("login")
+    assert result.status is Status.UP and result.values["token_requests_run"] == 0
+    assert (await sim.state())["tokens"][ADMIN_KEY]["granted_in_window"] == 1
+    path = tmp_path / "var" / FILE_NAME
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    token = first.registry.session("sim").tokens.token.value
+    assert token in path.read_text(encoding="utf-8")
+
+
+async def test_the_ceiling_warns_first_then_stops_asking(sim: SimHandle, make_env: Any, clock: FakeClock,
+                                                         tmp_path: Path) -> None:
+    quota = "auth: {scheme: token, quota: {requests: 3, window: 30d, warn_at: 0.6}}\n"
+    env = make_env(platform_yaml(sim.url, extra=quota) + CHECKS)
+    watch = TokenQuotaWatch(Store(env.config.monitor.database), env.config, clock=clock, bus=None,  # type: ignore[arg-type]
+                            platforms=env.registry)
+    lifetime = sim.sim.settings.token_lifetime
+    assert (await env.run("login")).status is Status.UP
+    assert watch.notices() == []
+    clock.advance(lifetime)  # expired: a second token
+    assert (await env.run("login")).status is Status.UP
+    (warning,) = watch.notices()
+    assert warning.event == MONITOR_PROBLEM and "2 of 3 token requests" in warning.title
+    clock.advance(lifetime)
+    assert (await env.run("login")).status is Status.UP
+    clock.advance(lifetime)
+    refused = await env.run("login")
+    assert refused.status is Status.DOWN and "ceiling reached" in refused.message
+    (ceiling,) = watch.notices()
+    assert ceiling.severity == "critical" and ceiling.key != warning.key
+    assert (await sim.state())["tokens"][ADMIN_KEY]["granted_in_window"] == 3
+
+
+def _results(url: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM check_result WHERE \"check\" = 'login'")).scalar_one())
+    except sa.exc.OperationalError:
+        return 0  # not migrated yet
+    finally:
+        engine.dispose()
+
+
+async def _until(predicate: Any, what: str, timeout: float = 30.0) -> Any:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_a_crash_looping_monitor_asks_for_no_new_token(tmp_path: Path) -> None:
+    from monitor.simulator import Simulator, serve
+    from tests.platform.platform_kit import sim_settings
+
+    sim = Simulator(SystemClock(), seed=5, settings=sim_settings())
+    runner, url = await serve(sim, port=0)
+    db = f"sqlite:///{tmp_path}/iw.db"
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"""
+monitor: {{database: "{db}", state_dir: state}}
+status_page: {{enabled: false}}
+{platform_yaml(url)}
+checks:
+  - {{name: login, kind: login, platform: sim, interval: 1s, timeout: 1s}}
+""", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    try:
+        seen = 0
+        for _ in range(4):  # start, probe, crash (SIGKILL: no shutdown of any kind), again
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "monitor", "-c", str(cfg), "run", cwd=str(tmp_path), env=env,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )
+            try:
+                async def probed(before: int = seen) -> int:
+                    n = await asyncio.to_thread(_results, db)
+                    return n if n > before else 0
+
+                seen = await _until(probed, "a login result from the restarted monitor")
+            finally:
+                child.send_signal(signal.SIGKILL)
+                await child.wait()
+        check = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "monitor", "-c", str(cfg), "check", "login", cwd=str(ROOT), env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(check.communicate(), 60)
+        assert check.returncode == 0, out.decode()
+        assert sim.tokens.granted_in_window(ADMIN_KEY) == 1
+        kept = json.loads((tmp_path / "state" / FILE_NAME).read_text(encoding="utf-8"))
+        (token,) = [entry["token"]["value"] for entry in kept.values()]
+        for name in ("iw.db", "iw.db-wal"):  # never in the database
+            if (tmp_path / name).exists():
+                assert token.encode() not in (tmp_path / name).read_bytes()
+    finally:
+        await runner.cleanup()
