@@ -7,6 +7,9 @@ each imported here so it registers its commands on the group.
     incidents    incidents, incident update, ack, maintenance, silence(s)
     notify       channels, outbox, announce
     statuspage   render
+    report       report (per component over a period, from the rollups)
+    housekeeping prune (retention and rollups, at once)
+    demo         demo (the whole story in five minutes)
     simulate     the bundled invoice-platform simulator
     canaries     canary invoices still open, and why
     platform     platform try: fit a profile to the real platform
@@ -21,11 +24,22 @@ from __future__ import annotations
 import gc
 import sys
 
-from monitor.cli import canaries, foundation, incidents, notify, platform, simulate, status, statuspage
+from monitor.cli import (
+    canaries,
+    foundation,
+    housekeeping,
+    incidents,
+    notify,
+    platform,
+    report,
+    simulate,
+    status,
+    statuspage,
+)
 from monitor.cli.app import cli, echo_problem
 from monitor.cli.output import console
 
-COMMAND_MODULES = (foundation, status, incidents, notify, statuspage, simulate, canaries, platform)
+COMMAND_MODULES = (foundation, status, incidents, notify, statuspage, report, housekeeping, simulate, canaries, platform)
 
 __all__ = ["cli", "main"]
 
