@@ -26,6 +26,7 @@ import sys
 
 from monitor.cli import (
     canaries,
+    demo,
     foundation,
     housekeeping,
     incidents,
@@ -39,7 +40,9 @@ from monitor.cli import (
 from monitor.cli.app import cli, echo_problem
 from monitor.cli.output import console
 
-COMMAND_MODULES = (foundation, status, incidents, notify, statuspage, report, housekeeping, simulate, canaries, platform)
+COMMAND_MODULES = (
+    foundation, status, incidents, notify, statuspage, report, housekeeping, simulate, canaries, platform, demo,
+)
 
 __all__ = ["cli", "main"]
 

@@ -42,7 +42,8 @@ from monitor.statuspage.model import (
     Snapshot,
     UpdateView,
 )
-from monitor.statuspage.uptime import Change, tally, tally_spans, to_us
+from monitor.statuspage import history
+from monitor.statuspage.uptime import to_us
 from monitor.store import Store, pages
 
 HISTORY_DAYS = 90
@@ -72,24 +73,24 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
     latency_ids = [cid for cid in section.latency_components if cid in public_ids]
     hour0 = _hour_floor(now, tz) - timedelta(hours=23)
 
+    bounds = [to_us(start) for _, start in days] + [to_us(now)]
     with store.engine.connect() as conn:
         have = pages.tables(conn)
         current = pages.current_statuses(conn, have)
-        history = pages.status_changes(conn, have, since)
+        # Bars and uptime from the rollups plus a live tail (monitor/statuspage/history.py).
+        tallies = history.component_history(conn, have, [c.id for c in public], bounds, now)
         incident_rows = pages.incidents(conn, have, since)
         failing = pages.failing_checks(conn, have)
         announcement_rows = pages.active_announcements(conn, have)
         windows = pages.maintenance_windows(conn, have)
-        samples = {
-            cid: pages.latency_samples(conn, have, [s.name for s in check_specs(config) if s.component == cid], hour0)
+        charts = {
+            cid: history.latency_chart(conn, have, cid, [s.name for s in check_specs(config) if s.component == cid], hour0)
             for cid in latency_ids
         }
-    changes: dict[str, list[Change]] = {cid: [(to_us(at), s) for at, s in rows] for cid, rows in history.items()}
     active_mw = sorted(active_in(windows, now), key=lambda o: (o.starts_at, o.window_id))
     planned_mw = planned_in(windows, now, section.maintenance_horizon)
 
     incidents = [_incident_view(r, configured) for r in incident_rows if _is_public(r, configured)]
-    bounds = [to_us(start) for _, start in days] + [to_us(now)]
     touched = _incident_days(incidents, bounds, now)
     specs = check_specs(config)
     affected = affected_components(
@@ -99,7 +100,7 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
         {s.name: component_of(s) for s in specs}, {s.name: s.kind for s in specs}, failing,
     )
     components = tuple(
-        _component_view(i, c, current.get(c.id), changes.get(c.id, []), days, bounds, touched.get(c.id, {}), now,
+        _component_view(i, c, current.get(c.id), tallies[c.id], days, touched.get(c.id, {}),
                         _affected_view(affected.get(c.id), configured))
         for i, c in enumerate(public)
     )
@@ -130,7 +131,7 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
             v for m in planned_mw if (v := _maintenance_view(m, False, public_ids, configured)) is not None
         ),
         latency=tuple(
-            LatencySeries(cid, configured[cid].name, latency_buckets(samples[cid], hour0)) for cid in latency_ids
+            LatencySeries(cid, configured[cid].name, charts[cid]) for cid in latency_ids
         ),
     )
 
@@ -153,29 +154,24 @@ def _component_view(
     position: int,
     comp: Component,
     current: pages.CurrentStatus | None,
-    changes: list[Change],
+    past: history.History,
     days: list[tuple[date, datetime]],
-    bounds: list[int],
     touched: dict[int, list[int]],
-    now: datetime,
     affected: AffectedView | None = None,
 ) -> ComponentView:
     if current is not None:
         status, since, updated = current.status, current.since, current.updated_at
-    elif changes:
-        status, since, updated = changes[-1][1], None, None
     else:
         status, since, updated = NO_DATA, None, None
     if status not in SEVERITY:
         status = NO_DATA
-    end = bounds[-1]
-    uptime = {}
-    for w, span in _WINDOW_SPAN.items():
-        t = tally(changes, to_us(now - span), end)
-        uptime[w] = t.percent if enough_data(timedelta(microseconds=t.known), span) else None
+    uptime = {
+        w: t.percent if enough_data(timedelta(microseconds=t.known), _WINDOW_SPAN[w]) else None
+        for w, t in history.windows(past).items()
+    }
     bars = tuple(
         DayBar(d, t.percent, t.down_minutes, t.level, tuple(touched.get(i, ())))
-        for i, ((d, _), t) in enumerate(zip(days, tally_spans(changes, bounds), strict=True))
+        for i, ((d, _), t) in enumerate(zip(days, past.days, strict=True))
     )
     return ComponentView(
         id=comp.id, name=comp.name, description=comp.description, group=comp.group, position=position,
