@@ -35,7 +35,7 @@ def policy_of(config: Config) -> Policy:
     m = config.monitor
     r = m.retention
     return Policy(
-        results=m.result_retention, outbox=r.outbox, incident_timelines=r.incident_timelines,
+        results=m.result_retention, passing_results=r.passing_results, outbox=r.outbox, incident_timelines=r.incident_timelines,
         incidents=r.incidents, status_changes=r.status_changes, rollups=r.rollups, pings=r.pings,
     )
 

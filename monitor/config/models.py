@@ -73,6 +73,10 @@ class RetentionSection(Strict):
     schedule: CronExpr = Field("30 3 * * *", description="when the nightly prune runs (crontab, monitor.timezone)")
     rollups: PositiveDuration = Field(timedelta(days=400), description="hourly and daily rollups (the page's "
                                       "bars, uptime, latency chart and the report read them)")
+    passing_results: PositiveDuration = Field(
+        timedelta(days=1), description="passing results like the one before them (no evidence): once their "
+        "hour is rolled up they add nothing the rollups lack; failures and changes stay result_retention"
+    )
     outbox: PositiveDuration = Field(timedelta(days=30), description="sent or failed messages and their delivery "
                                      "attempts (pending ones are never pruned)")
     incident_timelines: PositiveDuration = Field(timedelta(days=90), description="updates of incidents resolved "

@@ -8,15 +8,17 @@ days, a component the sum of its checks, and every percentile read from any of t
 within `ALPHA` (2 %) of the true value, with no raw result needed.
 
 A sketch is a dict {bin: count}; bin k holds values in (GAMMA^(k-1), GAMMA^k] milliseconds,
-and values at or below `FLOOR_MS` share the lowest bin. Stored as a sorted list of
-[bin, count] pairs (JSON), typically 5-30 pairs for an hour of one check.
+and values at or below `FLOOR_MS` share the lowest bin. Stored packed (`pack`): the lowest
+bin (zigzag varint), then for each bin in use its count and the step to the next bin in use
+(varints): an hour of one check at 60 s is typically 30-50 bytes, where the same as JSON
+pairs takes ~170, and a few timeouts far from the rest cost a few bytes, not a byte per bin
+between.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 ALPHA = 0.02  # relative error of any quantile read from a sketch
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
@@ -73,11 +75,47 @@ def quantile(sketch: Mapping[int, int], q: float) -> float | None:
     return value_of(max(sketch))  # pragma: no cover - rank <= n always stops above
 
 
-def encode(sketch: Mapping[int, int]) -> list[list[int]]:
-    return [[k, sketch[k]] for k in sorted(sketch)]
+def pack(sketch: Mapping[int, int]) -> bytes | None:
+    """The stored form (None for an empty sketch)."""
+    keys = [k for k, n in sketch.items() if n]
+    if not keys:
+        return None
+    keys.sort()
+    out = bytearray()
+    _varint(out, (keys[0] << 1) ^ (keys[0] >> 63))  # zigzag: bins below 1 ms are negative
+    for k, nxt in zip(keys, [*keys[1:], keys[-1]], strict=True):
+        _varint(out, sketch[k])
+        _varint(out, nxt - k)
+    return bytes(out)
 
 
-def decode(stored: Sequence[Sequence[Any]] | None) -> Sketch:
+def unpack(stored: bytes | None) -> Sketch:
     if not stored:
         return {}
-    return {int(k): int(n) for k, n in stored}
+    values = _varints(stored)
+    z = values[0]
+    k = (z >> 1) ^ -(z & 1)
+    out: Sketch = {}
+    for i in range(1, len(values) - 1, 2):
+        out[k] = values[i]
+        k += values[i + 1]
+    return out
+
+
+def _varint(out: bytearray, value: int) -> None:
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+
+
+def _varints(data: bytes) -> list[int]:
+    out, value, shift = [], 0, 0
+    for byte in data:
+        value |= (byte & 0x7F) << shift
+        if byte & 0x80:
+            shift += 7
+        else:
+            out.append(value)
+            value, shift = 0, 0
+    return out

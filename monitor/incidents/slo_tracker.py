@@ -16,7 +16,7 @@ from monitor.core.spec import CheckSpec
 from monitor.rulebook import notices, slo
 from monitor.rulebook.maintenance import past_intervals
 from monitor.rulebook.topology import Topology
-from monitor.store import maintenance, results
+from monitor.store import maintenance, rollups
 from monitor.store import slo as slo_rows
 from monitor.store.slo import SloStatus
 
@@ -49,7 +49,7 @@ class SloTracker:
                 if not w.components or s.component in w.components
                 for span in past_intervals(w, since, now)
             ]
-            rows = results.outcomes(session, checks, since)
+            rows = rollups.outcomes(session, checks, since)  # raw, and rollups where raw is pruned
             threshold = s.latency.total_seconds() if s.latency is not None else None
             self.series[s.id] = slo.series_from(rows, threshold, excluded)
 

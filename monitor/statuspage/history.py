@@ -136,7 +136,7 @@ def latency_chart(
         for b in rollups.component_buckets(conn, "h", start, rolled_until, [component], with_sketch=True):
             i = int((b.start - start).total_seconds() // 3600)
             if 0 <= i < hours:
-                sketch.merge(sketches[i], sketch.decode(b.sketch))
+                sketch.merge(sketches[i], sketch.unpack(b.sketch))
     for ts, ms in pages.latency_samples(conn, have, list(checks), max(rolled_until, start)):
         i = int((ts - start).total_seconds() // 3600)
         if 0 <= i < hours:

@@ -41,7 +41,7 @@ class Totals:
             self.seconds[k] = self.seconds.get(k, 0.0) + v
         self.count += b.count
         self.failures += b.failures
-        sketch.merge(self.sketch, sketch.decode(b.sketch))
+        sketch.merge(self.sketch, sketch.unpack(b.sketch))
 
 
 def component_totals(

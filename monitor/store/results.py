@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import JSON, Column, Float, Index, Integer, String, Text
@@ -32,7 +32,9 @@ from monitor.store.types import UTCDateTime
 
 
 class CheckResultRow(SQLModel, table=True):
-    """One probe's outcome. ~100-300 bytes a row; pruned after monitor.result_retention."""
+    """One probe's outcome; pruned after monitor.result_retention (passing ones without
+    evidence after monitor.retention.passing_results). Empty JSON is SQL NULL (none_as_null):
+    no bytes, and what the prune of passing results looks for."""
 
     __tablename__ = "check_result"
     __table_args__ = (Index("ix_check_result_check_ts", "check", "ts"), Index("ix_check_result_ts", "ts"))
@@ -44,9 +46,9 @@ class CheckResultRow(SQLModel, table=True):
     status: str = Field(sa_column=Column(String(16), nullable=False))
     latency_ms: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
     message: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
-    phases: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-    values: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-    detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    phases: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
+    values: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
+    detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
 
 
 class CheckStateRow(SQLModel, table=True):
@@ -217,12 +219,17 @@ def upsert_latest(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     conn.execute(stmt, values)
 
 
-def prune(engine: Engine, before: datetime, *, chunk: int = 10000) -> int:
-    """Delete results older than `before`, in chunks so a big backlog never locks for long."""
+def prune(engine: Engine, before: datetime, *, chunk: int = 10000, passing_only: bool = False) -> int:
+    """Delete results older than `before`, in chunks so a big backlog never locks for long.
+    `passing_only`: only passing results stored without evidence (like the one before them)."""
     total = 0
+    c = RESULTS.c
+    old = c.ts < before
+    if passing_only:  # (rows written before none_as_null hold a JSON 'null')
+        old = sa.and_(old, c.status == "up", sa.or_(c.detail.is_(None), sa.cast(c.detail, sa.Text) == "null"))
     while True:
         with engine.begin() as conn:
-            ids = sa.select(RESULTS.c.id).where(RESULTS.c.ts < before).limit(chunk).scalar_subquery()
+            ids = sa.select(RESULTS.c.id).where(old).limit(chunk).scalar_subquery()
             deleted = conn.execute(sa.delete(RESULTS).where(RESULTS.c.id.in_(ids))).rowcount or 0
         total += deleted
         if deleted < chunk:
@@ -261,16 +268,6 @@ def count(session: Session, check: str | None = None) -> int:
     if check is not None:
         stmt = stmt.where(RESULTS.c.check == check)
     return int(session.connection().execute(stmt).scalar_one())
-
-
-def outcomes(session: Session, checks: Sequence[str], since: datetime) -> Iterable[tuple[datetime, str, float | None]]:
-    """(ts, status, latency_ms) of the given checks' results since `since`, every location:
-    what an SLO series is filled from at start."""
-    stmt = sa.select(RESULTS.c.ts, RESULTS.c.status, RESULTS.c.latency_ms).where(
-        RESULTS.c.check.in_(list(checks)), RESULTS.c.ts >= since
-    )
-    # Rows unpack like tuples; the cast only tells mypy what the three columns hold.
-    return cast(Iterable[tuple[datetime, str, float | None]], session.connection().execute(stmt))
 
 
 def from_other_locations(

@@ -8,8 +8,13 @@ the space back.
     ensure_incremental_vacuum(engine)   SQLite: switch a database to auto_vacuum=INCREMENTAL
 
 What goes, table by table
-    check_result            older than `results`, and only below the rollup mark (an hour
-                            not rolled yet is never pruned: its rollup would be lost)
+    check_result            passing results stored without evidence (like the one before
+                            them) older than `passing_results`: once their hour is rolled they
+                            add nothing the rollup does not hold (count, seconds, latency in
+                            the sketch); every other result (failures, changes, the evidence)
+                            older than `results`. Never above the rollup mark (an hour not
+                            rolled yet is never pruned: its rollup would be lost). SLO series
+                            read the rollups where passing results are gone (rollups.outcomes)
     outbox, delivery_attempt  sent or failed rows created before `outbox` (pending rows stay)
     incident_update         of incidents resolved before `incident_timelines`: every update
                             but the first and the last (the opening and the resolution)
@@ -47,6 +52,7 @@ CHUNK = 5000  # rows per delete transaction: short enough never to hold up the w
 @dataclass(frozen=True)
 class Policy:
     results: timedelta = timedelta(days=14)
+    passing_results: timedelta = timedelta(days=1)
     outbox: timedelta = timedelta(days=30)
     incident_timelines: timedelta = timedelta(days=90)
     incidents: timedelta = timedelta(days=400)
@@ -59,13 +65,15 @@ def prune_all(engine: Engine, now: datetime, policy: Policy, *, chunk: int = CHU
     """Prune every history table; returns rows deleted per table."""
     with engine.connect() as conn:
         rolled = rollups.mark(conn, "hour")
-    cutoff = now - policy.results
-    out = {
-        # Nothing rolled yet: keep every raw result until it is.
-        "check_result": results.prune(engine, min(cutoff, rolled), chunk=chunk) if rolled else 0,
-        "delivery_attempt": 0,
-        "outbox": 0,
-    }
+        complete = rollups.mark(conn, "passing")
+    out = {"check_result": 0}
+    if rolled is not None:  # nothing rolled yet: keep every raw result until it is
+        passing = rollups.hour_floor(min(now - policy.passing_results, rolled))
+        if complete is None or passing > complete:
+            out["check_result"] += results.prune(engine, passing, chunk=chunk, passing_only=True)
+            with engine.begin() as conn:
+                rollups.set_mark(conn, "passing", passing)
+        out["check_result"] += results.prune(engine, min(now - policy.results, rolled), chunk=chunk)
     out["delivery_attempt"], out["outbox"] = _prune_outbox(engine, now - policy.outbox, chunk)
     out["incident_update"] = _trim_timelines(engine, now - policy.incident_timelines, chunk)
     gone = _prune_incidents(engine, now - policy.incidents, chunk)
@@ -162,7 +170,9 @@ def reclaim(engine: Engine) -> int:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         free = int(conn.exec_driver_sql("PRAGMA freelist_count").scalar_one())
         if free:
-            conn.exec_driver_sql("PRAGMA incremental_vacuum")
+            # The pragma frees one page per step, and the sqlite3 module steps a statement
+            # without result columns once: executescript runs it to the end.
+            conn.connection.driver_connection.executescript("PRAGMA incremental_vacuum;")  # type: ignore[union-attr]
         return free - int(conn.exec_driver_sql("PRAGMA freelist_count").scalar_one())
 
 

@@ -25,20 +25,20 @@ whole number of hours a day is made of the hours that start within it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import JSON, Column, Float, Index, Integer, String
+from sqlalchemy import Column, Float, Integer, LargeBinary, String
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel
 
 from monitor.core import sketch
 from monitor.store.incidents import CHANGES
 from monitor.store.results import RESULTS
-from monitor.store.types import UTCDateTime
+from monitor.store.types import EpochSeconds, UTCDateTime
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -55,15 +55,22 @@ _SECONDS_COLUMN = {
 _CHECK_STATUSES = ("up", "degraded", "down")
 
 
+# Both rollup tables are clustered on (grain, start, key) (SQLite: WITHOUT ROWID, so the table
+# is its primary key and there is no second copy of the key in an index): rows are appended in
+# time order, pruning takes whole starts off the front, and the page reads a time range of one
+# grain. Starts are epoch seconds, sketches packed (monitor.core.sketch.pack).
+_CLUSTERED = {"sqlite_with_rowid": False}
+
+
 class CheckRollupRow(SQLModel, table=True):
     """One check's hour ("h") or local day ("d")."""
 
     __tablename__ = "check_rollup"
-    __table_args__ = (Index("ix_check_rollup_grain_start", "grain", "start"),)
+    __table_args__ = (_CLUSTERED,)
 
     grain: str = Field(sa_column=Column(String(1), primary_key=True))
+    start: datetime = Field(sa_column=Column(EpochSeconds(), primary_key=True))
     check: str = Field(sa_column=Column(String(120), primary_key=True))
-    start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
     count: int = Field(sa_column=Column(Integer, nullable=False))
     up: int = Field(sa_column=Column(Integer, nullable=False))
     degraded: int = Field(sa_column=Column(Integer, nullable=False))
@@ -74,18 +81,18 @@ class CheckRollupRow(SQLModel, table=True):
     p50: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
     p95: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
     p99: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
-    sketch: list[list[int]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    sketch: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 class ComponentRollupRow(SQLModel, table=True):
     """One component's hour ("h") or local day ("d")."""
 
     __tablename__ = "component_rollup"
-    __table_args__ = (Index("ix_component_rollup_grain_start", "grain", "start"),)
+    __table_args__ = (_CLUSTERED,)
 
     grain: str = Field(sa_column=Column(String(1), primary_key=True))
+    start: datetime = Field(sa_column=Column(EpochSeconds(), primary_key=True))
     component: str = Field(sa_column=Column(String(64), primary_key=True))
-    start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
     operational_s: float = Field(sa_column=Column(Float, nullable=False))
     degraded_s: float = Field(sa_column=Column(Float, nullable=False))
     partial_s: float = Field(sa_column=Column(Float, nullable=False))
@@ -96,11 +103,12 @@ class ComponentRollupRow(SQLModel, table=True):
     p50: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
     p95: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
     p99: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
-    sketch: list[list[int]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    sketch: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 class RollupMarkRow(SQLModel, table=True):
-    """How far rolling has got: "hour" (every hour before `upto` is rolled), "day"."""
+    """How far rolling has got: "hour" (every hour before `upto` is rolled), "day"; and
+    "passing": passing results without evidence before `upto` are pruned (retention)."""
 
     __tablename__ = "rollup_mark"
 
@@ -151,7 +159,7 @@ def mark(conn: sa.Connection, name: str) -> datetime | None:
     return found
 
 
-def _set_mark(conn: sa.Connection, name: str, upto: datetime) -> None:
+def set_mark(conn: sa.Connection, name: str, upto: datetime) -> None:
     conn.execute(sa.delete(MARKS).where(MARKS.c.name == name))
     conn.execute(sa.insert(MARKS), [{"name": name, "upto": upto}])
 
@@ -195,7 +203,7 @@ def roll(
             _replace(conn, CHECK_ROLLUPS, "h", start, end, [_check_row("h", c, t, b) for (c, t), b in buckets.items()])
             _replace(conn, COMPONENT_ROLLUPS, "h", start, end,
                      [_component_row("h", c, t, b) for (c, t), b in comp.items()])
-            _set_mark(conn, "hour", end)
+            set_mark(conn, "hour", end)
         hours = int((end - start) / HOUR)
     days = _roll_days(engine, tz)
     return RollStats(hours=hours, days=days, results=results, upto=max(start, end))
@@ -300,7 +308,7 @@ def _check_row(grain: str, check: str, start: datetime, b: Bucket) -> dict[str, 
         "grain": grain, "check": check, "start": start, "count": b.count,
         "up": b.counts.get("up", 0), "degraded": b.counts.get("degraded", 0), "down": b.counts.get("down", 0),
         "up_s": b.seconds.get("up", 0.0), "degraded_s": b.seconds.get("degraded", 0.0),
-        "down_s": b.seconds.get("down", 0.0), **b.quantiles(), "sketch": sketch.encode(b.sketch) or None,
+        "down_s": b.seconds.get("down", 0.0), **b.quantiles(), "sketch": sketch.pack(b.sketch),
     }
 
 
@@ -309,7 +317,7 @@ def _component_row(grain: str, component: str, start: datetime, b: Bucket) -> di
         "grain": grain, "component": component, "start": start,
         **{col: b.seconds.get(status, 0.0) for status, col in _SECONDS_COLUMN.items()},
         "count": b.count, "failures": b.counts.get("down", 0), **b.quantiles(),
-        "sketch": sketch.encode(b.sketch) or None,
+        "sketch": sketch.pack(b.sketch),
     }
 
 
@@ -330,7 +338,7 @@ def _roll_days(engine: Engine, tz: tzinfo) -> int:
     while (end := next_local_midnight(day, tz)) <= hours_upto:
         with engine.begin() as conn:
             _roll_day(conn, day, end)
-            _set_mark(conn, "day", end)
+            set_mark(conn, "day", end)
         day = end
         done += 1
     return done
@@ -353,7 +361,7 @@ def _bucket_of(r: Any) -> Bucket:
     else:
         counts = {"up": r.count - r.failures, "down": r.failures}
         seconds = {status: m[col] for status, col in _SECONDS_COLUMN.items()}
-    return Bucket(counts=counts, seconds=seconds, sketch=sketch.decode(r.sketch))
+    return Bucket(counts=counts, seconds=seconds, sketch=sketch.unpack(r.sketch))
 
 
 # reading -------------------------------------------------------------------------------------
@@ -364,7 +372,7 @@ class ComponentBucket:
     seconds: dict[str, float]  # public status -> seconds
     count: int
     failures: int
-    sketch: list[list[int]] | None
+    sketch: bytes | None
     p50: float | None
     p95: float | None
 
@@ -400,7 +408,7 @@ class CheckBucket:
     degraded: int
     down: int
     seconds: dict[str, float]
-    sketch: list[list[int]] | None
+    sketch: bytes | None
 
 
 def check_buckets(
@@ -433,3 +441,39 @@ def prune(engine: Engine, before: datetime, *, starts: int = 48) -> int:
                         break
                     total += conn.execute(sa.delete(table).where(c.grain == grain, c.start.in_(found))).rowcount or 0
     return total
+
+
+# what the SLO series is filled from ---------------------------------------------------------
+def outcomes(session: Session, checks: Sequence[str], since: datetime) -> Iterable[tuple[datetime, str, float | None]]:
+    """(ts, status, latency_ms) of the given checks' results since `since`, every location:
+    what an SLO series is filled from at start.
+
+    Raw results where every result is still kept; before that (passing results like the one
+    before them are pruned after `monitor.retention.passing_results`, monitor.store.retention)
+    each hourly rollup stands for its results: `count` outcomes spread over the hour, `down`
+    and `degraded` of them with their status, latencies taken from the sketch, the slowest
+    given to the failures (timeouts are). Only the 30-day budget and the 3-day window ever
+    reach that far back; the paging windows (up to 6 h) are always raw."""
+    conn = session.connection()
+    complete = mark(conn, "passing")
+    r = RESULTS.c
+    if complete is not None and complete > since:
+        for b in check_buckets(conn, "h", hour_floor(since) + (HOUR if hour_floor(since) < since else timedelta(0)),
+                               complete, checks):
+            yield from _spread(b)
+        since = complete
+    stmt = sa.select(r.ts, r.status, r.latency_ms).where(r.check.in_(list(checks)), r.ts >= since)
+    for ts, status, latency in conn.execute(stmt):
+        yield ts, status, latency
+
+
+def _spread(b: CheckBucket) -> Iterator[tuple[datetime, str, float | None]]:
+    if b.count <= 0:
+        return
+    latencies: list[float | None] = [sketch.value_of(k) for k, n in sorted(sketch.unpack(b.sketch).items(),
+                                                                           reverse=True) for _ in range(n)]
+    latencies += [None] * (b.count - len(latencies))
+    statuses = ["down"] * b.down + ["degraded"] * b.degraded + ["up"] * (b.count - b.down - b.degraded)
+    step = HOUR / b.count
+    for i, (status, latency) in enumerate(zip(statuses, latencies, strict=False)):
+        yield b.start + i * step, status, latency

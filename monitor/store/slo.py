@@ -1,6 +1,6 @@
 """SLO status: the `slo_status` table (the latest figures of each SLO and the burn-rate alert
 it is in). The series behind the figures live in memory and are refilled from `check_result`
-at start (`monitor.store.results.outcomes`); only the outcome is stored, for the CLI and the
+at start (`monitor.store.rollups.outcomes`); only the outcome is stored, for the CLI and the
 page. Written in the deciding transaction; nothing here commits.
 """
 

@@ -59,7 +59,7 @@ def test_sketch_quantiles_are_within_two_percent_and_merge() -> None:
         exact = ordered[max(1, int(q * len(ordered) + 0.999999)) - 1]
         got = sketch.quantile(merged, q)
         assert got is not None and abs(got - exact) / exact <= sketch.ALPHA
-    assert sketch.decode(sketch.encode(merged)) == merged
+    assert sketch.unpack(sketch.pack(merged)) == merged
     assert sketch.quantile({}, 0.5) is None
 
 
@@ -72,15 +72,26 @@ def test_raw_results_past_retention_are_gone_and_rollups_answer_the_same_uptime(
                 sa.select(RESULTS.c.status).where(RESULTS.c.check == check))])
             for check in COMPONENTS
         }
+    since = START + timedelta(days=3)
+    with store.session() as s:
+        slo_before = sorted((ts.replace(minute=0, second=0, microsecond=0), st) for ts, st, _ in
+                            rollups.outcomes(s, list(COMPONENTS), since))
     stats = store.roll_up(clock.now(), components=COMPONENTS, tz=SHANGHAI)
     assert stats.hours == 20 * 24 and stats.days == 20 and stats.results == len(written)
 
     deleted = store.prune_history(clock.now(), retention.Policy(results=timedelta(days=14)))
     cutoff = clock.now() - timedelta(days=14)
+    passing_cutoff = rollups.hour_floor(clock.now() - timedelta(days=1))
     with store.engine.connect() as conn:
         oldest = conn.execute(sa.select(sa.func.min(RESULTS.c.ts))).scalar()
         assert oldest is not None and oldest >= cutoff
-        assert deleted["check_result"] == sum(1 for r in written if r.started_at < cutoff)
+        kept = list(conn.execute(sa.select(RESULTS.c.ts, RESULTS.c.status, RESULTS.c.detail)))
+    # Before the passing cutoff only failures and changes (with their evidence) are left.
+    assert kept and all(status != "up" or detail is not None for ts, status, detail in kept if ts < passing_cutoff)
+    assert all(ts >= cutoff for ts, _, _ in kept)
+    assert any(status != "up" for ts, status, _ in kept if ts < passing_cutoff)
+    assert deleted["check_result"] == len(written) - len(kept)
+    with store.engine.connect() as conn:
         for check in COMPONENTS:
             days = list(rollups.check_buckets(conn, "d", START, checks=[check]))
             hours = list(rollups.check_buckets(conn, "h", START, checks=[check]))
@@ -91,6 +102,11 @@ def test_raw_results_past_retention_are_gone_and_rollups_answer_the_same_uptime(
         comp = list(rollups.component_buckets(conn, "d", START, components=["login"], with_sketch=True))
         assert sum(c.count for c in comp) == sum(1 for r in written if r.check == "登录")
         assert sum(c.failures for c in comp) == sum(1 for r in written if r.check == "登录" and r.status is Status.DOWN)
+    # What SLO series are refilled from: per hour, the same outcomes, from rollups where raw is gone.
+    with store.session() as s:
+        slo_after = sorted((ts.replace(minute=0, second=0, microsecond=0), st) for ts, st, _ in
+                           rollups.outcomes(s, list(COMPONENTS), since))
+    assert slo_after == slo_before
 
 
 def test_a_day_sketch_is_the_sum_of_its_hours_and_its_p95_is_close(store: Store) -> None:
@@ -102,8 +118,8 @@ def test_a_day_sketch_is_the_sum_of_its_hours_and_its_p95_is_close(store: Store)
     assert len(hours) == 24
     summed: sketch.Sketch = {}
     for h in hours:
-        sketch.merge(summed, sketch.decode(h.sketch))
-    assert sketch.decode(day.sketch) == summed
+        sketch.merge(summed, sketch.unpack(h.sketch))
+    assert sketch.unpack(day.sketch) == summed
     latencies = sorted(r.latency_ms or 0 for r in written if r.check == "查询" and r.started_at < START + timedelta(days=1))
     exact = latencies[int(0.95 * len(latencies)) - 1]
     p95 = sketch.quantile(summed, 0.95)
@@ -208,6 +224,8 @@ def test_sqlite_gives_pruned_space_back(tmp_path: object) -> None:
     store.roll_up(START + timedelta(days=3, minutes=5), components=COMPONENTS, tz=SHANGHAI)
     before = retention.database_bytes(store.engine)
     deleted = store.prune_history(START + timedelta(days=3, minutes=5), retention.Policy(results=timedelta(hours=2)))
-    assert deleted["pages_reclaimed"] > 0
+    assert deleted["pages_reclaimed"] > 100
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA freelist_count").scalar_one() == 0  # every free page given back
     assert retention.database_bytes(store.engine) < before
     store.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from monitor.core.results import Result, Status
-from monitor.store import Store, results, slo
+from monitor.store import Store, rollups, slo
 from monitor.store.slo import SloStatus
 
 
@@ -33,5 +33,5 @@ def test_outcomes_of_checks_since_a_time_every_location(store: Store, t0: dateti
     rows[1].location = "sh"
     store.write_results(rows)
     with store.session() as s:
-        got = sorted(results.outcomes(s, ["登录", "查询"], t0 - timedelta(minutes=1)))
+        got = sorted(rollups.outcomes(s, ["登录", "查询"], t0 - timedelta(minutes=1)))
     assert got == [(t0, "down", None), (t0 + timedelta(seconds=1), "degraded", 900.0)]

@@ -1,6 +1,7 @@
 """rollups and heartbeat pings
 
-check_rollup and component_rollup (hourly and daily buckets, monitor.store.rollups),
+check_rollup and component_rollup (hourly and daily buckets, monitor.store.rollups; clustered
+on (grain, start, key): WITHOUT ROWID on SQLite; starts in epoch seconds, sketches packed),
 rollup_mark (how far rolling has got), heartbeat_ping (monitor.store.pings).
 Switching an existing SQLite file to auto_vacuum=INCREMENTAL needs a VACUUM, which cannot
 run inside this migration's transaction: Store.migrate does it once after upgrading.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from monitor.store.types import UTCDateTime
+from monitor.store.types import EpochSeconds, UTCDateTime
 
 revision = "0002_rollups_pings"
 down_revision = "0001_initial"
@@ -26,8 +27,8 @@ def upgrade() -> None:
     op.create_table(
         "check_rollup",
         sa.Column("grain", sa.String(1), primary_key=True),
+        sa.Column("start", EpochSeconds(), primary_key=True),
         sa.Column("check", sa.String(120), primary_key=True),
-        sa.Column("start", UTCDateTime(), primary_key=True),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("up", sa.Integer(), nullable=False),
         sa.Column("degraded", sa.Integer(), nullable=False),
@@ -38,14 +39,14 @@ def upgrade() -> None:
         sa.Column("p50", sa.Float(), nullable=True),
         sa.Column("p95", sa.Float(), nullable=True),
         sa.Column("p99", sa.Float(), nullable=True),
-        sa.Column("sketch", sa.JSON(), nullable=True),
+        sa.Column("sketch", sa.LargeBinary(), nullable=True),
+        sqlite_with_rowid=False,
     )
-    op.create_index("ix_check_rollup_grain_start", "check_rollup", ["grain", "start"])
     op.create_table(
         "component_rollup",
         sa.Column("grain", sa.String(1), primary_key=True),
+        sa.Column("start", EpochSeconds(), primary_key=True),
         sa.Column("component", sa.String(64), primary_key=True),
-        sa.Column("start", UTCDateTime(), primary_key=True),
         sa.Column("operational_s", sa.Float(), nullable=False),
         sa.Column("degraded_s", sa.Float(), nullable=False),
         sa.Column("partial_s", sa.Float(), nullable=False),
@@ -56,9 +57,9 @@ def upgrade() -> None:
         sa.Column("p50", sa.Float(), nullable=True),
         sa.Column("p95", sa.Float(), nullable=True),
         sa.Column("p99", sa.Float(), nullable=True),
-        sa.Column("sketch", sa.JSON(), nullable=True),
+        sa.Column("sketch", sa.LargeBinary(), nullable=True),
+        sqlite_with_rowid=False,
     )
-    op.create_index("ix_component_rollup_grain_start", "component_rollup", ["grain", "start"])
     op.create_table(
         "rollup_mark",
         sa.Column("name", sa.String(16), primary_key=True),
