@@ -1,6 +1,8 @@
 # Two commands set everything up on a fresh machine:
-#   make run    create .venv, install, start the monitor on config.example.yaml
-#               (SQLite under ./var, the bundled invoice simulator, status page on 127.0.0.1)
+#   make run    create .venv, install, start `invoicewatch demo` on config.example.yaml: the
+#               bundled invoice simulator, the monitor, the status page on 127.0.0.1:8080 and a
+#               scripted outage story (its data under ./var/demo); Ctrl-C stops it
+#   make monitor  the same install, then the plain monitor (`invoicewatch run`, data under ./var)
 #   make test   install what the tests need (Python extras, Chromium) and run the whole suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -8,7 +10,7 @@ BIN     = $(VENV)/bin
 CONFIG ?= config.example.yaml
 PYTEST_ARGS ?=
 
-.PHONY: run test test-each install install-test system-deps lint bench clean
+.PHONY: run monitor test test-each install install-test system-deps lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +29,11 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test system-deps
 
 run: install
+	mkdir -p var
+	$(BIN)/invoicewatch schema > var/invoicewatch.schema.json
+	$(BIN)/invoicewatch --config $(CONFIG) demo
+
+monitor: install
 	mkdir -p var
 	$(BIN)/invoicewatch schema > var/invoicewatch.schema.json
 	$(BIN)/invoicewatch --config $(CONFIG) run

@@ -13,7 +13,7 @@ announcement, the status page change, the recovery. Ctrl-C stops everything.
 
 So that the story fits in minutes, the demo shortens a few waits of the config it runs
 (`DEMO_TIMING`, printed at start): the staff announcement delay and the quiet period before an
-incident resolves, and the intervals of the query and sync checks. Its data lives in its own
+incident resolves, and the intervals of the query, sync and issuance-canary checks. Its data lives in its own
 database and page folder (var/demo/), never mixed with `make run`'s.
 """
 
@@ -50,18 +50,25 @@ DEMO_TIMING = {
     "announcements.delay": timedelta(seconds=45),
     "incidents.resolve_after": timedelta(seconds=45),
     "interval of 发票查询 (query) and 数据同步 (freshness)": timedelta(seconds=20),
+    "interval of the issuance canaries (issuance, lifecycle)": timedelta(seconds=60),
 }
 _FAST_KINDS = ("query", "freshness")
+_CANARY_KINDS = ("issuance", "lifecycle")
 
 
 def demo_config(config: Config, folder: Path) -> Config:
-    """The config with the demo's shorter waits, its own database and page folder."""
+    """The config with the demo's shorter waits (never longer ones), its own database and page
+    folder."""
     fast = DEMO_TIMING["interval of 发票查询 (query) and 数据同步 (freshness)"]
     database = f"sqlite:///{folder / 'demo.db'}"
     checks = []
     for spec in config.checks:
-        if spec.kind in _FAST_KINDS:
+        if spec.kind in _FAST_KINDS and spec.interval > fast:
             spec = spec.model_copy(update={"interval": fast, "cron": None, "timeout": min(spec.timeout, fast)})
+        elif spec.kind in _CANARY_KINDS and spec.enabled:
+            every = max(DEMO_TIMING["interval of the issuance canaries (issuance, lifecycle)"], spec.timeout)
+            if spec.interval > every:
+                spec = spec.model_copy(update={"interval": every, "cron": None})
         elif spec.kind == "sql" and getattr(spec, "url", None) == config.monitor.database:
             spec = spec.model_copy(update={"url": database})  # "the monitor's database" is the demo's now
         checks.append(spec)
@@ -69,8 +76,10 @@ def demo_config(config: Config, folder: Path) -> Config:
         "monitor": config.monitor.model_copy(update={"database": database,
                                                      "state_dir": str(folder)}),
         "status_page": config.status_page.model_copy(update={"output_dir": str(folder / "status")}),
-        "announcements": config.announcements.model_copy(update={"delay": DEMO_TIMING["announcements.delay"]}),
-        "incidents": config.incidents.model_copy(update={"resolve_after": DEMO_TIMING["incidents.resolve_after"]}),
+        "announcements": config.announcements.model_copy(
+            update={"delay": min(config.announcements.delay, DEMO_TIMING["announcements.delay"])}),
+        "incidents": config.incidents.model_copy(
+            update={"resolve_after": min(config.incidents.resolve_after, DEMO_TIMING["incidents.resolve_after"])}),
         "checks": checks,
     })
 
@@ -106,14 +115,21 @@ class Demo:
 
     def banner(self) -> None:
         sp, sim = self.config.status_page, self.config.simulator
-        page = f"http://{sp.listen}:{sp.port}/"
+        web = getattr(self.monitor, "web", None)
+        page = f"http://{sp.listen}:{(web.port if web is not None and web.port else sp.port)}/"
+        sim_url = self.monitor.simulator.url or f"http://{sim.listen}:{sim.port}"
+        c = self.config
+        timing = {
+            "announcements.delay": c.announcements.delay, "incidents.resolve_after": c.incidents.resolve_after,
+        }
         lines = [
             "invoicewatch demo: the simulator, the monitor, the status page and an inbox, one process.",
             f"  status page        {page}          (English: {page}en/, IT detail: {page}internal/)",
-            f"  simulator          http://{sim.listen}:{sim.port}/   (faults: invoicewatch simulate faults)",
+            f"  simulator          {sim_url}/   (faults: invoicewatch simulate faults)",
             "  messages           printed below as 'on-call' and 'staff' (the example's channels post here)",
             f"  data               {self.folder}/ (its own database and page folder)",
-            "  shortened for the demo: " + ", ".join(f"{k} {_secs(v)}" for k, v in DEMO_TIMING.items()),
+            "  shortened for the demo: " + ", ".join(f"{k} {_secs(v)}" for k, v in timing.items())
+            + ", the query and sync checks every 20 s at most, the issuance canaries as often as their timeout allows",
             "the story: " + "; ".join(f"{_clock(at)} {what}" for at, what, *_ in self.story),
             "Ctrl-C stops everything.",
             "",
@@ -121,12 +137,11 @@ class Demo:
         print("\n".join(lines), file=self.out, flush=True)
 
     async def run(self) -> None:
-        self.banner()
         await self.monitor.start()
+        self.banner()  # after start: the ports are known (0 picks one)
         self.monitor.bus.subscribe("component_changed", self._component_changed)
         self.tell.t0 = time.monotonic()
-        self.tell("monitor", f"running {len(self.monitor.specs)} checks; the page is at "
-                             f"http://{self.config.status_page.listen}:{self.config.status_page.port}/")
+        self.tell("monitor", f"running {len(self.monitor.specs)} checks")
         tasks = [asyncio.create_task(self._script(), name="demo-story"),
                  asyncio.create_task(self._watch_inbox(), name="demo-inbox")]
         try:

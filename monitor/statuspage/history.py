@@ -34,6 +34,8 @@ from monitor.statuspage.uptime import WEIGHT_HALVES, Tally, tally, tally_spans, 
 from monitor.store import pages, rollups
 
 _US = 1_000_000
+# The weights of rollups.COMPONENT_STATUSES, in that order (the formula's halves).
+_W = tuple(WEIGHT_HALVES[s] for s in rollups.COMPONENT_STATUSES)
 
 
 def add(a: Tally, b: Tally) -> Tally:
@@ -41,14 +43,16 @@ def add(a: Tally, b: Tally) -> Tally:
                  a.degraded + b.degraded, a.maintenance + b.maintenance)
 
 
-def tally_of(seconds: dict[str, float]) -> Tally:
-    us = {s: round(v * _US) for s, v in seconds.items()}
-    return Tally(
-        known=sum(us.values()),
-        up_halves=sum(WEIGHT_HALVES[s] * v for s, v in us.items()),
-        major=us.get("major_outage", 0), partial=us.get("partial_outage", 0),
-        degraded=us.get("degraded_performance", 0), maintenance=us.get("under_maintenance", 0),
-    )
+def _add_seconds(acc: list[int], op: float, deg: float, part: float, major: float, maint: float) -> None:
+    """Add a rollup row's seconds (COMPONENT_STATUSES order) to a Tally's fields, in microseconds."""
+    op_us, deg_us, part_us = round(op * _US), round(deg * _US), round(part * _US)
+    major_us, maint_us = round(major * _US), round(maint * _US)
+    acc[0] += op_us + deg_us + part_us + major_us + maint_us
+    acc[1] += _W[0] * op_us + _W[1] * deg_us + _W[2] * part_us + _W[3] * major_us + _W[4] * maint_us
+    acc[2] += major_us
+    acc[3] += part_us
+    acc[4] += deg_us
+    acc[5] += maint_us
 
 
 @dataclass
@@ -63,27 +67,34 @@ def component_history(
     """Per component: a Tally per day span [bounds[i], bounds[i+1]) and the last 24 hours.
     `bounds` are microseconds since the epoch (local midnights, then now)."""
     n = len(bounds) - 1
-    out = {cid: History([Tally()] * n) for cid in cids}
+    days: dict[str, list[list[int]]] = {cid: [[0] * 6 for _ in range(n)] for cid in cids}
+    last24: dict[str, list[int]] = {cid: [0] * 6 for cid in cids}
     first = _from_us(bounds[0])
     back = now - timedelta(hours=24)
     day24 = back if back == rollups.hour_floor(back) else rollups.hour_floor(back) + timedelta(hours=1)
     hour_mark = rollups.mark(conn, "hour") if "rollup_mark" in have else None
     live_from = hour_mark or first
+    bounds_s = [b // _US for b in bounds]
     if hour_mark is not None:
         day_mark = rollups.mark(conn, "day") or first
         if day_mark > first:
-            for b in rollups.component_buckets(conn, "d", first, day_mark):
-                _credit(out, b, bounds)
-        since = min(max(day_mark, first), day24)
-        for b in rollups.component_buckets(conn, "h", since, hour_mark):
-            h = out.get(b.component)
-            if h is None:
+            for cid, start, *secs in rollups.component_seconds(conn, "d", first, day_mark):
+                acc = days.get(cid)
+                i = bisect_right(bounds_s, start) - 1
+                if acc is not None and 0 <= i < n:
+                    _add_seconds(acc[i], *secs)
+        day_mark_s, day24_s = int(day_mark.timestamp()), int(day24.timestamp())
+        for cid, start, *secs in rollups.component_seconds(conn, "h", min(max(day_mark, first), day24), hour_mark):
+            acc = days.get(cid)
+            if acc is None:
                 continue
-            t = tally_of(b.seconds)
-            if b.start >= day_mark:
-                _credit(out, b, bounds, t)
-            if b.start >= day24:
-                h.last24 = add(h.last24, t)
+            if start >= day_mark_s:
+                i = bisect_right(bounds_s, start) - 1
+                if 0 <= i < n:
+                    _add_seconds(acc[i], *secs)
+            if start >= day24_s:
+                _add_seconds(last24[cid], *secs)
+    out = {cid: History([Tally(*d) for d in days[cid]], Tally(*last24[cid])) for cid in cids}
     # Changes since the live tail starts (and since 24 h ago, for the window's first hour).
     changes = pages.status_changes(conn, have, min(live_from, back))
     live_bounds = sorted({to_us(live_from), *(x for x in bounds if x > to_us(live_from))})
@@ -92,8 +103,8 @@ def component_history(
         if h is None:
             continue
         spans = [(to_us(at), s) for at, s in rows]
-        for start, t in zip(live_bounds, tally_spans(spans, live_bounds), strict=False):
-            i = bisect_right(bounds, start) - 1
+        for start_us, t in zip(live_bounds, tally_spans(spans, live_bounds), strict=False):
+            i = bisect_right(bounds, start_us) - 1
             if 0 <= i < n:
                 h.days[i] = add(h.days[i], t)
         if hour_mark is None:
@@ -102,15 +113,6 @@ def component_history(
             head = tally(spans, to_us(back), to_us(min(day24, hour_mark)))
             h.last24 = add(add(h.last24, head), tally(spans, to_us(max(hour_mark, day24)), bounds[-1]))
     return out
-
-
-def _credit(out: dict[str, History], b: rollups.ComponentBucket, bounds: Sequence[int], t: Tally | None = None) -> None:
-    h = out.get(b.component)
-    if h is None:
-        return
-    i = bisect_right(bounds, to_us(b.start)) - 1
-    if 0 <= i < len(h.days):
-        h.days[i] = add(h.days[i], t if t is not None else tally_of(b.seconds))
 
 
 def windows(h: History) -> dict[str, Tally]:
