@@ -5,8 +5,10 @@
 
 History: each component has `--changes` status transitions over 92 days (outages, degraded
 spells, maintenance), 2 resolved incidents with updates, and the latency chart has a day of
-results every 30 s. Phases: snapshot (SQL + uptime arithmetic), build (Jinja2 + JSON + SVG),
-write (atomic files into an empty folder). Peak memory is tracemalloc's peak of Python
+results every 30 s; then the monitor's own roll-up makes the hourly and daily rollups the page
+reads (timed apart). Phases: snapshot (SQL + uptime arithmetic), build (Jinja2 + JSON + SVG),
+write (atomic files into an empty folder). "Unchanged" is what the regeneration loop pays when
+nothing the page shows has changed: the snapshot and its digest, no build, no write. Peak memory is tracemalloc's peak of Python
 allocations during one extra run (tracing slows it, so it is timed separately), plus the
 process's max RSS.
 """
@@ -32,6 +34,7 @@ from statuspage_seed import Seed
 from monitor.config import load_config
 from monitor.core.results import Result, Status
 from monitor.statuspage.render import SiteWriter, build_files
+from monitor.statuspage.service import snapshot_digest
 from monitor.statuspage.snapshot import build_snapshot
 from monitor.store import Store
 
@@ -78,6 +81,9 @@ def setup(work: Path, n: int, changes: int) -> tuple[object, Store]:
         for k in range(2880)
     ]
     store.write_results(results)
+    t = time.perf_counter()
+    rolled = store.roll_up(NOW, components={"query-latency": "c0000"}, tz=config.monitor.tz)
+    print(f"rolled up {rolled.hours} hours and {rolled.days} days in {time.perf_counter() - t:.1f} s")
     return config, store
 
 
@@ -89,8 +95,14 @@ def run_once(config: object, store: Store, out: Path) -> dict[str, float]:
     t2 = time.perf_counter()
     stats = SiteWriter(out).write(files)
     t3 = time.perf_counter()
+    again = build_snapshot(store, config, NOW)  # type: ignore[arg-type]
+    unchanged = snapshot_digest(again) == snapshot_digest(snap)
+    t4 = time.perf_counter()
+    pages = [k for k in files if k.endswith(".html") and "/" not in k and k.startswith(("index", "components-"))]
     return {"snapshot": t1 - t0, "build": t2 - t1, "write": t3 - t2, "total": t3 - t0,
+            "unchanged": (t4 - t3) if unchanged else float("nan"),
             "files": stats.files, "bytes": stats.bytes, "index": len(files["index.html"]),
+            "pages": len(pages), "largest": max(len(files[k]) for k in pages),
             "summary": len(files["api/v2/summary.json"])}
 
 
@@ -112,12 +124,14 @@ def main() -> None:
         run_once(config, store, work / "traced")
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        med = {k: statistics.median(r[k] for r in runs) for k in ("snapshot", "build", "write", "total")}
+        med = {k: statistics.median(r[k] for r in runs) for k in ("snapshot", "build", "write", "total", "unchanged")}
         r0 = runs[0]
         print(f"runs: {args.runs}, median seconds: snapshot {med['snapshot']:.3f}, build {med['build']:.3f}, "
               f"write {med['write']:.3f}, total {med['total']:.3f} "
               f"(min {min(r['total'] for r in runs):.3f}, max {max(r['total'] for r in runs):.3f})")
-        print(f"output: {r0['files']} files, {r0['bytes'] / 1e6:.1f} MB; index.html {r0['index'] / 1e6:.2f} MB, "
+        print(f"unchanged page (snapshot + digest, nothing built or written): {med['unchanged']:.3f} s")
+        print(f"output: {r0['files']} files, {r0['bytes'] / 1e6:.1f} MB; first page (index.html) "
+              f"{r0['index'] / 1e6:.2f} MB, {r0['pages']} component pages (largest {r0['largest'] / 1e6:.2f} MB), "
               f"summary.json {r0['summary'] / 1e6:.2f} MB")
         print(f"peak memory: {peak / 1e6:.0f} MB traced Python allocations during one render; "
               f"process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

@@ -46,6 +46,10 @@ class StatusPageSection(Strict):
     debounce: Duration = Field(
         timedelta(seconds=2), description="after a status change, wait this long for more before regenerating"
     )
+    components_per_page: int = Field(
+        50, ge=1, le=10000, description="component cards on one page; more components go on components-2.html, "
+        "... (those not operational first, so the first page shows every problem)"
+    )
     latency_components: list[str] = Field(
         default_factory=lambda: ["query"],
         description="public components that get a p50/p95 latency chart (24 h); unknown ids are ignored",

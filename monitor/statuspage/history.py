@@ -43,22 +43,15 @@ def add(a: Tally, b: Tally) -> Tally:
                  a.degraded + b.degraded, a.maintenance + b.maintenance)
 
 
-def _add_seconds(acc: list[int], op: float, deg: float, part: float, major: float, maint: float) -> None:
-    """Add a rollup row's seconds (COMPONENT_STATUSES order) to a Tally's fields, in microseconds."""
-    op_us, deg_us, part_us = round(op * _US), round(deg * _US), round(part * _US)
-    major_us, maint_us = round(major * _US), round(maint * _US)
-    acc[0] += op_us + deg_us + part_us + major_us + maint_us
-    acc[1] += _W[0] * op_us + _W[1] * deg_us + _W[2] * part_us + _W[3] * major_us + _W[4] * maint_us
-    acc[2] += major_us
-    acc[3] += part_us
-    acc[4] += deg_us
-    acc[5] += maint_us
-
-
 @dataclass
 class History:
     days: list[Tally]
     last24: Tally = field(default_factory=Tally)
+
+
+def _plus(acc: list[int], row: Sequence[int]) -> None:
+    for k in range(6):
+        acc[k] += row[k]
 
 
 def component_history(
@@ -67,7 +60,8 @@ def component_history(
     """Per component: a Tally per day span [bounds[i], bounds[i+1]) and the last 24 hours.
     `bounds` are microseconds since the epoch (local midnights, then now)."""
     n = len(bounds) - 1
-    days: dict[str, list[list[int]]] = {cid: [[0] * 6 for _ in range(n)] for cid in cids}
+    empty = (0, 0, 0, 0, 0, 0)
+    days: dict[str, list[Sequence[int]]] = {cid: [empty] * n for cid in cids}
     last24: dict[str, list[int]] = {cid: [0] * 6 for cid in cids}
     first = _from_us(bounds[0])
     back = now - timedelta(hours=24)
@@ -78,22 +72,24 @@ def component_history(
     if hour_mark is not None:
         day_mark = rollups.mark(conn, "day") or first
         if day_mark > first:
-            for cid, start, *secs in rollups.component_seconds(conn, "d", first, day_mark):
-                acc = days.get(cid)
-                i = bisect_right(bounds_s, start) - 1
-                if acc is not None and 0 <= i < n:
-                    _add_seconds(acc[i], *secs)
+            index = {b: i for i, b in enumerate(bounds_s[:-1])}  # a daily row starts at a local midnight
+            for cid, start, *vals in rollups.component_tallies(conn, "d", first, day_mark, _W):
+                per = days.get(cid)
+                i = index.get(start)
+                if per is not None and i is not None:
+                    per[i] = vals
         day_mark_s, day24_s = int(day_mark.timestamp()), int(day24.timestamp())
-        for cid, start, *secs in rollups.component_seconds(conn, "h", min(max(day_mark, first), day24), hour_mark):
-            acc = days.get(cid)
-            if acc is None:
+        since = min(max(day_mark, first), day24)
+        for cid, start, *vals in rollups.component_tallies(conn, "h", since, hour_mark, _W):
+            per = days.get(cid)
+            if per is None:
                 continue
             if start >= day_mark_s:
                 i = bisect_right(bounds_s, start) - 1
                 if 0 <= i < n:
-                    _add_seconds(acc[i], *secs)
+                    per[i] = [a + b for a, b in zip(per[i], vals, strict=True)]
             if start >= day24_s:
-                _add_seconds(last24[cid], *secs)
+                _plus(last24[cid], vals)
     out = {cid: History([Tally(*d) for d in days[cid]], Tally(*last24[cid])) for cid in cids}
     # Changes since the live tail starts (and since 24 h ago, for the window's first hour).
     changes = pages.status_changes(conn, have, min(live_from, back))
@@ -118,11 +114,9 @@ def component_history(
 def windows(h: History) -> dict[str, Tally]:
     """The uptime windows of one component: 24h, and the last 7, 30, 90 daily bars."""
     out = {"24h": h.last24}
-    for label, days in (("7d", 7), ("30d", 30), ("90d", 90)):
-        total = Tally()
-        for t in h.days[-days:]:
-            total = add(total, t)
-        out[label] = total
+    for label, count in (("7d", 7), ("30d", 30), ("90d", 90)):
+        out[label] = Tally(*map(sum, zip(*((t.known, t.up_halves, t.major, t.partial, t.degraded, t.maintenance)
+                                            for t in h.days[-count:]), strict=True)))
     return out
 
 

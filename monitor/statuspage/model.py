@@ -41,6 +41,7 @@ class PageInfo:
     languages: tuple[str, ...]
     timezone: str
     public_url: str | None
+    per_page: int = 50  # component cards per page (status_page.components_per_page)
 
 
 @dataclass(frozen=True, slots=True)

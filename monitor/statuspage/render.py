@@ -38,6 +38,7 @@ from monitor.statuspage.catalog import Translator
 from monitor.statuspage.model import (
     NO_DATA,
     WINDOWS,
+    ComponentView,
     DayBar,
     IncidentView,
     LatencySeries,
@@ -217,11 +218,35 @@ def build_files(snap: Snapshot) -> dict[str, bytes]:
         charts = [
             ChartView(n, s, svg.latency_chart(s, ctx.tz)) for n, s in enumerate(snap.latency, start=1)
         ]
-        files[f"{prefix}index.html"] = index.render(**ctx.variables("index.html", statics), charts=charts).encode()
+        pages = paged(snap)
+        for n, (name, components) in enumerate(pages, start=1):
+            pager = Pager(n, len(pages), [(k, ctx.href(page, lang)) for k, (page, _) in enumerate(pages, start=1)])
+            files[f"{prefix}{name}"] = index.render(
+                **ctx.variables(name, statics), charts=charts, page_components=components, pager=pager
+            ).encode()
         files[f"{prefix}history.html"] = history.render(
             **ctx.variables("history.html", statics), past_by_day=_by_day(snap.past_incidents, ctx)
         ).encode()
     return files
+
+
+@dataclass(frozen=True, slots=True)
+class Pager:
+    page: int
+    pages: int
+    links: list[tuple[int, str]]  # (page number, href)
+
+
+def paged(snap: Snapshot) -> list[tuple[str, tuple[ComponentView, ...]]]:
+    """The component pages: (file name, its components). One page (index.html) up to
+    `per_page` components; beyond, those not operational first (so every problem is on the
+    first page), then in configured order, `per_page` a page: index.html, components-2.html..."""
+    comps, per = snap.components, max(1, snap.page.per_page)
+    if len(comps) <= per:
+        return [("index.html", comps)]
+    ordered = sorted(comps, key=lambda c: (c.status == "operational", c.position))
+    return [("index.html" if i == 0 else f"components-{i // per + 1}.html", tuple(ordered[i : i + per]))
+            for i in range(0, len(ordered), per)]
 
 
 def _by_day(incidents: Iterable[IncidentView], ctx: PageContext) -> list[tuple[str, list[IncidentView]]]:

@@ -8,6 +8,10 @@ and then regenerates
 * at least every `status_page.refresh` (uptime figures and "last updated" move with time, and
   changes made by another process, e.g. the `announce` CLI, reach the page this way).
 
+A render whose snapshot says exactly what the last one said (its time aside) is skipped:
+no templates, no files (`PageHealth.skipped`); the page is rendered anyway once its "last
+updated" is `STALE_AFTER` refresh periods old, so it never looks abandoned.
+
 Rendering runs in a worker thread (SQL + Jinja2); a failed render is logged, counted in
 PageHealth (/healthz, /metrics) and retried at the next wake-up; the previous files stay.
 """
@@ -16,9 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +33,7 @@ from monitor.config import Config
 from monitor.core.aio import wait_event
 from monitor.statuspage.internal import render_internal
 from monitor.statuspage.render import SiteWriter, WriteStats, build_files
+from monitor.statuspage.model import Snapshot
 from monitor.statuspage.snapshot import build_snapshot
 
 if TYPE_CHECKING:
@@ -37,6 +45,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOPICS = ("component_changed", "incident_changed", "announcement_changed")
+STALE_AFTER = 10  # refresh periods an unchanged page may keep its "last updated" time
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -49,6 +59,7 @@ class PageHealth:
     last_ok_at: float | None = None  # unix time
     last_duration_s: float | None = None
     files_written: int = 0
+    skipped: int = 0  # renders skipped because nothing the page shows had changed
 
 
 class PageService:
@@ -61,6 +72,8 @@ class PageService:
         self.out = Path(config.status_page.output_dir)
         self.health = PageHealth()
         self.writer = SiteWriter(self.out)
+        self._last_digest: str | None = None
+        self._last_full = 0.0  # monotonic time of the last render that wrote the site
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -115,7 +128,14 @@ class PageService:
 
     def _render(self) -> WriteStats:
         snap = build_snapshot(self.store, self.config, self.clock.now())
-        return self.writer.write(build_files(snap))
+        digest = snapshot_digest(snap)
+        age = self.clock.monotonic() - self._last_full
+        if digest == self._last_digest and age < STALE_AFTER * self.config.status_page.refresh.total_seconds():
+            self.health.skipped += 1
+            return WriteStats(files=0, written=0, removed=0, bytes=0)
+        stats = self.writer.write(build_files(snap))
+        self._last_digest, self._last_full = digest, self.clock.monotonic()
+        return stats
 
     async def internal(self) -> str:
         """The internal page (/internal/), rendered per request, never written to disk."""
@@ -127,3 +147,9 @@ class PageService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+def snapshot_digest(snap: Snapshot) -> str:
+    """What the page would say, its generation time aside, as a digest (the view model is
+    frozen dataclasses, tuples and plain values: its repr is its content)."""
+    return hashlib.sha256(repr(dataclasses.replace(snap, generated_at=_EPOCH)).encode()).hexdigest()

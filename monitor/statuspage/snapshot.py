@@ -114,6 +114,7 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
             languages=LANGUAGES,
             timezone=config.monitor.timezone,
             public_url=section.public_url,
+            per_page=section.components_per_page,
         ),
         generated_at=now,
         overall=overall(c.status for c in components),
