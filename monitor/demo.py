@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitor.config import Config
+from monitor.core.aio import cancel
 from monitor.runtime import Monitor
 from monitor.store import pages
 
@@ -147,11 +148,7 @@ class Demo:
         try:
             await self.done.wait()
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel(*tasks)
             await self.monitor.stop()
             self.tell("demo", "stopped")
 

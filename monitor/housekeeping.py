@@ -15,14 +15,13 @@ stopping the monitor (probing and alerting matter more than tidying).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import datetime, timedelta
 
 from monitor.config import Config
 from monitor.core import cron
-from monitor.core.aio import wait_event
+from monitor.core.aio import cancel, wait_event
 from monitor.core.clock import Clock
 from monitor.store import Store
 from monitor.store.retention import Policy
@@ -129,8 +128,5 @@ class HousekeepingService:
             self._wake.clear()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None

@@ -12,13 +12,12 @@ however often the monitor restarts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 
 from checks.platform.registry import PlatformRegistry
 from monitor.config import Config
-from monitor.core.aio import wait_event
+from monitor.core.aio import cancel, wait_event
 from monitor.core.bus import Bus
 from monitor.core.clock import Clock
 from monitor.core.events import MONITOR_PROBLEM, Notice
@@ -98,8 +97,5 @@ class TokenQuotaWatch:
             await wait_event(self._wake, EVERY)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 
 async def wait_event(event: asyncio.Event, timeout: float) -> bool:
@@ -19,3 +20,14 @@ async def wait_event(event: asyncio.Event, timeout: float) -> bool:
     except TimeoutError:
         return event.is_set()
     return True
+
+
+async def cancel(*tasks: asyncio.Task[object] | asyncio.Task[None] | None) -> None:
+    """Cancel the given tasks (None: skipped) and wait until each has stopped: a service's
+    stop() returns only when its loop is gone."""
+    running = [t for t in tasks if t is not None]
+    for task in running:
+        task.cancel()
+    for task in running:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

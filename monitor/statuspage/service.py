@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 from monitor.config import Config
 from monitor.core.aio import wait_event
 from monitor.statuspage.internal import render_internal
-from monitor.statuspage.render import SiteWriter, WriteStats, build_files
 from monitor.statuspage.model import Snapshot
+from monitor.statuspage.render import SiteWriter, WriteStats, build_files
 from monitor.statuspage.snapshot import build_snapshot
 
 if TYPE_CHECKING:

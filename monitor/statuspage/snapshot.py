@@ -25,6 +25,7 @@ from monitor.incidents.maintenance import planned_in
 from monitor.rulebook.components import affected_components, enough_data
 from monitor.rulebook.maintenance import Occurrence, active_in
 from monitor.rulebook.topology import component_of
+from monitor.statuspage import history
 from monitor.statuspage.model import (
     INDICATOR,
     NO_DATA,
@@ -42,7 +43,6 @@ from monitor.statuspage.model import (
     Snapshot,
     UpdateView,
 )
-from monitor.statuspage import history
 from monitor.statuspage.uptime import to_us
 from monitor.store import Store, pages
 

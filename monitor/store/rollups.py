@@ -274,9 +274,9 @@ def _component_hours(
             if status in _SECONDS_COLUMN:
                 _hold(out, cid, status, a, b)
     for (check, hour), bucket in checks.items():
-        cid = components.get(check)
-        if cid:
-            target = _bucket(out, cid, hour)
+        owner = components.get(check)
+        if owner:
+            target = _bucket(out, owner, hour)
             for k, n in bucket.counts.items():
                 target.counts[k] = target.counts.get(k, 0) + n
             sketch.merge(target.sketch, bucket.sketch)
@@ -359,7 +359,7 @@ def _bucket_of(r: Any) -> Bucket:
         counts = {"up": r.up, "degraded": r.degraded, "down": r.down}
         seconds = {"up": r.up_s, "degraded": r.degraded_s, "down": r.down_s}
     else:
-        counts = {"up": r.count - r.failures, "down": r.failures}
+        counts = {"up": m["count"] - r.failures, "down": r.failures}
         seconds = {status: m[col] for status, col in _SECONDS_COLUMN.items()}
     return Bucket(counts=counts, seconds=seconds, sketch=sketch.unpack(r.sketch))
 
@@ -394,7 +394,7 @@ def component_buckets(
     for r in conn.execute(stmt.order_by(c.component, c.start)):
         m = r._mapping
         yield ComponentBucket(
-            r.component, r.start, {s: float(m[col]) for s, col in _SECONDS_COLUMN.items()}, int(r.count),
+            r.component, r.start, {s: float(m[col]) for s, col in _SECONDS_COLUMN.items()}, int(m["count"]),
             int(r.failures), m["sketch"] if with_sketch else None, r.p50, r.p95,
         )
 
@@ -416,7 +416,7 @@ def component_tallies(
         c.component, raw_start, known, up, us["major_outage"], us["partial_outage"], us["degraded_performance"],
         us["under_maintenance"],
     ).where(c.grain == grain, raw_start >= int(since.timestamp()), raw_start < int(until.timestamp()))
-    yield from conn.execute(stmt).tuples()  # type: ignore[misc]
+    yield from conn.execute(stmt).tuples()
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,7 +441,7 @@ def check_buckets(
     if checks is not None:
         stmt = stmt.where(c.check.in_(list(checks)))
     for r in conn.execute(stmt.order_by(c.check, c.start)):
-        yield CheckBucket(r.check, r.start, r.count, r.up, r.degraded, r.down,
+        yield CheckBucket(r.check, r.start, int(r._mapping["count"]), r.up, r.degraded, r.down,
                           {"up": r.up_s, "degraded": r.degraded_s, "down": r.down_s}, r.sketch)
 
 
@@ -483,8 +483,7 @@ def outcomes(session: Session, checks: Sequence[str], since: datetime) -> Iterab
             yield from _spread(b)
         since = complete
     stmt = sa.select(r.ts, r.status, r.latency_ms).where(r.check.in_(list(checks)), r.ts >= since)
-    for ts, status, latency in conn.execute(stmt):
-        yield ts, status, latency
+    yield from conn.execute(stmt).tuples()
 
 
 def _spread(b: CheckBucket) -> Iterator[tuple[datetime, str, float | None]]:

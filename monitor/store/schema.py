@@ -6,7 +6,17 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from monitor.store import announcements, canaries, incidents, maintenance, outbox, pings, results, rollups, slo
+from monitor.store import (
+    announcements,
+    canaries,
+    incidents,
+    maintenance,
+    outbox,
+    pings,
+    results,
+    rollups,
+    slo,
+)
 
 # One module per aggregate; importing them is what puts their tables into the MetaData.
 AGGREGATES = (results, incidents, outbox, maintenance, slo, announcements, canaries, rollups, pings)

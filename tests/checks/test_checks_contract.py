@@ -51,8 +51,12 @@ def build(kind: str, port: int, **kw: Any) -> Any:
 def test_every_registered_kind_is_in_a_hostile_contract() -> None:
     # Kinds that talk to an invoice platform (they take `platform:`) face the same hostile
     # targets in tests/platform/test_platform_hostile.py; every other kind is covered here.
+    # Pushed kinds connect to nothing: what is hostile to them is a request to the push
+    # endpoint (oversized, too many, a wrong token): tests/checks/test_checks_heartbeat.py.
     platform_kinds = {k for k, m in KINDS.items() if "platform" in m.Spec.model_fields}
-    assert set(AT_PORT) | platform_kinds == set(KINDS)
+    pushed = {k for k, m in KINDS.items() if "token" in m.Spec.model_fields and k not in AT_PORT}
+    assert pushed == {"heartbeat"}
+    assert set(AT_PORT) | platform_kinds | pushed == set(KINDS)
     assert not set(AT_PORT) & platform_kinds
     assert set(KINDS) == set(checks._KIND_MODULES)
 

@@ -116,3 +116,15 @@ def ledger_rows(env: Env) -> list[dict[str, Any]]:
         rows = [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM platform_canary ORDER BY id"))]
     engine.dispose()
     return rows
+
+
+async def until(predicate: Any, what: str, timeout: float = 10.0) -> Any:
+    """Poll the async `predicate` until it returns something true (bounded); that value."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.03)
+    raise AssertionError(f"timed out waiting for {what}")

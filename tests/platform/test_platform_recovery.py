@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from monitor.core.clock import SystemClock
-from tests.platform.platform_kit import sim_settings
+from tests.platform.platform_kit import sim_settings, until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,17 +33,6 @@ def _rows(url: str) -> list[dict[str, Any]]:
         return []  # the child has not created the table yet
     finally:
         engine.dispose()
-
-
-async def _until(predicate: Any, what: str, timeout: float = 10.0) -> Any:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while loop.time() < end:
-        value = await predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.03)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_crash_between_issue_and_void_leaves_no_canary_after_restart(tmp_path: Path) -> None:
@@ -78,7 +67,7 @@ checks:
         async def serial_known() -> Any:
             return [r for r in await asyncio.to_thread(_rows, db) if r["serial"]]
 
-        rows = await _until(serial_known, "the canary in the ledger", timeout=20.0)
+        rows = await until(serial_known, "the canary in the ledger", timeout=20.0)
         child.send_signal(signal.SIGKILL)  # crash: after issue, before void
         await child.wait()
         assert rows[0]["state"] == "pending"
@@ -96,7 +85,7 @@ checks:
             state = [r["state"] for r in await asyncio.to_thread(_rows, db)]
             return inv is not None and inv.status == "red_flushed" and state == ["cleaned"]
 
-        await _until(cancelled, "the leftover canary to be red-flushed", timeout=10.0)
+        await until(cancelled, "the leftover canary to be red-flushed", timeout=10.0)
     finally:
         if child.returncode is None:
             child.kill()

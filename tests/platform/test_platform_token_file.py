@@ -22,7 +22,7 @@ from monitor.core.events import MONITOR_PROBLEM
 from monitor.core.results import Status
 from monitor.quota import TokenQuotaWatch
 from monitor.store import Store
-from tests.platform.platform_kit import ADMIN_KEY, SimHandle, platform_yaml
+from tests.platform.platform_kit import ADMIN_KEY, SimHandle, platform_yaml, until
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKS = "checks:\n  - {name: login, kind: login, platform: sim, interval: 30s}\n"
@@ -76,17 +76,6 @@ def _results(url: str) -> int:
         engine.dispose()
 
 
-async def _until(predicate: Any, what: str, timeout: float = 30.0) -> Any:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while loop.time() < end:
-        value = await predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_a_crash_looping_monitor_asks_for_no_new_token(tmp_path: Path) -> None:
     from monitor.simulator import Simulator, serve
     from tests.platform.platform_kit import sim_settings
@@ -115,7 +104,7 @@ checks:
                     n = await asyncio.to_thread(_results, db)
                     return n if n > before else 0
 
-                seen = await _until(probed, "a login result from the restarted monitor")
+                seen = await until(probed, "a login result from the restarted monitor", timeout=30.0)
             finally:
                 child.send_signal(signal.SIGKILL)
                 await child.wait()
