@@ -36,6 +36,11 @@ def policy_of(config: Config) -> Policy:
     return Policy(
         results=m.result_retention, passing_results=r.passing_results, outbox=r.outbox, incident_timelines=r.incident_timelines,
         incidents=r.incidents, status_changes=r.status_changes, rollups=r.rollups, pings=r.pings,
+        keep_passing={
+            spec.name: timedelta(days=learn.days)
+            for spec in config.checks
+            if (learn := getattr(spec, "learn", None)) is not None and learn.enabled
+        },
     )
 
 

@@ -80,7 +80,8 @@ STATES: sa.Table = CheckStateRow.__table__  # type: ignore[attr-defined]
 def row_of(result: Result, *, evidence: bool = True) -> dict[str, Any]:
     """The `check_result` row of a Result (message capped, NUL replaced: PostgreSQL text
     cannot hold it and a body echoed into a message may). `evidence=False` leaves out the
-    conditions, steps and phases (a passing probe like the one before it)."""
+    conditions, steps and phases (a passing probe like the one before it); its measured
+    values stay (checks learn from them: freshness's arrivals)."""
     if not evidence:
         return {
             "ts": result.started_at, "check": result.check, "location": result.location,
@@ -219,12 +220,20 @@ def upsert_latest(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     conn.execute(stmt, values)
 
 
-def prune(engine: Engine, before: datetime, *, chunk: int = 10000, passing_only: bool = False) -> int:
+def prune(
+    engine: Engine, before: datetime, *, chunk: int = 10000, passing_only: bool = False,
+    only: str | None = None, exclude: Sequence[str] = (),
+) -> int:
     """Delete results older than `before`, in chunks so a big backlog never locks for long.
-    `passing_only`: only passing results stored without evidence (like the one before them)."""
+    `passing_only`: only passing results stored without evidence (like the one before them);
+    `only` / `exclude`: one check's, or every check's but these."""
     total = 0
     c = RESULTS.c
     old = c.ts < before
+    if only is not None:
+        old = sa.and_(old, c.check == only)
+    if exclude:
+        old = sa.and_(old, c.check.not_in(list(exclude)))
     if passing_only:  # (rows written before none_as_null hold a JSON 'null')
         old = sa.and_(old, c.status == "up", sa.or_(c.detail.is_(None), sa.cast(c.detail, sa.Text) == "null"))
     while True:

@@ -9,7 +9,8 @@ the space back.
 
 What goes, table by table
     check_result            passing results stored without evidence (like the one before
-                            them) older than `passing_results`: once their hour is rolled they
+                            them) older than `passing_results` (a check that learns from its
+                            own results, `keep_passing`, keeps them for what it learns from): once their hour is rolled they
                             add nothing the rollup does not hold (count, seconds, latency in
                             the sketch); every other result (failures, changes, the evidence)
                             older than `results`. Never above the rollup mark (an hour not
@@ -35,7 +36,8 @@ indexes in batches; autovacuum makes the space reusable (see README "Storage").
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -53,6 +55,8 @@ CHUNK = 5000  # rows per delete transaction: short enough never to hold up the w
 class Policy:
     results: timedelta = timedelta(days=14)
     passing_results: timedelta = timedelta(days=1)
+    # Checks that learn from their own passing results keep them longer (freshness's `learn.days`).
+    keep_passing: Mapping[str, timedelta] = field(default_factory=dict)
     outbox: timedelta = timedelta(days=30)
     incident_timelines: timedelta = timedelta(days=90)
     incidents: timedelta = timedelta(days=400)
@@ -70,9 +74,13 @@ def prune_all(engine: Engine, now: datetime, policy: Policy, *, chunk: int = CHU
     if rolled is not None:  # nothing rolled yet: keep every raw result until it is
         passing = rollups.hour_floor(min(now - policy.passing_results, rolled))
         if complete is None or passing > complete:
-            out["check_result"] += results.prune(engine, passing, chunk=chunk, passing_only=True)
+            out["check_result"] += results.prune(engine, passing, chunk=chunk, passing_only=True,
+                                                 exclude=list(policy.keep_passing))
             with engine.begin() as conn:
                 rollups.set_mark(conn, "passing", passing)
+        for check, span in policy.keep_passing.items():
+            cut = rollups.hour_floor(min(now - max(span, policy.passing_results), rolled))
+            out["check_result"] += results.prune(engine, cut, chunk=chunk, passing_only=True, only=check)
         out["check_result"] += results.prune(engine, min(now - policy.results, rolled), chunk=chunk)
     out["delivery_attempt"], out["outbox"] = _prune_outbox(engine, now - policy.outbox, chunk)
     out["incident_update"] = _trim_timelines(engine, now - policy.incident_timelines, chunk)

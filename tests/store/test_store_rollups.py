@@ -229,3 +229,15 @@ def test_sqlite_gives_pruned_space_back(tmp_path: object) -> None:
         assert conn.exec_driver_sql("PRAGMA freelist_count").scalar_one() == 0  # every free page given back
     assert retention.database_bytes(store.engine) < before
     store.close()
+
+
+def test_a_check_that_learns_from_its_results_keeps_its_passing_ones(store: Store) -> None:
+    write_days(store, 8)
+    now = START + timedelta(days=8, minutes=10)
+    store.roll_up(now, components=COMPONENTS, tz=SHANGHAI)
+    store.prune_history(now, retention.Policy(keep_passing={"查询": timedelta(days=5)}))
+    with store.engine.connect() as conn:
+        oldest = dict(conn.execute(sa.select(RESULTS.c.check, sa.func.min(RESULTS.c.ts)).where(
+            RESULTS.c.status == "up", RESULTS.c.detail.is_(None)).group_by(RESULTS.c.check)).all())
+    assert oldest["查询"] < now - timedelta(days=4)  # what freshness learns from (learn.days)
+    assert oldest["登录"] >= rollups.hour_floor(now - timedelta(days=1))
