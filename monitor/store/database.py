@@ -24,7 +24,7 @@ from monitor.core.errors import StoreError
 from monitor.core.results import Result
 from monitor.core.secrets import safe_url
 from monitor.store import migrate, results, retention, rollups
-from monitor.store.engine import make_engine
+from monitor.store.engine import describe, make_engine
 from monitor.store.results import CheckResultRow, CheckStateRow, EvidenceFilter
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,11 @@ class Store:
         try:
             took = retention.ensure_incremental_vacuum(self.engine)
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot switch {safe_url(self.url)} to incremental vacuum: {exc}") from None
+            # Not a reason to stay down (a full disk refuses the VACUUM's copy): pruning still
+            # works, the file just keeps its size until a later start succeeds.
+            log.warning("could not switch %s to incremental vacuum (tried again at the next start): %s",
+                        safe_url(self.url), describe(exc), extra={"event": "store.vacuum_failed"})
+            return
         if took is not None:
             log.info("database switched to auto_vacuum=INCREMENTAL (one VACUUM, %.1f s)", took,
                      extra={"event": "store.vacuumed", "fields": {"seconds": round(took, 1)}})

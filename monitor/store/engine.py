@@ -33,9 +33,12 @@ def make_engine(url: str) -> Engine:
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            # Before anything creates the file: a new database reclaims space incrementally
-            # (monitor.store.retention; an older one is switched once by Store.migrate).
-            cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            # A new (empty) database reclaims space incrementally (monitor.store.retention; an
+            # older one is switched once by Store.migrate). Only when empty: on an existing
+            # file the pragma is a write, which a full disk refuses at every connect.
+            cur.execute("PRAGMA page_count")
+            if cur.fetchone()[0] == 0:
+                cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA synchronous=NORMAL")

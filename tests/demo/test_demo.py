@@ -58,7 +58,7 @@ async def test_the_story_is_told_and_ctrl_c_stops_everything(tmp_path: Path) -> 
     assert demo.config.monitor.database == f"sqlite:///{tmp_path / 'demo' / 'demo.db'}"
     task = asyncio.create_task(demo.run())
     wanted = ("on-call   <- 【故障", "staff     <- 【系统公告】", "page      login: no data -> major_outage",
-              "login: major_outage -> operational", "on-call   <- 【已恢复】")
+              "login: major_outage -> operational", "on-call   <- 【已解决】")
     loop = asyncio.get_running_loop()
     end = loop.time() + 60
     while loop.time() < end and not all(w in out.getvalue() for w in wanted) and not task.done():
@@ -68,7 +68,7 @@ async def test_the_story_is_told_and_ctrl_c_stops_everything(tmp_path: Path) -> 
     text = out.getvalue()
     missing = [w for w in wanted if w not in text]
     assert not missing, text
-    assert text.index("on-call   <- 【故障") < text.index("on-call   <- 【已恢复】")
+    assert text.index("on-call   <- 【故障") < text.index("on-call   <- 【已解决】")
     assert "http://127.0.0.1:" in text.splitlines()[1]  # where to look
     assert text.rstrip().endswith("stopped")
     with socket.socket() as s:  # nothing listens on the simulator's port any more
