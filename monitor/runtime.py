@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,6 +46,7 @@ from checks.platform.tokens import TokenFile
 from checks.sql import SERVICE as SQL_ENGINES
 from checks.sql import SqlEngines
 from monitor.config import Config
+from monitor.config.models import DEFAULT_STATE_DIR
 from monitor.config.reload import Budget, load_isolated
 from monitor.core.bus import Bus, Health
 from monitor.core.clock import Clock, SystemClock
@@ -101,9 +103,15 @@ def make_context(config: Config, clock: Clock, http: HttpClientFactory, redactor
 
 
 def state_dir(config: Config) -> Path:
-    """`monitor.state_dir`; a relative one is taken from the config file's folder, so the
-    monitor and `invoicewatch check` on the same file find the same state wherever they start."""
-    path = Path(config.monitor.state_dir).expanduser()
+    """`monitor.state_dir`. Left at its default under systemd, the unit's StateDirectory=
+    (systemd passes it as $STATE_DIRECTORY). A relative one is taken from the config file's
+    folder, so the monitor and `invoicewatch check` on the same file find the same state
+    wherever they start."""
+    given = config.monitor.state_dir
+    systemd = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if given == DEFAULT_STATE_DIR and systemd:
+        return Path(systemd)
+    path = Path(given).expanduser()
     if not path.is_absolute() and config.file:
         path = Path(config.file).resolve().parent / path
     return path

@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -43,6 +44,7 @@ from monitor.core.clock import Clock
 from monitor.core.errors import TokenUnavailable
 
 FILE_NAME = "platform-tokens.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,17 @@ class TokenFile:
     def __init__(self, state_dir: str | Path) -> None:
         self.dir = Path(state_dir)
         self.path = self.dir / FILE_NAME
+        # Where the folder cannot be written (read-only, full), tokens live here instead, and
+        # one warning says so: a probe must never fail because its token could not be kept.
+        self._memory: dict[str, Entry] = {}
+        self._warned = False
+
+    def _unwritable(self, exc: OSError) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("platform tokens cannot be kept in %s (%s); they live in memory only, so a restart asks "
+                        "for new ones (set monitor.state_dir to a writable folder)", self.path,
+                        exc.strerror or exc, extra={"event": "platform.token_file_unwritable"})
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -96,11 +109,23 @@ class TokenFile:
         return data if isinstance(data, dict) else {}
 
     def load(self, key: str) -> Entry:
-        with self._locked():
-            return _entry(self._read().get(key))
+        try:
+            with self._locked():
+                return _entry(self._read().get(key))
+        except OSError as exc:
+            self._unwritable(exc)
+            return self._memory.get(key, Entry())
 
     def update(self, key: str, change: Callable[[Entry], Entry]) -> Entry:
         """Read, change and write one account's entry under the lock; returns the new entry."""
+        try:
+            return self._update(key, change)
+        except OSError as exc:
+            self._unwritable(exc)
+            entry = self._memory[key] = change(self._memory.get(key, Entry()))
+            return entry
+
+    def _update(self, key: str, change: Callable[[Entry], Entry]) -> Entry:
         with self._locked():
             data = self._read()
             entry = change(_entry(data.get(key)))

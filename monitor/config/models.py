@@ -66,6 +66,9 @@ class SelfHeartbeat(Strict):
         return value
 
 
+DEFAULT_STATE_DIR = "./var"
+
+
 class RetentionSection(Strict):
     """How long each history is kept beside the raw results (`monitor.result_retention`), and
     when the nightly job prunes (`invoicewatch prune` does the same at once)."""
@@ -112,8 +115,9 @@ class MonitorSection(Strict):
         timedelta(days=14), description="raw results older than this are pruned (after they are rolled up)"
     )
     retention: RetentionSection = Field(default_factory=RetentionSection, description="every other history")
-    state_dir: str = Field("./var", description="where the monitor keeps files that are not data: the platform "
-                           "token file (mode 0600); relative: from the config file's folder. systemd: StateDirectory")
+    state_dir: str = Field(DEFAULT_STATE_DIR, description="where the monitor keeps files that are not data: the "
+                           "platform token file (mode 0600); relative: from the config file's folder; left at the "
+                           "default under systemd: the unit's StateDirectory ($STATE_DIRECTORY)")
     write_batch_size: int = Field(500, ge=1, le=50000, description="results per database write")
     write_interval: PositiveDuration = Field(timedelta(seconds=1), description="longest wait before buffered results are written")
     self_heartbeat: SelfHeartbeat | None = Field(

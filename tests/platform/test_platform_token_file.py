@@ -122,3 +122,30 @@ checks:
                 assert token.encode() not in (tmp_path / name).read_bytes()
     finally:
         await runner.cleanup()
+
+
+async def test_an_unwritable_state_dir_keeps_tokens_in_memory_and_says_so_once(
+    sim: SimHandle, make_env: Any, tmp_path: Path, caplog: Any
+) -> None:
+    (tmp_path / "blocker").write_text("a file where the folder should be", encoding="utf-8")
+    monitor = f'monitor: {{database: "sqlite:///{tmp_path}/iw.db", state_dir: blocker/state}}\n'
+    env = make_env(monitor + platform_yaml(sim.url) + CHECKS)
+    for _ in range(3):
+        assert (await env.run("login")).status is Status.UP
+    assert (await sim.state())["tokens"][ADMIN_KEY]["granted_in_window"] == 1  # cached in memory
+    warnings = [r for r in caplog.records if "cannot be kept" in r.getMessage()]
+    assert len(warnings) == 1 and "monitor.state_dir" in warnings[0].getMessage()
+
+
+def test_the_state_dir_is_systemds_state_directory_unless_set(tmp_path: Path, monkeypatch: Any) -> None:
+    from monitor.config import load_config
+    from monitor.runtime import state_dir
+
+    path = tmp_path / "c.yaml"
+    path.write_text("monitor: {}\n", encoding="utf-8")
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    assert state_dir(load_config(path)) == tmp_path / "var"  # beside the config file
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/invoicewatch/all")
+    assert state_dir(load_config(path)) == Path("/var/lib/invoicewatch/all")
+    path.write_text("monitor: {state_dir: /srv/iw}\n", encoding="utf-8")
+    assert state_dir(load_config(path)) == Path("/srv/iw")  # what the config says wins
