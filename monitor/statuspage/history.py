@@ -112,11 +112,22 @@ def component_history(
 
 
 def windows(h: History) -> dict[str, Tally]:
-    """The uptime windows of one component: 24h, and the last 7, 30, 90 daily bars."""
+    """The uptime windows of one component: 24h, and the last 7, 30, 90 daily bars (one
+    backwards pass over the days)."""
     out = {"24h": h.last24}
-    for label, count in (("7d", 7), ("30d", 30), ("90d", 90)):
-        out[label] = Tally(*map(sum, zip(*((t.known, t.up_halves, t.major, t.partial, t.degraded, t.maintenance)
-                                            for t in h.days[-count:]), strict=True)))
+    known = up = major = partial = degraded = maint = 0
+    wanted = {7: "7d", 30: "30d", 90: "90d"}
+    for n, t in enumerate(reversed(h.days), start=1):
+        known += t.known
+        up += t.up_halves
+        major += t.major
+        partial += t.partial
+        degraded += t.degraded
+        maint += t.maintenance
+        if n in wanted:
+            out[wanted[n]] = Tally(known, up, major, partial, degraded, maint)
+    for label in wanted.values():  # fewer days than a window: all of them
+        out.setdefault(label, Tally(known, up, major, partial, degraded, maint))
     return out
 
 
