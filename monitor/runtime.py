@@ -17,9 +17,28 @@ construction, and the path of a result reads top to bottom in this file.
     PageService (bus "component_changed", ...)        re-renders the status page files
     WebService                                        serves them, /healthz, /metrics
 
+Roles (`run --role`, `monitor.role`) pick which of these a node runs:
+
+    all          everything above in one process. On SQLite the only role: it is always the
+                 leader and folds its own results as they come. On PostgreSQL it also
+                 competes for leadership, like a controller that probes.
+    probe        the scheduler, the result writer (numbering results in this node's
+                 sequence, NOTIFY on commit), LocalRechecks (fast re-checks from the pure
+                 evaluator over its own results), the token-quota watch (the counts are
+                 this node's) and the self-check: no deciding, no dispatching, no page.
+    controller   Leadership (one elected at a time, the others standing by), the Listener
+                 (LISTEN: a node wrote results), IncidentService reading every node's
+                 results from the store, the notifiers (dispatching while leading), the
+                 page and /push/ (served by standbys too: the page only reads) and the
+                 housekeeping (rollups and prune are idempotent). Probes nothing.
+
+Every node keeps its row in `monitor_node` (NodePresence), which is how the leader notices a
+node gone silent and `status` lists the nodes.
+
 Services start in the order of `Monitor.services` (the simulator first, so the platform
-answers before the first probe; deciding before telling) and stop in reverse, before the
-final flush of buffered results.
+answers before the first probe; leadership before deciding, deciding before telling) and stop
+in reverse, before the final flush of buffered results: the services that act as the leader
+stop before the lease is given up.
 """
 
 from __future__ import annotations
@@ -28,6 +47,8 @@ import asyncio
 import logging
 import os
 import signal
+import socket
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,15 +67,17 @@ from checks.platform.tokens import TokenFile
 from checks.sql import SERVICE as SQL_ENGINES
 from checks.sql import SqlEngines
 from monitor.config import Config
-from monitor.config.models import DEFAULT_STATE_DIR
+from monitor.config.models import DEFAULT_STATE_DIR, role_problem
 from monitor.config.reload import Budget, load_isolated
+from monitor.core import __version__
 from monitor.core.bus import Bus, Health
 from monitor.core.clock import Clock, SystemClock
-from monitor.core.errors import ConfigError
+from monitor.core.errors import ConfigError, ConfigProblem
 from monitor.core.results import Result
 from monitor.core.secrets import Redactor
 from monitor.core.spec import CheckSpec
 from monitor.housekeeping import HousekeepingService
+from monitor.incidents.rechecks import LocalRechecks
 from monitor.incidents.service import IncidentService
 from monitor.metrics import MonitorMetrics
 from monitor.push import PushEndpoint
@@ -67,6 +90,9 @@ from monitor.statuspage.service import PageService
 from monitor.store import ResultWriter, Store
 from monitor.store.canaries import SqlCanaryLedger
 from monitor.store.history import ResultHistory
+from monitor.store.intake import Listener
+from monitor.store.leadership import NEVER, SOLE, Leader, Leadership
+from monitor.store.nodes import NodeInfo, NodePresence
 from monitor.store.pings import SqlPingLedger
 from notifiers.service import NotifierService
 
@@ -145,6 +171,19 @@ async def run_one(
         await close_context(ctx)
 
 
+def node_name(config: Config, role: str) -> str:
+    """This node's name: `monitor.node`, else the location (all, probe) or the host name
+    (a controller, which probes from nowhere)."""
+    if config.monitor.node:
+        return config.monitor.node
+    return socket.gethostname()[:64] if role == "controller" else config.monitor.location
+
+
+def _no_recheck(_check: str, _delay: timedelta) -> None:
+    """An elected controller's evaluator asks for re-checks; the probing nodes' own
+    LocalRechecks make them (they see the first failure before the controller does)."""
+
+
 class Monitor:
     def __init__(
         self,
@@ -153,16 +192,27 @@ class Monitor:
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         services: list[Any] | None = None,
+        role: str | None = None,
     ) -> None:
         """Build the monitor. `services` replaces the standard set (tests run the probing
         pipeline alone, or with the one service they are about); each given service that has
-        `on_result` receives every result."""
+        `on_result` receives every result. `role` (from `run --role`) wins over
+        `monitor.role`; it is fixed for the process's life (a reload does not change it)."""
+        self.role = role or config.monitor.role
+        problem = role_problem(self.role, config.monitor.database)
+        if problem:
+            raise ConfigError([ConfigProblem(config.file, None, None, "monitor.role", f"{problem} (run --role)")])
+        self.node = node_name(config, self.role)
+        self.probes = self.role in ("all", "probe")
+        self.decides = self.role in ("all", "controller")
+        # On PostgreSQL whoever may decide is elected; on SQLite the one process decides.
+        self.elected = self.decides and not config.monitor.database.startswith("sqlite")
         self.config = config
         self.clock = clock or SystemClock()
         self.redactor = Redactor(config.secrets)
         self.health = Health()
         self.bus = Bus()
-        self.store = Store(config.monitor.database)
+        self.store = Store(config.monitor.database, name=self.node)
         self.http = HttpClientFactory(transport=transport)
         self.ctx = make_context(config, self.clock, self.http, self.redactor)
         self.ctx.services[HISTORY_KEY] = ResultHistory(self.store)  # checks that learn from their own results
@@ -170,7 +220,10 @@ class Monitor:
             self.store,
             batch_size=config.monitor.write_batch_size,
             interval=config.monitor.write_interval.total_seconds(),
+            node=self.node,
+            urgent_failures=self.role != "all" or self.elected,  # a controller elsewhere waits for it
         )
+        self.leader: Leader = SOLE if self.decides else NEVER
         self.scheduler = ProbeScheduler(
             self.ctx,
             self._on_result,
@@ -192,26 +245,59 @@ class Monitor:
         self._reload_again = False
 
     def _standard_services(self) -> list[Any]:
-        config, clock, bus, store = self.config, self.clock, self.bus, self.store
+        config, clock, bus, store, node = self.config, self.clock, self.bus, self.store, self.node
+        db, lease = config.monitor.database, config.monitor.lease.total_seconds()
+        silent_after = config.monitor.node_silent_after
         self.simulator = SimulatorService(config.simulator, clock=clock)
         self.platforms = PlatformService(platform_registry.platforms_of(self.ctx))
-        self.incidents = IncidentService(store, config, clock=clock, bus=bus, recheck=self.scheduler.recheck_soon)
-        self.notifiers = NotifierService(
-            store, config, clock=clock, bus=bus, redactor=self.redactor, health=self.health, writer=self.writer
+        self.presence = NodePresence(
+            store.engine, NodeInfo(node, self.role, config.monitor.location, socket.gethostname(), os.getpid(), __version__),
+            clock=clock, every=min(5.0, silent_after.total_seconds() / 4), silent_after=silent_after,
         )
-        self.page = PageService(store, config, clock=clock, bus=bus, redactor=self.redactor)
-        pings = self.ctx.services.get(PINGS)
-        self.push = PushEndpoint(pings, clock, config.checks) if pings is not None else None
-        self.web = WebService(config.status_page, page=self.page, monitor=self, push=self.push)
-        # Rollups as each hour closes, the nightly prune (monitor/housekeeping.py).
-        self.housekeeping = HousekeepingService(store, config, clock=clock)
-        # On-call hears before a platform's token quota is spent (monitor/quota.py).
-        self.quota = TokenQuotaWatch(store, config, clock=clock, bus=bus, platforms=platform_registry.platforms_of(self.ctx))
-        return [self.simulator, self.platforms, self.incidents, self.notifiers, self.page, self.web, self.housekeeping,
-                self.quota]
+        services: list[Any] = [self.simulator, self.platforms, self.presence]
+        if self.elected:
+            self.leadership = Leadership(db, node, lease=lease, on_change=lambda leading: bus.publish("leadership", leading),
+                                         application_name=f"{store.application_name} leadership")
+            self.leader = self.leadership
+            services.append(self.leadership)
+        if self.probes and (self.elected or not self.decides):
+            self.rechecks = LocalRechecks(config, clock=clock, recheck=self.scheduler.recheck_soon)
+            services.append(self.rechecks)
+        if self.decides:
+            self.incidents = IncidentService(
+                store, config, clock=clock, bus=bus, leader=self.leader, node=node, fold_own=not self.elected,
+                recheck=_no_recheck if self.elected else self.scheduler.recheck_soon,
+            )
+            bus.subscribe("leadership", lambda _leading: self.incidents.wake())
+            services.append(self.incidents)
+            if self.elected:
+                self.listener = Listener(db, self.incidents.wake, application_name=f"{store.application_name} listen")
+                services.insert(services.index(self.incidents), self.listener)
+        self.notifiers = NotifierService(
+            store, config, clock=clock, bus=bus, redactor=self.redactor, health=self.health, writer=self.writer,
+            leader=self.leader, node=node,
+        )  # on a probe node only the self-check: its own problems, queued for the leader to send
+        services.append(self.notifiers)
+        if self.decides:
+            self.page = PageService(store, config, clock=clock, bus=bus, redactor=self.redactor)
+            pings = self.ctx.services.get(PINGS)
+            self.push = PushEndpoint(pings, clock, config.checks) if pings is not None else None
+            self.web = WebService(config.status_page, page=self.page, monitor=self, push=self.push)
+            # Rollups as each hour closes, the nightly prune (monitor/housekeeping.py).
+            self.housekeeping = HousekeepingService(store, config, clock=clock)
+            services += [self.page, self.web, self.housekeeping]
+        if self.probes:
+            # On-call hears before a platform's token quota is spent (monitor/quota.py): the
+            # token counts are this node's, where its platform sessions are.
+            self.quota = TokenQuotaWatch(store, config, clock=clock, bus=bus,
+                                         platforms=platform_registry.platforms_of(self.ctx))
+            services.append(self.quota)
+        return services
 
     @property
     def specs(self) -> list[CheckSpec]:
+        if not self.probes:
+            return []
         return checks_for_location(list(self.config.checks), self.config.monitor.location)
 
     async def start(self) -> None:
@@ -222,7 +308,8 @@ class Monitor:
         self.scheduler.start(self.specs)
         self.health.started = True
         await self.selfwatch.start()  # READY=1, watchdog and self heartbeat
-        log.info("monitoring %d checks at location %r", len(self.specs), self.config.monitor.location)
+        log.info("monitoring %d checks at location %r as node %r (role %s)", len(self.specs),
+                 self.config.monitor.location, self.node, self.role)
 
     async def _on_result(self, spec: CheckSpec, result: Result) -> None:
         self.writer.add(result)
@@ -273,6 +360,8 @@ class Monitor:
         keep their slot), platforms and every service told."""
         for secret in new.secrets:
             self.redactor.add(secret)
+        if new.monitor.role != self.config.monitor.role:
+            log.warning("monitor.role changed in the file; the role (%s) changes at the next start", self.role)
         self.config = new
         self.scheduler.replace(self.specs)
         platform_registry.platforms_of(self.ctx).update(new.platforms)
@@ -339,4 +428,7 @@ class Monitor:
             "results_pending": self.writer.pending,
             "write_failures": self.writer.failures,
             "config_ok": self.health.last_reload_ok,
+            "role": self.role,
+            "node": self.node,
+            "leading": self.leader.is_leader,
         }

@@ -1,10 +1,11 @@
 """The dispatcher: claims due outbox rows and delivers them through Apprise.
 
 One pass claims the oldest due message of every target (channel, URL index) that has a free
-slot in its channel, with one compare-and-set UPDATE (`WHERE status='pending' AND lease
-free`), and starts a task per target that sends in the bounded Apprise worker pool, records
-the outcome and the attempt in the same worker thread, then claims that target's next due
-message. Two dispatchers on one PostgreSQL never send a row twice: only one UPDATE matches.
+slot in its channel, in one transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL, a
+compare-and-set UPDATE on SQLite; fenced by leadership), and starts a task per target that
+sends in the bounded Apprise worker pool, records the outcome and the attempt in the same
+worker thread, then claims that target's next due message. Two dispatchers on one PostgreSQL never send a row twice: only one claim wins it,
+and a deposed controller's claim is refused (monitor.store.leadership).
 A slow or failing channel only ever occupies its own slots (`concurrency`) and threads.
 
 Failures are retried with exponential backoff and jitter until `max_age`, then marked failed.
@@ -32,10 +33,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor.core.clock import Clock
+from monitor.core.errors import Deposed
 from monitor.core.events import MONITOR_PROBLEM, Notice
 from monitor.core.secrets import Redactor
 from monitor.rulebook.delivery import late_by
 from monitor.store import outbox
+from monitor.store.leadership import SOLE, Leader
 from monitor.store.outbox import TargetKey
 from notifiers.crashpoints import crashpoint
 from notifiers.outbox import enqueue, environment_for
@@ -103,8 +106,12 @@ class Dispatcher:
         rng: random.Random | None = None,
         node: str | None = None,
         on_enqueued: Callable[[], None] | None = None,
+        leader: Leader = SOLE,
     ) -> None:
+        """`leader`: claims are fenced by it (a deposed controller's claim is refused in the
+        claiming transaction, so it cannot start a delivery the new leader also starts)."""
         self.store = store
+        self.leader = leader
         self.config = config
         self.clock = clock
         self.redactor = redactor or Redactor(config.secrets)
@@ -153,7 +160,10 @@ class Dispatcher:
 
         A channel gets at most `concurrency` targets in flight, so a claimed message never
         waits for a slot while its lease runs out; targets left over start when a slot
-        frees (the finishing task wakes the service for another pass)."""
+        frees (the finishing task wakes the service for another pass). Only the leader
+        claims; a claim that finds this node deposed raises Deposed."""
+        if not self.leader.is_leader:
+            return 0
         now = self.clock.now()
         due = await asyncio.to_thread(self._due_targets, now)
         chosen: list[TargetKey] = []
@@ -207,6 +217,8 @@ class Dispatcher:
             async with self._sem(channel):
                 for _ in range(200):  # bounded: a flood is finished by the next pass
                     if claimed is None:
+                        if not self.leader.is_leader:
+                            return  # deposed: what is left is the new leader's
                         now = self.clock.now()
                         if not await asyncio.to_thread(self._due_targets, now, target):
                             return
@@ -218,6 +230,8 @@ class Dispatcher:
                     claimed = None
                     if not ok:
                         return
+        except Deposed as exc:
+            log.info("stopped delivering to %s[%d]: %s", *target, exc)
         except Exception:
             log.exception("delivering to %s[%d] failed unexpectedly", *target)
         finally:
@@ -233,7 +247,7 @@ class Dispatcher:
         timeouts = [c.timeout for c in self.config.channels if c.name in {t[0] for t in targets}]
         lease_until = now + max([self.config.notifications.lease, *(t * 2 for t in timeouts)])
         token = f"{self.node}:{uuid.uuid4().hex[:8]}"
-        won = outbox.claim(self.store.engine, targets, now, token, lease_until)
+        won = outbox.claim(self.store.engine, targets, now, token, lease_until, fence=self.leader.fence, node=self.node)
         if won.interrupted:
             log.warning("re-sending %d message(s) whose earlier delivery was interrupted: %s",
                         won.interrupted, [r["id"] for r in won.rows])

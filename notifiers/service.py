@@ -1,8 +1,8 @@
 """The notifiers' runtime service: the dispatcher and the watcher on one loop.
 
 Wakes on bus topics "outbox_added" (someone committed outbox rows) and "incident_changed"
-(the watcher should look again), and in any case every `notifications.poll_interval`, so a
-missed signal, another process's rows (the CLI, a second controller) or a retry coming due
+(the watcher should look again), "leadership" (this node started leading), and in any case
+every `notifications.poll_interval`, so a missed signal, another process's rows (the CLI, a second controller) or a retry coming due
 never waits longer than one poll. Deliveries run in their own tasks; the loop never waits
 for a slow channel.
 """
@@ -14,6 +14,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from monitor.core.aio import wait_event
+from monitor.core.errors import Deposed
+from monitor.store.leadership import SOLE, Leader
 from notifiers.dispatcher import Dispatcher
 from notifiers.selfcheck import SelfCheck
 from notifiers.watcher import Watcher
@@ -39,10 +41,16 @@ class NotifierService:
         redactor: Redactor,
         health: Health,
         writer: ResultWriter,
+        leader: Leader = SOLE,
+        node: str | None = None,
     ) -> None:
         """`health` and `writer` are what the self-check reports on (a failed reload, results
-        that cannot be written)."""
+        that cannot be written). The dispatcher and the watcher act only while `leader` says
+        this node is the leader (a probe node or a standby only reports its own problems);
+        `node` names this node on delivery attempts."""
         self.store = store
+        self.leader = leader
+        self.node = node
         self.config = config
         self.clock = clock
         self.bus = bus
@@ -60,11 +68,12 @@ class NotifierService:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self.dispatcher = Dispatcher(self.store, self.config, clock=self.clock,
-                                     redactor=self.redactor, on_enqueued=self.wake)
+        self.dispatcher = Dispatcher(self.store, self.config, clock=self.clock, redactor=self.redactor,
+                                     on_enqueued=self.wake, leader=self.leader, node=self.node)
         self.watcher = Watcher(self.store, self.config, clock=self.clock)
         self.bus.subscribe("outbox_added", self._signal)
         self.bus.subscribe("incident_changed", self._signal)
+        self.bus.subscribe("leadership", self._signal)
         self._task = asyncio.create_task(self._run(), name="notifiers")
 
     def _signal(self, _payload: Any = None) -> None:
@@ -95,10 +104,13 @@ class NotifierService:
         while not self._stopping:
             try:
                 await asyncio.to_thread(self.check_self)
-                _queued, changed = await asyncio.to_thread(self.watcher.tick)
-                if changed:
-                    self.bus.publish("announcement_changed")
-                await self.dispatcher.run_due(wait=False)
+                if self.leader.is_leader:
+                    _queued, changed = await asyncio.to_thread(self.watcher.tick)
+                    if changed:
+                        self.bus.publish("announcement_changed")
+                    await self.dispatcher.run_due(wait=False)
+            except Deposed as exc:
+                log.info("not dispatching: %s", exc)
             except Exception:
                 log.exception("notifier pass failed; retrying at the next poll")
             poll = self.config.notifications.poll_interval.total_seconds()

@@ -22,8 +22,12 @@ if TYPE_CHECKING:
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 @click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]),
               help="text: one readable line per event; json: one object per line (ts, level, logger, event, fields)")
+@click.option("--role", type=click.Choice(["all", "probe", "controller"]), default=None,
+              help="all: everything in one process (the only role on SQLite); probe: run this location's "
+              "checks and write results; controller: decide, send and render while elected. "
+              "Default: monitor.role (all)")
 @pass_app
-def run(app: AppState, log_level: str, log_format: str) -> None:
+def run(app: AppState, log_level: str, log_format: str, role: str | None) -> None:
     """Run the monitor: probe on schedule, record, evaluate, alert, serve the status page.
 
     Starts with a block saying what is watched, where the page is and where messages go;
@@ -33,21 +37,27 @@ def run(app: AppState, log_level: str, log_format: str) -> None:
     READY/RELOADING/STOPPING and feeds the watchdog.
     """
     from monitor import logs  # lazy: CLI start time (the whole monitor)
+    from monitor.core.errors import ConfigError
     from monitor.core.secrets import Redactor
     from monitor.runtime import Monitor
 
     config = app.config
     logs.configure(log_level, Redactor(config.secrets), log_format)
+    try:
+        monitor = Monitor(config, role=role)
+    except ConfigError as exc:  # a probe/controller split on SQLite
+        for problem in exc.problems:
+            echo_problem(problem, err=True)
+        sys.exit(2)
     if log_format == "text":
         err = console(err=True)
-        for line in startup_block(config, log_level):
+        for line in startup_block(monitor.config, log_level, role=monitor.role, node=monitor.node):
             err.print(line, soft_wrap=not err.is_terminal)  # a log file keeps each item on one line
-    monitor = Monitor(config)
     logs.configure(log_level, monitor.redactor, log_format)
     asyncio.run(monitor.run_until_stopped())
 
 
-def startup_block(config: Config, log_level: str) -> list[Text]:
+def startup_block(config: Config, log_level: str, *, role: str = "all", node: str | None = None) -> list[Text]:
     """What `run` says before the first log line: what it watches, where the page is, where
     messages go. A list of lines, so other roles of `run` can add theirs."""
     from monitor.core import __version__  # lazy: CLI start time
@@ -62,6 +72,12 @@ def startup_block(config: Config, log_level: str) -> list[Text]:
         Text(f"watching {len(active)} checks" + (f" ({off} disabled or elsewhere)" if off else "") + f": {names}"),
         _item("database", safe_url(config.monitor.database)),
     ]
+    if role != "all":
+        lines.insert(1, _item("role", f"{role}, node {node}: " + (
+            "probes and writes results; the elected controller decides and sends" if role == "probe" else
+            "decides, sends and renders while elected (a standby meanwhile); probes nothing")))
+    if role == "controller":
+        lines[2] = Text(f"deciding on {len(config.checks)} checks from every location")
     page = config.status_page
     if page.enabled and page.port:
         lines.append(_item("status page", f"http://{page.listen}:{page.port}/ (files in {page.output_dir})"))

@@ -10,7 +10,7 @@ kind in `checks/`, platforms in `checks/platform/models.py`.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -92,8 +92,22 @@ class RetentionSection(Strict):
                                     "each kind is kept)")
 
 
+Role = Literal["all", "probe", "controller"]
+ROLES: tuple[Role, ...] = ("all", "probe", "controller")
+
+
+def role_problem(role: str, database: str) -> str | None:
+    """Why `role` cannot run on `database`, or None. A probe/controller split shares one
+    database between machines and elects its controller through it: only PostgreSQL can."""
+    if role != "all" and database.startswith("sqlite"):
+        return (f"role {role!r} needs PostgreSQL (monitor.database is SQLite, where 'all' is the only "
+                "role: one process probes, decides and sends)")
+    return None
+
+
 class MonitorSection(Strict):
-    """The monitor itself: who it is, where it keeps data, how hard it may probe."""
+    """The monitor itself: who it is, where it keeps data, how hard it may probe, and which
+    part of the work this node does when several share one PostgreSQL database."""
 
     name: str = Field("invoicewatch", description="shown in alerts and on the status page")
     timezone: ZoneName = Field("Asia/Shanghai", description="IANA zone for cron and displayed times")
@@ -109,6 +123,28 @@ class MonitorSection(Strict):
     )
     location: str = Field(
         "local", min_length=1, max_length=64, description="name of the network location this node probes from"
+    )
+    role: Role = Field(
+        "all",
+        description="all: probe, decide, send and serve in one process (the only role on SQLite); "
+        "probe: run the checks of this location and write results, nothing else; controller: "
+        "decide, send and render the page while it is the elected leader (standby otherwise), "
+        "probe nothing. `run --role` overrides it",
+    )
+    node: str | None = Field(
+        None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+        description="this node's name in `status` and in notices (default: the location for all and "
+        "probe nodes, the host name for a controller); unique among the nodes of one database",
+    )
+    lease: PositiveDuration = Field(
+        timedelta(seconds=10),
+        description="leadership lease (PostgreSQL): the leader renews every lease/5 and stops acting when "
+        "it could not for a lease; a standby takes over at most lease + lease/5 after the leader stopped",
+    )
+    node_silent_after: PositiveDuration = Field(
+        timedelta(seconds=60),
+        description="a node that has not reported for this long is silent: a monitor problem, and its "
+        "location's checks are unknown (not down) until it reports again",
     )
     max_concurrent_probes: int = Field(200, ge=1, le=10000, description="global cap on probes in flight")
     result_retention: PositiveDuration = Field(
@@ -142,6 +178,28 @@ class MonitorSection(Strict):
         problem = url_problem(value)
         if problem:
             raise ValueError(problem)
+        return value
+
+    @field_validator("role")
+    @classmethod
+    def _role_on_database(cls, value: str, info: ValidationInfo) -> str:
+        problem = role_problem(value, str(info.data.get("database") or ""))
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("lease")
+    @classmethod
+    def _lease_range(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=2) <= value <= timedelta(minutes=5):
+            raise ValueError("lease must be between 2s and 5m (a standby takes over after about one lease)")
+        return value
+
+    @field_validator("node_silent_after")
+    @classmethod
+    def _silent_after_range(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=3):
+            raise ValueError("node_silent_after must be at least 3s (nodes report every few seconds)")
         return value
 
     @property

@@ -6,6 +6,8 @@
     ├── ConditionSyntaxError     a condition's text cannot be parsed (also a ValueError, so the
     │                            config models report it at the condition's position)
     ├── StoreError               the database cannot be reached, migrated or written
+    │   └── Deposed              a write that only the elected controller may make, refused:
+    │                            this node is not (or no longer) the leader (fencing)
     ├── CheckError               a check could not be *set up* (bad spec at run time)
     │   └── MissingVariable      a request template names a variable nothing provided
     │                            (checks/platform/templating.py)
@@ -61,6 +63,10 @@ class ConfigError(InvoicewatchError):
 
 class StoreError(InvoicewatchError):
     """The database cannot be reached, migrated or written."""
+
+
+class Deposed(StoreError):
+    """This node is not (or no longer) the elected controller; its write was refused."""
 
 
 class CheckError(InvoicewatchError):

@@ -16,6 +16,18 @@ Check states are saved on every transition (with the incident change they cause)
 otherwise at most every `evaluation.persist_interval`, so probing stays batched. Incidents
 are re-read from the database on every tick: a restart, or an `ack` from the CLI in another
 process, is simply what the next tick sees.
+
+Several nodes (monitor.store.leadership): only the leader decides, and every deciding
+transaction is fenced by its term. Other nodes' results are read from the database by each
+node's own sequence (monitor.store.intake: no late commit slips past), woken by NOTIFY and in
+any case on every tick, so detection waits for the write, never for a poll. An elected
+controller reads its own node's results back the same way (`fold_own` off): whatever it
+decided from is then in the store, and the cursors saved with the states tell a successor
+where to go on. A node that stops reporting is told to on-call as a monitor problem, and the
+location no node reports from any more stops counting (monitor.rulebook.nodes), so its
+checks there are unknown, not down. An elected leader never decides in memory when the
+database refuses it: what it sent directly its successor could not know of, and would send
+again; it waits for the database, or for a standby that reaches it.
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor.core.aio import wait_event
+from monitor.core.errors import Deposed
 from monitor.core.events import (
     INCIDENT_OPENED,
     INCIDENT_RESOLVED,
@@ -42,16 +55,18 @@ from monitor.core.spec import CheckSpec
 from monitor.incidents import ledger, maintenance, silences
 from monitor.incidents.slo_tracker import SloTracker
 from monitor.incidents.unstored import Unstored, journal_path, refused
+from monitor.rulebook import nodes as node_rules
 from monitor.rulebook import notices
 from monitor.rulebook.check_events import FlappingStarted, Recheck, StateChanged
 from monitor.rulebook.check_state import CheckState
-from monitor.rulebook.evaluate import evaluate, new_state, rules_for, sweep
+from monitor.rulebook.evaluate import evaluate, new_state, rules_for, silence, sweep
 from monitor.rulebook.incident_book import OPENED, RESOLVED, Book
 from monitor.rulebook.incidents import Holds, Policy, World, component_statuses, reconcile
 from monitor.rulebook.maintenance import Occurrence, active_in, coverage, upcoming
 from monitor.rulebook.topology import Topology, component_of
-from monitor.store import incidents, results
+from monitor.store import incidents, intake, nodes
 from monitor.store import maintenance as holds
+from monitor.store.leadership import SOLE, Leader
 from notifiers.direct import DirectJournal
 from notifiers.outbox import enqueue
 
@@ -89,10 +104,20 @@ class IncidentService:
         bus: Bus,
         recheck: Callable[[str, timedelta], None],
         autorun: bool = True,
+        leader: Leader = SOLE,
+        node: str | None = None,
+        fold_own: bool = True,
     ) -> None:
         """`recheck(check, delay)` asks the scheduler for a fast re-check (the evaluator's
-        Recheck event); `autorun` off leaves ticking to the caller (tests drive `tick()`)."""
+        Recheck event); `autorun` off leaves ticking to the caller (tests drive `tick()`).
+        `leader`: decide only while it says so (a standby keeps nothing in memory; when it
+        starts leading it loads everything from the database). `node` is this node's name;
+        `fold_own`: fold this node's results as they come (the one process on SQLite) rather
+        than read them back from the store like every other node's (an elected controller)."""
         self.store = store
+        self.leader = leader
+        self.node = node or config.monitor.location  # what the runtime names an `all` node
+        self.fold_own = fold_own
         self.clock = clock
         self.bus = bus
         self.recheck = recheck
@@ -107,7 +132,10 @@ class IncidentService:
         self._mirror = True
         self._last_saved = self.clock.monotonic()
         self._last_slo: datetime | None = None
-        self._cursor: int | None = None  # newest check_result id seen from other locations
+        self._cursors: dict[str, int] = {}  # per node: the last number of its sequence folded in
+        self._leading = False
+        self._told_silent: set[str] = set()  # keys of silent-node notices committed
+        self.nodes: list[nodes.NodeRow] = []  # as read at the last tick
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -128,19 +156,18 @@ class IncidentService:
             language=config.monitor.language,
         )
         self.location = config.monitor.location
-        # Checks probed from other locations too: their results reach us through the database.
-        self._remote = any(set(s.locations) - {self.location} for s in specs)
+        self.silent_after = config.monitor.node_silent_after
         self.slo = SloTracker(config, self.topology)
         self._slo_loaded = False
         self._mirror = True
         self._wake.set()
 
     async def start(self) -> None:
-        journal = await asyncio.to_thread(DirectJournal, journal_path(self.config))
-        self.unstored = Unstored(journal)
-        now = self.clock.now()
-        self.states = await asyncio.to_thread(self._load_states, now)
-        await self.tick()
+        if self.leader is SOLE:  # one process deciding: it may decide in memory (unstored.py)
+            journal = await asyncio.to_thread(DirectJournal, journal_path(self.config))
+            self.unstored = Unstored(journal)
+        if self.leader.is_leader:
+            await self._take_over()
         if self.autorun:
             self._task = asyncio.create_task(self._run(), name="incidents")
 
@@ -149,15 +176,45 @@ class IncidentService:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if not self._leading:
+            return
         try:
             await self.tick(save_all=True)
+        except Deposed:
+            pass  # the successor goes on from the states and cursors saved before
         except Exception:
             log.exception("final save of check states failed")
 
-    def _load_states(self, now: datetime) -> dict[str, CheckState]:
+    def wake(self) -> None:
+        """Look again now (new results were written, leadership changed)."""
+        self._wake.set()
+
+    async def _take_over(self) -> None:
+        """Start deciding: everything from the database, as the last leader saved it."""
+        self.states, self._cursors = await asyncio.to_thread(self._load, self.clock.now())
+        self._dirty, self._changed, self._notices = set(), set(), []
+        self.slo = SloTracker(self.config, self.topology)
+        self._slo_loaded = False
+        self._mirror = True
+        self._leading = True
+        if self.leader is not SOLE:
+            log.info("deciding (from %d saved check states)", len(self.states))
+        await self.tick()
+
+    def _resign(self, why: str) -> None:
+        """Stop deciding; forget what only a leader needs (the next term reloads it)."""
+        if self._leading:
+            log.info("standing by: %s", why)
+        self._leading = False
+        self.states, self._cursors = {}, {}
+        self._dirty, self._changed, self._notices = set(), set(), []
+
+    def _load(self, now: datetime) -> tuple[dict[str, CheckState], dict[str, int]]:
         with self.store.session() as s:
             loaded = ledger.load_states(s, self.location)
-        return {name: loaded.get(name) or new_state(name, now) for name in self.topology.specs}
+            cursors = intake.load_cursors(s)
+        states = {name: loaded.get(name) or new_state(name, now) for name in self.topology.specs}
+        return states, cursors
 
     async def _run(self) -> None:
         interval = self.config.evaluation.sweep_interval.total_seconds()
@@ -165,16 +222,24 @@ class IncidentService:
             await wait_event(self._wake, interval)
             self._wake.clear()
             try:
-                await self.tick()
+                if not self.leader.is_leader:
+                    self._resign("another node is the leader")
+                elif not self._leading:
+                    await self._take_over()
+                else:
+                    await self.tick()
+            except Deposed as exc:
+                self._resign(str(exc))
             except Exception:
                 log.exception("deciding failed; will retry")
                 await asyncio.sleep(min(interval * 2, 10))
 
     # results -------------------------------------------------------------------------------
     async def on_result(self, spec: CheckSpec, result: Result) -> None:
-        self._fold(spec, result)
+        if self.fold_own and self._leading:
+            self._fold(spec, result)
 
-    def _fold(self, spec: CheckSpec, result: Result) -> None:
+    def _fold(self, spec: CheckSpec, result: Result, *, slo: bool = True) -> None:
         now = self.clock.now()
         state = self.states.get(spec.name) or new_state(spec.name, now)
         state, events = evaluate(state, result, now, spec, self.rules)
@@ -182,7 +247,8 @@ class IncidentService:
             self._seen[spec.name] = self.clock.monotonic()
         self.states[spec.name] = state
         self._dirty.add(spec.name)
-        self.slo.add(spec, result, self._holds.in_maintenance)
+        if slo:
+            self.slo.add(spec, result, self._holds.in_maintenance)
         for ev in events:
             if isinstance(ev, Recheck):
                 self.recheck(ev.check, ev.delay)
@@ -209,19 +275,32 @@ class IncidentService:
 
     # the tick ------------------------------------------------------------------------------
     async def tick(self, *, save_all: bool = False) -> TickOutcome:
-        """Sweep, reconcile and persist once, in one transaction; then publish."""
+        """Sweep, reconcile and persist once, in one transaction; then publish. Nothing
+        unless this node is deciding (the loop starts and stops that)."""
+        if not self._leading:
+            return TickOutcome()
         async with self._lock:
             now = self.clock.now()
+            first_slo = not self._slo_loaded
             active, sil, remote = await asyncio.to_thread(self._read, now)
-            for result in remote:  # other locations' probes, written by their nodes
+            for result in remote:  # the nodes' probes, read back from the store
                 if (spec := self.topology.specs.get(result.check)) is not None:
-                    self._fold(spec, result)
+                    # The SLO series loaded in this same read already holds them.
+                    self._fold(spec, result, slo=not first_slo)
             everything, covered = coverage(active)
             checks, comps = silences.silenced(sil)
             self._holds = Holds(everything, covered, checks, comps)
+            unheard = frozenset(node_rules.unheard(self.nodes, now, self.silent_after, me=self.node))
             mono = self.clock.monotonic()
             for name, spec in self.topology.specs.items():
                 state = self.states.get(name) or new_state(name, now)
+                if unheard & state.locations.keys():
+                    quieted, events = silence(state, unheard, now, spec, self.rules)
+                    if quieted is not state:
+                        state = self.states[name] = quieted
+                        self._dirty.add(name)
+                    if any(isinstance(e, StateChanged) for e in events):
+                        self._changed.add(name)
                 seen = self._seen.get(name)
                 swept, events = sweep(
                     state, now, spec, self.rules, maintenance=self._holds.in_maintenance(component_of(spec)),
@@ -234,6 +313,8 @@ class IncidentService:
                     self._changed.add(name)
             changed, dirty = self._changed, self._dirty
             pending = [n for n in self._notices if not self._held_check(n.data.get("check"))]
+            silent = self._silent_notices(now)
+            pending += silent
             self._changed, self._notices = set(), []
             due = save_all or changed or self.clock.monotonic() - self._last_saved >= self.config.evaluation.persist_interval.total_seconds()
             to_save = [self.states[n] for n in (dirty if due else changed) if n in self.states]
@@ -241,16 +322,20 @@ class IncidentService:
                 self._dirty = set()
             world = World(self.topology, dict(self.states), self.policy, self._holds,
                           detected=self.unstored.detected(now) if self.unstored else {})
+            cursors = dict(self._cursors) if due else None
             try:
-                out = await asyncio.to_thread(self._transaction, now, self.config, world, to_save, pending, active)
+                out = await asyncio.to_thread(self._transaction, now, self.config, world, to_save, pending, active,
+                                              cursors)
             except Exception as exc:
                 self._changed |= changed
                 self._dirty |= dirty
-                self._notices = pending + self._notices
-                if self.unstored is None or not refused(exc):
+                self._notices = [n for n in pending if n not in silent] + self._notices
+                if self.unstored is None or isinstance(exc, Deposed) or not refused(exc):
                     raise
                 log.debug("deciding transaction refused: %s", exc)
                 out = TickOutcome(unstored=await asyncio.to_thread(self._decide_unstored, world, now))
+            else:
+                self._told_silent.update(n.key for n in silent)
             if due:
                 self._last_saved = self.clock.monotonic()
             self.ticks += 1
@@ -263,6 +348,18 @@ class IncidentService:
             bus.publish("component_changed", cid)
         if out.outbox_rows:
             bus.publish("outbox_added")
+        return out
+
+    def _silent_notices(self, now: datetime) -> list[Notice]:
+        """A monitor problem for each node newly silent (once per silence: by key)."""
+        out = []
+        for q in node_rules.silent(self.nodes, now, self.silent_after, me=self.node):
+            notice = node_rules.silent_notice(q, now, self.config.monitor.tz, self.silent_after)
+            if notice.key in self._told_silent:
+                continue
+            log.warning("%s", notice.title, extra={"event": "node.silent", "fields": {
+                "node": q.name, "role": q.role, "location": q.location, "since": q.since.isoformat()}})
+            out.append(notice)
         return out
 
     def _held_check(self, name: str | None) -> bool:
@@ -281,16 +378,19 @@ class IncidentService:
 
     def _read(self, now: datetime) -> tuple[list[Occurrence], list[Any], list[Result]]:
         """What the tick needs from the database before deciding: maintenance windows,
-        silences, and results other locations wrote since the last tick."""
+        silences, the nodes, and the results they wrote since the last tick (each node's
+        head is read first, so everything up to it is committed)."""
         with self.store.session() as s:
             windows = holds.current_windows(s)
             sil = holds.active_silences(s, now)
             if not self._slo_loaded:
                 self.slo.load(s, now)
                 self._slo_loaded = True
-            remote: list[Result] = []
-            if self._remote:
-                self._cursor, remote = results.from_other_locations(s, self._cursor, self.location, batch=REMOTE_BATCH)
+            self.nodes = nodes.listing(s.connection())
+            skip = (self.node,) if self.fold_own and self.node else ()
+            self._cursors, remote = intake.read_new(
+                s, self._cursors, nodes.heads(self.nodes), skip=skip, batch=REMOTE_BATCH
+            )
         return active_in(windows, now), sil, remote
 
     def _transaction(
@@ -301,11 +401,14 @@ class IncidentService:
         to_save: list[CheckState],
         pending: list[Notice],
         active: list[Occurrence],
+        cursors: dict[str, int] | None,
     ) -> TickOutcome:
         out = TickOutcome()
         with self.store.session() as s:
-            # Two controllers on one database decide one at a time, so the second sees the
-            # first's incident instead of opening its own (outbox keys then match too).
+            # Only the current term's leader writes (a deposed one is refused here, and a
+            # successor's term waits for this transaction); and deciders on one database
+            # (the CLI too) take turns, so outbox keys match.
+            self.leader.fence(s.connection())
             incidents.lock_deciding(s)
             outgoing = list(pending)
             if self._mirror:
@@ -328,6 +431,8 @@ class IncidentService:
             out.incidents = written.incident_ids
             out.components = incidents.write_component_statuses(s, component_statuses(world, book, now), now)
             ledger.save_states(s, to_save, self.location)
+            if cursors is not None:  # with every state saved: a successor goes on from here
+                intake.save_cursors(s, cursors)
             outgoing += self._maintenance_notices(active, now)
             if self._last_slo is None or now - self._last_slo >= SLO_EVERY:
                 outgoing += self.slo.evaluate(s, now)

@@ -15,6 +15,10 @@ tested by feeding results and moving a clock:
   (one event); it is quiet again once it holds one health for a whole window.
 - staleness: `sweep(state, now, ...)` marks a check that missed `stale_after_runs` runs as
   stale (shown unknown) without forgetting its health.
+- unheard locations: `silence(state, locations, ...)` forgets what a location said once no
+  node reports from it (monitor.rulebook.nodes): it counts towards no quorum, and its
+  counters start again from unknown when a node reports from it again. A silent location is
+  never a down vote.
 
 No I/O, no clock: `now` is an argument.
 """
@@ -118,6 +122,23 @@ def sweep(
         health = combine(state.locations, now, spec, rules)
         if health is not None:
             new = _with_health(new, health, now, rules, events)
+    return _settle(state, new, now, rules, events)
+
+
+def silence(
+    state: CheckState, locations: frozenset[str], now: datetime, spec: CheckSpec, rules: Rules = DEFAULT_RULES
+) -> tuple[CheckState, list[Event]]:
+    """Stop counting `locations` (no node reports from them): their verdicts are dropped to
+    unknown and the health is combined from the others. With no other location fresh the
+    health stays as it was, until staleness shows the check unknown."""
+    gone = [loc for loc in locations if loc in state.locations and state.locations[loc] != LocationState()]
+    if not gone:
+        return state, []
+    events: list[Event] = []
+    new = dataclasses.replace(state, locations={**state.locations, **{loc: LocationState() for loc in gone}})
+    health = combine(new.locations, now, spec, rules)
+    if health is not None:
+        new = _with_health(new, health, now, rules, events)
     return _settle(state, new, now, rules, events)
 
 

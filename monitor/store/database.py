@@ -49,10 +49,12 @@ def exists(url: str) -> bool:
 class Store:
     """Synchronous store API; async callers use `ResultWriter` or `asyncio.to_thread`."""
 
-    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+    def __init__(self, url: str, *, engine: Engine | None = None, name: str | None = None) -> None:
+        """`name` is the node's: its connections carry it as application_name."""
         self.url = url
+        self.application_name = f"invoicewatch {name}" if name else "invoicewatch"
         try:
-            self.engine = engine or make_engine(url)
+            self.engine = engine or make_engine(url, application_name=self.application_name)
         except (SQLAlchemyError, ImportError, ValueError, OSError) as exc:
             raise StoreError(f"cannot open database {safe_url(url)}: {exc}") from None
         self.evidence = EvidenceFilter()
@@ -81,9 +83,10 @@ class Store:
         self.engine.dispose()
 
     # results -----------------------------------------------------------------------------
-    def write_results(self, batch: Sequence[Result]) -> list[tuple[Result, str]]:
-        """See monitor.store.results.write_batch: all or nothing, refused values set aside."""
-        return results.write_batch(self.engine, batch, self.evidence)
+    def write_results(self, batch: Sequence[Result], *, node: str | None = None) -> list[tuple[Result, str]]:
+        """See monitor.store.results.write_batch: all or nothing, refused values set aside;
+        numbered in `node`'s sequence when given (how nodes write, so the leader reads them)."""
+        return results.write_batch(self.engine, batch, self.evidence, node=node)
 
     def results(self, check: str | None = None, **filters: Any) -> list[CheckResultRow]:
         """Stored results, newest first; filters as monitor.store.results.query (since,

@@ -20,8 +20,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with the settings we rely on: WAL and a busy timeout on SQLite."""
+def make_engine(url: str, *, application_name: str | None = None) -> Engine:
+    """An engine with the settings we rely on: WAL and a busy timeout on SQLite; on
+    PostgreSQL a checked pool and `application_name` (what pg_stat_activity shows of us)."""
     if url.startswith("sqlite"):
         db = sa.engine.make_url(url).database
         if db and db != ":memory:":
@@ -46,7 +47,23 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, json_serializer=json_dumps)
+    connect_args = {"application_name": application_name[:63]} if application_name else {}
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, json_serializer=json_dumps, connect_args=connect_args
+    )
+
+
+def libpq_params(url: str, application_name: str) -> dict[str, Any]:
+    """Keyword arguments for `psycopg.connect` from our SQLAlchemy URL: the dedicated
+    connections (leadership, LISTEN) speak to the driver directly. Query parameters such as
+    `options=-csearch_path=...` are passed on as they are."""
+    parsed = sa.engine.make_url(url)
+    params: dict[str, Any] = {k: v for k, v in parsed.translate_connect_args(username="user", database="dbname").items()
+                              if v is not None}
+    for key, value in parsed.query.items():
+        params[key] = value if isinstance(value, str) else value[-1]
+    params["application_name"] = application_name[:63]
+    return params
 
 
 def json_dumps(value: Any) -> str:

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.core.errors import StoreError
 from monitor.core.secrets import safe_url
-from monitor.store.engine import describe
+from monitor.store.engine import describe, is_postgres
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -77,12 +77,20 @@ def adopt_legacy(conn: sa.Connection, cfg: AlembicConfig) -> bool:
     return True
 
 
+MIGRATE_LOCK = 0x1A_C0DE  # pg advisory lock key of schema upgrades
+
+
 def upgrade(engine: Engine, url: str) -> None:
-    """Adopt a first-release database if it is one, then upgrade to the head."""
+    """Adopt a first-release database if it is one, then upgrade to the head. On PostgreSQL
+    the nodes starting together (probe nodes, controllers) upgrade one at a time: the others
+    wait on a transaction lock and then find the schema at the head."""
     from alembic import command  # lazy: CLI start time
 
     try:
         with engine.begin() as conn:
+            if is_postgres(conn):
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(CAST(:k AS integer), hashtext(current_schema()))"),
+                             {"k": MIGRATE_LOCK})
             cfg = alembic_config(conn)
             adopt_legacy(conn, cfg)
             command.upgrade(cfg, "head")

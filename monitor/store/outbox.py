@@ -7,15 +7,16 @@ reads them. `(key, channel, target_index)` is unique and `insert` is ON CONFLICT
 on SQLite and PostgreSQL alike, so a second enqueue of one key (a retry, a restart, a second
 controller) adds nothing and never aborts the caller's transaction.
 
-A dispatcher claims rows with a compare-and-set UPDATE (`WHERE status='pending' AND lease
-free`): two dispatchers on one PostgreSQL never both win a row. Each claim writes an attempt
+A dispatcher claims each target's oldest due row (`FOR UPDATE SKIP LOCKED` on PostgreSQL, a
+compare-and-set UPDATE on SQLite): two dispatchers on one database never both win a row, and
+a target whose oldest row another holds is left alone, so messages keep their order. Each claim writes an attempt
 with `ok` NULL; a dispatcher that takes over a row whose attempt is still NULL (its process
 died mid-delivery) marks that attempt interrupted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
 from monitor.core.events import DOWN_EVENTS, MONITOR_PROBLEM
-from monitor.store.engine import upsert
+from monitor.store.engine import is_postgres, upsert
 from monitor.store.types import UTCDateTime
 
 INTERRUPTED = (
@@ -94,6 +95,7 @@ class DeliveryAttemptRow(SQLModel, table=True):
     ok: bool | None = Field(default=None, sa_column=Column(Boolean, nullable=True))
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     duration_ms: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    node: str | None = Field(default=None, sa_column=Column(String(120), nullable=True))  # the dispatcher's node
 
 
 OUTBOX: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
@@ -133,21 +135,27 @@ def _lease_free(now: datetime) -> Any:
     return sa.or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now)
 
 
-def _due(now: datetime) -> Any:
-    return sa.and_(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now, _lease_free(now))
+def _due_by_time(now: datetime) -> Any:
+    return sa.and_(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now)
+
+
+def _heads(now: datetime, targets: Sequence[TargetKey] | None = None) -> Any:
+    """The id of each target's head: its oldest pending message due by time, leased or not
+    (a target whose head another dispatcher holds is busy; see `claim`)."""
+    stmt = sa.select(sa.func.min(OUTBOX.c.id)).where(_due_by_time(now))
+    if targets is not None:
+        stmt = stmt.where(sa.tuple_(OUTBOX.c.channel, OUTBOX.c.target_index).in_(list(targets)))
+    return stmt.group_by(OUTBOX.c.channel, OUTBOX.c.target_index)
 
 
 def due_targets(engine: Engine, now: datetime, only: TargetKey | None = None, *, limit: int = 1000) -> list[TargetKey]:
-    """Targets with a message due now and not leased, the longest-waiting first."""
+    """Targets whose head is due now and not leased, the longest-waiting first."""
     stmt = (
         sa.select(OUTBOX.c.channel, OUTBOX.c.target_index)
-        .where(_due(now))
-        .group_by(OUTBOX.c.channel, OUTBOX.c.target_index)
-        .order_by(sa.func.min(OUTBOX.c.next_attempt_at))
+        .where(OUTBOX.c.id.in_(_heads(now, None if only is None else [only])), _lease_free(now))
+        .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
         .limit(limit)
     )
-    if only is not None:
-        stmt = stmt.where(OUTBOX.c.channel == only[0], OUTBOX.c.target_index == only[1])
     with engine.connect() as conn:
         return [(c, int(i)) for c, i in conn.execute(stmt)]
 
@@ -162,25 +170,46 @@ class Claim:
     interrupted: int
 
 
-def claim(engine: Engine, targets: Sequence[TargetKey], now: datetime, token: str, lease_until: datetime) -> Claim:
-    """Claim the oldest due message of each target by compare-and-set, in one transaction;
-    with it, when its route groups, the incident's other pending messages for that target.
-    Returns what this token won (another dispatcher may have won the rest).
+def claim(
+    engine: Engine,
+    targets: Sequence[TargetKey],
+    now: datetime,
+    token: str,
+    lease_until: datetime,
+    *,
+    fence: Callable[[sa.Connection], None] | None = None,
+    node: str | None = None,
+) -> Claim:
+    """Claim the oldest due message of each target, in one transaction; with it, when its
+    route groups, the incident's other pending messages for that target. Returns what this
+    token won (another dispatcher may have won the rest). `fence(conn)` runs first in the
+    transaction and raises to refuse the claim (a deposed controller's: see
+    monitor.store.leadership); `node` is recorded on the attempts.
 
-    The transaction starts with the UPDATE, so SQLite takes its write lock at once instead of
-    upgrading a read transaction (which fails under concurrency)."""
+    A target's head is its oldest pending message that is due by time, leased or not: while
+    another dispatcher holds it, the target is busy and nothing behind it is taken, so a
+    failover can never deliver a "resolved" before the "opened" still in flight elsewhere.
+    On PostgreSQL the heads are locked `FOR UPDATE SKIP LOCKED` (a head another transaction
+    is claiming right now is skipped, not waited for) and then leased. SQLite has one writer:
+    there the transaction starts with the compare-and-set UPDATE, so it takes its write lock
+    at once instead of upgrading a read transaction (which fails under concurrency)."""
     mine = OUTBOX.c.claimed_by == token
-    firsts = (
-        sa.select(sa.func.min(OUTBOX.c.id))
-        .where(_due(now), sa.tuple_(OUTBOX.c.channel, OUTBOX.c.target_index).in_(list(targets)))
-        .group_by(OUTBOX.c.channel, OUTBOX.c.target_index)
-    )
+    heads = _heads(now, targets)
+    lease = {"claimed_by": token, "claimed_until": lease_until}
     with engine.begin() as conn:
-        won = conn.execute(
-            sa.update(OUTBOX)
-            .where(OUTBOX.c.id.in_(firsts), OUTBOX.c.status == "pending", _lease_free(now))
-            .values(claimed_by=token, claimed_until=lease_until)
-        ).rowcount
+        if fence is not None:
+            fence(conn)
+        if is_postgres(conn):
+            free = conn.execute(
+                sa.select(OUTBOX.c.id).where(OUTBOX.c.id.in_(heads), _lease_free(now))
+                .with_for_update(skip_locked=True)
+            ).scalars().all()
+            won = conn.execute(sa.update(OUTBOX).where(OUTBOX.c.id.in_(free)).values(**lease)).rowcount if free else 0
+        else:
+            won = conn.execute(
+                sa.update(OUTBOX).where(OUTBOX.c.id.in_(heads), OUTBOX.c.status == "pending", _lease_free(now))
+                .values(**lease)
+            ).rowcount
         if not won:
             return Claim([], {}, 0)
         leads = conn.execute(
@@ -195,13 +224,13 @@ def claim(engine: Engine, targets: Sequence[TargetKey], now: datetime, token: st
                     OUTBOX.c.incident_id == lead.incident_id, OUTBOX.c.status == "pending",
                     OUTBOX.c.group_until.is_not(None), _lease_free(now),
                 )
-                .values(claimed_by=token, claimed_until=lease_until)
+                .values(**lease)
             )
         rows = [dict(r._mapping) for r in conn.execute(sa.select(OUTBOX).where(mine).order_by(OUTBOX.c.id))]
         ids = [r["id"] for r in rows]
         in_flight = sa.and_(ATTEMPTS.c.outbox_id.in_(ids), ATTEMPTS.c.ok.is_(None))
         interrupted = conn.execute(sa.update(ATTEMPTS).where(in_flight).values(ok=False, error=INTERRUPTED)).rowcount
-        conn.execute(sa.insert(ATTEMPTS), [{"outbox_id": i, "at": now, "ok": None} for i in ids])
+        conn.execute(sa.insert(ATTEMPTS), [{"outbox_id": i, "at": now, "ok": None, "node": node} for i in ids])
         attempt_of = {
             int(o): int(a) for o, a in conn.execute(sa.select(ATTEMPTS.c.outbox_id, ATTEMPTS.c.id).where(in_flight))
         }

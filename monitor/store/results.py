@@ -20,13 +20,14 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import JSON, Column, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Column, Float, Index, Integer, String, Text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, select
 
 from monitor.core.errors import StoreError
 from monitor.core.results import ConditionResult, Result, Status, StepResult
+from monitor.store import nodes
 from monitor.store.engine import bad_data, describe, is_postgres, upsert
 from monitor.store.types import UTCDateTime
 
@@ -37,7 +38,11 @@ class CheckResultRow(SQLModel, table=True):
     no bytes, and what the prune of passing results looks for."""
 
     __tablename__ = "check_result"
-    __table_args__ = (Index("ix_check_result_check_ts", "check", "ts"), Index("ix_check_result_ts", "ts"))
+    __table_args__ = (
+        Index("ix_check_result_check_ts", "check", "ts"),
+        Index("ix_check_result_ts", "ts"),
+        Index("uq_check_result_node_seq", "node", "seq", unique=True),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
     ts: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
@@ -49,6 +54,11 @@ class CheckResultRow(SQLModel, table=True):
     phases: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
     values: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
     detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
+    # Which node wrote it and its number in that node's sequence (monitor.store.nodes): what
+    # the deciding leader reads other nodes' results by. Empty / NULL for rows written
+    # without a node (the first releases, tests of the store alone).
+    node: str = Field(default="", sa_column=Column(String(64), nullable=False, server_default=""))
+    seq: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class CheckStateRow(SQLModel, table=True):
@@ -129,10 +139,11 @@ class EvidenceFilter:
 
 
 def write_batch(
-    engine: Engine, results: Sequence[Result], keep: EvidenceFilter | None = None
+    engine: Engine, results: Sequence[Result], keep: EvidenceFilter | None = None, *, node: str | None = None
 ) -> list[tuple[Result, str]]:
     """Insert a batch of results and refresh the latest-result columns of check_state.
-    `keep` decides which results keep their evidence (default: all).
+    `keep` decides which results keep their evidence (default: all). With `node`, number
+    them in that node's sequence and NOTIFY the controllers (monitor.store.nodes).
 
     All or nothing, except for results the database refuses *as data* (a naive time from
     a buggy check, a value it cannot store): those are set aside and returned with the
@@ -145,12 +156,15 @@ def write_batch(
     try:
         with engine.begin() as conn:
             rows = [row_of(r, evidence=e) for r, e in zip(results, flags, strict=True)]
+            last = _number(conn, rows, node)
             conn.execute(sa.insert(RESULTS), rows)
             upsert_latest(conn, rows)
+            if node is not None:
+                nodes.notify(conn, node, last)
     except SQLAlchemyError as exc:
         if not bad_data(exc):
             raise StoreError(f"cannot write results: {describe(exc)}") from None
-        rejected = _write_sorting_out(engine, results, flags)
+        rejected = _write_sorting_out(engine, results, flags, node)
     else:
         rejected = []
     if keep is not None:
@@ -158,17 +172,33 @@ def write_batch(
     return rejected
 
 
-def _write_sorting_out(engine: Engine, results: Sequence[Result], flags: Sequence[bool]) -> list[tuple[Result, str]]:
+def _number(conn: sa.Connection, rows: list[dict[str, Any]], node: str | None) -> int:
+    """Give each row its node and number (in the caller's transaction); the last number."""
+    if node is None or not rows:
+        return 0
+    # A buggy check's naive time is refused with its row later; it must not fail the batch here.
+    newest = max((r["ts"] for r in rows if isinstance(r["ts"], datetime) and r["ts"].tzinfo is not None), default=None)
+    first = nodes.allocate(conn, node, len(rows), newest)
+    for i, row in enumerate(rows):
+        row["node"], row["seq"] = node, first + i
+    return first + len(rows) - 1
+
+
+def _write_sorting_out(
+    engine: Engine, results: Sequence[Result], flags: Sequence[bool], node: str | None
+) -> list[tuple[Result, str]]:
     """Row by row in one transaction (a savepoint each on PostgreSQL, whose failed
     statement aborts the transaction; on SQLite the refusals happen before the statement
-    runs), keeping the good rows and returning the refused ones."""
+    runs), keeping the good rows and returning the refused ones. A refused row leaves a gap
+    in the node's sequence, which readers step over."""
     rejected: list[tuple[Result, str]] = []
     postgres = is_postgres(engine)
     try:
         with engine.begin() as conn:
             kept = []
-            for result, evidence in zip(results, flags, strict=True):
-                row = row_of(result, evidence=evidence)
+            rows = [(result, row_of(result, evidence=e)) for result, e in zip(results, flags, strict=True)]
+            last = _number(conn, [row for _, row in rows], node)
+            for result, row in rows:
                 try:
                     with conn.begin_nested() if postgres else contextlib.nullcontext():
                         conn.execute(sa.insert(RESULTS), [row])
@@ -178,6 +208,8 @@ def _write_sorting_out(engine: Engine, results: Sequence[Result], flags: Sequenc
                         raise
                     rejected.append((result, describe(exc)))
             upsert_latest(conn, kept)
+            if node is not None:
+                nodes.notify(conn, node, last)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot write results: {describe(exc)}") from None
     return rejected
@@ -277,30 +309,6 @@ def count(session: Session, check: str | None = None) -> int:
     if check is not None:
         stmt = stmt.where(RESULTS.c.check == check)
     return int(session.connection().execute(stmt).scalar_one())
-
-
-def from_other_locations(
-    session: Session, cursor: int | None, location: str, *, batch: int = 5000
-) -> tuple[int | None, list[Result]]:
-    """Results other locations stored after `cursor` (None: start from now), oldest first.
-
-    Reads up to the newest id seen *before* the read, so nothing written meanwhile is
-    skipped. (On PostgreSQL a row whose id was drawn earlier but committed later than a
-    newer one can still be missed; it costs one result of a quorum, not an incident.)"""
-    conn = session.connection()
-    newest = int(conn.execute(sa.select(sa.func.max(RESULTS.c.id))).scalar() or 0)
-    if cursor is None:
-        return newest, []
-    stmt = (
-        select(CheckResultRow)
-        .where(RESULTS.c.id > cursor, RESULTS.c.id <= newest, RESULTS.c.location != location)
-        .order_by(RESULTS.c.id)
-        .limit(batch)
-    )
-    rows = list(session.exec(stmt))
-    if len(rows) == batch:
-        newest = int(rows[-1].id or newest)
-    return newest, [result_of(r) for r in rows]
 
 
 def result_of(row: CheckResultRow) -> Result:

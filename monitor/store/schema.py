@@ -10,7 +10,10 @@ from monitor.store import (
     announcements,
     canaries,
     incidents,
+    intake,
+    leadership,
     maintenance,
+    nodes,
     outbox,
     pings,
     results,
@@ -19,7 +22,8 @@ from monitor.store import (
 )
 
 # One module per aggregate; importing them is what puts their tables into the MetaData.
-AGGREGATES = (results, incidents, outbox, maintenance, slo, announcements, canaries, rollups, pings)
+AGGREGATES = (results, nodes, intake, leadership, incidents, outbox, maintenance, slo, announcements, canaries,
+              rollups, pings)
 
 
 def metadata() -> sa.MetaData:

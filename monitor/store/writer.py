@@ -25,8 +25,17 @@ class ResultWriter:
     nothing. One flush runs at a time: two concurrent flushes would write a batch twice.
     """
 
-    def __init__(self, store: Store, *, batch_size: int = 500, interval: float = 1.0, max_buffer: int = 200_000) -> None:
+    def __init__(
+        self, store: Store, *, batch_size: int = 500, interval: float = 1.0, max_buffer: int = 200_000,
+        node: str | None = None, urgent_failures: bool = False,
+    ) -> None:
+        """`node`: number the results in that node's sequence (what the deciding leader reads).
+        `urgent_failures`: a result that is not up is written at once rather than at the next
+        interval, so a controller elsewhere hears of a failure without waiting for the batch
+        (under a storm the batches still form: everything buffered goes in one write)."""
         self.store = store
+        self.node = node
+        self.urgent_failures = urgent_failures
         self.batch_size = batch_size
         self.interval = interval
         self.max_buffer = max_buffer
@@ -50,7 +59,7 @@ class ResultWriter:
     def add(self, result: Result) -> None:
         self._buffer.append(result)
         self._trim()
-        if len(self._buffer) >= self.batch_size:
+        if len(self._buffer) >= self.batch_size or (self.urgent_failures and result.status != "up"):
             self._wake.set()
 
     def _trim(self) -> None:
@@ -72,7 +81,7 @@ class ResultWriter:
                 del self._buffer[: len(batch)]
                 self._writing = len(batch)
                 try:
-                    rejected = await asyncio.to_thread(self.store.write_results, batch)
+                    rejected = await asyncio.to_thread(self._write, batch)
                 except StoreError as exc:
                     self._buffer[0:0] = batch
                     self._trim()
@@ -91,6 +100,9 @@ class ResultWriter:
                         cb(batch)
                     except Exception:
                         log.exception("a result-written callback failed")
+
+    def _write(self, batch: list[Result]) -> list[tuple[Result, str]]:
+        return self.store.write_results(batch, node=self.node)
 
     async def _loop(self) -> None:
         backoff = self.interval

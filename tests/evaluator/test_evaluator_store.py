@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import timedelta
 from typing import Any
 
@@ -245,7 +246,7 @@ async def test_two_controllers_at_two_locations_agree_on_one_incident(tmp_path, 
         for loc, r in nodes:
             result = Result("edge", Status(statuses[loc]), clock.now(), 5.0, f"{loc} {statuses[loc]}", location=loc)
             await r.svc.on_result(spec, result)
-            await asyncio.to_thread(r.store.write_results, [result])  # what the node's writer does
+            await asyncio.to_thread(functools.partial(r.store.write_results, [result], node=loc))  # the node's writer
         if db_url.startswith("postgresql"):  # both decide at the same moment
             await asyncio.gather(*(r.svc.tick() for _, r in nodes))
         else:  # SQLite is one process's database: one controller at a time

@@ -80,11 +80,6 @@ def test_the_template_is_a_notify_unit_with_watchdog_reload_and_its_own_state() 
     assert not (ROOT / "systemd" / "invoicewatch.service").exists()  # one template, no copies
 
 
-@pytest.mark.xfail(
-    "--role" not in {o for p in cli.commands["run"].params for o in p.opts},  # type: ignore[union-attr]
-    reason="`run --role` comes with the roles issue; until then invoicewatch@*.service cannot start",
-    strict=True,
-)
 def test_exec_start_options_are_options_of_run() -> None:
     command = unit_settings()["ExecStart"][0].split()
     assert command[0] == INSTALLED_SCRIPT and command[1] == "run"

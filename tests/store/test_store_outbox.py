@@ -86,10 +86,14 @@ def test_claim_is_compare_and_set_on_the_lease(store: Store, t0: datetime) -> No
     assert [r["key"] for r in first.rows] == ["m1"], "one message per target per claim"
     assert [r["claimed_by"] for r in first.rows] == ["node-a"]
     second = outbox.claim(store.engine, [("oncall", 0)], t0, "node-b", lease)
-    assert [r["key"] for r in second.rows] == ["m2"], "a leased row is not claimable; the next one is"
-    assert outbox.claim(store.engine, [("oncall", 0)], t0, "node-c", lease).rows == []
+    assert second.rows == [], "a target whose oldest message is leased is busy: nothing behind it overtakes"
+    assert outbox.due_targets(store.engine, t0) == []
     later = outbox.claim(store.engine, [("oncall", 0)], lease + timedelta(seconds=1), "node-c", lease + timedelta(minutes=1))
     assert [r["key"] for r in later.rows] == ["m1"], "after the lease ran out another may take it over"
+    with store.engine.begin() as conn:
+        assert outbox.mark_sent(conn, [later.rows[0]["id"]], "node-c", lease) == 1
+    nxt = outbox.claim(store.engine, [("oncall", 0)], lease, "node-b", lease + timedelta(minutes=1))
+    assert [r["key"] for r in nxt.rows] == ["m2"], "then the next one, in order"
 
 
 def test_concurrent_claimants_never_share_a_row(store: Store, t0: datetime) -> None:

@@ -297,29 +297,3 @@ def test_decided_columns_are_upserted_without_touching_the_latest_result(store: 
     with store.session() as s:
         assert [(r.check, r.location) for r in results.states(s, "bj")] == [("b", "bj")]
         assert [(r.check, r.location) for r in results.states(s)] == [("a", ""), ("b", "bj")]
-
-
-def test_results_of_other_locations_are_read_once_in_order(store: Store) -> None:
-    def at(check: str, location: str, seconds: int) -> Result:
-        r = result(check, at=T0 + timedelta(seconds=seconds), status=Status.DOWN, message=f"{location} {seconds}",
-                   conditions=[ConditionResult("[STATUS] == 200", False, 503)],
-                   steps=[StepResult("登录", Status.DOWN, 3.0, "refused")])
-        r.location = location
-        return r
-
-    store.write_results([at("a", "sh", 0)])
-    with store.session() as s:
-        cursor, seen = results.from_other_locations(s, None, "bj")
-    assert seen == [], "the first read only finds where to start"
-    store.write_results([at("a", "sh", 1), at("a", "bj", 2), at("b", "gz", 3)])
-    with store.session() as s:
-        cursor, seen = results.from_other_locations(s, cursor, "bj", batch=1)
-        assert [r.message for r in seen] == ["sh 1"], "bounded per read"
-        cursor, more = results.from_other_locations(s, cursor, "bj")
-        assert [r.message for r in more] == ["gz 3"], "our own location's results are skipped"
-        cursor, none = results.from_other_locations(s, cursor, "bj")
-        assert none == []
-    again = seen[0]
-    assert (again.check, again.location, again.status, again.started_at) == ("a", "sh", Status.DOWN, T0 + timedelta(seconds=1))
-    assert again.conditions == [ConditionResult("[STATUS] == 200", False, 503)]
-    assert [(st.name, st.status, st.message) for st in again.steps] == [("登录", Status.DOWN, "refused")]

@@ -1,0 +1,119 @@
+"""Nodes that stop reporting: pure arithmetic on the rows the nodes keep (monitor.store.nodes).
+
+A node is *silent* when it has not reported for `silent_after` and did not say goodbye (a
+clean stop is not a problem: somebody stopped it). A location is *unheard* when every node
+that probes there is silent or stopped. Both are the monitor's own problems, never the
+platform's: the silent node is told to on-call as a monitor.problem, and the deciding
+service stops counting the unheard location (monitor.rulebook.evaluate.silence), so its
+checks there are unknown rather than down until a node reports from it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from typing import Protocol
+
+from monitor.core.events import MONITOR_PROBLEM, Notice
+
+PROBING_ROLES = ("all", "probe")
+
+
+class NodeLike(Protocol):
+    """What these rules read of a node (monitor.store.nodes.NodeRow has it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def location(self) -> str: ...
+
+    @property
+    def seen_at(self) -> datetime | None: ...
+
+    @property
+    def stopped_at(self) -> datetime | None: ...
+
+    @property
+    def last_result_at(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """A node that is not reporting: silent since `since`, or stopped cleanly then."""
+
+    name: str
+    role: str
+    location: str
+    since: datetime
+    stopped: bool
+
+
+def quiet(node: NodeLike, now: datetime, silent_after: timedelta) -> Quiet | None:
+    """The node's silence or clean stop, or None while it reports."""
+    if node.stopped_at is not None:
+        return Quiet(node.name, node.role, node.location, node.stopped_at, True)
+    heard = [t for t in (node.seen_at, node.last_result_at) if t is not None]
+    if not heard or now - max(heard) < silent_after:
+        return None
+    return Quiet(node.name, node.role, node.location, max(heard), False)
+
+
+def silent(nodes: Iterable[NodeLike], now: datetime, silent_after: timedelta, *, me: str | None = None) -> list[Quiet]:
+    """Nodes silent without a goodbye (this node, `me`, aside: it is reporting by running)."""
+    out = []
+    for node in nodes:
+        q = quiet(node, now, silent_after)
+        if q is not None and not q.stopped and node.name != me:
+            out.append(q)
+    return out
+
+
+def unheard(nodes: Iterable[NodeLike], now: datetime, silent_after: timedelta, *, me: str | None = None) -> dict[str, Quiet]:
+    """Locations every probing node of which is silent or stopped, with the one heard last."""
+    by_location: dict[str, list[tuple[NodeLike, Quiet | None]]] = {}
+    for node in nodes:
+        if node.role in PROBING_ROLES:
+            q = None if node.name == me else quiet(node, now, silent_after)
+            by_location.setdefault(node.location, []).append((node, q))
+    out: dict[str, Quiet] = {}
+    for location, members in by_location.items():
+        quiets = [q for _, q in members if q is not None]
+        if len(quiets) == len(members):
+            out[location] = max(quiets, key=lambda q: q.since)
+    return out
+
+
+def describe(q: Quiet, zone: tzinfo) -> str:
+    """'probe node branch silent since 2026-03-02 09:00:05 CST' (in the monitor's zone)."""
+    when = q.since.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    kind = "probe node" if q.role == "probe" else f"{q.role or 'node'} node"
+    return f"{kind} {q.name} {'stopped at' if q.stopped else 'silent since'} {when}"
+
+
+def silent_notice(q: Quiet, at: datetime, zone: tzinfo, silent_after: timedelta) -> Notice:
+    """The monitor.problem told once per silence (the key carries when it went quiet)."""
+    return Notice(
+        event=MONITOR_PROBLEM,
+        key=f"node:{q.name}:silent:{q.since.isoformat()}",
+        at=at,
+        severity="major",
+        title=describe(q, zone),
+        data={
+            "problem": "node",
+            "node": q.name,
+            "role": q.role,
+            "location": q.location,
+            "silent_since": q.since.isoformat(),
+            "detail": (f"no report for more than {silent_after.total_seconds():g}s. Its location "
+                       f"{q.location!r} is not counted meanwhile: checks there are unknown, not down, "
+                       "and the other locations decide. See: invoicewatch status"
+                       if q.role in PROBING_ROLES else
+                       f"no report for more than {silent_after.total_seconds():g}s; one controller fewer "
+                       "to take over. See: invoicewatch status"),
+        },
+    )

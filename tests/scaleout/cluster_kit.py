@@ -1,0 +1,157 @@
+"""A small cluster of real invoicewatch processes on one PostgreSQL schema: probe nodes at two
+locations, controllers, a platform that fails per probing location, webhook receivers, and
+reads of the shared database (what each test asserts on)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from aiohttp import web
+
+from tests.notifiers.notify_helpers import JsonSink
+from tests.selfwatch.selfwatch_kit import start_monitor, stop_monitor
+
+LEASE = 3  # seconds; the takeover bound the tests assert is 15 s
+
+
+@dataclass
+class Platform:
+    """The platform stand-in: /health?from=LOCATION answers 503 for the locations in
+    `failing` (as if the platform were unreachable from there), 200 otherwise."""
+
+    failing: set[str] = field(default_factory=set)
+    base: str = ""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/health", self.health)
+        return app
+
+    async def health(self, request: web.Request) -> web.Response:
+        if request.query.get("from", "") in self.failing:
+            return web.Response(status=503, text="unavailable")
+        return web.Response(text="ok")
+
+
+def config_text(db_url: str, platform: str, sink: JsonSink, *, node: str, location: str) -> str:
+    return f"""
+monitor:
+  database: "{db_url}"
+  node: {node}
+  location: {location}
+  lease: {LEASE}s
+  node_silent_after: 5s
+  write_interval: 200ms
+evaluation: {{sweep_interval: 500ms, persist_interval: 1s}}
+incidents: {{resolve_after: 1s, open_on_degraded: false}}
+notifications: {{poll_interval: 500ms}}
+announcements: {{enabled: false}}
+status_page: {{port: 0}}
+components:
+  - {{id: api, name: API}}
+checks:
+  - {{name: api, kind: http, url: "{platform}/health?from={location}", component: api, interval: 1s, timeout: 800ms,
+     failure_threshold: 2, success_threshold: 2, retry_interval: 500ms, locations: [bj, sh]}}
+channels:
+  - {{name: oncall, urls: ["{sink.url('a')}", "{sink.url('b')}"], language: en}}
+"""
+
+
+@dataclass
+class Node:
+    name: str
+    role: str
+    dir: Path
+    proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "node.log"
+
+    def events(self, event: str) -> list[dict[str, Any]]:
+        """The JSON log lines of one event (`leadership.won`, ...), in order."""
+        out = []
+        for line in self.log.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if entry.get("event") == event:
+                out.append(entry)
+        return out
+
+
+class Cluster:
+    def __init__(self, tmp: Path, db_url: str, platform: str, sink: JsonSink) -> None:
+        self.tmp, self.db_url, self.platform, self.sink = tmp, db_url, platform, sink
+        self.nodes: dict[str, Node] = {}
+        self.engine = sa.create_engine(db_url, poolclass=sa.NullPool)
+
+    async def start(self, name: str, role: str, location: str) -> Node:
+        node = Node(name, role, self.tmp / name)
+        node.dir.mkdir(exist_ok=True)
+        config = node.dir / "config.yaml"
+        config.write_text(config_text(self.db_url, self.platform, self.sink, node=name, location=location),
+                          encoding="utf-8")
+        node.proc = await start_monitor(config, node.log, "--role", role, "--log-format", "json")
+        self.nodes[name] = node
+        return node
+
+    def kill(self, name: str) -> float:
+        """SIGKILL a node; the wall-clock time it was killed."""
+        proc = self.nodes[name].proc
+        assert proc is not None
+        proc.kill()
+        return time.time()
+
+    async def stop_all(self) -> list[str]:
+        """SIGTERM every node still running; the names of those that did not exit 0."""
+        bad = []
+        for node in self.nodes.values():
+            if node.proc is not None and node.proc.returncode is None:
+                if await stop_monitor(node.proc) != 0:
+                    bad.append(node.name)
+            elif node.proc is not None:
+                await node.proc.wait()
+        self.engine.dispose()
+        return bad
+
+    def query(self, sql: str, **params: Any) -> list[Any]:
+        """Rows of one statement on the shared schema ([] while the tables do not exist yet)."""
+        try:
+            with self.engine.connect() as conn:
+                return list(conn.execute(sa.text(sql), params))
+        except sa.exc.ProgrammingError:
+            return []
+
+    def leader(self) -> tuple[int, str] | None:
+        rows = self.query("SELECT term, holder FROM controller_lease")
+        return (int(rows[0][0]), str(rows[0][1]).split(" ")[0]) if rows else None
+
+    def standing_by(self, name: str) -> bool:
+        """A controller up and competing (its row registered, its leadership connection open)."""
+        return bool(self.query("SELECT 1 FROM pg_stat_activity WHERE application_name = :n",
+                               n=f"invoicewatch {name} leadership"))
+
+    def location_health(self, location: str) -> str | None:
+        """The deciding leader's saved verdict for the `api` check at one location."""
+        rows = self.query("SELECT data FROM check_state WHERE \"check\" = 'api' AND data IS NOT NULL")
+        for (data,) in rows:
+            loc = (data or {}).get("locations", {}).get(location)
+            if loc:
+                return str(loc.get("health"))
+        return None
+
+    def keys_at(self, path: str) -> list[str]:
+        return [r.key for r in self.sink.at(path)]
+
+    def outbox_settled(self) -> bool:
+        """Every message sent, none claimed or waiting: nothing more will arrive."""
+        return not self.query("SELECT 1 FROM outbox WHERE status <> 'sent' OR claimed_by IS NOT NULL") \
+            and bool(self.query("SELECT 1 FROM outbox"))
