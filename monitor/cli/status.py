@@ -4,7 +4,10 @@ One row per check (and location reporting it): the confirmed status and since wh
 latest result (latency, age, the full message), when it runs next (from its interval or
 cron; before its first result, within how long of the monitor's start), and why a failure
 is not alerted on its own: a symptom folded into another incident (inhibited), a silence,
-maintenance. Disabled checks are named as such. Exit 1 when any enabled check is down.
+maintenance. Disabled checks are named as such; at a location no node reports from any
+more, a check is unknown (its last word is not the platform's state). Then the nodes sharing
+the database: role, location, last report, leader / standby / reporting / silent / stopped.
+Exit 1 when any enabled check is down.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from monitor.cli.output import (
 if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.core.spec import CheckSpec
+    from monitor.rulebook.nodes import Quiet
     from monitor.store.overview import Overview
     from monitor.store.results import CheckStateRow
 
@@ -54,6 +58,14 @@ COLUMNS = [
     Col("last_result_at", header="LAST", drop=1),
     Col("next_run_at", header="NEXT"),
     Col("message", wrap=True),
+]
+NODE_COLUMNS = [
+    Col("node"),
+    Col("role"),
+    Col("location"),
+    Col("last_report_at", header="LAST REPORT"),
+    Col("results", justify="right", drop=1),
+    Col("state", wrap=True),
 ]
 
 
@@ -107,11 +119,14 @@ def read(app: AppState, config: Config) -> dict[str, Any]:
 
 
 def document(config: Config, ov: Overview, now: datetime) -> dict[str, Any]:
+    from monitor.rulebook import nodes as node_rules  # lazy: CLI start time
+    from monitor.store.pages import states_by_check
+
     holds = _holds(config, ov)
-    states: dict[str, list[CheckStateRow]] = {}
-    for st in ov.states:
-        states.setdefault(st.check, []).append(st)
-    rows = [row for spec in config.checks for row in _rows(spec, states.get(spec.name, []), holds, config, now)]
+    states = states_by_check(ov.states)
+    unheard = node_rules.unheard(ov.nodes, now, config.monitor.node_silent_after)
+    rows = [row for spec in config.checks
+            for row in _rows(spec, states.get(spec.name, []), holds, config, now, unheard)]
     counts = Counter(r["status"] for r in rows)
     down_enabled = sum(1 for r in rows if r["status"] == "down")
     newest = max((r["last_result_at"] for r in rows if r["last_result_at"]), default=None)
@@ -130,7 +145,30 @@ def document(config: Config, ov: Overview, now: datetime) -> dict[str, Any]:
             "down_enabled": down_enabled,
         },
         "checks": rows,
+        "nodes": _nodes(config, ov, now),
     }
+
+
+def _nodes(config: Config, ov: Overview, now: datetime) -> list[dict[str, Any]]:
+    """One row per node: what it is, when it last reported, and what it is doing."""
+    from monitor.rulebook import nodes as node_rules  # lazy: CLI start time
+
+    zone, lease = config.monitor.tz, ov.lease
+    holder = lease.holder.split(" ")[0] if lease is not None and lease.term else None
+    out = []
+    for n in ov.nodes:
+        quiet = node_rules.quiet(n, now, config.monitor.node_silent_after)
+        if quiet is not None:
+            state = node_rules.since(quiet, zone)
+        elif lease is not None and n.role in ("controller", "all") and n.name == holder:
+            state = f"leader (term {lease.term})"
+        elif lease is not None and n.role in ("controller", "all"):
+            state = "standby"
+        else:
+            state = "reporting"
+        out.append({"node": n.name, "role": n.role, "location": n.location, "last_report_at": node_rules.last_heard(n),
+                    "results": n.results, "state": state, "host": f"{n.host}:{n.pid}" if n.host else ""})
+    return out
 
 
 def _holds(config: Config, ov: Overview) -> Holds:
@@ -153,11 +191,23 @@ def _holds(config: Config, ov: Overview) -> Holds:
     return Holds(symptom_of, member_of, silenced)
 
 
-def _rows(spec: CheckSpec, found: list[CheckStateRow], holds: Holds, config: Config, now: datetime) -> list[dict[str, Any]]:
+def _rows(
+    spec: CheckSpec, found: list[CheckStateRow], holds: Holds, config: Config, now: datetime, unheard: dict[str, Quiet]
+) -> list[dict[str, Any]]:
     here = config.monitor.location
     if not found:
         return [_row(spec, None, here if _runs_here(spec, here) else "", holds, config, now)]
-    return [_row(spec, st, st.location, holds, config, now) for st in found]
+    return [_unheard(_row(spec, st, st.location, holds, config, now), unheard.get(st.location), config) for st in found]
+
+
+def _unheard(row: dict[str, Any], quiet: Quiet | None, config: Config) -> dict[str, Any]:
+    """No node reports from this location any more: its last word is not the platform's state."""
+    from monitor.rulebook import nodes as node_rules  # lazy: CLI start time
+
+    if quiet is None or row["status"] in ("disabled", "pending"):
+        return row
+    note = f"{node_rules.describe(quiet, config.monitor.tz)}: this location does not count meanwhile"
+    return {**row, "status": "unknown", "note": "; ".join(n for n in (note, row["note"]) if n)}
 
 
 def _runs_here(spec: CheckSpec, location: str) -> bool:
@@ -255,6 +305,11 @@ def render(doc: dict[str, Any], config: Config, width: int) -> RenderableType:
     locations = {r["location"] for r in doc["checks"] if r["location"]}
     columns = [c for c in COLUMNS if c.key != "location" or len(locations) > 1]
     parts: list[RenderableType] = [build_table(columns, rows, width), _summary_line(doc, zone, now)]
+    if doc["nodes"]:
+        cells = [{**n, "last_report_at": ago(now, n["last_report_at"]), "results": str(n["results"]),
+                  "state": Text(n["state"], style="yellow" if n["state"].startswith(("silent", "stopped")) else "")}
+                 for n in doc["nodes"]]
+        parts += [Text(""), build_table(NODE_COLUMNS, cells, width)]
     if doc["monitor_running"] is False:
         newest = doc["newest_result_at"]
         parts.append(Text(f"no check has run since {clock_time(newest, zone, now)} ({ago(now, newest)}): the monitor does "

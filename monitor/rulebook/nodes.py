@@ -53,14 +53,19 @@ class Quiet:
     stopped: bool
 
 
+def last_heard(node: NodeLike) -> datetime | None:
+    """The node's last report or result, whichever came later."""
+    return max((t for t in (node.seen_at, node.last_result_at) if t is not None), default=None)
+
+
 def quiet(node: NodeLike, now: datetime, silent_after: timedelta) -> Quiet | None:
     """The node's silence or clean stop, or None while it reports."""
     if node.stopped_at is not None:
         return Quiet(node.name, node.role, node.location, node.stopped_at, True)
-    heard = [t for t in (node.seen_at, node.last_result_at) if t is not None]
-    if not heard or now - max(heard) < silent_after:
+    heard = last_heard(node)
+    if heard is None or now - heard < silent_after:
         return None
-    return Quiet(node.name, node.role, node.location, max(heard), False)
+    return Quiet(node.name, node.role, node.location, heard, False)
 
 
 def silent(nodes: Iterable[NodeLike], now: datetime, silent_after: timedelta, *, me: str | None = None) -> list[Quiet]:
@@ -88,11 +93,16 @@ def unheard(nodes: Iterable[NodeLike], now: datetime, silent_after: timedelta, *
     return out
 
 
-def describe(q: Quiet, zone: tzinfo) -> str:
-    """'probe node branch silent since 2026-03-02 09:00:05 CST' (in the monitor's zone)."""
+def since(q: Quiet, zone: tzinfo) -> str:
+    """'silent since 2026-03-02 09:00:05 CST' or 'stopped at ...' (in the monitor's zone)."""
     when = q.since.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    return f"{'stopped at' if q.stopped else 'silent since'} {when}"
+
+
+def describe(q: Quiet, zone: tzinfo) -> str:
+    """'probe node branch silent since 2026-03-02 09:00:05 CST'."""
     kind = "probe node" if q.role == "probe" else f"{q.role or 'node'} node"
-    return f"{kind} {q.name} {'stopped at' if q.stopped else 'silent since'} {when}"
+    return f"{kind} {q.name} {since(q, zone)}"
 
 
 def silent_notice(q: Quiet, at: datetime, zone: tzinfo, silent_after: timedelta) -> Notice:
@@ -109,11 +119,7 @@ def silent_notice(q: Quiet, at: datetime, zone: tzinfo, silent_after: timedelta)
             "role": q.role,
             "location": q.location,
             "silent_since": q.since.isoformat(),
-            "detail": (f"no report for more than {silent_after.total_seconds():g}s. Its location "
-                       f"{q.location!r} is not counted meanwhile: checks there are unknown, not down, "
-                       "and the other locations decide. See: invoicewatch status"
-                       if q.role in PROBING_ROLES else
-                       f"no report for more than {silent_after.total_seconds():g}s; one controller fewer "
-                       "to take over. See: invoicewatch status"),
+            "silent_after_s": silent_after.total_seconds(),
+            "probing": q.role in PROBING_ROLES,
         },
     )

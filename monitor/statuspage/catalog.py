@@ -141,6 +141,16 @@ ZH: dict[str, str] = {
     "check_unknown": "未知",
     "check_maintenance": "维护中",
     "check_no_data": "暂无数据",
+    "int_nodes": "节点",
+    "int_node": "节点",
+    "int_role": "角色",
+    "int_last_report": "最近报告",
+    "int_results": "结果数",
+    "int_state": "状态",
+    "int_node_reporting": "正常报告",
+    "int_node_silent": "自 {since} 起无报告",
+    "int_node_stopped": "{since} 已停止",
+    "int_unheard": "节点 {node} 自 {since} 起无报告：此位置暂不计入（未知，不是故障）",
 }
 
 EN: dict[str, str] = {
@@ -274,6 +284,16 @@ EN: dict[str, str] = {
     "check_unknown": "unknown",
     "check_maintenance": "maintenance",
     "check_no_data": "no data",
+    "int_nodes": "Nodes",
+    "int_node": "node",
+    "int_role": "role",
+    "int_last_report": "last report",
+    "int_results": "results",
+    "int_state": "state",
+    "int_node_reporting": "reporting",
+    "int_node_silent": "silent since {since}",
+    "int_node_stopped": "stopped at {since}",
+    "int_unheard": "node {node} silent since {since}: this location does not count meanwhile (unknown, not down)",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"zh-CN": ZH, "en": EN}

@@ -227,7 +227,9 @@ class Leadership:
             if self.term is not None:
                 await asyncio.wait_for(self._renew(conn), timeout=max(0.1, self._valid_until - time.monotonic()))
             elif time.monotonic() >= self._standing_back_until:
-                await asyncio.wait_for(self._try_acquire(conn), timeout=self.lease)
+                # The server gives up first (statement_timeout): a successor waiting for a
+                # deposed leader's long transaction rolls back cleanly and tries again.
+                await asyncio.wait_for(self._try_acquire(conn), timeout=2 * self.lease)
             self.last_error = None
         except asyncio.CancelledError:
             raise
@@ -273,8 +275,10 @@ class Leadership:
         )
         # The server's side of the same: a client that vanished without a word (power, a
         # split) loses its backend, and with it the lock, within about a lease.
+        # And no statement of ours waits longer than a lease (a lock wait included).
         for setting, value in (("tcp_keepalives_idle", beat), ("tcp_keepalives_interval", beat),
-                               ("tcp_keepalives_count", 3), ("tcp_user_timeout", int(self.lease * 1000))):
+                               ("tcp_keepalives_count", 3), ("tcp_user_timeout", int(self.lease * 1000)),
+                               ("statement_timeout", int(self.lease * 1000))):
             await conn.execute(f"SET {setting} = {int(value)}")
         schema = (await (await conn.execute("SELECT current_schema()")).fetchone() or [""])[0]
         self._key = zlib.crc32(str(schema).encode()) & 0x7FFFFFFF
@@ -288,7 +292,21 @@ class Leadership:
                 got = await self._retry_lock(conn)
             if not got:
                 return
-        sent = time.monotonic()
+        try:
+            term, wait, sent = await self._bump(conn)
+        except psycopg.errors.QueryCanceled:  # statement_timeout: the old term's writer is slow
+            log.info("holding the lock; the deposed leader's last transaction is still running")
+            return
+        self.term = term + 1
+        self.terms_won += 1
+        self._valid_until = sent + self.lease - self.poll
+        self._acting_from = time.monotonic() + max(0.0, wait)
+        if wait > 0:
+            log.info("won term %d; acting in %.1f s, once term %d's lease has run out", self.term, float(wait), term)
+
+    async def _bump(self, conn: Any) -> tuple[int, float, float]:
+        """Take the next term; returns the old one, how long its lease still runs, and when
+        (monotonic) the new lease was sent to start: our lease is counted from there."""
         async with conn.transaction():
             await conn.execute(
                 f"INSERT INTO controller_lease (name, term, holder, holder_pid, acquired_at, renewed_at) "
@@ -297,15 +315,11 @@ class Leadership:
             term, wait = (await (await conn.execute(
                 f"SELECT term, EXTRACT(EPOCH FROM renewed_at + make_interval(secs => %s) - {_NOW}) "
                 "FROM controller_lease WHERE name = %s FOR UPDATE", (self.lease, NAME))).fetchone())
+            sent = time.monotonic()
             await conn.execute(
                 f"UPDATE controller_lease SET term = %s, holder = %s, holder_pid = pg_backend_pid(), "
                 f"acquired_at = {_NOW}, renewed_at = {_NOW} WHERE name = %s", (int(term) + 1, self.holder, NAME))
-        self.term = int(term) + 1
-        self.terms_won += 1
-        self._valid_until = sent + self.lease - self.poll
-        self._acting_from = time.monotonic() + max(0.0, float(wait))
-        if wait > 0:
-            log.info("won term %d; acting in %.1f s, once term %d's lease has run out", self.term, float(wait), term)
+        return int(term), float(wait), sent
 
     async def _retry_lock(self, conn: Any) -> bool:
         """Right after terminating a silent holder: its backend takes a moment to exit."""
@@ -356,6 +370,12 @@ class Leadership:
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):  # a connection we give up on; the server ends its side
-                await asyncio.wait_for(conn.close(), timeout=2)
+        if conn is None:
+            return
+        try:
+            await asyncio.wait_for(conn.close(), timeout=2)
+        except Exception:
+            # An operation cut short may still hold the connection's lock: close the socket
+            # itself, so the server ends the backend (and whatever it holds) at once.
+            with contextlib.suppress(Exception):
+                conn.pgconn.finish()

@@ -1,5 +1,6 @@
 """What `invoicewatch status` reads, in one session: every check's state, the open incidents
-(each check they hold, as root or as a symptom folded in) and the silences in force. A table
+(each check they hold, as root or as a symptom folded in), the silences in force, and the
+nodes sharing the database with the elected controller's lease. A table
 that does not exist yet reads as empty, like the status page's reads (monitor.store.pages).
 """
 
@@ -10,9 +11,11 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from monitor.store import incidents, maintenance, pages, results
+from monitor.store import incidents, leadership, maintenance, nodes, pages, results
 from monitor.store.incidents import Incident
+from monitor.store.leadership import LeaseRow
 from monitor.store.maintenance import Silence
+from monitor.store.nodes import NodeRow
 from monitor.store.results import CheckStateRow
 
 
@@ -21,6 +24,8 @@ class Overview:
     states: list[CheckStateRow] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)
     silences: list[Silence] = field(default_factory=list)
+    nodes: list[NodeRow] = field(default_factory=list)
+    lease: LeaseRow | None = None
     tables: set[str] = field(default_factory=set)
 
     @property
@@ -38,4 +43,8 @@ def overview(session: Session, now: datetime) -> Overview:
         out.incidents = incidents.open_incidents(session)
     if "silence" in have:
         out.silences = maintenance.active_silences(session, now)
+    if "monitor_node" in have:
+        out.nodes = nodes.listing(session.connection())
+    if "controller_lease" in have:
+        out.lease = leadership.current(session.connection())
     return out

@@ -23,7 +23,7 @@ from monitor.store import announcements, maintenance
 from monitor.store.incidents import CHANGES, CURRENT, INCIDENTS, UPDATES
 from monitor.store.maintenance import MaintenanceWindow
 from monitor.store.outbox import ATTEMPTS, OUTBOX
-from monitor.store.results import RESULTS, STATES
+from monitor.store.results import RESULTS, STATES, CheckStateRow
 
 _CHUNK = 500  # ids per IN (...) list: far below every engine's bound-parameter limit
 
@@ -76,6 +76,15 @@ class AnnouncementRecord:
     next_update_at: datetime | None
     created_at: datetime | None
     updated_at: datetime | None
+
+
+def states_by_check(rows: Iterable[CheckStateRow]) -> dict[str, list[CheckStateRow]]:
+    """Each check's state rows to show, one per location. A controller's row holds only its
+    verdict, no result of its own: it is shown only when the check has no other row."""
+    out: dict[str, list[CheckStateRow]] = {}
+    for row in rows:
+        out.setdefault(row.check, []).append(row)
+    return {check: [r for r in found if r.last_result_at is not None] or found for check, found in out.items()}
 
 
 def tables(conn: sa.Connection) -> set[str]:

@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,11 @@ from tests.notifiers.notify_helpers import JsonSink
 from tests.selfwatch.selfwatch_kit import start_monitor, stop_monitor
 
 LEASE = 3  # seconds; the takeover bound the tests assert is 15 s
+
+
+def epoch(entry: dict[str, Any]) -> float:
+    """The wall-clock time of a JSON log line (its `ts`)."""
+    return datetime.fromisoformat(str(entry["ts"]).replace("Z", "+00:00")).timestamp()
 
 
 @dataclass
@@ -102,6 +108,21 @@ class Cluster:
         node.proc = await start_monitor(config, node.log, "--role", role, "--log-format", "json")
         self.nodes[name] = node
         return node
+
+    def cut(self, name: str) -> int:
+        """Terminate every database connection of a node (pool, leadership, LISTEN), as a
+        network split or a server restart would; how many there were."""
+        return len(self.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE application_name LIKE :n", n=f"invoicewatch {name}%"))
+
+    @staticmethod
+    def time() -> float:
+        return time.time()
+
+    @staticmethod
+    def as_stored(epoch_seconds: float) -> datetime:
+        """A wall-clock time as the store keeps it (naive UTC)."""
+        return datetime.fromtimestamp(epoch_seconds, UTC).replace(tzinfo=None)
 
     def kill(self, name: str) -> float:
         """SIGKILL a node; the wall-clock time it was killed."""

@@ -6,34 +6,15 @@ is one; the active controller is SIGKILLed mid-incident and the standby takes ov
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import web
 
 from tests.notifiers.notify_helpers import JsonSink
-from tests.scaleout.cluster_kit import Cluster, Platform
+from tests.scaleout.cluster_kit import Cluster, Platform, epoch
 from tests.selfwatch.selfwatch_kit import until
 
 TAKEOVER = 15.0
-
-
-@pytest.fixture
-async def platform(http_server: Any) -> Platform:
-    p = Platform()
-    p.base = await http_server(p.app())
-    return p
-
-
-@pytest.fixture
-async def sink(http_server: Any) -> JsonSink:
-    s = JsonSink()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", s.handle)
-    s.base = await http_server(app)
-    return s
 
 
 @pytest.mark.slow
@@ -66,7 +47,7 @@ async def test_quorum_failover_and_every_message_once(tmp_path: Path, pg_url: st
         killed_at = cluster.kill("c1")  # mid-incident
         won = await until(lambda: cluster.nodes["c2"].events("leadership.won"), 30, "c2 to lead")
         assert won[0]["fields"]["term"] == 2
-        took = _epoch(won[0]["ts"]) - killed_at
+        took = epoch(won[0]) - killed_at
         assert took <= TAKEOVER, f"the standby took {took:.1f}s to take over"
 
         platform.failing = set()
@@ -86,7 +67,3 @@ async def test_quorum_failover_and_every_message_once(tmp_path: Path, pg_url: st
     assert not_clean == []
     for node in cluster.nodes.values():
         assert "Traceback" not in node.log.read_text(encoding="utf-8", errors="replace"), node.name
-
-
-def _epoch(ts: str) -> float:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()

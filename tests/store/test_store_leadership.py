@@ -15,17 +15,9 @@ import sqlalchemy as sa
 from monitor.core.errors import Deposed
 from monitor.store import Store, leadership
 from monitor.store.leadership import Leadership
+from tests.selfwatch.selfwatch_kit import until
 
 LEASE = 2.0  # the shortest allowed: every wait below is bounded by a few leases, never by it
-
-
-async def until(what: str, predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(0.05)
-    return value
 
 
 @pytest.fixture
@@ -74,7 +66,7 @@ async def test_one_leader_at_a_time_and_a_clean_stop_hands_over_at_once(pg_store
     with pytest.raises(Deposed):
         fenced_write(pg_store, b)
     await a.stop()
-    await until("b to lead", lambda: b.is_leader, timeout=3 * LEASE)
+    await until(lambda: b.is_leader, 3 * LEASE, "b to lead")
     assert b.term == 2 == term(pg_store)
     with pytest.raises(Deposed):
         fenced_write(pg_store, a)
@@ -84,7 +76,7 @@ async def test_a_cut_connection_hands_leadership_to_the_standby(pg_store: Store,
     a = await contenders("a")
     b = await contenders("b")
     assert terminate(pg_store, "iwtest a leadership") == 1
-    await until("b to lead", lambda: b.is_leader, timeout=5 * LEASE)
+    await until(lambda: b.is_leader, 5 * LEASE, "b to lead")
     assert not a.is_leader and a.term is None, "a noticed and stepped down"
     with pytest.raises(Deposed):
         fenced_write(pg_store, a)
@@ -103,7 +95,7 @@ async def test_a_hung_leader_is_deposed_and_has_stopped_before_the_successor_act
     await asyncio.gather(a._task, return_exceptions=True)
     b = await contenders("b")
     started = time.monotonic()
-    await until("b to lead", lambda: b.is_leader, timeout=5 * LEASE)
+    await until(lambda: b.is_leader, 5 * LEASE, "b to lead")
     assert time.monotonic() - started >= LEASE / 2, "not before a's lease could have run out"
     assert not a.is_leader, "a stopped acting on its own clock before b started"
     with pytest.raises(Deposed):
@@ -120,13 +112,12 @@ async def test_a_successor_waits_for_the_deposed_leaders_last_write_to_commit(
     try:
         b = await contenders("b")
         terminate(pg_store, "iwtest a leadership")
-        await until("b's term bump to wait on a lock", lambda: waiting_on_a_lock(pg_store, "iwtest b leadership"),
-                    timeout=5 * LEASE)
+        await until(lambda: waiting_on_a_lock(pg_store, "iwtest b leadership"), 5 * LEASE, "b's term bump to wait on a lock")
         assert term(pg_store) == 1
         last.commit()  # a's last write commits under term 1 ...
     finally:
         last.close()
-    await until("b to lead", lambda: b.is_leader, timeout=5 * LEASE)
+    await until(lambda: b.is_leader, 5 * LEASE, "b to lead")
     assert term(pg_store) == 2  # ... and only then does term 2 begin
 
 
