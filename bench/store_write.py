@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -99,25 +101,41 @@ def bench_sqlite(args: argparse.Namespace, rows: list[Result]) -> None:
     print(f"{'sqlite':<13} {statistics.median(per_row):>9.0f} bytes/row (table and its two indexes)")
 
 
-def bench_postgres(args: argparse.Namespace, rows: list[Result]) -> None:
-    admin = sa.create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
+def postgres_unreachable(pg_url: str) -> str | None:
+    """Why PostgreSQL at `pg_url` cannot be used (its first line), or None."""
+    admin = sa.create_engine(pg_url, poolclass=sa.NullPool)
     try:
         with admin.connect():
-            pass
+            return None
     except sa.exc.OperationalError as exc:
-        print(f"postgresql    skipped: {str(exc.orig).splitlines()[0]}")
+        return str(exc.orig).splitlines()[0]
+    finally:
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def pg_schema(pg_url: str) -> Iterator[str]:
+    """A throwaway schema: yields the URL that puts it first on the search path."""
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{pg_url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def bench_postgres(args: argparse.Namespace, rows: list[Result]) -> None:
+    if (why := postgres_unreachable(args.pg_url)) is not None:
+        print(f"postgresql    skipped: {why}")
         return
     runs = []
     for _ in range(args.runs):
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            runs.append(asyncio.run(one_run(f"{args.pg_url}?options=-csearch_path%3D{schema}", rows, args.batch)))
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+        with pg_schema(args.pg_url) as url:
+            runs.append(asyncio.run(one_run(url, rows, args.batch)))
     report("postgresql", runs)
 
 

@@ -135,6 +135,7 @@ class IncidentService:
         self._cursors: dict[str, int] = {}  # per node: the last number of its sequence folded in
         self._leading = False
         self._told_silent: set[str] = set()  # keys of silent-node notices committed
+        self._observed: node_rules.Observed = {}  # when each node's row last changed, on our clock
         self.nodes: list[nodes.NodeRow] = []  # as read at the last tick
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -206,7 +207,7 @@ class IncidentService:
         if self._leading:
             log.info("standing by: %s", why)
         self._leading = False
-        self.states, self._cursors = {}, {}
+        self.states, self._cursors, self._observed = {}, {}, {}
         self._dirty, self._changed, self._notices = set(), set(), []
 
     def _load(self, now: datetime) -> tuple[dict[str, CheckState], dict[str, int]]:
@@ -290,7 +291,9 @@ class IncidentService:
             everything, covered = coverage(active)
             checks, comps = silences.silenced(sil)
             self._holds = Holds(everything, covered, checks, comps)
-            unheard = frozenset(node_rules.unheard(self.nodes, now, self.silent_after, me=self.node))
+            self._observed = node_rules.observe(self._observed, self.nodes, now)
+            unheard = frozenset(node_rules.unheard(self.nodes, now, self.silent_after, me=self.node,
+                                                   observed=self._observed))
             mono = self.clock.monotonic()
             for name, spec in self.topology.specs.items():
                 state = self.states.get(name) or new_state(name, now)
@@ -353,7 +356,7 @@ class IncidentService:
     def _silent_notices(self, now: datetime) -> list[Notice]:
         """A monitor problem for each node newly silent (once per silence: by key)."""
         out = []
-        for q in node_rules.silent(self.nodes, now, self.silent_after, me=self.node):
+        for q in node_rules.silent(self.nodes, now, self.silent_after, me=self.node, observed=self._observed):
             notice = node_rules.silent_notice(q, now, self.config.monitor.tz, self.silent_after)
             if notice.key in self._told_silent:
                 continue

@@ -1,8 +1,11 @@
 """Nodes that stop reporting: pure arithmetic on the rows the nodes keep (monitor.store.nodes).
 
 A node is *silent* when it has not reported for `silent_after` and did not say goodbye (a
-clean stop is not a problem: somebody stopped it). A location is *unheard* when every node
-that probes there is silent or stopped. Both are the monitor's own problems, never the
+clean stop is not a problem: somebody stopped it). The leader judges that on its own clock,
+by when it last saw the node's row change (`observe`), so a node whose clock is off is not
+taken for a silent one; `status`, which sees the rows only once, compares the node's own
+timestamps with its clock. A location is *unheard* when every node that probes there is
+silent or stopped. Both are the monitor's own problems, never the
 platform's: the silent node is told to on-call as a monitor.problem, and the deciding
 service stops counting the unheard location (monitor.rulebook.evaluate.silence), so its
 checks there are unknown rather than down until a node reports from it again.
@@ -10,7 +13,7 @@ checks there are unknown rather than down until a node reports from it again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Protocol
@@ -41,6 +44,13 @@ class NodeLike(Protocol):
     @property
     def last_result_at(self) -> datetime | None: ...
 
+    @property
+    def seq(self) -> int: ...
+
+
+Stamp = tuple[datetime | None, int, datetime | None]  # what changes when a node reports
+Observed = Mapping[str, tuple[Stamp, datetime]]  # node -> (its stamp, when it was first seen so)
+
 
 @dataclass(frozen=True)
 class Quiet:
@@ -58,32 +68,50 @@ def last_heard(node: NodeLike) -> datetime | None:
     return max((t for t in (node.seen_at, node.last_result_at) if t is not None), default=None)
 
 
-def quiet(node: NodeLike, now: datetime, silent_after: timedelta) -> Quiet | None:
-    """The node's silence or clean stop, or None while it reports."""
+def observe(before: Observed, nodes: Iterable[NodeLike], now: datetime) -> dict[str, tuple[Stamp, datetime]]:
+    """When (on the observer's clock) each node's row was last seen to change."""
+    out: dict[str, tuple[Stamp, datetime]] = {}
+    for node in nodes:
+        stamp: Stamp = (node.seen_at, int(node.seq), node.stopped_at)
+        previous = before.get(node.name)
+        out[node.name] = previous if previous is not None and previous[0] == stamp else (stamp, now)
+    return out
+
+
+def quiet(node: NodeLike, now: datetime, silent_after: timedelta, heard_at: datetime | None = None) -> Quiet | None:
+    """The node's silence or clean stop, or None while it reports. `heard_at`: when the
+    observer last saw it report (default: the node's own last timestamp)."""
     if node.stopped_at is not None:
         return Quiet(node.name, node.role, node.location, node.stopped_at, True)
-    heard = last_heard(node)
-    if heard is None or now - heard < silent_after:
+    own = last_heard(node)
+    reference = heard_at or own
+    if reference is None or now - reference < silent_after:
         return None
-    return Quiet(node.name, node.role, node.location, heard, False)
+    return Quiet(node.name, node.role, node.location, own or reference, False)
 
 
-def silent(nodes: Iterable[NodeLike], now: datetime, silent_after: timedelta, *, me: str | None = None) -> list[Quiet]:
+def silent(
+    nodes: Iterable[NodeLike], now: datetime, silent_after: timedelta, *, me: str | None = None,
+    observed: Observed | None = None,
+) -> list[Quiet]:
     """Nodes silent without a goodbye (this node, `me`, aside: it is reporting by running)."""
     out = []
     for node in nodes:
-        q = quiet(node, now, silent_after)
+        q = quiet(node, now, silent_after, _heard(observed, node))
         if q is not None and not q.stopped and node.name != me:
             out.append(q)
     return out
 
 
-def unheard(nodes: Iterable[NodeLike], now: datetime, silent_after: timedelta, *, me: str | None = None) -> dict[str, Quiet]:
+def unheard(
+    nodes: Iterable[NodeLike], now: datetime, silent_after: timedelta, *, me: str | None = None,
+    observed: Observed | None = None,
+) -> dict[str, Quiet]:
     """Locations every probing node of which is silent or stopped, with the one heard last."""
     by_location: dict[str, list[tuple[NodeLike, Quiet | None]]] = {}
     for node in nodes:
         if node.role in PROBING_ROLES:
-            q = None if node.name == me else quiet(node, now, silent_after)
+            q = None if node.name == me else quiet(node, now, silent_after, _heard(observed, node))
             by_location.setdefault(node.location, []).append((node, q))
     out: dict[str, Quiet] = {}
     for location, members in by_location.items():
@@ -91,6 +119,11 @@ def unheard(nodes: Iterable[NodeLike], now: datetime, silent_after: timedelta, *
         if len(quiets) == len(members):
             out[location] = max(quiets, key=lambda q: q.since)
     return out
+
+
+def _heard(observed: Observed | None, node: NodeLike) -> datetime | None:
+    seen = None if observed is None else observed.get(node.name)
+    return None if seen is None else seen[1]
 
 
 def since(q: Quiet, zone: tzinfo) -> str:
@@ -101,7 +134,7 @@ def since(q: Quiet, zone: tzinfo) -> str:
 
 def describe(q: Quiet, zone: tzinfo) -> str:
     """'probe node branch silent since 2026-03-02 09:00:05 CST'."""
-    kind = "probe node" if q.role == "probe" else f"{q.role or 'node'} node"
+    kind = {"probe": "probe node", "controller": "controller", "all": "node"}.get(q.role, "node")
     return f"{kind} {q.name} {since(q, zone)}"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from datetime import timedelta
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,17 @@ async def test_a_silent_probe_node_is_a_monitor_problem_and_never_the_platforms_
 
     await cluster.rounds(svc, 3, {"bj": "up", "sh": "down"})  # p-sh is back, and still sees it down
     assert svc.states["edge"].locations["sh"].health == "down", "its counters started again from unknown"
+
+
+async def test_a_node_whose_clock_is_behind_is_not_taken_for_a_silent_one(cluster: Cluster) -> None:
+    svc = await cluster.controller()
+    behind = timedelta(minutes=10)
+    for _ in range(10):
+        await cluster.probe({"bj": "up"})
+        await asyncio.to_thread(nodes.beat, cluster.store.engine, "p-sh", cluster.clock.now() - behind)
+        await svc.tick()
+        cluster.clock.advance(10)
+    assert [r for r in cluster.outbox() if r.event == "monitor.problem"] == [], "it reports, on its own clock"
 
 
 async def test_a_new_leader_goes_on_from_the_saved_cursors(cluster: Cluster) -> None:
