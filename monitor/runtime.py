@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+from pydantic import ValidationError
 
 from checks import run_check
 from checks.base import Context, Progress
@@ -67,7 +68,7 @@ from checks.platform.tokens import TokenFile
 from checks.sql import SERVICE as SQL_ENGINES
 from checks.sql import SqlEngines
 from monitor.config import Config
-from monitor.config.models import DEFAULT_STATE_DIR, role_problem
+from monitor.config.models import DEFAULT_STATE_DIR, MonitorSection, role_problem
 from monitor.config.reload import Budget, load_isolated
 from monitor.core import __version__
 from monitor.core.bus import Bus, Health
@@ -193,11 +194,17 @@ class Monitor:
         transport: httpx.AsyncBaseTransport | None = None,
         services: list[Any] | None = None,
         role: str | None = None,
+        location: str | None = None,
+        node: str | None = None,
     ) -> None:
         """Build the monitor. `services` replaces the standard set (tests run the probing
         pipeline alone, or with the one service they are about); each given service that has
-        `on_result` receives every result. `role` (from `run --role`) wins over
-        `monitor.role`; it is fixed for the process's life (a reload does not change it)."""
+        `on_result` receives every result. `role`, `location` and `node` (from `run`'s
+        options or INVOICEWATCH_LOCATION / INVOICEWATCH_NODE: one config file for every node)
+        win over the file's `monitor.*`, also after a reload; the role is fixed for the
+        process's life."""
+        self._identity = {k: v for k, v in (("location", location), ("node", node)) if v}
+        config = self._identified(config)
         self.role = role or config.monitor.role
         problem = role_problem(self.role, config.monitor.database)
         if problem:
@@ -330,7 +337,7 @@ class Monitor:
         m = self.config.monitor
         budget = Budget(seconds=m.reload_timeout.total_seconds(), memory_bytes=m.reload_memory_mb * 1024 * 1024)
         try:
-            new = await load_isolated(path, budget)
+            new = self._identified(await load_isolated(path, budget))
         except ConfigError as exc:
             self.health.last_reload_ok = False
             self.health.config_errors = [str(p) for p in exc.problems]
@@ -354,6 +361,17 @@ class Monitor:
             return False
         self.selfwatch.reloaded(True)  # READY=1
         return True
+
+    def _identified(self, config: Config) -> Config:
+        """The config with this node's location and name as given at start."""
+        if not self._identity:
+            return config
+        try:
+            section = MonitorSection.model_validate({**config.monitor.model_dump(), **self._identity})
+        except ValidationError as exc:
+            raise ConfigError([ConfigProblem(config.file, None, None, f"monitor.{'.'.join(map(str, e['loc']))}",
+                                             f"{e['msg']} (run --location/--node)") for e in exc.errors()]) from None
+        return config.model_copy(update={"monitor": section})
 
     def apply(self, new: Config) -> None:
         """Adopt a validated config: new secrets masked, checks rescheduled (unchanged ones

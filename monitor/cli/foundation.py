@@ -26,8 +26,13 @@ if TYPE_CHECKING:
               help="all: everything in one process (the only role on SQLite); probe: run this location's "
               "checks and write results; controller: decide, send and render while elected. "
               "Default: monitor.role (all)")
+@click.option("--location", envvar="INVOICEWATCH_LOCATION", default=None,
+              help="this node's network location (default: monitor.location; env INVOICEWATCH_LOCATION)")
+@click.option("--node", envvar="INVOICEWATCH_NODE", default=None,
+              help="this node's name (default: monitor.node; env INVOICEWATCH_NODE)")
 @pass_app
-def run(app: AppState, log_level: str, log_format: str, role: str | None) -> None:
+def run(app: AppState, log_level: str, log_format: str, role: str | None, location: str | None,
+        node: str | None) -> None:
     """Run the monitor: probe on schedule, record, evaluate, alert, serve the status page.
 
     Starts with a block saying what is watched, where the page is and where messages go;
@@ -44,8 +49,8 @@ def run(app: AppState, log_level: str, log_format: str, role: str | None) -> Non
     config = app.config
     logs.configure(log_level, Redactor(config.secrets), log_format)
     try:
-        monitor = Monitor(config, role=role)
-    except ConfigError as exc:  # a probe/controller split on SQLite
+        monitor = Monitor(config, role=role, location=location, node=node)
+    except ConfigError as exc:  # a probe/controller split on SQLite, a bad --location/--node
         for problem in exc.problems:
             echo_problem(problem, err=True)
         sys.exit(2)

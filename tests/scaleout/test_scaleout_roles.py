@@ -112,3 +112,22 @@ async def test_a_probe_node_asks_its_own_scheduler_for_fast_rechecks(tmp_path: P
     await rechecks.on_result(spec, Result("here", Status.UP, clock.now(), 1.0, "ok", location="bj"))
     await rechecks.on_result(spec, Result("here", Status.DOWN, clock.now(), 1.0, "refused", location="bj"))
     assert asked == [("here", timedelta(seconds=3))], "after a first failure: again in retry_interval"
+
+
+async def test_location_and_node_given_at_start_hold_across_a_reload(tmp_path: Path, sqlite_url: str) -> None:
+    path = config_file(tmp_path, sqlite_url)
+    monitor = Monitor(load_config(path), location="sh", node="p-sh-2")
+    try:
+        assert (monitor.config.monitor.location, monitor.node) == ("sh", "p-sh-2")
+        assert [s.name for s in monitor.specs] == ["there"]
+        assert monitor.reload(str(path))
+        assert monitor.config.monitor.location == "sh", "one config file for every node: the start's identity stays"
+        assert [s.name for s in monitor.specs] == ["there"]
+    finally:
+        await monitor.http.aclose()
+
+
+def test_run_reads_location_and_node_from_the_environment(tmp_path: Path, sqlite_url: str) -> None:
+    env = {"INVOICEWATCH_LOCATION": "x" * 65, "INVOICEWATCH_NODE": "p-sh"}
+    out = CliRunner(env=env).invoke(cli, ["-c", str(config_file(tmp_path, sqlite_url)), "run"])
+    assert out.exit_code == 2 and "monitor.location: String should have at most 64 characters" in out.output
