@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from datetime import timedelta
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
