@@ -120,7 +120,7 @@ async def test_location_and_node_given_at_start_hold_across_a_reload(tmp_path: P
     try:
         assert (monitor.config.monitor.location, monitor.node) == ("sh", "p-sh-2")
         assert [s.name for s in monitor.specs] == ["there"]
-        assert monitor.reload(str(path))
+        assert await monitor.reload(str(path))
         assert monitor.config.monitor.location == "sh", "one config file for every node: the start's identity stays"
         assert [s.name for s in monitor.specs] == ["there"]
     finally:
