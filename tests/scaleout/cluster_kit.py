@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from tests.notifiers.notify_helpers import JsonSink
-from tests.selfwatch.selfwatch_kit import start_monitor, stop_monitor
+from tests.selfwatch.selfwatch_kit import start_monitor, stop_monitor, until
 
 LEASE = 3  # seconds; the takeover bound the tests assert is 15 s
 
@@ -109,6 +110,18 @@ class Cluster:
         self.nodes[name] = node
         return node
 
+    async def bring_up(self) -> None:
+        """Probe nodes at bj and sh, controller c1 leading (term 1), c2 standing by, the
+        platform seen up from both locations."""
+        await self.start("p-bj", "probe", "bj")
+        await self.start("p-sh", "probe", "sh")
+        await self.start("c1", "controller", "dc")
+        await until(lambda: self.leader() == (1, "c1"), 30, "c1 to lead")
+        await self.start("c2", "controller", "dc")
+        await until(lambda: self.standing_by("c2"), 30, "c2 standing by")
+        await until(lambda: self.query("SELECT 1 FROM component_status WHERE status = 'operational'"), 30,
+                    "both locations up")
+
     def cut(self, name: str) -> int:
         """Terminate every database connection of a node (pool, leadership, LISTEN), as a
         network split or a server restart would; how many there were."""
@@ -132,7 +145,8 @@ class Cluster:
         return time.time()
 
     async def stop_all(self) -> list[str]:
-        """SIGTERM every node still running; the names of those that did not exit 0."""
+        """SIGTERM every node still running; the names of those that did not exit 0 or left
+        a traceback in their log."""
         bad = []
         for node in self.nodes.values():
             if node.proc is not None and node.proc.returncode is None:
@@ -140,6 +154,8 @@ class Cluster:
                     bad.append(node.name)
             elif node.proc is not None:
                 await node.proc.wait()
+            if "Traceback" in node.log.read_text(encoding="utf-8", errors="replace"):
+                bad.append(f"{node.name} (a traceback in {node.log})")
         self.engine.dispose()
         return bad
 
@@ -171,6 +187,13 @@ class Cluster:
 
     def keys_at(self, path: str) -> list[str]:
         return [r.key for r in self.sink.at(path)]
+
+    def assert_each_target_got_once(self, *keys: str) -> None:
+        """Every webhook target received each of `keys`, and nothing at all twice."""
+        for target in ("a", "b"):
+            got = Counter(self.keys_at(target))
+            assert all(got[k] == 1 for k in keys), (target, got)
+            assert max(got.values()) == 1, f"something reached {target} twice: {got}"
 
     def outbox_settled(self) -> bool:
         """Every message sent, none claimed or waiting: nothing more will arrive."""

@@ -5,7 +5,6 @@ sends what is left; nothing reaches a receiver twice."""
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -21,14 +20,7 @@ async def test_a_leader_cut_off_from_the_database_stops_and_the_standby_sends_th
 ) -> None:
     cluster = Cluster(tmp_path, pg_url, platform.base, sink)
     try:
-        await cluster.start("p-bj", "probe", "bj")
-        await cluster.start("p-sh", "probe", "sh")
-        await cluster.start("c1", "controller", "dc")
-        await until(lambda: cluster.leader() == (1, "c1"), 30, "c1 to lead")
-        await cluster.start("c2", "controller", "dc")
-        await until(lambda: cluster.standing_by("c2"), 30, "c2 standing by")
-        await until(lambda: cluster.query("SELECT 1 FROM component_status WHERE status = 'operational'"), 30,
-                    "both locations up")
+        await cluster.bring_up()
 
         platform.failing = {"bj", "sh"}
         [(incident,)] = await until(lambda: cluster.query("SELECT id FROM incident"), 30, "an incident")
@@ -51,15 +43,10 @@ async def test_a_leader_cut_off_from_the_database_stops_and_the_standby_sends_th
         late = cluster.query("SELECT count(*) FROM delivery_attempt WHERE node = 'c1' AND at > :t",
                              t=cluster.as_stored(epoch(lost)))
         assert late == [(0,)], "c1 claimed nothing after it stepped down"
-        for target in ("a", "b"):
-            keys = Counter(cluster.keys_at(target))
-            assert keys[opened] == 1 and keys[resolved] == 1, (target, keys)
-            assert max(keys.values()) == 1, f"something reached {target} twice: {keys}"
+        cluster.assert_each_target_got_once(opened, resolved)
         assert cluster.nodes["c1"].proc is not None and cluster.nodes["c1"].proc.returncode is None, \
             "c1 is still running, as a standby"
         assert cluster.leader() == (2, "c2")
     finally:
         not_clean = await cluster.stop_all()
     assert not_clean == []
-    for node in cluster.nodes.values():
-        assert "Traceback" not in node.log.read_text(encoding="utf-8", errors="replace"), node.name
