@@ -1,15 +1,16 @@
 """Results into PostgreSQL from several probe nodes, and how soon the controller decides on
 one of them. Not a test: prints figures.
 
-    python bench/ingest.py [--procs 4] [--seconds 5] [--batch 500] [--runs 3]
+    python bench/ingest.py [--procs 4] [--seconds 5] [--batch 500] [--runs 5]
                            [--samples 100] [--peer-samples 30] [--load 500] [--pg-url URL]
 
 Ingest. `--procs` processes, each a probe node writing batches of `--batch` realistic results
 through the store's write path for `--seconds`, all at once and as fast as they can; the
-figure is the rows/s committed by all of them together, median of `--runs`: (a) as probe
-nodes write, numbered in each node's own sequence with one NOTIFY per batch, beside (b) the
-same batches written without a node (a plain insert, as the single node of the first
-releases wrote): what the sequence and the notification cost.
+figure is the rows/s committed by all of them together, median of `--runs` (the two kinds
+interleaved, so a busy machine weighs on both alike): (a) as probe nodes write, numbered in
+each node's own sequence with one NOTIFY per batch, beside (b) the same batches written
+without a node (a plain insert, as the single node of the first releases wrote): what the
+sequence and the notification cost.
 
 Detection delay. A probe node (a process of its own) writes one failing result of a check
 with `failure_threshold: 1`, as its writer does for a failure (at once, not at the next
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import logging
 import multiprocessing as mp
 import random
 import statistics
@@ -187,25 +189,29 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--peer-samples", type=int, default=30)
     parser.add_argument("--load", type=int, default=500, help="results/s of each loading probe node")
     parser.add_argument("--pg-url", default=PG_BASE)
     args = parser.parse_args()
+    logging.getLogger("monitor").setLevel(logging.ERROR)  # the controller's "check is down" lines
     if (why := postgres_unreachable(args.pg_url)) is not None:
         print(f"ingest.py: PostgreSQL skipped: {why}")
         return
 
     print(f"ingest: {args.procs} probe processes, batches of {args.batch}, {args.seconds:g} s each, "
           f"median of {args.runs} runs (rows/s committed, all processes together)")
-    for numbered, label in ((True, "numbered + NOTIFY (probe nodes)"), (False, "plain insert (peer: no node)")):
-        rates = []
-        for _ in range(args.runs):
+    kinds = ((True, "numbered + NOTIFY (probe nodes)"), (False, "plain insert (peer: no node)"))
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(args.runs):
+        for numbered, _label in kinds:
             with pg_schema(args.pg_url) as url:
                 Store(url).migrate()
-                rates.append(ingest(url, args, numbered))
-        print(f"  {label:<34} {statistics.median(rates):>9,.0f} rows/s   runs: {', '.join(f'{r:,.0f}' for r in rates)}")
+                rates[numbered].append(ingest(url, args, numbered))
+    for numbered, label in kinds:
+        runs = rates[numbered]
+        print(f"  {label:<34} {statistics.median(runs):>9,.0f} rows/s   runs: {', '.join(f'{r:,.0f}' for r in runs)}")
 
     print(f"detection delay: probe write -> controller decision committed (p50 / p99 / max, ms); "
           f"load = {args.procs - 1} probe nodes x {args.load} results/s")
