@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import BigInteger, Column, String
 from sqlmodel import Field, Session, SQLModel, select
 
+from monitor.core.aio import cancel
 from monitor.core.results import Result
 from monitor.store.engine import libpq_params, upsert
 from monitor.store.nodes import CHANNEL_SQL
@@ -113,10 +114,8 @@ class Listener:
         self._task = asyncio.create_task(self._run(), name="results-listener")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         backoff = 1.0

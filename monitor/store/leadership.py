@@ -50,6 +50,7 @@ import sqlalchemy as sa
 from sqlalchemy import BigInteger, Column, Integer, String
 from sqlmodel import Field, SQLModel
 
+from monitor.core.aio import cancel
 from monitor.core.errors import Deposed
 from monitor.store.engine import is_postgres, libpq_params
 from monitor.store.types import UTCDateTime
@@ -189,10 +190,8 @@ class Leadership:
     async def stop(self) -> None:
         """Stop competing; as the leader, end the lease so a standby starts at once. Call it
         after the services that act as the leader have stopped."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         term, conn = self.term, self._conn
         self._set_leading(False)
         self.term = None

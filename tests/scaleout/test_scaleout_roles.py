@@ -14,8 +14,10 @@ from monitor.config import Config, load_config
 from monitor.core.clock import FakeClock
 from monitor.core.errors import ConfigError
 from monitor.core.results import Result, Status
+from monitor.housekeeping import HousekeepingService
 from monitor.incidents.rechecks import LocalRechecks
 from monitor.incidents.service import IncidentService
+from monitor.quota import TokenQuotaWatch
 from monitor.runtime import Monitor
 from monitor.server import WebService
 from monitor.statuspage.service import PageService
@@ -62,7 +64,7 @@ async def test_all_on_sqlite_is_the_one_process_of_today(tmp_path: Path, sqlite_
     monitor = Monitor(load_config(config_file(tmp_path, sqlite_url)))
     try:
         assert kinds(monitor) == [type(monitor.simulator), type(monitor.platforms), NodePresence, IncidentService,
-                                  NotifierService, PageService, WebService]
+                                  NotifierService, PageService, WebService, HousekeepingService, TokenQuotaWatch]
         assert monitor.leader is SOLE and monitor.incidents.fold_own and monitor.node == "bj"
         assert [s.name for s in monitor.specs] == ["here"]
     finally:
@@ -74,7 +76,7 @@ async def test_a_probe_node_probes_and_writes_nothing_more(tmp_path: Path) -> No
     monitor = Monitor(config, role="probe")
     try:
         assert kinds(monitor) == [type(monitor.simulator), type(monitor.platforms), NodePresence, LocalRechecks,
-                                  NotifierService]
+                                  NotifierService, TokenQuotaWatch], "no deciding, no page, no housekeeping"
         assert monitor.leader is NEVER, "its notifier service only reports its own problems"
         assert [s.name for s in monitor.specs] == ["here"], "the checks of its own location"
         assert monitor.writer.node == "bj" and monitor.writer.urgent_failures
@@ -87,7 +89,7 @@ async def test_a_controller_is_elected_and_probes_nothing(tmp_path: Path) -> Non
     monitor = Monitor(config, role="controller")
     try:
         assert kinds(monitor) == [type(monitor.simulator), type(monitor.platforms), NodePresence, Leadership, Listener,
-                                  IncidentService, NotifierService, PageService, WebService]
+                                  IncidentService, NotifierService, PageService, WebService, HousekeepingService]
         assert monitor.leader is monitor.leadership and not monitor.incidents.fold_own
         assert monitor.specs == []
     finally:
