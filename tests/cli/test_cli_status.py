@@ -96,7 +96,7 @@ def test_status_on_a_terminal_fits_colours_and_never_wraps_mid_word(seeded: Path
 
 def test_status_watch_refreshes_in_place_until_ctrl_c(seeded: Path) -> None:
     screen = run_pty("-c", str(seeded), "status", "--watch", "--every", "0.2", columns=100, cwd=seeded.parent,
-                     timeout=30, interrupt_when=lambda text: text.count("as of") >= 2)
+                     timeout=120, interrupt_when=lambda text: text.count("as of") >= 2)
     assert screen.code == 0
     assert screen.raw.count("as of") >= 2
     assert "\x1b[2K" in screen.raw or "\x1b[1A" in screen.raw  # the table is redrawn, not appended

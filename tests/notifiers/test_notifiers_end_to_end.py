@@ -30,7 +30,7 @@ notifications: {{poll_interval: 200ms}}
     await monitor.start()
     runner = None
     try:
-        await until(lambda: any("DOWN" in r.payload["title"] for r in json_sink.at("oncall")), timeout=10,
+        await until(lambda: any("DOWN" in r.payload["title"] for r in json_sink.at("oncall")), timeout=30,
                     what="the incident page")
         page = json_sink.at("oncall")[0]
         assert page.key.startswith("incident:") and page.key.endswith(":opened")

@@ -85,7 +85,7 @@ checks:
             state = [r["state"] for r in await asyncio.to_thread(_rows, db)]
             return inv is not None and inv.status == "red_flushed" and state == ["cleaned"]
 
-        await until(cancelled, "the leftover canary to be red-flushed", timeout=10.0)
+        await until(cancelled, "the leftover canary to be red-flushed", timeout=30.0)
     finally:
         if child.returncode is None:
             child.kill()
