@@ -71,6 +71,13 @@ class Screen:
         return bool(COLOUR.search(self.raw))
 
 
+def interruptible() -> None:
+    """Popen's preexec_fn for a child the test stops with Ctrl-C (SIGINT): a suite started in
+    the background by a non-interactive shell inherits SIGINT ignored, and so would the child
+    (Python then installs no KeyboardInterrupt), so the child gets the default back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_pty(*args: str, columns: int, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60,
             interrupt_when: Callable[[str], bool] | None = None) -> Screen:
     """`python -m monitor ARGS` as a real process on a pseudo terminal COLUMNS wide (set with
@@ -81,7 +88,8 @@ def run_pty(*args: str, columns: int, cwd: Path, env: dict[str, str] | None = No
     base = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR")}
     full = {**base, "TERM": "xterm-256color", "PYTHONPATH": str(ROOT), "INVOICEWATCH_CONFIG": "", **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "monitor", *args], stdin=slave, stdout=slave, stderr=slave,
-                            cwd=cwd, env=full, close_fds=True, start_new_session=True)
+                            cwd=cwd, env=full, close_fds=True, start_new_session=True,
+                            preexec_fn=interruptible if interrupt_when else None)
     os.close(slave)
     out = b""
     deadline = time.monotonic() + timeout

@@ -18,6 +18,7 @@ from monitor.cli import cli
 from monitor.core.clock import FakeClock
 from monitor.simulator import Simulator, create_app
 from monitor.simulator.faults import CATALOG
+from tests.cli.cli_kit import interruptible
 from tests.simulator.simulator_kit import settings
 
 NO_CONFIG = "/nonexistent/invoicewatch.yaml"
@@ -89,6 +90,7 @@ def test_serve_runs_standalone_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "monitor", "-c", NO_CONFIG, "simulate", "serve", "--port", "0", "--mode", "baiwang"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        preexec_fn=interruptible,
     )  # fmt: skip
     try:
         assert proc.stdout is not None
