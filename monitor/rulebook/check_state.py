@@ -171,6 +171,28 @@ class CheckState:
         )
 
 
+def intermittent(state: CheckState) -> tuple[int, int] | None:
+    """(failed, runs) when a down check fails intermittently: among its recent results a
+    success lies between failures, so the platform answers some of the time. Counted from its
+    first recent failure on (the successes before an outage began are not part of it)."""
+    if state.health != DOWN:
+        return None
+    seq = [p.status != UP for p in state.recent]
+    if True not in seq:
+        return None
+    seq = seq[seq.index(True):]
+    last = len(seq) - 1 - seq[::-1].index(True)
+    if all(seq[: last + 1]):
+        return None
+    return sum(seq), len(seq)
+
+
+def evidence_at(state: CheckState) -> datetime | None:
+    """When the result the state's evidence comes from was taken."""
+    at = (state.evidence or {}).get("at")
+    return datetime.fromisoformat(at) if isinstance(at, str) else None
+
+
 def evidence_of(result: Result, kind: str = "") -> dict[str, Any]:
     """The facts an on-call engineer needs from a failing result: which step, what the
     platform said (envelope code and message), the HTTP status, timings, and the probable
