@@ -24,6 +24,7 @@ UP, DEGRADED, DOWN, UNKNOWN, MAINTENANCE = "up", "degraded", "down", "unknown", 
 HEALTHS = (UP, DEGRADED, DOWN, UNKNOWN)
 STATUSES = (*HEALTHS, MAINTENANCE)
 RECENT = 5  # results kept as evidence (the alert's "last results")
+INTERMITTENT_SUCCESSES = 2  # successes between failures of a down check that make it intermittent
 _RANK = {UP: 0, DEGRADED: 1, DOWN: 2}
 
 
@@ -172,9 +173,10 @@ class CheckState:
 
 
 def intermittent(state: CheckState) -> tuple[int, int] | None:
-    """(failed, runs) when a down check fails intermittently: among its recent results a
-    success lies between failures, so the platform answers some of the time. Counted from its
-    first recent failure on (the successes before an outage began are not part of it)."""
+    """(failed, runs) when a down check fails intermittently: among its recent results
+    successes (two at least: one lucky run is not a pattern) lie between failures, so the
+    platform answers some of the time. Counted from its first recent failure on (the
+    successes before an outage began are not part of it)."""
     if state.health != DOWN:
         return None
     seq = [p.status != UP for p in state.recent]
@@ -182,7 +184,7 @@ def intermittent(state: CheckState) -> tuple[int, int] | None:
         return None
     seq = seq[seq.index(True):]
     last = len(seq) - 1 - seq[::-1].index(True)
-    if all(seq[: last + 1]):
+    if seq[: last + 1].count(False) < INTERMITTENT_SUCCESSES:
         return None
     return sum(seq), len(seq)
 
