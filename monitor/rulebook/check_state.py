@@ -25,6 +25,7 @@ HEALTHS = (UP, DEGRADED, DOWN, UNKNOWN)
 STATUSES = (*HEALTHS, MAINTENANCE)
 RECENT = 5  # results kept as evidence (the alert's "last results")
 INTERMITTENT_SUCCESSES = 2  # successes between failures of a down check that make it intermittent
+OUTCOMES = 20  # latest results' statuses kept (one letter each) to tell an intermittent failure
 _RANK = {UP: 0, DEGRADED: 1, DOWN: 2}
 
 
@@ -112,6 +113,7 @@ class CheckState:
     evidence: Mapping[str, Any] | None = None  # details of the latest failing result
     recent: tuple[Probe, ...] = ()
     last_result_at: datetime | None = None
+    outcomes: str = ""  # the latest OUTCOMES results, oldest first: u(p), g (degraded), d(own)
 
     @property
     def status(self) -> str:
@@ -149,6 +151,7 @@ class CheckState:
             "evidence": dict(self.evidence) if self.evidence is not None else None,
             "recent": [p.to_json() for p in self.recent],
             "last_result_at": _iso(self.last_result_at),
+            "outcomes": self.outcomes,
         }
 
     @classmethod
@@ -169,17 +172,18 @@ class CheckState:
             evidence=d.get("evidence"),
             recent=tuple(Probe.from_json(p) for p in d.get("recent") or ()),
             last_result_at=_dt(d.get("last_result_at")),
+            outcomes=str(d.get("outcomes") or ""),
         )
 
 
 def intermittent(state: CheckState) -> tuple[int, int] | None:
-    """(failed, runs) when a down check fails intermittently: among its recent results
+    """(failed, runs) when a down check fails intermittently: among its latest results
     successes (two at least: one lucky run is not a pattern) lie between failures, so the
     platform answers some of the time. Counted from its first recent failure on (the
     successes before an outage began are not part of it)."""
     if state.health != DOWN:
         return None
-    seq = [p.status != UP for p in state.recent]
+    seq = [c != "u" for c in state.outcomes]
     if True not in seq:
         return None
     seq = seq[seq.index(True):]

@@ -139,7 +139,19 @@ def reconcile(book: Book, world: World, now: datetime) -> tuple[Book, list[Actio
     """Decide every incident change implied by the checks' states at `now`."""
     p = _Pass(book, world, now)
     p.run()
-    return Book(p.open, p.last_resolved, p.released), p.actions
+    return Book(p.open, p.last_resolved, p.released), _grouped_updates(p.actions)
+
+
+def _grouped_updates(actions: list[Action]) -> list[Action]:
+    """One update per incident per pass: when several changes of one incident deserve an
+    update (another component joined and it failed again), on-call hear the last, which
+    carries them all."""
+    last: dict[object, int] = {}
+    for i, a in enumerate(actions):
+        if a.notice == INCIDENT_UPDATED:
+            last[a.incident.id if a.incident.id is not None else a.incident.component] = i
+    return [a if a.notice != INCIDENT_UPDATED or last[a.incident.id if a.incident.id is not None else a.incident.component] == i
+            else dataclasses.replace(a, notice=None) for i, a in enumerate(actions)]
 
 
 def component_statuses(world: World, book: Book = EMPTY_BOOK, now: datetime | None = None) -> dict[str, str | None]:

@@ -31,7 +31,7 @@ from monitor.incidents.service import IncidentService
 from monitor.runtime import Monitor, close_context
 from monitor.statuspage.render import render_site
 from monitor.statuspage.snapshot import build_snapshot
-from monitor.store.incidents import INCIDENTS, UPDATES
+from monitor.store.incidents import CURRENT, INCIDENTS, UPDATES
 from monitor.store.outbox import OUTBOX
 from notifiers.watcher import Watcher
 from tests.simulator.simulator_kit import settings
@@ -39,16 +39,17 @@ from tests.simulator.simulator_kit import settings
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
 FAULT_AT = timedelta(minutes=2)
 STEP = timedelta(seconds=5)
-COMPONENTS = ("login", "query", "issuance", "sync", "data")
+COMPONENTS = ("login", "query", "permission", "issuance", "sync", "data")
 
 CONFIG = """
 monitor: {{name: invoicewatch, timezone: Asia/Shanghai, language: zh-CN, database: "sqlite:///{db}"}}
 defaults: {{interval: 30s, timeout: 10s, failure_threshold: 3, success_threshold: 2, retry_interval: 10s,
-           latency: {{degraded: 1s, down: 8s}}}}
+           latency: {{degraded: 500ms, down: 8s}}}}
 components:
   - {{id: network, name: {{zh-CN: 本地网络, en: Local network}}, public: false}}
   - {{id: login, name: {{zh-CN: 登录, en: Login}}}}
   - {{id: query, name: {{zh-CN: 发票查询, en: Invoice query}}}}
+  - {{id: permission, name: {{zh-CN: 查询权限, en: Query permissions}}}}
   - {{id: issuance, name: {{zh-CN: 开票, en: Invoice issuance}}}}
   - {{id: sync, name: {{zh-CN: 数据同步, en: Data sync}}}}
   - {{id: data, name: {{zh-CN: 发票数据完整性, en: Invoice data completeness}}}}
@@ -81,7 +82,7 @@ checks:
   - name: 查询权限
     kind: permission
     platform: sim
-    component: query
+    component: permission
     interval: 1m
     window: 3h
     users: [{{user: sales, min_visible: 1, reference: {{where: $.department, equals: [sales], min_share: 100%}}}}]
@@ -123,7 +124,7 @@ class Outcome:
     updates: list[dict[str, Any]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     sites: dict[str, Path] = field(default_factory=dict)  # moment -> rendered status page
-    statuses: dict[str, dict[str, str]] = field(default_factory=dict)  # moment -> component -> status
+    seen: dict[str, set[str]] = field(default_factory=dict)  # component -> every status it showed
 
     def to(self, channel: str, event: str | None = None) -> list[Message]:
         return [m for m in self.messages if m.channel == channel and (event is None or m.event == event)]
@@ -207,6 +208,8 @@ async def play(tmp: Path, script: Script, *, text: str = CONFIG) -> Outcome:
                     await svc.on_result(spec, result)
             await svc.tick()
             await asyncio.to_thread(watcher.tick)
+            for comp, status in (await asyncio.to_thread(_statuses, monitor)).items():
+                out.seen.setdefault(comp, set()).add(status)
             for name, moment in list(moments.items()):
                 if clock.now() - START >= moment:
                     del moments[name]
@@ -226,9 +229,11 @@ def _look(monitor: Monitor, config: Config, now: datetime, folder: Path, out: Ou
     """What people see at a moment: the status page and the components' status."""
     render_site(build_snapshot(monitor.store, config, now), folder)
     out.sites[name] = folder
+
+
+def _statuses(monitor: Monitor) -> dict[str, str]:
     with monitor.store.engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT component, status FROM component_status")).all()
-    out.statuses[name] = {r.component: r.status for r in rows}
+        return {r.component: r.status for r in conn.execute(sa.select(CURRENT.c.component, CURRENT.c.status))}
 
 
 def _rows(monitor: Monitor) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Message]]:
@@ -241,8 +246,8 @@ def _rows(monitor: Monitor) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
 
 
 FAULTS: dict[str, Script] = {
-    "latency": Script("latency", {"seconds": 1.2}),
-    "error_rate": Script("error_rate", {"rate": 0.3, "status": 500}),
+    "latency": Script("latency", {"seconds": 0.6}, span=timedelta(minutes=2)),
+    "error_rate": Script("error_rate", {"rate": 0.3, "status": 500}, span=timedelta(minutes=8), end=timedelta(minutes=16)),
 }
 
 
@@ -251,6 +256,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         outcome = asyncio.run(play(Path(tmp), FAULTS[name]))
     print(f"{name}: {outcome.figures()}")
+    print(f"  statuses seen: {outcome.seen}")
     for inc in outcome.incidents:
         print(f"  incident {inc['id']} {inc['component']}: {inc['title']} ({inc['impact']})")
     for m in outcome.messages:
