@@ -25,6 +25,7 @@ HEALTHS = (UP, DEGRADED, DOWN, UNKNOWN)
 STATUSES = (*HEALTHS, MAINTENANCE)
 RECENT = 5  # results kept as evidence (the alert's "last results")
 INTERMITTENT_SUCCESSES = 2  # successes between failures of a down check that make it intermittent
+HEALTHY_RUN = "uuuuu"  # successes in a row that end whatever failed before (intermittent counts after them)
 OUTCOMES = 20  # latest results' statuses kept (one letter each) to tell an intermittent failure
 _RANK = {UP: 0, DEGRADED: 1, DOWN: 2}
 
@@ -179,11 +180,13 @@ class CheckState:
 def intermittent(state: CheckState) -> tuple[int, int] | None:
     """(failed, runs) when a down check fails intermittently: among its latest results
     successes (two at least: one lucky run is not a pattern) lie between failures, so the
-    platform answers some of the time. Counted from its first recent failure on (the
-    successes before an outage began are not part of it)."""
+    platform answers some of the time. Counted from its first failure after the last five
+    successes in a row (the platform was fine then; the successes before an outage began are
+    not part of it)."""
     if state.health != DOWN:
         return None
-    seq = [c != "u" for c in state.outcomes]
+    cut = state.outcomes.rfind(HEALTHY_RUN)  # the platform was fine then
+    seq = [c != "u" for c in state.outcomes[cut + len(HEALTHY_RUN) if cut >= 0 else 0:]]
     if True not in seq:
         return None
     seq = seq[seq.index(True):]

@@ -99,9 +99,11 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
          if r.resolved_at is None and r.status != "monitoring"),
         {s.name: component_of(s) for s in specs}, {s.name: s.kind for s in specs}, failing,
     )
+    by_names = {r.component: _names(_public_affects(r, configured), configured) for r in incident_rows
+                if r.resolved_at is None}
     components = tuple(
         _component_view(i, c, current.get(c.id), tallies[c.id], days, touched.get(c.id, {}),
-                        _affected_view(affected.get(c.id), configured))
+                        _affected_view(affected.get(c.id), configured, by_names))
         for i, c in enumerate(public)
     )
     recent_since = now - timedelta(days=RECENT_DAYS)
@@ -180,10 +182,10 @@ def _component_view(
     )
 
 
-def _affected_view(a: Any, configured: dict[str, Component]) -> AffectedView | None:
+def _affected_view(a: Any, configured: dict[str, Component], by_names: dict[str, Text]) -> AffectedView | None:
     if a is None:
         return None
-    return AffectedView(a.by, _name(a.by, configured), a.measuring)
+    return AffectedView(a.by, by_names.get(a.by) or _name(a.by, configured), a.measuring)
 
 
 def _is_public(r: pages.IncidentRecord, configured: dict[str, Component]) -> bool:

@@ -125,6 +125,19 @@ class Outcome:
     messages: list[Message] = field(default_factory=list)
     sites: dict[str, Path] = field(default_factory=dict)  # moment -> rendered status page
     seen: dict[str, set[str]] = field(default_factory=dict)  # component -> every status it showed
+    shown: list[tuple[timedelta, str, str]] = field(default_factory=list)  # (since START, component, status) changes
+
+    def last(self, comp: str) -> str | None:
+        return next((st for _, c, st in reversed(self.shown) if c == comp), None)
+
+    def spells(self, status: str) -> list[tuple[str, timedelta]]:
+        """(component, how long) of every time a component showed `status`."""
+        out = []
+        for i, (at, comp, st) in enumerate(self.shown):
+            if st == status:
+                end = next((a for a, c, _ in self.shown[i + 1:] if c == comp), None)
+                out.append((comp, (end if end is not None else at) - at))
+        return out
 
     def to(self, channel: str, event: str | None = None) -> list[Message]:
         return [m for m in self.messages if m.channel == channel and (event is None or m.event == event)]
@@ -209,7 +222,9 @@ async def play(tmp: Path, script: Script, *, text: str = CONFIG) -> Outcome:
             await svc.tick()
             await asyncio.to_thread(watcher.tick)
             for comp, status in (await asyncio.to_thread(_statuses, monitor)).items():
-                out.seen.setdefault(comp, set()).add(status)
+                if status not in out.seen.setdefault(comp, set()) or out.last(comp) != status:
+                    out.shown.append((clock.now() - START, comp, status))
+                out.seen[comp].add(status)
             for name, moment in list(moments.items()):
                 if clock.now() - START >= moment:
                     del moments[name]
@@ -256,7 +271,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         outcome = asyncio.run(play(Path(tmp), FAULTS[name]))
     print(f"{name}: {outcome.figures()}")
-    print(f"  statuses seen: {outcome.seen}")
+    print(f"  statuses shown: {[(str(a), c, s) for a, c, s in outcome.shown]}")
     for inc in outcome.incidents:
         print(f"  incident {inc['id']} {inc['component']}: {inc['title']} ({inc['impact']})")
     for m in outcome.messages:

@@ -67,8 +67,10 @@ def test_an_outage_over_before_the_delay_never_reaches_staff() -> None:
 @pytest.mark.parametrize(("outcomes", "expected"), [
     ("uuuuuddd", None),  # an outage beginning: the successes before it are not part of it
     ("dddud", None),  # one lucky run is not a pattern
-    ("uududud", (3, 5)),  # an error rate: successes keep coming between the failures
-    ("ddgudud", (5, 7)),  # degraded runs count as failing
+    ("duuuuudud", None),  # five successes in a row: what failed before them is over
+    ("dudud", (3, 5)),  # an error rate: successes keep coming between the failures
+    ("ddduuuuuddd", None),  # recovered in between: two outages, not one intermittent failure
+    ("uuddgudud", (5, 7)),  # degraded runs count as failing
 ])
 def test_a_down_check_with_successes_between_its_failures_is_intermittent(outcomes: str, expected: object) -> None:
     from monitor.rulebook.check_state import CheckState, intermittent
