@@ -183,8 +183,8 @@ def intermittent(state: CheckState) -> tuple[int, int] | None:
     platform answers some of the time. Counted from its first failure after the last five
     successes in a row (the platform was fine then; the successes before an outage began are
     not part of it)."""
-    if state.health != DOWN:
-        return None
+    if state.health != DOWN or len(state.locations) > 1:
+        return None  # several locations: successes beside failures are where, not how often (quorum)
     cut = state.outcomes.rfind(HEALTHY_RUN)  # the platform was fine then
     seq = [c != "u" for c in state.outcomes[cut + len(HEALTHY_RUN) if cut >= 0 else 0:]]
     if True not in seq:
