@@ -22,8 +22,14 @@ from monitor.core.events import (
     Notice,
     Severity,
 )
-from monitor.core.text import LANGUAGES, text_in
-from monitor.rulebook.announcements import AnnouncementView, announcement_due_key, basis_of, change_of
+from monitor.core.text import LANGUAGES, names_in, text_in
+from monitor.rulebook.announcements import (
+    AnnouncementView,
+    affected_of,
+    announcement_due_key,
+    basis_of,
+    change_of,
+)
 from monitor.rulebook.paging import IncidentView
 from monitor.store import announcements
 from monitor.store.announcements import AnnouncementRow
@@ -43,11 +49,19 @@ def view_of(row: AnnouncementRow) -> AnnouncementView:
     )
 
 
-def component_name(config: Config, component: str, language: str) -> str:
+def component_name(config: Config, component: str, language: str, affected: list[str] | None = None) -> str:
+    """A component's name; for a platform incident, the names of the components it affects."""
+    if affected:
+        return names_in([component_name(config, c, language) for c in affected], language)
     try:
         return text_in(config.component(component).name, language)
     except KeyError:
         return component
+
+
+def components_of(view: IncidentView) -> list[str]:
+    """The components an incident's announcement is about."""
+    return affected_of(view) or [view.component]
 
 
 def automatic_text(
@@ -59,7 +73,8 @@ def automatic_text(
     workaround, so no page shows a workaround beside a recovered service."""
     env = environment_for(config)
     settings = config.announcements
-    workaround = settings.component_workarounds.get(view.component) or settings.workaround
+    workaround = next((w for c in components_of(view) if (w := settings.component_workarounds.get(c))),
+                      None) or settings.workaround
     recovered = _dt((view.data or {}).get("recovered_at"))
     started = view.started_at or view.detected_at
     over = view.status in ("monitoring", "resolved")
@@ -67,7 +82,7 @@ def automatic_text(
     bodies: dict[str, dict[str, str]] = {}
     changes: dict[str, str] = {}
     for lang in LANGUAGES:
-        ctx = {"component_name": component_name(config, view.component, lang), "impact": view.impact,
+        ctx = {"component_name": component_name(config, view.component, lang, affected_of(view)), "impact": view.impact,
                "status": view.status, "title": view.title, "language": lang, "change": change,
                "previous_impact": previous_impact, "started_at": started, "recovered_at": recovered,
                "outage": (recovered - started) if recovered and started else None,
@@ -203,7 +218,7 @@ def apply_action(session: Session, config: Config, kind: str, view: IncidentView
     """Carry out an `announcement_action` decision."""
     if kind == "publish" and view is not None:
         title, body, _ = automatic_text(config, view)
-        return publish(session, config, now, components=[view.component], title=title, body=body,
+        return publish(session, config, now, components=components_of(view), title=title, body=body,
                        incident_id=view.id, basis=basis_of(view), severity=view.severity)
     if row is None:
         return None
@@ -214,6 +229,7 @@ def apply_action(session: Session, config: Config, kind: str, view: IncidentView
         data = dict(row.data or {})
         data["severity"] = view.severity
         row.data = data
+        row.components = components_of(view)
         return update(session, config, row, now, title=title, body=body, basis=basis_of(view),
                       message={k: v for k, v in changed.items() if v} or None)
     if kind == "close":

@@ -21,7 +21,7 @@ from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoad
 
 from monitor.core.durations import human_duration
 from monitor.core.events import Notice
-from monitor.core.text import text_in
+from monitor.core.text import names_in, text_in
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -122,17 +122,25 @@ def audience_kind(audience: str) -> str:
     return "oncall" if audience == "oncall" else "staff"
 
 
+def _component_text(config: Config, component: str) -> Any:
+    try:
+        return config.component(component).name
+    except KeyError:
+        return component
+
+
 def context_for(notice: Notice, config: Config, language: str) -> dict[str, Any]:
     """Everything a template may use. Evidence is in `data`; helpers are precomputed here so
     templates hold wording, not logic."""
     component_name = notice.data.get("component_name")
+    affected = notice.data.get("affected")
+    if not component_name and affected:  # a platform incident: the components it affects
+        component_name = names_in([text_in(_component_text(config, c), language) for c in affected], language)
     if not component_name and notice.component:
-        try:
-            component_name = text_in(config.component(notice.component).name, language)
-        except KeyError:
-            component_name = notice.component
+        component_name = text_in(_component_text(config, notice.component), language)
     ann = config.announcements
-    workaround = ann.component_workarounds.get(notice.component or "") or ann.workaround
+    workaround = next((w for c in affected or () if (w := ann.component_workarounds.get(c))), None) or \
+        ann.component_workarounds.get(notice.component or "") or ann.workaround
     since = _parse_time(notice.data.get("since"))
     titles = notice.data.get("title_i18n") or (notice.data.get("evidence") or {}).get("title_i18n") or {}
     status_url = config.notifications.status_page_url or ""

@@ -93,7 +93,8 @@ def incidents(ctx: click.Context, app: AppState, show_all: bool, limit: int, as_
     zone = config.monitor.tz
     cells = [
         {
-            "id": d["id"], "component": d["component"], "status": status_text(d["status"]),
+            "id": d["id"], "component": d["component"] + (f" ({', '.join(d['affected'])})" if d["affected"] else ""),
+            "status": status_text(d["status"]),
             "impact": status_text(d["impact"]), "started_at": clock_time(d["started_at"], zone, now),
             "lasting_s": span(timedelta(seconds=d["lasting_s"])), "closes_at": _closes(d, now),
             "acked_by": d["acked_by"] or "", "symptoms": str(len(d["symptoms"])) if d["symptoms"] else "",
@@ -166,6 +167,9 @@ def incidents_show(app: AppState, incident_id: int, as_json: bool) -> None:
         lines.append(f"  closes:    {_closes(doc, now)}"
                      + (f" (all checks up since {_local(app, doc['recovered_at'])})" if doc["recovered_at"] else ""))
     lines.append(f"  acked:     {_local(app, row.acked_at)} by {row.acked_by}" if row.acked_at else "  acked:     not yet")
+    if data.get("affected"):
+        lines.append(f"  affects:   {', '.join(data['affected'])} (one fault of platform {data.get('platform')}: "
+                     f"{data.get('cause')})")
     if data.get("checks"):
         lines.append(f"  checks:    {', '.join(data['checks'])}")
     if data.get("symptoms"):
@@ -195,6 +199,7 @@ def _incident_json(r: Any, quiet: timedelta, now: datetime) -> dict[str, Any]:
         "lasting_s": round(((r.resolved_at or now) - r.started_at).total_seconds(), 3),
         "acked_at": r.acked_at, "acked_by": r.acked_by, "root_check": r.root_check, "public": r.public,
         "checks": list(data.get("checks") or []), "symptoms": list(data.get("symptoms") or []),
+        "affected": list(data.get("affected") or []),
         "time_to_detect_s": r.time_to_detect_s, "time_to_resolve_s": r.time_to_resolve_s,
         "evidence": data.get("evidence"),
     }

@@ -127,7 +127,7 @@ def build(config: Config, totals: dict[str, Totals], spans: list[IncidentSpan],
     for comp in config.components:
         t = totals.get(comp.id) or Empty()
         uptime, down = uptime_of(t)
-        mine = [i for i in spans if i.component == comp.id]
+        mine = [i for i in spans if comp.id in i.components]
         detect = [(i.detected_at - i.started_at).total_seconds() for i in mine]
         recover = [(last_fail[i.id][0] - i.started_at).total_seconds() for i in mine if i.id in last_fail]
         p95 = sketch.quantile(t.sketch, 0.95)

@@ -23,6 +23,11 @@ def text_in(text: Text | None, language: str, fallback: str = "zh-CN") -> str:
     return text.get(language) or text.get(fallback) or next(iter(text.values()), "")  # type: ignore[call-overload]
 
 
+def names_in(names: list[str], language: str) -> str:
+    """Several names in one phrase: 登录、发票查询 / Login, Invoice query."""
+    return ("、" if language == "zh-CN" else ", ").join(names)
+
+
 class Strict(BaseModel):
     """A config section: unknown keys are errors, values are frozen (reloads compare them)."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -18,14 +18,20 @@ from monitor.rulebook.incident_book import COMPONENT, OPENED, RESOLVED, Action, 
 from monitor.store import incidents, results
 from monitor.store.incidents import Incident
 
+# How long a symptom that closed with its root is remembered (Book.released): its next result
+# brings evidence newer than the root's recovery long before this.
+RELEASED_FOR = timedelta(days=1)
 
-def load_book(session: Session, *, lock: bool = True) -> Book:
-    """Open incidents (locked FOR UPDATE on PostgreSQL, so a CLI change cannot interleave)
-    and the last resolution time of each component."""
+
+def load_book(session: Session, *, lock: bool = True, now: datetime | None = None) -> Book:
+    """Open incidents (locked FOR UPDATE on PostgreSQL, so a CLI change cannot interleave),
+    the last resolution time of each component, and (with `now`) the symptoms that closed
+    with their root lately."""
     opened: dict[str, IncidentView] = {}
     for row in incidents.open_incidents(session, lock=lock):
         opened.setdefault(row.component, view_of(row))
-    return Book(open=opened, last_resolved=incidents.last_resolved(session))
+    released = incidents.released_symptoms(session, now - RELEASED_FOR) if now is not None else {}
+    return Book(open=opened, last_resolved=incidents.last_resolved(session), released=released)
 
 
 def view_of(row: Incident) -> IncidentView:
@@ -42,6 +48,9 @@ def view_of(row: Incident) -> IncidentView:
         kind=d.get("kind", COMPONENT),
         checks=tuple(d.get("checks") or ()),
         symptoms=tuple(d.get("symptoms") or ()),
+        affected=tuple(d.get("affected") or ()),
+        platform=d.get("platform"),
+        cause=d.get("cause"),
         recovered_at=_dt(d.get("recovered_at")),
         status_at=_dt(d.get("status_at")),
         notified=bool(d.get("notified")),
@@ -58,12 +67,16 @@ def _fill(row: Incident, view: IncidentView, now: datetime) -> None:
         kind=view.kind,
         checks=list(view.checks),
         symptoms=list(view.symptoms),
+        affected=list(view.affected),
+        platform=view.platform,
+        cause=view.cause,
         recovered_at=_iso(view.recovered_at),
         status_at=_iso(view.status_at),
         notified=view.notified,
         evidence=dict(view.evidence) if view.evidence is not None else None,
         title_i18n=dict(view.title_i18n),
     )
+    row.component = view.component  # a component incident that became a platform incident
     row.title = view.title
     row.status = view.status
     row.impact = view.impact

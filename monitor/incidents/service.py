@@ -375,7 +375,7 @@ class IncidentService:
 
         def load_book() -> Book:
             with self.store.session() as s:
-                return ledger.load_book(s, lock=False)
+                return ledger.load_book(s, lock=False, now=now)
 
         return self.unstored.decide(load_book, world, now, self.config)
 
@@ -417,7 +417,7 @@ class IncidentService:
             if self._mirror:
                 for row in maintenance.mirror_config(s, config, now):
                     outgoing += self._scheduled(row, now)
-            book = ledger.load_book(s)
+            book = ledger.load_book(s, now=now)
             unstored = self.unstored
             kept = unstored.pending() if unstored is not None else []
             if unstored is not None and unstored.book is not None:

@@ -35,7 +35,17 @@ AnnouncementKind = Literal["publish", "update", "close", "remind"]
 
 
 def staff_visible(view: IncidentView, settings: Announcements) -> bool:
+    affected = affected_of(view)
+    if affected:  # a platform incident: staff hear of it when they can see one of its components
+        if settings.components is not None:
+            return any(c in settings.components for c in affected)
+        return view.public
     return staff_component_visible(view.component, view.public, settings)
+
+
+def affected_of(view: IncidentView) -> list[str]:
+    """The components a platform incident affects (empty for a component's own incident)."""
+    return [str(c) for c in (view.data or {}).get("affected") or ()]
 
 
 def staff_component_visible(component: str, public: bool, settings: Announcements) -> bool:
@@ -97,8 +107,11 @@ def change_of(before: dict[str, Any], after: dict[str, Any]) -> Change:
 
 
 def basis_of(view: IncidentView) -> dict[str, Any]:
-    """What an automatic announcement's wording depends on."""
-    return {"status": view.status, "impact": view.impact}
+    """What an automatic announcement's wording depends on (a platform incident's components too)."""
+    basis: dict[str, Any] = {"status": view.status, "impact": view.impact}
+    if affected_of(view):
+        basis["affected"] = affected_of(view)
+    return basis
 
 
 def announcement_due_key(ann: AnnouncementView) -> str:

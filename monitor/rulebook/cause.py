@@ -127,7 +127,10 @@ def classify(result: Result, *, kind: str = "") -> Cause:
         if status >= 500:
             return cause(SERVER_ERROR, LIKELY, more)
         return cause(UNKNOWN, UNCLEAR, more)
-    # 4. what the kind measures
+    # 4. only its time failed it (the check's latency threshold; what it measured was fine)
+    if values.get("latency_threshold"):
+        return cause(OVERLOADED, LIKELY, {"fact": "slow", "latency_ms": result.latency_ms})
+    # 5. what the kind measures
     if (step is not None and re.search(r"tax bureau", step.name, re.I)) or values.get("certification") not in (None, ""):
         return cause(CREDENTIALS, LIKELY, {"fact": "tax_bureau", "state": values.get("certification")})
     if kind == "permission":

@@ -24,6 +24,9 @@ UP, DEGRADED, DOWN, UNKNOWN, MAINTENANCE = "up", "degraded", "down", "unknown", 
 HEALTHS = (UP, DEGRADED, DOWN, UNKNOWN)
 STATUSES = (*HEALTHS, MAINTENANCE)
 RECENT = 5  # results kept as evidence (the alert's "last results")
+INTERMITTENT_SUCCESSES = 2  # successes between failures of a down check that make it intermittent
+HEALTHY_RUN = "uuuuu"  # successes in a row that end whatever failed before (intermittent counts after them)
+OUTCOMES = 20  # latest results' statuses kept (one letter each) to tell an intermittent failure
 _RANK = {UP: 0, DEGRADED: 1, DOWN: 2}
 
 
@@ -111,6 +114,7 @@ class CheckState:
     evidence: Mapping[str, Any] | None = None  # details of the latest failing result
     recent: tuple[Probe, ...] = ()
     last_result_at: datetime | None = None
+    outcomes: str = ""  # the latest OUTCOMES results, oldest first: u(p), g (degraded), d(own)
 
     @property
     def status(self) -> str:
@@ -148,6 +152,7 @@ class CheckState:
             "evidence": dict(self.evidence) if self.evidence is not None else None,
             "recent": [p.to_json() for p in self.recent],
             "last_result_at": _iso(self.last_result_at),
+            "outcomes": self.outcomes,
         }
 
     @classmethod
@@ -168,7 +173,33 @@ class CheckState:
             evidence=d.get("evidence"),
             recent=tuple(Probe.from_json(p) for p in d.get("recent") or ()),
             last_result_at=_dt(d.get("last_result_at")),
+            outcomes=str(d.get("outcomes") or ""),
         )
+
+
+def intermittent(state: CheckState) -> tuple[int, int] | None:
+    """(failed, runs) when a down check fails intermittently: among its latest results
+    successes (two at least: one lucky run is not a pattern) lie between failures, so the
+    platform answers some of the time. Counted from its first failure after the last five
+    successes in a row (the platform was fine then; the successes before an outage began are
+    not part of it)."""
+    if state.health != DOWN or len(state.locations) > 1:
+        return None  # several locations: successes beside failures are where, not how often (quorum)
+    cut = state.outcomes.rfind(HEALTHY_RUN)  # the platform was fine then
+    seq = [c != "u" for c in state.outcomes[cut + len(HEALTHY_RUN) if cut >= 0 else 0:]]
+    if True not in seq:
+        return None
+    seq = seq[seq.index(True):]
+    last = len(seq) - 1 - seq[::-1].index(True)
+    if seq[: last + 1].count(False) < INTERMITTENT_SUCCESSES:
+        return None
+    return sum(seq), len(seq)
+
+
+def evidence_at(state: CheckState) -> datetime | None:
+    """When the result the state's evidence comes from was taken."""
+    at = (state.evidence or {}).get("at")
+    return datetime.fromisoformat(at) if isinstance(at, str) else None
 
 
 def evidence_of(result: Result, kind: str = "") -> dict[str, Any]:

@@ -9,6 +9,8 @@ down, not failing only because a check they depend on is down): a `weight: criti
 down -> major_outage, whatever the others say; every normal check down -> major_outage; some
 down -> partial_outage; any degraded, or a `weight: minor` check down ->
 degraded_performance; else operational. No reporting check -> no verdict (keep the last).
+A down check failing intermittently (health `partial` here: successes between its failures,
+see check_state.intermittent) makes at most a partial_outage: some of its requests work.
 
 A component whose checks fail only because another component is down is *affected* by that
 incident (`affected_components`), never in an outage of its own; when those checks measure
@@ -29,6 +31,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from monitor.rulebook.check_state import DEGRADED, DOWN, UNKNOWN
+
+PARTIAL = "partial"  # the health derive() reads for a down check that fails intermittently
 
 CRITICAL, NORMAL, MINOR = "critical", "normal", "minor"
 # Kinds that measure the platform's data: while their platform cannot be reached they
@@ -69,9 +73,9 @@ def derive(healths: Iterable[str | tuple[str, str]], *, maintenance: bool = Fals
     downs = counted.count(DOWN)
     if counted and downs == len(counted):
         return MAJOR_OUTAGE
-    if downs:
+    if downs or any(h == PARTIAL and w != MINOR for h, w in known):
         return PARTIAL_OUTAGE
-    if any(h in (DEGRADED, DOWN) for h, _ in known):
+    if any(h in (DEGRADED, DOWN, PARTIAL) for h, _ in known):
         return DEGRADED_PERFORMANCE
     return OPERATIONAL
 

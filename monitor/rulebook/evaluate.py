@@ -39,6 +39,7 @@ from monitor.rulebook.check_events import Event, FlappingStarted, FlappingStoppe
 from monitor.rulebook.check_state import (
     DEGRADED,
     DOWN,
+    OUTCOMES,
     RECENT,
     UNKNOWN,
     UP,
@@ -60,6 +61,9 @@ class Rules:
 
 
 DEFAULT_RULES = Rules()
+
+
+_LETTER = {UP: "u", DEGRADED: "g", DOWN: "d"}  # CheckState.outcomes
 
 
 def rules_for(section: EvaluationSection, zone: tzinfo) -> Rules:
@@ -97,6 +101,7 @@ def evaluate(
         last_result_at=result.started_at,
         evidence=evidence_of(result, spec.kind) if failing else state.evidence,
         recent=(*state.recent, Probe(result.started_at, str(result.status), result.latency_ms, result.message[:300]))[-RECENT:],
+        outcomes=(state.outcomes + _LETTER.get(str(result.status), "d"))[-OUTCOMES:],
     )
     new = _with_health(new, health, now, rules, events)
     return _settle(state, new, now, rules, events)

@@ -23,11 +23,15 @@ IMPACT = "impact"  # the component's status got worse or better
 RECOVERED = "recovered"  # every check is up again: monitoring, the quiet period starts
 RELAPSED = "relapsed"  # failing again before the quiet period ended
 RESOLVED = "resolved"
+GROUPED = "grouped"  # another component of the platform fails on the same evidence: one platform incident
+RELEASED = "released"  # a symptom failing on evidence taken after its root recovered: no longer this incident's
 REMOVED = "removed"  # some of its checks left the config (removed or disabled): they no longer count
 REASON_REMOVED = "removed"  # Action.data["reason"] of a resolution because no check of it is left
 
 NETWORK = "network"  # kind of the one incident opened when a baseline (our network) is down
 COMPONENT = "component"
+PLATFORM = "platform"  # kind of the one incident of several components of a platform failing on the same evidence
+PLATFORM_PREFIX = "platform:"  # Book key (and row component) of a platform incident: "platform:sim"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,9 @@ class IncidentView:
     kind: str = COMPONENT
     checks: tuple[str, ...] = ()  # failing checks of this component (root first)
     symptoms: tuple[str, ...] = ()  # checks of other components folded in as symptoms
+    affected: tuple[str, ...] = ()  # a platform incident: the components it affects (in the order they joined)
+    platform: str | None = None  # a platform incident: the platform's name
+    cause: str | None = None  # a platform incident: the probable cause its components share
     recovered_at: datetime | None = None
     status_at: datetime | None = None  # when `status` last changed (auto or by hand)
     notified: bool = False  # on-call has been told it opened
@@ -60,6 +67,9 @@ class IncidentView:
 class Book:
     open: Mapping[str, IncidentView] = field(default_factory=dict)
     last_resolved: Mapping[str, datetime] = field(default_factory=dict)
+    # check -> when the root of the incident it was a symptom of recovered, for symptoms that
+    # closed with their root: until it fails on evidence taken after that, it opens nothing
+    released: Mapping[str, datetime] = field(default_factory=dict)
 
 
 EMPTY_BOOK = Book()

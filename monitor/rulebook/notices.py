@@ -45,6 +45,7 @@ def for_action(action: Action, incident_id: int, entry_id: int) -> Notice | None
         "kind": inc.kind,
         "checks": list(inc.checks),
         "symptoms": list(inc.symptoms),
+        **({"affected": list(inc.affected), "platform": inc.platform, "cause_kind": inc.cause} if inc.affected else {}),
         # The timeline's own words (English evidence summary); templates word the message from
         # `action` in the reader's language, so it is not `message`.
         "detail": action.message,

@@ -6,6 +6,11 @@ every other check that names a `platform:` (query, issuance, freshness, complete
 permission, lifecycle, a flow run through the platform's session) depends on that platform's
 login checks (nothing works without a session), so a login outage is one incident with the
 others folded in as symptoms, not five incidents.
+
+A check's platform is its own `platform:`, else the one platform the other checks of its
+component name (a plain http check of the platform's gateway beside the login check), so
+several components of one platform failing on the same evidence can be told as one platform
+incident (rulebook/incidents.py).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class Topology:
     components: Mapping[str, ComponentInfo] = field(default_factory=dict)
     deps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     by_component: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    platforms: Mapping[str, str] = field(default_factory=dict)  # component -> the one platform its checks name
 
     @classmethod
     def build(cls, specs: Iterable[CheckSpec], components: Iterable[Any] = ()) -> Topology:
@@ -50,7 +56,15 @@ class Topology:
             components=comps,
             deps=effective_dependencies(spec_map.values()),
             by_component={k: tuple(v) for k, v in by_component.items()},
+            platforms=_component_platforms(spec_map, by_component),
         )
+
+    def platform_of(self, name: str) -> str | None:
+        """The platform a check probes: its own, else its component's (None: none, or several)."""
+        spec = self.specs.get(name)
+        if spec is None:
+            return None
+        return getattr(spec, "platform", None) or self.platforms.get(component_of(spec))
 
     @property
     def baselines(self) -> tuple[str, ...]:
@@ -71,4 +85,13 @@ def effective_dependencies(specs: Iterable[CheckSpec]) -> dict[str, tuple[str, .
         if s.kind != LOGIN_KIND and platform:
             deps += [n for n in logins.get(platform, []) if n not in deps and n != s.name]
         out[s.name] = tuple(deps)
+    return out
+
+
+def _component_platforms(specs: Mapping[str, CheckSpec], by_component: Mapping[str, list[str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for comp, names in by_component.items():
+        named = {p for n in names if (p := getattr(specs[n], "platform", None))}
+        if len(named) == 1:
+            out[comp] = named.pop()
     return out

@@ -131,7 +131,7 @@ class Api:
         return self.t(f"auto_update_{status}", component=text_in(i.component_name, self.lang))
 
     def incident(self, i: IncidentView) -> dict[str, Any]:
-        comp = self._components.get(i.component)
+        comps = [self._components[c] for c in i.components or (i.component,) if c in self._components]
         monitoring = min((u.at for u in i.updates if u.status == "monitoring"), default=None)
         return {
             "id": str(i.id),
@@ -154,7 +154,7 @@ class Api:
                 }
                 for u in i.updates
             ],
-            "components": [self.component(comp)] if comp is not None else [],
+            "components": [self.component(c) for c in comps],
         }
 
     def maintenance(self, m: MaintenanceView) -> dict[str, Any]:

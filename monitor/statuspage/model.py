@@ -99,6 +99,7 @@ class IncidentView:
     resolved_at: datetime | None
     updated_at: datetime | None
     updates: tuple[UpdateView, ...]
+    components: tuple[str, ...] = ()  # the components it affects (a platform incident: several)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from monitor.config import Config
 from monitor.config.models import Component
 from monitor.core.spec import CheckSpec
-from monitor.core.text import LANGUAGES, Text
+from monitor.core.text import LANGUAGES, Text, names_in, text_in
 from monitor.incidents.maintenance import planned_in
 from monitor.rulebook.components import affected_components, enough_data
 from monitor.rulebook.maintenance import Occurrence, active_in
@@ -99,9 +99,11 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
          if r.resolved_at is None and r.status != "monitoring"),
         {s.name: component_of(s) for s in specs}, {s.name: s.kind for s in specs}, failing,
     )
+    by_names = {r.component: _names(_public_affects(r, configured), configured) for r in incident_rows
+                if r.resolved_at is None}
     components = tuple(
         _component_view(i, c, current.get(c.id), tallies[c.id], days, touched.get(c.id, {}),
-                        _affected_view(affected.get(c.id), configured))
+                        _affected_view(affected.get(c.id), configured, by_names))
         for i, c in enumerate(public)
     )
     recent_since = now - timedelta(days=RECENT_DAYS)
@@ -180,20 +182,32 @@ def _component_view(
     )
 
 
-def _affected_view(a: Any, configured: dict[str, Component]) -> AffectedView | None:
+def _affected_view(a: Any, configured: dict[str, Component], by_names: dict[str, Text]) -> AffectedView | None:
     if a is None:
         return None
-    return AffectedView(a.by, _name(a.by, configured), a.measuring)
+    return AffectedView(a.by, by_names.get(a.by) or _name(a.by, configured), a.measuring)
 
 
 def _is_public(r: pages.IncidentRecord, configured: dict[str, Component]) -> bool:
-    comp = configured.get(r.component)
-    return r.public and (comp is None or comp.public)
+    comps = [configured.get(c) for c in _affects(r)]
+    return r.public and any(comp is None or comp.public for comp in comps)
+
+
+def _affects(r: pages.IncidentRecord) -> tuple[str, ...]:
+    """The components an incident is about: a platform incident names several."""
+    return tuple((r.data or {}).get("affected") or ()) or (r.component,)
 
 
 def _name(cid: str, configured: dict[str, Component]) -> Text:
     comp = configured.get(cid)
     return comp.name if comp is not None else cid
+
+
+def _names(cids: tuple[str, ...], configured: dict[str, Component]) -> Text:
+    """One component's name, or several joined per language (a platform incident)."""
+    if len(cids) == 1:
+        return _name(cids[0], configured)
+    return cast(Text, {lang: names_in([text_in(_name(c, configured), lang) for c in cids], lang) for lang in LANGUAGES})
 
 
 def _public_updates(updates: Sequence[Any]) -> list[Any]:
@@ -218,10 +232,17 @@ def _incident_view(r: pages.IncidentRecord, configured: dict[str, Component]) ->
     )
     last = max((u.at for u in r.updates), default=None)
     return IncidentView(
-        id=r.id, component=r.component, component_name=_name(r.component, configured), status=r.status,
-        impact=r.impact, started_at=r.started_at, detected_at=r.detected_at, resolved_at=r.resolved_at,
-        updated_at=last or r.resolved_at or r.detected_at or r.started_at, updates=updates,
+        id=r.id, component=r.component, component_name=_names(_public_affects(r, configured), configured),
+        status=r.status, impact=r.impact, started_at=r.started_at, detected_at=r.detected_at,
+        resolved_at=r.resolved_at, updated_at=last or r.resolved_at or r.detected_at or r.started_at, updates=updates,
+        components=_public_affects(r, configured),
     )
+
+
+def _public_affects(r: pages.IncidentRecord, configured: dict[str, Component]) -> tuple[str, ...]:
+    """What the public page names of what an incident affects: no private component."""
+    shown = tuple(c for c in _affects(r) if (comp := configured.get(c)) is None or comp.public)
+    return shown or (r.component,)
 
 
 def _incident_days(incidents: list[IncidentView], bounds: list[int], now: datetime) -> dict[str, dict[int, list[int]]]:
@@ -238,7 +259,8 @@ def _incident_days(incidents: list[IncidentView], bounds: list[int], now: dateti
         first = max(bisect_right(bounds, a) - 1, 0)
         last = min(bisect_right(bounds, b) - 1, last_day)
         for d in range(first, last + 1):
-            out[inc.component].setdefault(d, []).append(inc.id)
+            for comp in inc.components or (inc.component,):
+                out[comp].setdefault(d, []).append(inc.id)
     return out
 
 

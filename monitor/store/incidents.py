@@ -161,6 +161,22 @@ def open_or_resolved_since(session: Session, since: datetime) -> list[Incident]:
     return list(session.exec(select(Incident).where(recent).order_by(INCIDENTS.c.id)))
 
 
+def released_symptoms(session: Session, since: datetime) -> dict[str, datetime]:
+    """check -> the latest recovery of an incident resolved at or after `since` that it was a
+    symptom of (it closed with that root; see rulebook.incidents)."""
+    stmt = sa.select(INCIDENTS.c.data).where(INCIDENTS.c.resolved_at >= since)
+    out: dict[str, datetime] = {}
+    for (data,) in session.connection().execute(stmt):
+        recovered = (data or {}).get("recovered_at")
+        if not recovered:
+            continue
+        at = _aware(recovered)
+        for name in (data or {}).get("symptoms") or ():
+            if name not in out or at > out[name]:
+                out[name] = at
+    return out
+
+
 # timeline ------------------------------------------------------------------------------------
 def add_update(
     session: Session,

@@ -78,6 +78,12 @@ class IncidentSpan:
     resolved_at: datetime | None
     recovered_at: datetime | None
     checks: tuple[str, ...]
+    affected: tuple[str, ...] = ()  # a platform incident: the components it affects
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """The components it counts for: its own, or every one a platform incident affects."""
+        return self.affected or (self.component,)
 
 
 def incidents_between(conn: sa.Connection, start: datetime, end: datetime) -> list[IncidentSpan]:
@@ -94,7 +100,8 @@ def incidents_between(conn: sa.Connection, start: datetime, end: datetime) -> li
         recovered = data.get("recovered_at")
         checks = tuple(data.get("checks") or ([r.root_check] if r.root_check else []))
         out.append(IncidentSpan(r.id, r.component, r.started_at, r.detected_at, r.resolved_at,
-                                datetime.fromisoformat(recovered) if isinstance(recovered, str) else None, checks))
+                                datetime.fromisoformat(recovered) if isinstance(recovered, str) else None, checks,
+                                tuple(data.get("affected") or ())))
     return out
 
 

@@ -62,3 +62,25 @@ def test_an_outage_over_before_the_delay_never_reaches_staff() -> None:
     assert announcement_action(view, None, T0 + timedelta(minutes=5), settings) == "publish"
     recovered = IncidentView(1, "login", "critical", "登录服务中断", "monitoring", T0, started_at=T0)
     assert announcement_action(recovered, None, T0 + timedelta(minutes=5), settings) is None
+
+
+@pytest.mark.parametrize(("outcomes", "expected"), [
+    ("uuuuuddd", None),  # an outage beginning: the successes before it are not part of it
+    ("dddud", None),  # one lucky run is not a pattern
+    ("duuuuudud", None),  # five successes in a row: what failed before them is over
+    ("dudud", (3, 5)),  # an error rate: successes keep coming between the failures
+    ("ddduuuuuddd", None),  # recovered in between: two outages, not one intermittent failure
+    ("uuddgudud", (5, 7)),  # degraded runs count as failing
+])
+def test_a_down_check_with_successes_between_its_failures_is_intermittent(outcomes: str, expected: object) -> None:
+    from monitor.rulebook.check_state import CheckState, intermittent
+
+    state = CheckState("q", T0, health="down", outcomes=outcomes)
+    assert intermittent(state) == expected
+    assert intermittent(CheckState("q", T0, health="up", outcomes=outcomes)) is None
+
+
+def test_an_intermittent_check_makes_at_most_a_partial_outage() -> None:
+    assert c.derive([(c.PARTIAL, "critical")]) == c.PARTIAL_OUTAGE
+    assert c.derive([(c.PARTIAL, "minor")]) == c.DEGRADED_PERFORMANCE
+    assert c.derive([(c.PARTIAL, "normal"), ("down", "critical")]) == c.MAJOR_OUTAGE  # another is wholly down
