@@ -56,7 +56,7 @@ class Child:
                 env=env, stdout=subprocess.DEVNULL, stderr=err, cwd=str(self.config_file.parent),
             )
 
-    async def crash_at(self, point: str, timeout: float = 10.0) -> None:
+    async def crash_at(self, point: str, timeout: float = 60.0) -> None:
         """Run until the child kills itself at `point`; fail if it never gets there."""
         self.start(point)
         assert self.proc is not None
