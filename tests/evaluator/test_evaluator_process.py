@@ -44,7 +44,7 @@ class Target:
             self.runner = None
 
 
-async def wait_for(what: str, probe: Callable[[], Any], timeout: float = 20.0) -> Any:
+async def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60.0) -> Any:
     """Poll `probe` every 50 ms (serving the target meanwhile) until it returns truthy."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
