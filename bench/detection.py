@@ -7,8 +7,8 @@ Not a test: prints figures.
 The real monitor (`invoicewatch run`, a process of its own) watches the bundled simulator (in
 that process, as config.example.yaml has it) with three checks of the example's kinds (login,
 query, freshness) at short intervals; its one on-call channel is a json:// URL delivered by
-Apprise to a webhook receiver in this process. The routes, notifications and escalation
-sections are config.example.yaml's own, so the shipped routing is what is measured.
+Apprise to a webhook receiver in this process. The evaluation, routes, notifications and
+escalation sections are config.example.yaml's own, so the shipped routing is what is measured.
 
 `--outages` outages of five kinds (refused login, HTTP 5xx, a hang, latency past the down
 limit, sync lag) in a random order (`--seed`), each switched on through the simulator's admin
@@ -60,11 +60,11 @@ class Kind:
 
 
 KINDS = (
-    Kind("refused login", "login_refused", {"revoke": True}, "login"),
-    Kind("5xx", "error_rate", {"status": 500, "endpoint": "certification"}, "login"),
-    Kind("hang", "hang", {"endpoint": "list"}, "query", "timeout"),
-    Kind("latency", "latency", {"seconds": LATENCY_S, "endpoint": "list"}, "query", "latency"),
-    Kind("sync lag", "sync_lag", {"seconds": 900}, "sync"),
+    Kind("refused login", "login_refused", {"revoke": True}, "登录"),
+    Kind("5xx", "error_rate", {"status": 500, "endpoint": "certification"}, "登录"),
+    Kind("hang", "hang", {"endpoint": "list"}, "发票查询", "timeout"),
+    Kind("latency", "latency", {"seconds": LATENCY_S, "endpoint": "list"}, "发票查询", "latency"),
+    Kind("sync lag", "sync_lag", {"seconds": 900}, "数据同步"),
 )
 
 
@@ -106,7 +106,7 @@ def free_port() -> int:
 
 def write_config(folder: Path, sim_port: int, sink_port: int, args: argparse.Namespace) -> Path:
     example = yaml.safe_load((ROOT / "config.example.yaml").read_text(encoding="utf-8"))
-    shipped = {k: example[k] for k in ("routes", "notifications", "escalation") if k in example}
+    shipped = {k: example[k] for k in ("evaluation", "routes", "notifications", "escalation") if k in example}
     shipped["notifications"] = {**shipped.get("notifications", {}), "status_page_url": "http://127.0.0.1:9/"}
     config: dict[str, Any] = {
         "monitor": {"name": "detection-bench", "timezone": "Asia/Shanghai", "language": "en",
@@ -123,10 +123,11 @@ def write_config(folder: Path, sim_port: int, sink_port: int, args: argparse.Nam
             "auth": {"retry_backoff": "1s", "max_backoff": "1s"},
         }},
         "checks": [
-            {"name": "login", "kind": "login", "platform": "sim", "component": "login", "weight": "critical"},
-            {"name": "query", "kind": "query", "platform": "sim", "component": "query", "window": "1h",
+            # the example's checks (and names: a check name is part of some message keys)
+            {"name": "登录", "kind": "login", "platform": "sim", "component": "login", "weight": "critical"},
+            {"name": "发票查询", "kind": "query", "platform": "sim", "component": "query", "window": "1h",
              "limit": 20, "latency": {"degraded": "400ms", "down": "500ms"}},
-            {"name": "sync", "kind": "freshness", "platform": "sim", "component": "sync", "field": "date",
+            {"name": "数据同步", "kind": "freshness", "platform": "sim", "component": "sync", "field": "date",
              "window": "1h", "max_lag": {"down": "10m"}},
         ],
         "channels": [{"name": "oncall", "urls": [f"json://127.0.0.1:{sink_port}/oncall"], "audience": "oncall",

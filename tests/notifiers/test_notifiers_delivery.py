@@ -219,7 +219,13 @@ channels:
     assert json_sink.at("slow")[0].at - began >= 1.5
 
 
-async def test_events_of_one_incident_within_the_group_window_go_out_as_one_message(
+def update(clock: FakeClock, n: int, message: str) -> Notice:
+    return Notice(event="incident.updated", key=f"incident:7:update:{n}", at=clock.now(), incident_id=7,
+                  component="login", severity="critical", title="登录接口连续失败",
+                  data={"message": message, "status": "identified"})
+
+
+async def test_the_first_page_does_not_wait_for_the_group_window(
     tmp_path: Path, sqlite_url: str, store_for, json_sink: JsonSink, clock: FakeClock
 ) -> None:
     config = write_config(tmp_path, sqlite_url, f"""
@@ -233,22 +239,45 @@ routes:
     with store.session() as s:
         enqueue(s, opened(clock), config)
         s.commit()
+    await dispatcher.run_due()  # the clock has not moved: the page goes now, not in 30 s
+    assert [r.key for r in json_sink.received] == ["incident:7:opened"]
+    assert "Sent late" not in json_sink.received[0].payload["message"]
+    await dispatcher.close()
+
+
+async def test_events_after_the_first_page_within_the_group_window_go_out_as_one_message(
+    tmp_path: Path, sqlite_url: str, store_for, json_sink: JsonSink, clock: FakeClock
+) -> None:
+    config = write_config(tmp_path, sqlite_url, f"""
+channels:
+  - {{name: oncall, urls: "{json_sink.url('oncall')}", language: en}}
+routes:
+  - {{events: "incident.*", channels: oncall, group_window: 30s}}
+""")
+    store = store_for(sqlite_url)
+    dispatcher = Dispatcher(store, config, clock=clock)
+    with store.session() as s:
+        enqueue(s, opened(clock), config)
+        s.commit()
+    await dispatcher.run_due()
+    assert [r.key for r in json_sink.received] == ["incident:7:opened"]
+    clock.advance(5)
+    with store.session() as s:
+        enqueue(s, update(clock, 1, "now failing for every user"), config)
+        s.commit()
     clock.advance(10)
     await dispatcher.run_due()
-    assert json_sink.received == []  # held for the window
+    assert len(json_sink.received) == 1  # the update is held for the window
     with store.session() as s:
-        enqueue(s, Notice(event="incident.updated", key="incident:7:update:1", at=clock.now(), incident_id=7,
-                          component="login", severity="critical", title="登录接口连续失败",
-                          data={"message": "now failing for every user", "status": "identified"}), config)
+        enqueue(s, update(clock, 2, "the platform confirms"), config)
         s.commit()
-    clock.advance(25)
+    clock.advance(21)  # 31 s after the first update
     await dispatcher.run_due()
     await dispatcher.close()
-    assert len(json_sink.received) == 1
-    got = json_sink.received[0]
-    assert got.key == "incident:7:opened,incident:7:update:1"
-    assert "[DOWN" in got.payload["message"] or "Failed check" in got.payload["message"]
-    assert "now failing for every user" in got.payload["message"]
+    assert len(json_sink.received) == 2
+    got = json_sink.received[1]
+    assert got.key == "incident:7:update:1,incident:7:update:2"
+    assert "now failing for every user" in got.payload["message"] and "the platform confirms" in got.payload["message"]
     assert all(r.status == "sent" for r in rows(store))
 
 
