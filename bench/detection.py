@@ -42,6 +42,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import yaml
 from aiohttp import web
@@ -78,7 +79,7 @@ class Sink:
     async def handle(self, request: web.Request) -> web.Response:
         at = time.monotonic()
         body = await request.json()
-        keys = [k for k in request.headers.get("X-Invoicewatch-Key", "").split(",") if k]
+        keys = [unquote(k) for k in request.headers.get("X-Invoicewatch-Key", "").split(",") if k]
         self.got.append((at, keys, str(body.get("title", ""))))
         self.changed.set()
         return web.json_response({"ok": True})

@@ -8,15 +8,18 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import sqlalchemy as sa
 
 from monitor.core.clock import FakeClock
 from monitor.core.events import Notice
+from monitor.rulebook import notices
 from monitor.store.outbox import DeliveryAttemptRow, OutboxRow
 from notifiers import announce as ann
 from notifiers.dispatcher import Dispatcher
 from notifiers.outbox import enqueue
+from notifiers.sender import key_header
 from tests.notifiers.notify_helpers import JsonSink, mailto, until, write_config
 
 EVIDENCE = {
@@ -279,6 +282,39 @@ routes:
     assert got.key == "incident:7:update:1,incident:7:update:2"
     assert "now failing for every user" in got.payload["message"] and "the platform confirms" in got.payload["message"]
     assert all(r.status == "sent" for r in rows(store))
+
+
+async def test_a_key_naming_a_chinese_check_is_delivered_with_a_percent_encoded_header(
+    tmp_path: Path, sqlite_url: str, store_for, json_sink: JsonSink, smtp_sink, clock: FakeClock
+) -> None:
+    port, mails = smtp_sink
+    config = write_config(tmp_path, sqlite_url, f"""
+channels:
+  - {{name: oncall, urls: ["{json_sink.url('oncall')}", "{mailto(port)}"], language: en}}
+""")
+    store = store_for(sqlite_url)
+    notice = notices.flapping("登录", "login", clock.now(), 5, 1800.0, {})
+    assert notice.key.startswith("check:登录:flapping:")
+    with store.session() as s:
+        assert enqueue(s, notice, config) == 2
+        s.commit()
+    dispatcher = Dispatcher(store, config, clock=clock)
+    await dispatcher.run_due()
+    await dispatcher.close()
+    [got] = json_sink.at("oncall")  # not refused by the HTTP client, not retried
+    raw = got.headers["X-Invoicewatch-Key"]
+    assert raw.isascii() and "登录" not in raw and "%E7%99%BB%E5%BD%95" in raw
+    assert unquote(raw) == notice.key == got.key
+    assert [m.message["X-Invoicewatch-Key"] for m in mails] == [raw]
+    assert [r.status for r in rows(store)] == ["sent", "sent"]
+
+
+def test_key_header_encodes_what_a_header_cannot_carry_and_nothing_else() -> None:
+    for key in ("incident:7:opened", "incident:7:opened,incident:7:update:1", "slo:api:page:2026-03-02T00:00:00+00:00"):
+        assert key_header(key) == key
+    for key in ("check:登录:flapping:x", "node:a\r\nX-Evil: 1", "a%b c", "tab\there"):
+        value = key_header(key)
+        assert value.isascii() and value.isprintable() and " " not in value and unquote(value) == key
 
 
 async def test_quiet_hours_hold_minor_messages_but_not_pages(
