@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment
 from sqlmodel import Session
 
-from monitor.core.events import CLOSING_EVENTS, Notice
+from monitor.core.events import CLOSING_EVENTS, PAGING_SEVERITIES, Notice, is_paging
 from monitor.core.secrets import Redactor
 from monitor.rulebook.quiet_hours import release_time
 from monitor.store import outbox
@@ -60,11 +60,13 @@ def enqueue(
     targets = targets_for(notice, config, also)
     if not targets:
         return 0
-    # A grouping window holds what follows an incident's first message, never the first one
-    # itself: the page goes out at once, later events of the incident wait to go out as one.
+    # A grouping window holds what follows an incident's first message to a target, never the
+    # first one itself, nor its first page (a minor incident that becomes major): those go out
+    # at once; later events of the incident wait and go out as one.
     told: set[tuple[str, int]] = set()
     if notice.incident_id is not None and any(t.group_window for t in targets):
-        told = outbox.incident_targets(session, notice.incident_id)
+        told = outbox.incident_targets(session, notice.incident_id,
+                                       PAGING_SEVERITIES if is_paging(notice.severity) else None)
     env = environment_for(config)
     redactor = Redactor(config.secrets)
     zone = config.monitor.tz

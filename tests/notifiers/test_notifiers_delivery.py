@@ -248,6 +248,37 @@ routes:
     await dispatcher.close()
 
 
+async def test_a_minor_incident_that_becomes_major_pages_at_once_despite_the_group_window(
+    tmp_path: Path, sqlite_url: str, store_for, json_sink: JsonSink, clock: FakeClock
+) -> None:
+    config = write_config(tmp_path, sqlite_url, f"""
+channels:
+  - {{name: oncall, urls: "{json_sink.url('oncall')}", language: en}}
+routes:
+  - {{events: "incident.*", channels: oncall, group_window: 30s}}
+""")
+    store = store_for(sqlite_url)
+    dispatcher = Dispatcher(store, config, clock=clock)
+    with store.session() as s:
+        enqueue(s, Notice(event="incident.degraded", key="incident:7:opened", at=clock.now(), incident_id=7,
+                          component="login", severity="minor", title="登录变慢"), config)
+        s.commit()
+    await dispatcher.run_due()
+    clock.advance(5)
+    with store.session() as s:
+        enqueue(s, update(clock, 1, "now down for every user"), config)  # critical: the first page
+        s.commit()
+    await dispatcher.run_due()
+    assert [r.key for r in json_sink.received] == ["incident:7:opened", "incident:7:update:1"]
+    clock.advance(5)
+    with store.session() as s:
+        enqueue(s, update(clock, 2, "the platform confirms"), config)  # a later page waits
+        s.commit()
+    await dispatcher.run_due()
+    await dispatcher.close()
+    assert len(json_sink.received) == 2
+
+
 async def test_events_after_the_first_page_within_the_group_window_go_out_as_one_message(
     tmp_path: Path, sqlite_url: str, store_for, json_sink: JsonSink, clock: FakeClock
 ) -> None:
