@@ -8,8 +8,9 @@ rides along as an `X-Invoicewatch-Key` header on services that take custom heade
 form://, xml://, mailto://), so a receiver can drop the duplicate a crash between "delivered"
 and "recorded" can cause. Keys name checks and nodes ("check:登录:flapping:..."), and an HTTP
 header value is Latin-1 text without control characters: the value is percent-encoded (UTF-8,
-RFC 3986) wherever it is not printable ASCII, and the space and `%` too, so `urllib.parse.unquote` gives
-the key back; a plain ASCII key ("incident:7:opened") is sent as it is.
+RFC 3986) wherever it is not printable ASCII, and the space and `%` too, so
+`urllib.parse.unquote` gives the key back; a plain ASCII key ("incident:7:opened") is sent as
+it is.
 """
 
 from __future__ import annotations
