@@ -11,13 +11,13 @@ holds a secret.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment
 from sqlmodel import Session
 
-from monitor.core.events import CLOSING_EVENTS, Notice
+from monitor.core.events import CLOSING_EVENTS, PAGING_SEVERITIES, Notice, is_paging
 from monitor.core.secrets import Redactor
 from monitor.rulebook.quiet_hours import release_time
 from monitor.store import outbox
@@ -60,6 +60,13 @@ def enqueue(
     targets = targets_for(notice, config, also)
     if not targets:
         return 0
+    # A grouping window holds what follows an incident's first message to a target, never the
+    # first one itself, nor its first page (a minor incident that becomes major): those go out
+    # at once; later events of the incident wait and go out as one.
+    told: set[tuple[str, int]] = set()
+    if notice.incident_id is not None and any(t.group_window for t in targets):
+        told = outbox.incident_targets(session, notice.incident_id,
+                                       PAGING_SEVERITIES if is_paging(notice.severity) else None)
     env = environment_for(config)
     redactor = Redactor(config.secrets)
     zone = config.monitor.tz
@@ -73,7 +80,8 @@ def enqueue(
         if cache_key not in rendered:
             rendered[cache_key] = render(env, notice, config, audience=channel.audience, language=language, body_format=fmt)
         msg = rendered[cache_key]
-        due = max(release_time(channel, notice, now, zone), now + target.group_window)
+        window = target.group_window if (channel.name, target.index) in told else timedelta(0)
+        due = max(release_time(channel, notice, now, zone), now + window)
         sent_at = sent.get((channel.name, target.index))
         added += outbox.insert(
             session,
@@ -95,7 +103,7 @@ def enqueue(
                 "sent_at": sent_at,
                 "next_attempt_at": due,
                 "created_at": now,
-                "group_until": (now + target.group_window) if target.group_window and notice.incident_id is not None else None,
+                "group_until": (now + window) if target.group_window and notice.incident_id is not None else None,
             },
         )
     return added

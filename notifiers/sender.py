@@ -6,7 +6,11 @@ attempts and captured log lines; we send to one URL at a time, so the first resu
 and its warning/error lines are the error text (redacted by the caller). The idempotency key
 rides along as an `X-Invoicewatch-Key` header on services that take custom headers (json://,
 form://, xml://, mailto://), so a receiver can drop the duplicate a crash between "delivered"
-and "recorded" can cause.
+and "recorded" can cause. Keys name checks and nodes ("check:登录:flapping:..."), and an HTTP
+header value is Latin-1 text without control characters: the value is percent-encoded (UTF-8,
+RFC 3986) wherever it is not printable ASCII, and the space and `%` too, so
+`urllib.parse.unquote` gives the key back; a plain ASCII key ("incident:7:opened") is sent as
+it is.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import apprise
 
@@ -22,6 +26,8 @@ from monitor.config.notifications import scheme_of
 from notifiers.channelstyle import fit, mention_line, style_of, to_markdown, with_mentions
 
 KEY_HEADER = "X-Invoicewatch-Key"
+# Kept as they are in the header value: printable ASCII but the space and "%" (the rest is percent-encoded).
+_KEY_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%" and not chr(c).isalnum())
 
 _TYPES = {
     "critical": apprise.NotifyType.FAILURE,
@@ -38,6 +44,11 @@ class SendOutcome:
     error: str | None
     duration_ms: float
     permanent: bool = False  # retrying cannot help (the URL cannot be used at all)
+
+
+def key_header(key: str) -> str:
+    """The `X-Invoicewatch-Key` header value of an idempotency key (see the module's note)."""
+    return quote(key, safe=_KEY_SAFE)
 
 
 def notify_type(event: str, severity: str) -> apprise.NotifyType:
@@ -83,7 +94,7 @@ def send(
             return SendOutcome(False, "Apprise cannot use this URL (unsupported or invalid)", _ms(started), True)
         headers = getattr(service, "headers", None)
         if key and isinstance(headers, dict):
-            headers[KEY_HEADER] = key
+            headers[KEY_HEADER] = key_header(key)
         ap = apprise.Apprise()
         ap.add(service)
         result = ap.notify(

@@ -27,6 +27,7 @@ ARGS: dict[str, list[str]] = {
     "capacity.py": ["--scales", "1000,10000,60000", "--duration", "70"],
     "store_write.py": ["--rows", "20000", "--runs", "3"],
     "probe_throughput.py": ["--checks", "1000", "--interval", "10", "--duration", "20"],
+    "detection.py": ["--outages", "20", "--interval", "2"],
 }
 
 

@@ -166,7 +166,7 @@ class Route(Strict):
     components: list[str] = Field(default_factory=list, description="only notices about these components")
     severities: list[Severity] = Field(default_factory=list, description="only these severities")
     group_window: Duration = Field(
-        timedelta(0), description="hold messages this long so events of one incident go out as one"
+        timedelta(0), description="hold an incident's later messages this long so they go out as one (its first message is never held)"
     )
 
     @field_validator("events")

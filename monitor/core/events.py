@@ -80,9 +80,12 @@ def event_matches(pattern: str, event: str) -> bool:
     return fnmatchcase(event, pattern)
 
 
+PAGING_SEVERITIES: tuple[str, ...] = ("critical", "major")
+
+
 def is_paging(severity: str) -> bool:
     """Paging messages ignore quiet hours; the rest wait until quiet hours end."""
-    return severity in ("critical", "major")
+    return severity in PAGING_SEVERITIES
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -40,7 +41,7 @@ async def receive(request: web.Request) -> web.Response:
         body = raw.decode("utf-8", "replace")
     message = {
         "at": sim_of(request).clock.now().isoformat().replace("+00:00", "Z"),
-        "key": request.headers.get("X-Invoicewatch-Key"),
+        "key": unquote(k) if (k := request.headers.get("X-Invoicewatch-Key")) is not None else None,
         "body": body,
     }
     if not inbox_of(request).put(box, message):

@@ -124,6 +124,15 @@ def told_targets(session: Session, incident_id: int) -> set[TargetKey]:
     return {(c, int(i)) for c, i in session.connection().execute(stmt)}
 
 
+def incident_targets(session: Session, incident_id: int, severities: Sequence[str] | None = None) -> set[TargetKey]:
+    """Targets that have any message about this incident (queued, sent or failed), or with
+    `severities` any of those severities."""
+    stmt = sa.select(OUTBOX.c.channel, OUTBOX.c.target_index).where(OUTBOX.c.incident_id == incident_id)
+    if severities is not None:
+        stmt = stmt.where(OUTBOX.c.severity.in_(list(severities)))
+    return {(c, int(i)) for c, i in session.connection().execute(stmt.distinct())}
+
+
 def keys_for_incident(session: Session, incident_id: int) -> list[tuple[str, str]]:
     """(key, event) of every message ever queued about the incident."""
     stmt = sa.select(OUTBOX.c.key, OUTBOX.c.event).where(OUTBOX.c.incident_id == incident_id).distinct()

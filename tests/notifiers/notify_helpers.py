@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -27,7 +28,8 @@ class Received:
 
     @property
     def key(self) -> str:
-        return self.headers.get("X-Invoicewatch-Key", "")
+        """The idempotency key, decoded as a receiver does (the header is percent-encoded)."""
+        return unquote(self.headers.get("X-Invoicewatch-Key", ""))
 
 
 @dataclass

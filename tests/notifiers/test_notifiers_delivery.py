@@ -8,15 +8,18 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import sqlalchemy as sa
 
 from monitor.core.clock import FakeClock
 from monitor.core.events import Notice
+from monitor.rulebook import notices
 from monitor.store.outbox import DeliveryAttemptRow, OutboxRow
 from notifiers import announce as ann
 from notifiers.dispatcher import Dispatcher
 from notifiers.outbox import enqueue
+from notifiers.sender import key_header
 from tests.notifiers.notify_helpers import JsonSink, mailto, until, write_config
 
 EVIDENCE = {
@@ -219,7 +222,13 @@ channels:
     assert json_sink.at("slow")[0].at - began >= 1.5
 
 
-async def test_events_of_one_incident_within_the_group_window_go_out_as_one_message(
+def update(clock: FakeClock, n: int, message: str) -> Notice:
+    return Notice(event="incident.updated", key=f"incident:7:update:{n}", at=clock.now(), incident_id=7,
+                  component="login", severity="critical", title="登录接口连续失败",
+                  data={"message": message, "status": "identified"})
+
+
+async def test_the_first_page_does_not_wait_for_the_group_window(
     tmp_path: Path, sqlite_url: str, store_for, json_sink: JsonSink, clock: FakeClock
 ) -> None:
     config = write_config(tmp_path, sqlite_url, f"""
@@ -233,23 +242,110 @@ routes:
     with store.session() as s:
         enqueue(s, opened(clock), config)
         s.commit()
-    clock.advance(10)
-    await dispatcher.run_due()
-    assert json_sink.received == []  # held for the window
+    await dispatcher.run_due()  # the clock has not moved: the page goes now, not in 30 s
+    assert [r.key for r in json_sink.received] == ["incident:7:opened"]
+    assert "Sent late" not in json_sink.received[0].payload["message"]
+    await dispatcher.close()
+
+
+async def test_a_minor_incident_that_becomes_major_pages_at_once_despite_the_group_window(
+    tmp_path: Path, sqlite_url: str, store_for, json_sink: JsonSink, clock: FakeClock
+) -> None:
+    config = write_config(tmp_path, sqlite_url, f"""
+channels:
+  - {{name: oncall, urls: "{json_sink.url('oncall')}", language: en}}
+routes:
+  - {{events: "incident.*", channels: oncall, group_window: 30s}}
+""")
+    store = store_for(sqlite_url)
+    dispatcher = Dispatcher(store, config, clock=clock)
     with store.session() as s:
-        enqueue(s, Notice(event="incident.updated", key="incident:7:update:1", at=clock.now(), incident_id=7,
-                          component="login", severity="critical", title="登录接口连续失败",
-                          data={"message": "now failing for every user", "status": "identified"}), config)
+        enqueue(s, Notice(event="incident.degraded", key="incident:7:opened", at=clock.now(), incident_id=7,
+                          component="login", severity="minor", title="登录变慢"), config)
         s.commit()
-    clock.advance(25)
+    await dispatcher.run_due()
+    clock.advance(5)
+    with store.session() as s:
+        enqueue(s, update(clock, 1, "now down for every user"), config)  # critical: the first page
+        s.commit()
+    await dispatcher.run_due()
+    assert [r.key for r in json_sink.received] == ["incident:7:opened", "incident:7:update:1"]
+    clock.advance(5)
+    with store.session() as s:
+        enqueue(s, update(clock, 2, "the platform confirms"), config)  # a later page waits
+        s.commit()
     await dispatcher.run_due()
     await dispatcher.close()
-    assert len(json_sink.received) == 1
-    got = json_sink.received[0]
-    assert got.key == "incident:7:opened,incident:7:update:1"
-    assert "[DOWN" in got.payload["message"] or "Failed check" in got.payload["message"]
-    assert "now failing for every user" in got.payload["message"]
+    assert len(json_sink.received) == 2
+
+
+async def test_events_after_the_first_page_within_the_group_window_go_out_as_one_message(
+    tmp_path: Path, sqlite_url: str, store_for, json_sink: JsonSink, clock: FakeClock
+) -> None:
+    config = write_config(tmp_path, sqlite_url, f"""
+channels:
+  - {{name: oncall, urls: "{json_sink.url('oncall')}", language: en}}
+routes:
+  - {{events: "incident.*", channels: oncall, group_window: 30s}}
+""")
+    store = store_for(sqlite_url)
+    dispatcher = Dispatcher(store, config, clock=clock)
+    with store.session() as s:
+        enqueue(s, opened(clock), config)
+        s.commit()
+    await dispatcher.run_due()
+    assert [r.key for r in json_sink.received] == ["incident:7:opened"]
+    clock.advance(5)
+    with store.session() as s:
+        enqueue(s, update(clock, 1, "now failing for every user"), config)
+        s.commit()
+    clock.advance(10)
+    await dispatcher.run_due()
+    assert len(json_sink.received) == 1  # the update is held for the window
+    with store.session() as s:
+        enqueue(s, update(clock, 2, "the platform confirms"), config)
+        s.commit()
+    clock.advance(21)  # 31 s after the first update
+    await dispatcher.run_due()
+    await dispatcher.close()
+    assert len(json_sink.received) == 2
+    got = json_sink.received[1]
+    assert got.key == "incident:7:update:1,incident:7:update:2"
+    assert "now failing for every user" in got.payload["message"] and "the platform confirms" in got.payload["message"]
     assert all(r.status == "sent" for r in rows(store))
+
+
+async def test_a_key_naming_a_chinese_check_is_delivered_with_a_percent_encoded_header(
+    tmp_path: Path, sqlite_url: str, store_for, json_sink: JsonSink, smtp_sink, clock: FakeClock
+) -> None:
+    port, mails = smtp_sink
+    config = write_config(tmp_path, sqlite_url, f"""
+channels:
+  - {{name: oncall, urls: ["{json_sink.url('oncall')}", "{mailto(port)}"], language: en}}
+""")
+    store = store_for(sqlite_url)
+    notice = notices.flapping("登录", "login", clock.now(), 5, 1800.0, {})
+    assert notice.key.startswith("check:登录:flapping:")
+    with store.session() as s:
+        assert enqueue(s, notice, config) == 2
+        s.commit()
+    dispatcher = Dispatcher(store, config, clock=clock)
+    await dispatcher.run_due()
+    await dispatcher.close()
+    [got] = json_sink.at("oncall")  # not refused by the HTTP client, not retried
+    raw = got.headers["X-Invoicewatch-Key"]
+    assert raw.isascii() and "登录" not in raw and "%E7%99%BB%E5%BD%95" in raw
+    assert unquote(raw) == notice.key == got.key
+    assert [m.message["X-Invoicewatch-Key"] for m in mails] == [raw]
+    assert [r.status for r in rows(store)] == ["sent", "sent"]
+
+
+def test_key_header_encodes_what_a_header_cannot_carry_and_nothing_else() -> None:
+    for key in ("incident:7:opened", "incident:7:opened,incident:7:update:1", "slo:api:page:2026-03-02T00:00:00+00:00"):
+        assert key_header(key) == key
+    for key in ("check:登录:flapping:x", "node:a\r\nX-Evil: 1", "a%b c", "tab\there"):
+        value = key_header(key)
+        assert value.isascii() and value.isprintable() and " " not in value and unquote(value) == key
 
 
 async def test_quiet_hours_hold_minor_messages_but_not_pages(

@@ -37,3 +37,15 @@ async def test_inbox_refuses_bad_box_names_and_huge_bodies(client: httpx.AsyncCl
     big = b"x" * (inbox_module.MAX_BODY + 10)
     assert (await client.post("/_admin/inbox/big", content=big)).status_code == 413
     assert (await client.get("/_admin/inbox/empty")).json()["messages"] == []
+
+
+async def test_inbox_shows_the_idempotency_key_decoded(base_url: str, client: httpx.AsyncClient) -> None:
+    from notifiers.sender import notify_type, send
+
+    url = base_url.replace("http://", "json://") + "/_admin/inbox/oncall"
+    key = "check:登录:flapping:2026-03-02T00:00:00+00:00"
+    out = await asyncio.to_thread(send, url, title="登录 flapping", body="x", body_format="text",
+                                  kind=notify_type("check.flapping", "minor"), timeout=5, key=key)
+    assert out.ok, out.error
+    [message] = (await client.get("/_admin/inbox/oncall")).json()["messages"]
+    assert message["key"] == key
