@@ -172,3 +172,8 @@ class CheckSpec(BaseModel):
         """Hold what equal checks have in common once (see _Pool): frozen, so safe to share."""
         _POOL.share(self)
         return self
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """Unpickled (a config reload comes from a child process as a pickle): shared again."""
+        super().__setstate__(state)
+        _POOL.share(self)
