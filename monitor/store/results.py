@@ -1,9 +1,9 @@
 """Results and check states: the `check_result` and `check_state` tables and every query on them.
 
-`check_result` holds one row per probe, written in batches with one Core `executemany`
-(~38k rows/s on SQLite WAL, against ~1.6k rows/s committing each row through the ORM),
-rolled up hourly and daily (monitor.store.rollups) and pruned after
-`monitor.result_retention`. A row keeps only what its result adds: the evidence (per-
+`check_result` holds one row per probe, written in batches: one `executemany` of plain
+tuples on the driver per statement (~16 us of CPU a row on SQLite WAL, bench/store_write.py;
+SQLAlchemy's per-row Core processing took twice that), rolled up hourly and daily
+(monitor.store.rollups) and pruned after `monitor.result_retention`. A row keeps only what its result adds: the evidence (per-
 condition and per-step outcomes, phase timings) of a result that is not up or whose status
 differs from the previous result of its check and location; a passing probe like the one
 before it is status, latency, message and values (its conditions passed: "up" says so). `check_state` holds one row per check
@@ -200,7 +200,8 @@ class _Statements:
 
     def __init__(self, engine: Engine) -> None:
         dialect = engine.dialect
-        positional = type(dialect)(paramstyle="qmark" if dialect.paramstyle == "qmark" else "format")
+        same_kind: Any = type(dialect)  # this dialect, binding by position
+        positional = same_kind(paramstyle="qmark" if dialect.paramstyle == "qmark" else "format")
         insert = sa.insert(RESULTS).compile(dialect=positional, column_keys=list(_COLUMNS), for_executemany=True)
         self.insert = insert.string
         stmt = upsert(engine, STATES)
@@ -244,7 +245,8 @@ class _Statements:
                     phases = detail = None
                 params = (ts, result.check, result.location, str(result.status), result.latency_ms, message,
                           phases, values, detail)
-            except (ValueError, TypeError, AttributeError) as exc:
+            except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+                # (what SQLAlchemy's processors turned into a StatementError: this row's data)
                 refused.append((result, f"{type(exc).__name__}: {exc}".splitlines()[0]))
                 continue
             out.append(_Row(at, result, result.started_at, params))

@@ -82,8 +82,8 @@ def test_the_writer_stores_what_sqlalchemys_core_insert_stores(store: Store) -> 
         conn.execute(sa.text("UPDATE check_result SET \"check\" = 'writer'"))
         conn.execute(sa.insert(results.RESULTS), [{**results.row_of(r), "check": "core"} for r in kinds])
         rows = conn.execute(sa.text(
-            f"SELECT \"check\", CAST(ts AS TEXT), location, status, latency_ms, message, CAST(phases AS TEXT), "
-            f"CAST(\"values\" AS TEXT), CAST(detail AS TEXT), node, seq FROM check_result ORDER BY id")).all()
+            "SELECT \"check\", CAST(ts AS TEXT), location, status, latency_ms, message, CAST(phases AS TEXT), "
+            "CAST(\"values\" AS TEXT), CAST(detail AS TEXT), node, seq FROM check_result ORDER BY id")).all()
     assert len(rows) == 6
     writer, core = [tuple(r[1:]) for r in rows[:3]], [tuple(r[1:]) for r in rows[3:]]
     assert writer == core
