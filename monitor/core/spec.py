@@ -59,10 +59,17 @@ class _Pool:
         self.per_field = per_field
         self._values: dict[str, dict[Any, Any]] = {}
         self._fields_sets: dict[frozenset[str], set[str]] = {}
+        self._defaults: dict[type[BaseModel], dict[str, Any]] = {}
 
     def share(self, model: BaseModel) -> None:
         values = model.__dict__
+        defaults = self._defaults.get(type(model))
+        if defaults is None:  # a field left at its plain default holds the one default object
+            fields = type(model).model_fields
+            defaults = self._defaults[type(model)] = {k: f.default for k, f in fields.items() if f.default_factory is None}
         for name, value in values.items():
+            if value is None or value is defaults.get(name):
+                continue
             shared = self._one(name, value)
             if shared is not value:
                 values[name] = shared
@@ -78,7 +85,7 @@ class _Pool:
 
     def _one(self, field: str, value: Any) -> Any:
         cls = type(value)
-        if value is None or cls is bool:
+        if cls is bool:
             return value
         if cls is list:
             key: Any = (list, tuple(value))
