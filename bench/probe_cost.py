@@ -200,10 +200,10 @@ def measure_writes(store: Store) -> list[float]:
     total = [0.0]
     write = store.write_results
 
-    def timed(results: Any) -> Any:
+    def timed(results: Any, **kwargs: Any) -> Any:
         t = time.thread_time()
         try:
-            return write(results)
+            return write(results, **kwargs)
         finally:
             total[0] += time.thread_time() - t
 

@@ -84,7 +84,7 @@ class Result:
         Built field by field: `dataclasses.asdict` deep-copies every value and was half of the
         writer's CPU per row (bench/probe_cost.py). The values are JSON-able already."""
         return {
-            "conditions": [_condition(c) for c in self.conditions],
+            "conditions": [condition_data(c) for c in self.conditions],
             "steps": [
                 {
                     "name": s.name,
@@ -92,7 +92,7 @@ class Result:
                     "latency_ms": s.latency_ms,
                     "message": s.message,
                     "phases": dict(s.phases),
-                    "conditions": [_condition(c) for c in s.conditions],
+                    "conditions": [condition_data(c) for c in s.conditions],
                     "values": dict(s.values),
                 }
                 for s in self.steps
@@ -100,5 +100,5 @@ class Result:
         }
 
 
-def _condition(c: ConditionResult) -> dict[str, Any]:
+def condition_data(c: ConditionResult) -> dict[str, Any]:
     return {"condition": c.condition, "ok": c.ok, "actual": c.actual, "error": c.error}

@@ -1,9 +1,9 @@
 """Results and check states: the `check_result` and `check_state` tables and every query on them.
 
-`check_result` holds one row per probe, written in batches with one Core `executemany`
-(~38k rows/s on SQLite WAL, against ~1.6k rows/s committing each row through the ORM),
-rolled up hourly and daily (monitor.store.rollups) and pruned after
-`monitor.result_retention`. A row keeps only what its result adds: the evidence (per-
+`check_result` holds one row per probe, written in batches: one `executemany` of plain
+tuples on the driver per statement (~16 us of CPU a row on SQLite WAL, bench/store_write.py;
+SQLAlchemy's per-row Core processing took twice that), rolled up hourly and daily
+(monitor.store.rollups) and pruned after `monitor.result_retention`. A row keeps only what its result adds: the evidence (per-
 condition and per-step outcomes, phase timings) of a result that is not up or whose status
 differs from the previous result of its check and location; a passing probe like the one
 before it is status, latency, message and values (its conditions passed: "up" says so). `check_state` holds one row per check
@@ -15,8 +15,8 @@ rulebook's state as JSON, so it can evolve without a migration per counter).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,10 +26,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, select
 
 from monitor.core.errors import StoreError
-from monitor.core.results import ConditionResult, Result, Status, StepResult
+from monitor.core.results import ConditionResult, Result, Status, StepResult, condition_data
 from monitor.store import nodes
-from monitor.store.engine import bad_data, describe, is_postgres, upsert
-from monitor.store.types import UTCDateTime
+from monitor.store.engine import bad_data, describe, is_postgres, json_dumps, upsert
+from monitor.store.types import UTCDateTime, naive_utc, sqlite_text
 
 
 class CheckResultRow(SQLModel, table=True):
@@ -149,107 +149,204 @@ def write_batch(
     a buggy check, a value it cannot store): those are set aside and returned with the
     reason, so one bad result cannot jam every later batch. Any other failure (database
     gone, locked, table missing) raises StoreError and writes nothing.
+
+    Rows go to the driver as plain tuples in one executemany per statement (the SQL
+    compiled once per dialect, JSON encoded here, evidence fragments that repeat encoded
+    once): SQLAlchemy's per-row parameter processing was most of the writer's CPU
+    (bench/store_write.py, bench/capacity.py).
     """
     if not results:
         return []
     flags, seen = keep.flags(results) if keep is not None else ([True] * len(results), {})
+    sql = _statements(engine)
+    rows, rejected = sql.rows(results, flags)
     try:
         with engine.begin() as conn:
-            rows = [row_of(r, evidence=e) for r, e in zip(results, flags, strict=True)]
-            last = _number(conn, rows, node)
-            conn.execute(sa.insert(RESULTS), rows)
-            upsert_latest(conn, rows)
+            params, last = _number(conn, rows, len(results), node)
+            sql.run(conn, sql.insert, params)
+            sql.upsert_latest(conn, rows)
             if node is not None:
                 nodes.notify(conn, node, last)
     except SQLAlchemyError as exc:
         if not bad_data(exc):
             raise StoreError(f"cannot write results: {describe(exc)}") from None
-        rejected = _write_sorting_out(engine, results, flags, node)
-    else:
-        rejected = []
+        rejected += _write_sorting_out(engine, sql, rows, len(results), node)
     if keep is not None:
         keep.commit(seen)
     return rejected
 
 
-def _number(conn: sa.Connection, rows: list[dict[str, Any]], node: str | None) -> int:
-    """Give each row its node and number (in the caller's transaction); the last number."""
-    if node is None or not rows:
-        return 0
-    # A buggy check's naive time is refused with its row later; it must not fail the batch here.
-    newest = max((r["ts"] for r in rows if isinstance(r["ts"], datetime) and r["ts"].tzinfo is not None), default=None)
-    first = nodes.allocate(conn, node, len(rows), newest)
-    for i, row in enumerate(rows):
-        row["node"], row["seq"] = node, first + i
-    return first + len(rows) - 1
+class _Row:
+    """A result as the driver gets it: the check_result columns before node and seq."""
+
+    __slots__ = ("at", "key", "params", "result", "ts")
+
+    def __init__(self, at: int, result: Result, ts: datetime, params: tuple[Any, ...]) -> None:
+        self.at = at  # its place in the batch: its number in the node's sequence
+        self.result = result
+        self.ts = ts  # the aware time, for ordering and the node's newest
+        self.key = (result.check, result.location)
+        self.params = params
+
+
+# The columns written, in order (id is the database's; node and seq come last).
+_COLUMNS = ("ts", "check", "location", "status", "latency_ms", "message", "phases", "values", "detail", "node", "seq")
+_STATE_COLUMNS = ("check", "location", "status", "since", "last_result_at", "last_status", "last_latency_ms", "last_message")
+
+
+class _Statements:
+    """The two statements of a batch compiled once for a dialect (positional parameters,
+    with the dialect's bind casts), and the one column type that needs converting (ts)."""
+
+    def __init__(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        same_kind: Any = type(dialect)  # this dialect, binding by position
+        positional = same_kind(paramstyle="qmark" if dialect.paramstyle == "qmark" else "format")
+        insert = sa.insert(RESULTS).compile(dialect=positional, column_keys=list(_COLUMNS), for_executemany=True)
+        self.insert = insert.string
+        stmt = upsert(engine, STATES)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["check", "location"],
+            set_={
+                "last_result_at": stmt.excluded.last_result_at,
+                "last_status": stmt.excluded.last_status,
+                "last_latency_ms": stmt.excluded.last_latency_ms,
+                "last_message": stmt.excluded.last_message,
+            },
+            where=STATES.c.last_result_at.is_(None) | (stmt.excluded.last_result_at >= STATES.c.last_result_at),
+        )
+        state = stmt.compile(dialect=positional, column_keys=list(_STATE_COLUMNS), for_executemany=True)
+        self.upsert = state.string
+        if tuple(insert.positiontup or ()) != _COLUMNS or tuple(state.positiontup or ()) != _STATE_COLUMNS:
+            raise RuntimeError("check_result / check_state statements bind their columns in another order")
+        # ts as SQLAlchemy would bind it (UTCDateTime's naive UTC; SQLite keeps it as text),
+        # what every reader and index of the column expects; SQLAlchemy's own processor if
+        # ours ever disagrees with it (it is ~2x slower: two calls and a format by dict).
+        processor = RESULTS.c.ts.type.dialect_impl(dialect).bind_processor(dialect)
+        ours = sqlite_text if dialect.name == "sqlite" else naive_utc
+        sample = datetime(2026, 3, 2, 1, 2, 3, tzinfo=UTC)
+        agrees = processor is None or all(processor(t) == ours(t) for t in (sample, sample.replace(microsecond=5)))
+        self.ts: Callable[[datetime], Any] = ours if agrees else processor  # type: ignore[assignment]
+
+    def rows(self, results: Sequence[Result], flags: Sequence[bool]) -> tuple[list[_Row], list[tuple[Result, str]]]:
+        """The rows of a batch, and the results refused before the database sees them (a
+        value no column can take: a naive time)."""
+        out, refused = [], []
+        ts_of = self.ts
+        for at, (result, evidence) in enumerate(zip(results, flags, strict=True)):
+            try:
+                ts = ts_of(result.started_at)
+                message = result.message[:4000].replace("\x00", "\ufffd")
+                values = json_dumps(result.values) if result.values else None
+                if evidence:
+                    phases = json_dumps(result.phases) if result.phases else None
+                    detail = detail_json(result)
+                else:
+                    phases = detail = None
+                params = (ts, result.check, result.location, str(result.status), result.latency_ms, message,
+                          phases, values, detail)
+            except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+                # (what SQLAlchemy's processors turned into a StatementError: this row's data)
+                refused.append((result, f"{type(exc).__name__}: {exc}".splitlines()[0]))
+                continue
+            out.append(_Row(at, result, result.started_at, params))
+        return out, refused
+
+    def upsert_latest(self, conn: sa.Connection, rows: Sequence[_Row]) -> None:
+        """Refresh last_* of each (check, location) from its newest row. Never moves them
+        backwards: a re-check can finish after a newer run was written."""
+        newest: dict[tuple[str, str], _Row] = {}
+        for row in rows:
+            had = newest.get(row.key)
+            if had is None or row.ts >= had.ts:
+                newest[row.key] = row
+        self.run(conn, self.upsert, [
+            (p[1], p[2], p[3], p[0], p[0], p[3], p[4], p[5][:1000]) for p in (r.params for r in newest.values())
+        ])
+
+    @staticmethod
+    def run(conn: sa.Connection, statement: str, params: Sequence[tuple[Any, ...]]) -> None:
+        """`statement` for every row of `params`, in one executemany: on SQLite it steps one
+        prepared statement; psycopg pipelines it (measured against multi-row VALUES of up
+        to 1,000 rows, which took 3x the CPU per row and ran at a third of the rows/s)."""
+        if params:
+            conn.exec_driver_sql(statement, list(params))
+
+
+_COMPILED: dict[tuple[str, str], _Statements] = {}
+
+
+def _statements(engine: Engine) -> _Statements:
+    key = (engine.dialect.name, engine.dialect.driver)
+    sql = _COMPILED.get(key)
+    if sql is None:
+        sql = _COMPILED[key] = _Statements(engine)
+    return sql
+
+
+def detail_json(result: Result) -> str | None:
+    """`json_dumps(result.detail())` when there is evidence, else None; the text of a
+    condition result seen before (`[STATUS] == 200` passing with 200) is encoded once."""
+    if result.steps:
+        return json_dumps(result.detail())
+    if not result.conditions:
+        return None
+    return '{"conditions": [' + ", ".join(map(_condition_json, result.conditions)) + '], "steps": []}'
+
+
+_CONDITION_TEXT: dict[tuple[Any, ...], str] = {}
+
+
+def _condition_json(c: ConditionResult) -> str:
+    try:  # the actual's type too: 1, 1.0 and true are equal keys but different JSON
+        key = (c.condition, c.ok, c.actual.__class__, c.actual, c.error)
+        text = _CONDITION_TEXT.get(key)
+    except TypeError:  # an unhashable actual (a list, an object)
+        return json_dumps(condition_data(c))
+    if text is None:
+        if len(_CONDITION_TEXT) >= 10_000:
+            _CONDITION_TEXT.clear()
+        text = _CONDITION_TEXT[key] = json_dumps(condition_data(c))
+    return text
+
+
+def _number(conn: sa.Connection, rows: Sequence[_Row], count: int, node: str | None) -> tuple[list[tuple[Any, ...]], int]:
+    """The insert's parameters (each row with its node and number in the node's sequence,
+    taken in the caller's transaction when `node` is given: one per result of the batch,
+    so a refused one leaves a gap, which readers step over) and the last number."""
+    if node is None:
+        return [(*r.params, "", None) for r in rows], 0
+    first = nodes.allocate(conn, node, count, max((r.ts for r in rows), default=None))
+    return [(*r.params, node, first + r.at) for r in rows], first + count - 1
 
 
 def _write_sorting_out(
-    engine: Engine, results: Sequence[Result], flags: Sequence[bool], node: str | None
+    engine: Engine, sql: _Statements, rows: Sequence[_Row], count: int, node: str | None
 ) -> list[tuple[Result, str]]:
     """Row by row in one transaction (a savepoint each on PostgreSQL, whose failed
-    statement aborts the transaction; on SQLite the refusals happen before the statement
-    runs), keeping the good rows and returning the refused ones. A refused row leaves a gap
-    in the node's sequence, which readers step over."""
+    statement aborts the transaction), keeping the good rows and returning the refused
+    ones. A refused row leaves a gap in the node's sequence, which readers step over."""
     rejected: list[tuple[Result, str]] = []
     postgres = is_postgres(engine)
     try:
         with engine.begin() as conn:
             kept = []
-            rows = [(result, row_of(result, evidence=e)) for result, e in zip(results, flags, strict=True)]
-            last = _number(conn, [row for _, row in rows], node)
-            for result, row in rows:
+            params, last = _number(conn, rows, count, node)
+            for row, one in zip(rows, params, strict=True):
                 try:
                     with conn.begin_nested() if postgres else contextlib.nullcontext():
-                        conn.execute(sa.insert(RESULTS), [row])
+                        sql.run(conn, sql.insert, [one])
                     kept.append(row)
                 except SQLAlchemyError as exc:
                     if not bad_data(exc):
                         raise
-                    rejected.append((result, describe(exc)))
-            upsert_latest(conn, kept)
+                    rejected.append((row.result, describe(exc)))
+            sql.upsert_latest(conn, kept)
             if node is not None:
                 nodes.notify(conn, node, last)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot write results: {describe(exc)}") from None
     return rejected
-
-
-def upsert_latest(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    """Refresh last_* of each (check, location) from its newest result row. Never moves
-    them backwards: a re-check can finish after a newer run was written."""
-    if not rows:
-        return
-    newest: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in rows:
-        key = (r["check"], r["location"])
-        if key not in newest or r["ts"] >= newest[key]["ts"]:
-            newest[key] = r
-    values = [
-        {
-            "check": r["check"],
-            "location": r["location"],
-            "status": r["status"],
-            "since": r["ts"],
-            "last_result_at": r["ts"],
-            "last_status": r["status"],
-            "last_latency_ms": r["latency_ms"],
-            "last_message": r["message"][:1000],
-        }
-        for r in newest.values()
-    ]
-    stmt = upsert(conn, STATES)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["check", "location"],
-        set_={
-            "last_result_at": stmt.excluded.last_result_at,
-            "last_status": stmt.excluded.last_status,
-            "last_latency_ms": stmt.excluded.last_latency_ms,
-            "last_message": stmt.excluded.last_message,
-        },
-        where=STATES.c.last_result_at.is_(None) | (stmt.excluded.last_result_at >= STATES.c.last_result_at),
-    )
-    conn.execute(stmt, values)
 
 
 def prune(

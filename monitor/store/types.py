@@ -10,6 +10,20 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 
+def naive_utc(value: datetime) -> datetime:
+    """What a UTCDateTime column stores of an aware time: naive UTC. A naive one is refused."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store; use aware UTC")
+    if value.tzinfo is not UTC:  # (the clock's times are UTC already: no conversion)
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None)
+
+
+def sqlite_text(value: datetime) -> str:
+    """naive_utc as SQLite keeps a DateTime: SQLAlchemy's text form, to the microsecond."""
+    return naive_utc(value).isoformat(" ", "microseconds")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on every engine.
 
@@ -21,11 +35,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store; use aware UTC")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return None if value is None else naive_utc(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

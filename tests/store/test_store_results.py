@@ -62,6 +62,34 @@ def test_result_round_trips_with_aware_utc_json_and_unicode(store: Store) -> Non
     assert row.detail["steps"][0]["name"] == "登录"
 
 
+def test_the_writer_stores_what_sqlalchemys_core_insert_stores(store: Store) -> None:
+    """The writer hands the driver plain tuples; every column must hold exactly what the
+    Core insert of `row_of` holds (the same text for ts on SQLite, the same JSON)."""
+    shanghai = timezone(timedelta(hours=8))
+    kinds = [
+        result(at=datetime(2026, 3, 2, 9, 30, 15, tzinfo=shanghai), message="nul \x00 here",
+               phases={"dns": 0.5, "total": 1800.0}, values={"n": math.nan, "d": Decimal("1.5")},
+               conditions=[ConditionResult("[STATUS] == 200", True, 200), ConditionResult("[BODY].ok == true", True, True),
+                           ConditionResult("[BODY].n == 1", False, 1.0, None), ConditionResult("[BODY].l == x", False, [1, "二"]),
+                           ConditionResult("[BODY].nan > 1", False, math.nan, "not a number")]),
+        result(at=T0.replace(microsecond=999999), status=Status.DOWN, message="x" * 5000,
+               steps=[StepResult("登录", Status.DOWN, 3.0, "refused", {"connect": 1.0},
+                                 [ConditionResult("[STATUS] == 200", False, 503)], {"token_requests": 1})]),
+        result(at=T0),
+    ]
+    assert not store.write_results(kinds)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE check_result SET \"check\" = 'writer'"))
+        conn.execute(sa.insert(results.RESULTS), [{**results.row_of(r), "check": "core"} for r in kinds])
+        rows = conn.execute(sa.text(
+            "SELECT \"check\", CAST(ts AS TEXT), location, status, latency_ms, message, CAST(phases AS TEXT), "
+            "CAST(\"values\" AS TEXT), CAST(detail AS TEXT), node, seq FROM check_result ORDER BY id")).all()
+    assert len(rows) == 6
+    writer, core = [tuple(r[1:]) for r in rows[:3]], [tuple(r[1:]) for r in rows[3:]]
+    assert writer == core
+    assert rows[0][8] is not None and rows[2][8] is None  # evidence kept, none to keep
+
+
 def test_empty_json_columns_are_null(store: Store) -> None:
     store.write_results([result()])
     (row,) = store.results()
