@@ -1,0 +1,53 @@
+"""What a command loads before it answers: the group imports a command's module only when
+that command is asked for (app.COMMANDS names each one's module), and the config load does
+not import the libraries only a probe or the store uses (bench/cli_start.py times it)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from monitor.cli import cli
+from monitor.cli.app import COMMANDS
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("sqlalchemy", "sqlmodel", "alembic", "dns.resolver", "dns.asyncquery", "jinja2", "apprise", "aiohttp")
+
+
+def test_the_command_table_names_the_module_of_every_command() -> None:
+    for module in set(COMMANDS.values()):
+        importlib.import_module(module)
+    ctx = click.Context(cli)
+    registered = {name: cli.get_command(ctx, name) for name in cli.list_commands(ctx)}
+    assert {name: cmd.callback.__module__ for name, cmd in registered.items() if cmd and cmd.callback} == COMMANDS
+
+
+def loaded_by(*args: str, cwd: Path = ROOT) -> set[str]:
+    """The top-level modules (and HEAVY's dotted names) a real `invoicewatch ARGS` imported."""
+    code = (
+        "import sys, json, atexit\n"
+        "atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
+        "from monitor.cli import main\n"
+        f"main({list(args)!r})\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "INVOICEWATCH_CONFIG": ""})
+    names = set(json.loads(proc.stderr.strip().splitlines()[-1]))
+    return {h for h in HEAVY if h in names} | {n.split(".")[0] for n in names if n.startswith(("checks", "monitor."))}
+
+
+def test_help_loads_no_check_kind_and_no_heavy_library() -> None:
+    loaded = loaded_by("--help")
+    assert "checks" not in loaded and not loaded & set(HEAVY)
+
+
+def test_validate_loads_apprise_but_not_the_store_or_the_probe_libraries() -> None:
+    loaded = loaded_by("-c", "config.example.yaml", "validate")
+    assert "apprise" in loaded  # validate asks Apprise about every channel URL
+    assert not loaded & {"sqlalchemy", "sqlmodel", "alembic", "dns.resolver", "dns.asyncquery", "jinja2", "aiohttp"}
