@@ -5,7 +5,11 @@ the command's own work), with the import-time top offenders.
     PYTHONPATH=. python bench/cli_start.py [--runs N] [--before TREE]
 
 Each figure is the median of N runs (default 5): wall time and the child's CPU time (user +
-system; a busy shared machine disturbs it less than wall time). `--before TREE` runs the same
+system; a busy shared machine disturbs it less than wall time). The children keep compiled
+bytecode, as an installed invoicewatch does: PYTHONDONTWRITEBYTECODE (set on some dev
+machines, where it made every start compile the project's sources again, ~0.2 s) is dropped
+and the bytecode goes to a temporary PYTHONPYCACHEPREFIX (nothing is written into the trees);
+one unmeasured run per command and tree fills it. `--no-bytecode` measures the old way. `--before TREE` runs the same
 commands from another checkout (e.g. /work/main) in the same run, side by side. The offenders
 are `python -X importtime` self times summed per top-level package, for `status`.
 Issue 11's goals: any command on config.example.yaml < 0.5 s, `status` at 1,000 checks < 1 s.
@@ -64,10 +68,15 @@ def thousand_checks(folder: Path) -> tuple[Path, list[str]]:
     return path, names
 
 
+CHILD_ENV: dict[str, str] = dict(os.environ)
+
+
 def timed(tree: Path, cwd: Path, args: list[str], runs: int) -> tuple[float, float]:
-    """Median wall and CPU seconds of `python -m monitor ARGS` from `tree`."""
+    """Median wall and CPU seconds of `python -m monitor ARGS` from `tree` (after one unmeasured run)."""
     walls, cpus = [], []
-    env = {**os.environ, "PYTHONPATH": str(tree), "COLUMNS": "120"}
+    env = {**CHILD_ENV, "PYTHONPATH": str(tree), "COLUMNS": "120"}
+    subprocess.run([sys.executable, "-m", "monitor", *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=120)
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
@@ -82,7 +91,7 @@ def timed(tree: Path, cwd: Path, args: list[str], runs: int) -> tuple[float, flo
 def offenders(tree: Path, cwd: Path, args: list[str], top: int = 12) -> list[tuple[str, float]]:
     """Import self time (ms) per top-level package, largest first."""
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "monitor", *args], cwd=cwd, capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(tree)}, timeout=120)
+                          text=True, env={**CHILD_ENV, "PYTHONPATH": str(tree)}, timeout=120)
     sums: collections.Counter[str] = collections.Counter()
     for line in proc.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
@@ -96,10 +105,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--before", type=Path, help="another checkout to measure side by side (the 'before')")
+    parser.add_argument("--no-bytecode", action="store_true", help="keep PYTHONDONTWRITEBYTECODE as set (compile each start)")
     opts = parser.parse_args()
     trees = [("after", ROOT)] + ([("before", opts.before.resolve())] if opts.before else [])
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        if not opts.no_bytecode:
+            CHILD_ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+            CHILD_ENV["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
         shutil.copy(ROOT / "config.example.yaml", folder / "config.example.yaml")
         example_checks = ["本地网关", "开票平台网关", "登录", "发票查询", "数据同步", "开票"]
         seed_database(folder, example_checks)
@@ -109,7 +122,8 @@ def main() -> None:
         cases.append(("status (1,000 checks)", ["-c", big.name, "status"]))
         cases.append(("status --json (1,000 checks)", ["-c", big.name, "status", "--json"]))
         head = f"{'command':<30}" + "".join(f"{name + ' wall':>13}{name + ' cpu':>12}" for name, _ in trees)
-        print(f"median of {opts.runs} runs, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.1f}")
+        cache = "no bytecode cache" if "PYTHONDONTWRITEBYTECODE" in CHILD_ENV else "bytecode cached"
+        print(f"median of {opts.runs} runs ({cache}), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.1f}")
         print(head)
         for label, args in cases:
             cells = ""

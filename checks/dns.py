@@ -13,13 +13,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal
 
-import dns.asyncquery
-import dns.exception
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdatatype
-import dns.resolver
 from pydantic import Field, field_validator
 
 from checks.base import Context
@@ -45,6 +38,9 @@ class Spec(CheckSpec):
     @field_validator("domain")
     @classmethod
     def _domain(cls, value: str) -> str:
+        import dns.exception  # lazy: CLI start time (dnspython; the name alone is checked here)
+        import dns.name
+
         try:
             dns.name.from_text(value)
         except dns.exception.DNSException as exc:
@@ -81,6 +77,13 @@ def split_server(text: str) -> tuple[str, int]:
 
 
 async def run(spec: Spec, ctx: Context) -> Result:
+    import dns.asyncquery  # lazy: CLI start time (dnspython's resolver and query stack)
+    import dns.exception
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+    import dns.resolver
+
     started = ctx.clock.now()
     phases = Phases(ctx.clock)
     if spec.nameserver:
@@ -132,6 +135,8 @@ async def run(spec: Spec, ctx: Context) -> Result:
 
 def _text(rdata: Any) -> str:
     """An answer as people write it: no trailing dot on names, TXT strings joined."""
+    import dns.rdatatype  # loaded by run already
+
     if rdata.rdtype == dns.rdatatype.TXT:
         return b"".join(rdata.strings).decode("utf-8", "replace")
     if rdata.rdtype == dns.rdatatype.MX:

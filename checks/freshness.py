@@ -27,7 +27,6 @@ import math
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from checks.base import Context
@@ -281,6 +280,8 @@ def _sql_rows(
         engine = engines.engine(src.url, connect_timeout)
     except Exception as exc:
         raise RuntimeError(f"bad database URL {safe_url(src.url)}: {exc}") from None
+    import sqlalchemy as sa  # lazy: CLI start time (a config load needs no engine)
+
     with engine.connect() as conn:
         rows = conn.execute(sa.text(src.query), _bind(src.query, since, until)).fetchall()
         conn.rollback()

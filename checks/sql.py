@@ -24,12 +24,9 @@ import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import sqlalchemy as sa
 from pydantic import Field, field_validator
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from checks.base import Context
 from checks.conditions import condition_list, evaluate, failure_message, json_safe, vocabulary
@@ -38,6 +35,10 @@ from checks.timing import Phases, deadline, down
 from monitor.core.results import Result, Status
 from monitor.core.secrets import safe_url
 from monitor.core.spec import CheckSpec
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.exc import SQLAlchemyError
 
 PLACEHOLDERS = vocabulary("an sql check", "VALUE", "ROW", "ROWS", "RESPONSE_TIME")
 SERVICE = "sql"  # ctx.services key of the shared engines
@@ -106,6 +107,8 @@ def engines_of(ctx: Context) -> SqlEngines:
 
 
 def _make_engine(url: str, connect_timeout: int) -> Engine:
+    import sqlalchemy as sa  # lazy: CLI start time (a config load needs no engine)
+
     u = sa.engine.make_url(url)
     args: dict[str, Any] = {}
     if u.drivername == "postgresql":
@@ -165,6 +168,8 @@ def _query(
 
 
 async def run(spec: Spec, ctx: Context) -> Result:
+    from sqlalchemy.exc import SQLAlchemyError  # lazy: CLI start time
+
     started = ctx.clock.now()
     phases = Phases(ctx.clock)
     service = engines_of(ctx)

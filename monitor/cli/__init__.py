@@ -1,6 +1,7 @@
 """The `invoicewatch` command line: the group (monitor/cli/app.py), the shared output pieces
 (monitor/cli/output.py: tables, colours, JSON, errors) and one module per family of commands,
-each imported here so it registers its commands on the group.
+each imported when one of its commands is asked for (app.COMMANDS), registering its commands
+on the group then.
 
     foundation   run, validate, schema, check
     status       status
@@ -24,25 +25,8 @@ from __future__ import annotations
 import gc
 import sys
 
-from monitor.cli import (
-    canaries,
-    demo,
-    foundation,
-    housekeeping,
-    incidents,
-    notify,
-    platform,
-    report,
-    simulate,
-    status,
-    statuspage,
-)
 from monitor.cli.app import cli, echo_problem
 from monitor.cli.output import console
-
-COMMAND_MODULES = (
-    foundation, status, incidents, notify, statuspage, report, housekeeping, simulate, canaries, platform, demo,
-)
 
 __all__ = ["cli", "main"]
 

@@ -13,10 +13,11 @@ answers at once and a command loads only its own part.
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.text import Text
@@ -177,11 +178,46 @@ def _again(command: str, config_file: str) -> str:
 pass_app = click.make_pass_decorator(AppState)
 
 
+# Each top-level command and the module that defines it: `invoicewatch CMD` imports that one
+# module (and what its body imports), `--help` all of them. tests/cli checks the table against
+# what the modules register.
+COMMANDS: dict[str, str] = {
+    **dict.fromkeys(("run", "validate", "schema", "check"), "monitor.cli.foundation"),
+    "status": "monitor.cli.status",
+    **dict.fromkeys(("incidents", "incident", "ack", "maintenance", "silence", "silences", "unsilence"),
+                    "monitor.cli.incidents"),
+    **dict.fromkeys(("channels", "outbox", "announce"), "monitor.cli.notify"),
+    "render": "monitor.cli.statuspage",
+    "report": "monitor.cli.report",
+    "prune": "monitor.cli.housekeeping",
+    "simulate": "monitor.cli.simulate",
+    "canaries": "monitor.cli.canaries",
+    "platform": "monitor.cli.platform",
+    "demo": "monitor.cli.demo",
+}
+
+
 class Group(click.Group):
     """A group whose command list shows each command's first sentence whole (wrapped to the
-    terminal), where click would cut it with "..."; its subgroups are Groups too."""
+    terminal), where click would cut it with "..."; its subgroups are Groups too.
+
+    `lazy` names the module of each command not registered yet (COMMANDS for the top level):
+    it is imported when the command is first asked for, so a command loads only its own part."""
 
     group_class = type
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = self.lazy.pop(cmd_name, None)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(module)  # registers its commands on this group
+        return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
@@ -194,7 +230,7 @@ class Group(click.Group):
                 formatter.write_dl(rows)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Group, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "-c", "--config", "config_path", metavar="FILE",
     help=f"config file (default: ${CONFIG_ENV}, else ./{DEFAULT_CONFIG})",

@@ -21,13 +21,14 @@ import json
 import re
 import sys
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from checks.platform.diagnose import Finding, diagnose, envelope, walk
-from checks.platform.jsonpath import exists, find_first
 from monitor.cli.app import AppState, cli, pass_app
+
+if TYPE_CHECKING:
+    from checks.platform.diagnose import Finding
 
 WRITING = ("issue", "void", "red_flush")
 _DAY = timedelta(days=1)
@@ -130,6 +131,8 @@ class Tracer:
         (the session learns it only after this exchange)."""
         path = getattr(getattr(self.profile, "auth", None), "token", None)
         if ex.operation in ("token", "login") and path and ex.doc is not None:
+            from checks.platform.jsonpath import find_first  # lazy: CLI start time (the checks stack)
+
             value = find_first(path, ex.doc)
             if isinstance(value, str | int):
                 self.redactor.add(str(value))
@@ -160,6 +163,8 @@ class Tracer:
         if ex.operation == "token":
             findings = _token_findings(self.profile, ex.doc)
         elif ex.operation in self.profile.operations:
+            from checks.platform.diagnose import diagnose  # lazy: CLI start time (the checks stack)
+
             findings = diagnose(self.profile, ex.operation, ex.doc)
         else:
             findings = []
@@ -171,6 +176,9 @@ class Tracer:
 
 
 def _token_findings(profile: Any, doc: Any) -> list[Finding]:
+    from checks.platform.diagnose import Finding, envelope, walk  # lazy: CLI start time (the checks stack)
+    from checks.platform.jsonpath import exists
+
     auth = profile.auth
     out = envelope(profile.envelope, doc) if getattr(auth, "envelope", False) else []
     path = getattr(auth, "token", None)

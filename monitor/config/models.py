@@ -14,12 +14,11 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from checks import AnyCheckSpec
 from checks.platform.models import PlatformProfile
-from checks.sqlgate import url_problem
+from checks.sqlgate import known_url, url_problem
 from monitor.config.deciding import EvaluationSection, IncidentsSection, MaintenanceWindowConfig, SloConfig
 from monitor.config.notifications import Announcements, Channel, Delivery, Escalation, Route
 from monitor.config.simulator import SimulatorSection
@@ -169,12 +168,18 @@ class MonitorSection(Strict):
     @field_validator("database")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        try:
-            url = sa.engine.make_url(value)
-        except (sa.exc.ArgumentError, ValueError):
-            raise ValueError(f"{value!r} is not a database URL (sqlite:///path or postgresql+psycopg://...)") from None
-        if url.get_backend_name() not in ("sqlite", "postgresql"):
-            raise ValueError(f"unsupported database {url.get_backend_name()!r}; use sqlite or postgresql")
+        known = known_url(value)
+        if known is not None:
+            backend = known[0]
+        else:
+            import sqlalchemy as sa  # lazy: CLI start time (only for a URL not parsed by known_url)
+
+            try:
+                backend = sa.engine.make_url(value).get_backend_name()
+            except (sa.exc.ArgumentError, ValueError):
+                raise ValueError(f"{value!r} is not a database URL (sqlite:///path or postgresql+psycopg://...)") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {backend!r}; use sqlite or postgresql")
         problem = url_problem(value)
         if problem:
             raise ValueError(problem)

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from checks import run_check
 from checks.base import Context
 from checks.sql import Spec
-from checks.sqlgate import read_only_problem
+from checks.sqlgate import known_url, read_only_problem
 from monitor.core.results import Status
 
 
@@ -200,3 +200,33 @@ def test_hostile_query_text_is_judged_quickly() -> None:
 def test_bad_sql_spec_is_a_config_error(extra: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message.replace("[", r"\[").replace("]", r"\]")):
         Spec.model_validate({"name": "x", "kind": "sql", "url": "sqlite:///x.db", "query": "SELECT 1", **extra})
+
+
+URLS = [
+    "sqlite:///var/invoicewatch.db", "sqlite://", "sqlite:////abs/path.db?mode=ro", "sqlite+pysqlite:///x.db",
+    "postgresql://user@db.example.com/iw", "postgresql+psycopg://u:p%40ss@10.0.0.5:5432/iw?sslmode=require",
+    "postgresql+psycopg2://[::1]:6543/iw", "postgresql://h:/db", "postgresql://u:pw@h:99999/db",
+    "postgresql://h:12x/db", "postgresql://h:\u0661\u0662/db", "postgresql+psycopg://@h/db", "sqlite:/x.db",
+    "mysql://db/x", "nosuch://x", "postgresql+nosuch://h/db", "not a url",
+]
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_urls_parsed_without_sqlalchemy_read_as_sqlalchemy_reads_them(url: str) -> None:
+    """known_url (the config load's fast path) answers only for built-in dialects, and then
+    exactly as SQLAlchemy's make_url does; every other URL it leaves to SQLAlchemy."""
+    known = known_url(url)
+    try:
+        parsed = sa.engine.make_url(url)
+        parsed.get_dialect()
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError):
+        assert known is None
+        return
+    if known is not None:
+        assert known == (parsed.get_backend_name(), parsed.host, parsed.port)
+
+
+def test_the_fast_path_covers_the_urls_people_write() -> None:
+    assert known_url("sqlite:///var/invoicewatch.db") == ("sqlite", None, None)
+    assert known_url("postgresql+psycopg://iw@10.0.0.5:5432/iw") == ("postgresql", "10.0.0.5", 5432)
+    assert known_url("mysql://db/x") is None

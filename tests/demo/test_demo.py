@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 
 from monitor.config import load_config
-from monitor.demo import Demo, demo_config
+from monitor.demo import DEMO_TIMING, END, STORY, Demo, demo_config
 
 
 def free_port() -> int:
@@ -80,10 +80,19 @@ async def test_the_story_is_told_and_ctrl_c_stops_everything(tmp_path: Path) -> 
 def test_the_demo_only_shortens_waits_and_keeps_its_own_data(tmp_path: Path) -> None:
     config = load_config(Path(__file__).resolve().parents[2] / "config.example.yaml")
     demo = demo_config(config, tmp_path)
-    assert demo.announcements.delay.total_seconds() == 45 and demo.incidents.resolve_after.total_seconds() == 45
+    assert demo.announcements.delay.total_seconds() == 30 and demo.incidents.resolve_after.total_seconds() == 30
     assert demo.status_page.output_dir == str(tmp_path / "status")
     assert {s.name: s.interval.total_seconds() for s in demo.checks if s.kind in ("query", "freshness")} == {
         "发票查询": 20, "数据同步": 20}
     sql = next(s for s in demo.checks if s.kind == "sql")
     assert sql.url == demo.monitor.database  # "the monitor's database" follows the demo's
     assert config.monitor.database != demo.monitor.database
+
+
+def test_the_story_fits_in_about_five_minutes() -> None:
+    """README: about five minutes, the last fault cleared early enough for its recovery and
+    its resolution (up again, then resolve_after without a failure) to be told before END."""
+    times = [at for at, *_ in STORY]
+    assert times == sorted(times) and END <= 5.5 * 60
+    recovery = 2 * DEMO_TIMING["interval of 发票查询 (query) and 数据同步 (freshness)"].total_seconds()
+    assert times[-1] + recovery + DEMO_TIMING["incidents.resolve_after"].total_seconds() + 5 <= END

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from monitor.cli import cli
@@ -83,5 +84,7 @@ def test_the_template_is_a_notify_unit_with_watchdog_reload_and_its_own_state() 
 def test_exec_start_options_are_options_of_run() -> None:
     command = unit_settings()["ExecStart"][0].split()
     assert command[0] == INSTALLED_SCRIPT and command[1] == "run"
-    known = {o for p in cli.commands["run"].params for o in p.opts}
+    run = cli.get_command(click.Context(cli), "run")
+    assert run is not None
+    known = {o for p in run.params for o in p.opts}
     assert {a for a in command[2:] if a.startswith("--")} <= known
