@@ -118,7 +118,7 @@ def ledger_rows(env: Env) -> list[dict[str, Any]]:
     return rows
 
 
-async def until(predicate: Any, what: str, timeout: float = 10.0) -> Any:
+async def until(predicate: Any, what: str, timeout: float = 30.0) -> Any:
     """Poll the async `predicate` until it returns something true (bounded); that value."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout

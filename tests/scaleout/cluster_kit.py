@@ -116,10 +116,10 @@ class Cluster:
         await self.start("p-bj", "probe", "bj")
         await self.start("p-sh", "probe", "sh")
         await self.start("c1", "controller", "dc")
-        await until(lambda: self.leader() == (1, "c1"), 30, "c1 to lead")
+        await until(lambda: self.leader() == (1, "c1"), 120, "c1 to lead")
         await self.start("c2", "controller", "dc")
-        await until(lambda: self.standing_by("c2"), 30, "c2 standing by")
-        await until(lambda: self.query("SELECT 1 FROM component_status WHERE status = 'operational'"), 30,
+        await until(lambda: self.standing_by("c2"), 120, "c2 standing by")
+        await until(lambda: self.query("SELECT 1 FROM component_status WHERE status = 'operational'"), 120,
                     "both locations up")
 
     def cut(self, name: str) -> int:

@@ -19,7 +19,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def until(predicate: Callable[[], Any], seconds: float = 10.0, what: str = "condition") -> Any:
+async def until(predicate: Callable[[], Any], seconds: float = 30.0, what: str = "condition") -> Any:
     """Poll `predicate` every 20 ms until it is truthy; fail after `seconds`."""
     deadline = time.monotonic() + seconds
     while True:
