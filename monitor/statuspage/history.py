@@ -21,10 +21,12 @@ so the page's formula and its flooring are the same as before.
 
 from __future__ import annotations
 
+import weakref
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 import sqlalchemy as sa
 
@@ -58,10 +60,14 @@ def component_history(
     conn: sa.Connection, have: set[str], cids: Sequence[str], bounds: Sequence[int], now: datetime
 ) -> dict[str, History]:
     """Per component: a Tally per day span [bounds[i], bounds[i+1]) and the last 24 hours.
-    `bounds` are microseconds since the epoch (local midnights, then now)."""
+    `bounds` are microseconds since the epoch (local midnights, then now).
+
+    Days are plain 6-tuples until the end, then one Tally per distinct tuple: most days of
+    most components are the same whole calm day, so 1,000 components x 90 days make a few
+    thousand objects, not 90,000 (and the page's per-bar arithmetic is done once per value)."""
     n = len(bounds) - 1
     empty = (0, 0, 0, 0, 0, 0)
-    days: dict[str, list[Sequence[int]]] = {cid: [empty] * n for cid in cids}
+    days: dict[str, list[tuple[int, ...]]] = {cid: [empty] * n for cid in cids}
     last24: dict[str, list[int]] = {cid: [0] * 6 for cid in cids}
     first = _from_us(bounds[0])
     back = now - timedelta(hours=24)
@@ -72,12 +78,8 @@ def component_history(
     if hour_mark is not None:
         day_mark = rollups.mark(conn, "day") or first
         if day_mark > first:
-            index = {b: i for i, b in enumerate(bounds_s[:-1])}  # a daily row starts at a local midnight
-            for cid, start, *vals in rollups.component_tallies(conn, "d", first, day_mark, _W):
-                per = days.get(cid)
-                i = index.get(start)
-                if per is not None and i is not None:
-                    per[i] = vals
+            for cid, rolled in _rolled_days(conn, cids, bounds_s, first, day_mark).items():
+                days[cid] = list(rolled)
         day_mark_s, day24_s = int(day_mark.timestamp()), int(day24.timestamp())
         since = min(max(day_mark, first), day24)
         for cid, start, *vals in rollups.component_tallies(conn, "h", since, hour_mark, _W):
@@ -87,47 +89,95 @@ def component_history(
             if start >= day_mark_s:
                 i = bisect_right(bounds_s, start) - 1
                 if 0 <= i < n:
-                    per[i] = [a + b for a, b in zip(per[i], vals, strict=True)]
+                    per[i] = tuple(a + b for a, b in zip(per[i], vals, strict=True))
             if start >= day24_s:
                 _plus(last24[cid], vals)
-    out = {cid: History([Tally(*d) for d in days[cid]], Tally(*last24[cid])) for cid in cids}
+    heads: dict[str, Tally] = {}
     # Changes since the live tail starts (and since 24 h ago, for the window's first hour).
     changes = pages.status_changes(conn, have, min(live_from, back))
     live_bounds = sorted({to_us(live_from), *(x for x in bounds if x > to_us(live_from))})
     for cid, rows in changes.items():
-        h = out.get(cid)
-        if h is None:
+        per = days.get(cid)
+        if per is None:
             continue
         spans = [(to_us(at), s) for at, s in rows]
         for start_us, t in zip(live_bounds, tally_spans(spans, live_bounds), strict=False):
             i = bisect_right(bounds, start_us) - 1
             if 0 <= i < n:
-                h.days[i] = add(h.days[i], t)
+                per[i] = tuple(a + b for a, b in zip(per[i], _fields(t), strict=True))
         if hour_mark is None:
-            h.last24 = tally(spans, to_us(back), bounds[-1])
+            heads[cid] = tally(spans, to_us(back), bounds[-1])
         else:
             head = tally(spans, to_us(back), to_us(min(day24, hour_mark)))
-            h.last24 = add(add(h.last24, head), tally(spans, to_us(max(hour_mark, day24)), bounds[-1]))
+            heads[cid] = add(head, tally(spans, to_us(max(hour_mark, day24)), bounds[-1]))
+    interned: dict[tuple[int, ...], Tally] = {}
+
+    def intern(row: tuple[int, ...]) -> Tally:
+        t = interned.get(row)
+        if t is None:
+            t = interned[row] = Tally(*row)
+        return t
+
+    out = {}
+    for cid in cids:
+        h = History([intern(d) for d in days[cid]], Tally(*last24[cid]))
+        if cid in heads:
+            h.last24 = add(h.last24, heads[cid])
+        out[cid] = h
     return out
 
 
+# The daily rows before the day mark never change (rolling only appends after the mark;
+# retention only takes rows off the front), so they are read once per engine and day mark,
+# not on every render: 1,000 components x 90 days is 90,000 rows.
+_DAYS: weakref.WeakKeyDictionary[sa.Engine, tuple[tuple[object, ...], dict[str, tuple[tuple[int, ...], ...]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _rolled_days(
+    conn: sa.Connection, cids: Sequence[str], bounds_s: Sequence[int], first: datetime, day_mark: datetime
+) -> dict[str, tuple[tuple[int, ...], ...]]:
+    """Per component, its daily rows in [first, day_mark) as 6-tuples by day index (empty days
+    zero). Cached by the engine, the day mark, the days and components asked, and the count
+    of daily rows in the range (so rows pruned or added by hand read afresh)."""
+    n = len(bounds_s) - 1
+    count = rollups.count_rows(conn, "d", first, day_mark)
+    key = (str(conn.engine.url), tuple(cids), tuple(bounds_s[:-1]), first, day_mark, count)
+    cached = _DAYS.get(conn.engine)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    empty = (0, 0, 0, 0, 0, 0)
+    days: dict[str, list[tuple[int, ...]]] = {cid: [empty] * n for cid in cids}
+    index = {b: i for i, b in enumerate(bounds_s[:-1])}  # a daily row starts at a local midnight
+    for row in rollups.component_tallies(conn, "d", first, day_mark, _W):
+        per = days.get(row[0])
+        i = index.get(row[1])
+        if per is not None and i is not None:
+            per[i] = row[2:]
+    found = {cid: tuple(per) for cid, per in days.items()}
+    _DAYS[conn.engine] = (key, found)
+    return found
+
+
+_fields = attrgetter("known", "up_halves", "major", "partial", "degraded", "maintenance")  # a Tally as its tuple
+
+
+_WANTED = ((7, "7d"), (30, "30d"), (90, "90d"))
+
+
 def windows(h: History) -> dict[str, Tally]:
-    """The uptime windows of one component: 24h, and the last 7, 30, 90 daily bars (one
-    backwards pass over the days)."""
+    """The uptime windows of one component: 24h, and the last 7, 30, 90 daily bars (fewer
+    days than a window: all of them), summed column-wise over the newest days."""
     out = {"24h": h.last24}
-    known = up = major = partial = degraded = maint = 0
-    wanted = {7: "7d", 30: "30d", 90: "90d"}
-    for n, t in enumerate(reversed(h.days), start=1):
-        known += t.known
-        up += t.up_halves
-        major += t.major
-        partial += t.partial
-        degraded += t.degraded
-        maint += t.maintenance
-        if n in wanted:
-            out[wanted[n]] = Tally(known, up, major, partial, degraded, maint)
-    for label in wanted.values():  # fewer days than a window: all of them
-        out.setdefault(label, Tally(known, up, major, partial, degraded, maint))
+    acc = (0, 0, 0, 0, 0, 0)
+    done = 0
+    for n, label in _WANTED:
+        part = h.days[max(len(h.days) - n, 0) : len(h.days) - done] if done < len(h.days) else []
+        if part:
+            acc = tuple(a + sum(col) for a, col in zip(acc, zip(*map(_fields, part)), strict=True))
+        done = n
+        out[label] = Tally(*acc)
     return out
 
 

@@ -9,6 +9,7 @@ check messages, evidence, check names and URLs never enter the Snapshot.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from bisect import bisect_right
 from collections import defaultdict
@@ -43,7 +44,7 @@ from monitor.statuspage.model import (
     Snapshot,
     UpdateView,
 )
-from monitor.statuspage.uptime import to_us
+from monitor.statuspage.uptime import Tally, to_us
 from monitor.store import Store, pages
 
 HISTORY_DAYS = 90
@@ -99,9 +100,10 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
          if r.resolved_at is None and r.status != "monitoring"),
         {s.name: component_of(s) for s in specs}, {s.name: s.kind for s in specs}, failing,
     )
+    shared: dict[tuple[int, Tally], tuple[DayBar, bytes]] = {}
     components = tuple(
         _component_view(i, c, current.get(c.id), tallies[c.id], days, touched.get(c.id, {}),
-                        _affected_view(affected.get(c.id), configured))
+                        _affected_view(affected.get(c.id), configured), shared)
         for i, c in enumerate(public)
     )
     recent_since = now - timedelta(days=RECENT_DAYS)
@@ -159,7 +161,12 @@ def _component_view(
     days: list[tuple[date, datetime]],
     touched: dict[int, list[int]],
     affected: AffectedView | None = None,
+    shared: dict[tuple[int, Tally], tuple[DayBar, bytes]] | None = None,
 ) -> ComponentView:
+    """`shared` holds the bars already made (with their repr), by day and tally: a calm day is
+    the same bar for most components (one object, its percent and level worked out once).
+    The view's `key` digests its repr (bars included): the card's cache key and its part of
+    the page's digest (service.snapshot_digest)."""
     if current is not None:
         status, since, updated = current.status, current.since, current.updated_at
     else:
@@ -170,14 +177,25 @@ def _component_view(
         w: t.percent if enough_data(timedelta(microseconds=t.known), _WINDOW_SPAN[w]) else None
         for w, t in history.windows(past).items()
     }
-    bars = tuple(
-        DayBar(d, t.percent, t.down_minutes, t.level, tuple(touched.get(i, ())))
-        for i, ((d, _), t) in enumerate(zip(days, past.days, strict=True))
-    )
-    return ComponentView(
+    memo: dict[tuple[int, Tally], tuple[DayBar, bytes]] = {} if shared is None else shared
+    bars: list[DayBar] = []
+    texts: list[bytes] = []
+    for i, t in enumerate(past.days):
+        made = None if i in touched else memo.get((i, t))
+        if made is None:
+            bar = DayBar(days[i][0], t.percent, t.down_minutes, t.level, tuple(touched.get(i, ())))
+            made = (bar, repr(bar).encode())
+            if not bar.incidents:
+                memo[(i, t)] = made
+        bars.append(made[0])
+        texts.append(made[1])
+    fields: dict[str, Any] = dict(
         id=comp.id, name=comp.name, description=comp.description, group=comp.group, position=position,
-        status=status, since=since, updated_at=updated, uptime=uptime, bars=bars, affected=affected,
+        status=status, since=since, updated_at=updated, uptime=uptime, affected=affected,
     )
+    head = repr(ComponentView(**fields, bars=())).encode()
+    key = hashlib.sha256(b"".join((head, *texts))).hexdigest()
+    return ComponentView(**fields, bars=tuple(bars), key=key)
 
 
 def _affected_view(a: Any, configured: dict[str, Component]) -> AffectedView | None:
