@@ -101,9 +101,10 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
         {s.name: component_of(s) for s in specs}, {s.name: s.kind for s in specs}, failing,
     )
     shared: dict[tuple[int, Tally], tuple[DayBar, bytes]] = {}
+    impacts = {i.id: i.impact for i in incidents}  # a bar's text names its incidents' impact
     components = tuple(
         _component_view(i, c, current.get(c.id), tallies[c.id], days, touched.get(c.id, {}),
-                        _affected_view(affected.get(c.id), configured), shared)
+                        _affected_view(affected.get(c.id), configured), shared, impacts)
         for i, c in enumerate(public)
     )
     recent_since = now - timedelta(days=RECENT_DAYS)
@@ -162,11 +163,13 @@ def _component_view(
     touched: dict[int, list[int]],
     affected: AffectedView | None = None,
     shared: dict[tuple[int, Tally], tuple[DayBar, bytes]] | None = None,
+    impacts: dict[int, str] | None = None,
 ) -> ComponentView:
     """`shared` holds the bars already made (with their repr), by day and tally: a calm day is
     the same bar for most components (one object, its percent and level worked out once).
     The view's `key` digests its repr (bars included): the card's cache key and its part of
-    the page's digest (service.snapshot_digest)."""
+    the page's digest (service.snapshot_digest); it names the impact of the incidents on its
+    bars too (their text titles them by impact)."""
     if current is not None:
         status, since, updated = current.status, current.since, current.updated_at
     else:
@@ -193,7 +196,8 @@ def _component_view(
         id=comp.id, name=comp.name, description=comp.description, group=comp.group, position=position,
         status=status, since=since, updated_at=updated, uptime=uptime, affected=affected,
     )
-    head = repr(ComponentView(**fields, bars=())).encode()
+    named = sorted({(iid, (impacts or {}).get(iid, "")) for ids in touched.values() for iid in ids})
+    head = repr((ComponentView(**fields, bars=()), named)).encode()
     key = hashlib.sha256(b"".join((head, *texts))).hexdigest()
     return ComponentView(**fields, bars=tuple(bars), key=key)
 
