@@ -62,12 +62,23 @@ def component_history(
     """Per component: a Tally per day span [bounds[i], bounds[i+1]) and the last 24 hours.
     `bounds` are microseconds since the epoch (local midnights, then now).
 
-    Days are plain 6-tuples until the end, then one Tally per distinct tuple: most days of
-    most components are the same whole calm day, so 1,000 components x 90 days make a few
-    thousand objects, not 90,000 (and the page's per-bar arithmetic is done once per value)."""
+    One Tally per distinct day: most days of most components are the same whole calm day, so
+    1,000 components x 90 days make a few thousand objects, not 90,000 (and the page's
+    per-bar arithmetic is done once per value). The rolled days come from `_rolled_days`
+    (read once per day mark); the hours after the day mark and the live tail are added to
+    the days they fall in."""
     n = len(bounds) - 1
-    empty = (0, 0, 0, 0, 0, 0)
-    days: dict[str, list[tuple[int, ...]]] = {cid: [empty] * n for cid in cids}
+    interned: dict[tuple[int, ...], Tally] = {}
+
+    def intern(row: tuple[int, ...]) -> Tally:
+        t = interned.get(row)
+        if t is None:
+            t = interned[row] = Tally(*row)
+        return t
+
+    empty = [intern((0, 0, 0, 0, 0, 0))] * n
+    days: dict[str, list[Tally]] = {}
+    extra: dict[tuple[str, int], list[int]] = {}  # (component, day) -> what the hours and the live tail add
     last24: dict[str, list[int]] = {cid: [0] * 6 for cid in cids}
     first = _from_us(bounds[0])
     back = now - timedelta(hours=24)
@@ -78,18 +89,16 @@ def component_history(
     if hour_mark is not None:
         day_mark = rollups.mark(conn, "day") or first
         if day_mark > first:
-            for cid, rolled in _rolled_days(conn, cids, bounds_s, first, day_mark).items():
-                days[cid] = list(rolled)
+            days = {cid: list(rolled) for cid, rolled in _rolled_days(conn, cids, bounds_s, first, day_mark).items()}
         day_mark_s, day24_s = int(day_mark.timestamp()), int(day24.timestamp())
         since = min(max(day_mark, first), day24)
         for cid, start, *vals in rollups.component_tallies(conn, "h", since, hour_mark, _W):
-            per = days.get(cid)
-            if per is None:
+            if cid not in last24:
                 continue
             if start >= day_mark_s:
                 i = bisect_right(bounds_s, start) - 1
                 if 0 <= i < n:
-                    per[i] = tuple(a + b for a, b in zip(per[i], vals, strict=True))
+                    _plus(extra.setdefault((cid, i), [0] * 6), vals)
             if start >= day24_s:
                 _plus(last24[cid], vals)
     heads: dict[str, Tally] = {}
@@ -97,30 +106,26 @@ def component_history(
     changes = pages.status_changes(conn, have, min(live_from, back))
     live_bounds = sorted({to_us(live_from), *(x for x in bounds if x > to_us(live_from))})
     for cid, rows in changes.items():
-        per = days.get(cid)
-        if per is None:
+        if cid not in last24:
             continue
         spans = [(to_us(at), s) for at, s in rows]
         for start_us, t in zip(live_bounds, tally_spans(spans, live_bounds), strict=False):
             i = bisect_right(bounds, start_us) - 1
             if 0 <= i < n:
-                per[i] = tuple(a + b for a, b in zip(per[i], _fields(t), strict=True))
+                _plus(extra.setdefault((cid, i), [0] * 6), _fields(t))
         if hour_mark is None:
             heads[cid] = tally(spans, to_us(back), bounds[-1])
         else:
             head = tally(spans, to_us(back), to_us(min(day24, hour_mark)))
             heads[cid] = add(head, tally(spans, to_us(max(hour_mark, day24)), bounds[-1]))
-    interned: dict[tuple[int, ...], Tally] = {}
-
-    def intern(row: tuple[int, ...]) -> Tally:
-        t = interned.get(row)
-        if t is None:
-            t = interned[row] = Tally(*row)
-        return t
-
+    for cid in cids:
+        days.setdefault(cid, list(empty))
+    for (cid, i), vals in extra.items():
+        per = days[cid]
+        per[i] = intern(tuple(a + b for a, b in zip(_fields(per[i]), vals, strict=True)))
     out = {}
     for cid in cids:
-        h = History([intern(d) for d in days[cid]], Tally(*last24[cid]))
+        h = History(days[cid], Tally(*last24[cid]))
         if cid in heads:
             h.last24 = add(h.last24, heads[cid])
         out[cid] = h
@@ -129,32 +134,38 @@ def component_history(
 
 # The daily rows before the day mark never change (rolling only appends after the mark;
 # retention only takes rows off the front), so they are read once per engine and day mark,
-# not on every render: 1,000 components x 90 days is 90,000 rows.
-_DAYS: weakref.WeakKeyDictionary[sa.Engine, tuple[tuple[object, ...], dict[str, tuple[tuple[int, ...], ...]]]] = (
+# not on every render: 1,000 components x 90 days is 90,000 rows, a few thousand distinct.
+_DAYS: weakref.WeakKeyDictionary[sa.Engine, tuple[tuple[object, ...], dict[str, tuple[Tally, ...]]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def _rolled_days(
     conn: sa.Connection, cids: Sequence[str], bounds_s: Sequence[int], first: datetime, day_mark: datetime
-) -> dict[str, tuple[tuple[int, ...], ...]]:
-    """Per component, its daily rows in [first, day_mark) as 6-tuples by day index (empty days
-    zero). Cached by the engine, the day mark, the days and components asked, and the count
-    of daily rows in the range (so rows pruned or added by hand read afresh)."""
+) -> dict[str, tuple[Tally, ...]]:
+    """Per component, its daily rows in [first, day_mark) as one Tally per day index (empty
+    days zero; equal days one object). Cached by the engine, the day mark, the days and
+    components asked, and the count of daily rows in the range (so rows pruned or added by
+    hand read afresh)."""
     n = len(bounds_s) - 1
     count = rollups.count_rows(conn, "d", first, day_mark)
     key = (str(conn.engine.url), tuple(cids), tuple(bounds_s[:-1]), first, day_mark, count)
     cached = _DAYS.get(conn.engine)
     if cached is not None and cached[0] == key:
         return cached[1]
-    empty = (0, 0, 0, 0, 0, 0)
-    days: dict[str, list[tuple[int, ...]]] = {cid: [empty] * n for cid in cids}
+    interned: dict[tuple[int, ...], Tally] = {}
+    empty = Tally()
+    days: dict[str, list[Tally]] = {cid: [empty] * n for cid in cids}
     index = {b: i for i, b in enumerate(bounds_s[:-1])}  # a daily row starts at a local midnight
     for row in rollups.component_tallies(conn, "d", first, day_mark, _W):
         per = days.get(row[0])
         i = index.get(row[1])
         if per is not None and i is not None:
-            per[i] = row[2:]
+            vals = row[2:]
+            t = interned.get(vals)
+            if t is None:
+                t = interned[vals] = Tally(*vals)
+            per[i] = t
     found = {cid: tuple(per) for cid, per in days.items()}
     _DAYS[conn.engine] = (key, found)
     return found

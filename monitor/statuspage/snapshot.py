@@ -100,13 +100,14 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
          if r.resolved_at is None and r.status != "monitoring"),
         {s.name: component_of(s) for s in specs}, {s.name: s.kind for s in specs}, failing,
     )
-    shared: dict[tuple[int, Tally], tuple[DayBar, bytes]] = {}
+    shared = _BARS.start(len(days))
     impacts = {i.id: i.impact for i in incidents}  # a bar's text names its incidents' impact
     components = tuple(
         _component_view(i, c, current.get(c.id), tallies[c.id], days, touched.get(c.id, {}),
                         _affected_view(affected.get(c.id), configured), shared, impacts)
         for i, c in enumerate(public)
     )
+    _BARS.done()
     recent_since = now - timedelta(days=RECENT_DAYS)
     return Snapshot(
         page=PageInfo(
@@ -140,6 +141,43 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
     )
 
 
+class _BarMemo:
+    """Day bars without incidents (and their repr), by date and Tally, kept from one snapshot
+    to the next: a bar is a function of those two, and the rolled days' tallies are the same
+    from render to render (history._rolled_days). Holds the last snapshot's bars only.
+    Within a snapshot, bars are looked up by day index and the Tally's identity (history
+    interns them, and every one stays alive in the snapshot's histories), which is cheap;
+    the value lookup is only for the first sight of each (day, Tally). Used from the page's
+    worker thread; a race costs a miss, never a wrong bar."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[date, Tally], tuple[DayBar, bytes]] = {}
+        self._used: dict[tuple[date, Tally], tuple[DayBar, bytes]] = {}
+        self._by_id: list[dict[int, tuple[DayBar, bytes]]] = []
+
+    def start(self, days: int) -> _BarMemo:
+        self._used, self._by_id = {}, [{} for _ in range(days)]
+        return self
+
+    def bar(self, i: int, day: date, t: Tally) -> tuple[DayBar, bytes]:
+        by_id = self._by_id[i]
+        made = by_id.get(id(t))
+        if made is None:
+            key = (day, t)
+            made = self._used.get(key) or self._kept.get(key)
+            if made is None:
+                bar = DayBar(day, t.percent, t.down_minutes, t.level, ())
+                made = (bar, repr(bar).encode())
+            self._used[key] = by_id[id(t)] = made
+        return made
+
+    def done(self) -> None:
+        self._kept, self._used, self._by_id = self._used, {}, []
+
+
+_BARS = _BarMemo()
+
+
 def check_specs(config: Config) -> list[CheckSpec]:
     """The configured checks as their common base type (the union is built at import time)."""
     return list(config.checks)
@@ -162,10 +200,10 @@ def _component_view(
     days: list[tuple[date, datetime]],
     touched: dict[int, list[int]],
     affected: AffectedView | None = None,
-    shared: dict[tuple[int, Tally], tuple[DayBar, bytes]] | None = None,
+    shared: _BarMemo | None = None,
     impacts: dict[int, str] | None = None,
 ) -> ComponentView:
-    """`shared` holds the bars already made (with their repr), by day and tally: a calm day is
+    """`shared` holds the bars already made (with their repr), by date and tally: a calm day is
     the same bar for most components (one object, its percent and level worked out once).
     The view's `key` digests its repr (bars included): the card's cache key and its part of
     the page's digest (service.snapshot_digest); it names the impact of the incidents on its
@@ -180,16 +218,16 @@ def _component_view(
         w: t.percent if enough_data(timedelta(microseconds=t.known), _WINDOW_SPAN[w]) else None
         for w, t in history.windows(past).items()
     }
-    memo: dict[tuple[int, Tally], tuple[DayBar, bytes]] = {} if shared is None else shared
+    memo = shared or _BarMemo().start(len(days))
     bars: list[DayBar] = []
     texts: list[bytes] = []
     for i, t in enumerate(past.days):
-        made = None if i in touched else memo.get((i, t))
-        if made is None:
-            bar = DayBar(days[i][0], t.percent, t.down_minutes, t.level, tuple(touched.get(i, ())))
+        ids = touched.get(i)
+        if ids:
+            bar = DayBar(days[i][0], t.percent, t.down_minutes, t.level, tuple(ids))
             made = (bar, repr(bar).encode())
-            if not bar.incidents:
-                memo[(i, t)] = made
+        else:
+            made = memo.bar(i, days[i][0], t)
         bars.append(made[0])
         texts.append(made[1])
     fields: dict[str, Any] = dict(
