@@ -2,7 +2,7 @@
 90 days of history, from a real SQLite file; print time and peak memory (median of runs).
 
     PYTHONPATH=. python bench/statuspage_render.py [--components 1000] [--runs 5] [--changes 12]
-        [--touch 10] [--keep DIR] [--table FILE]
+        [--touch 10] [--keep DIR] [--before TREE] [--table FILE]
 
 History: each component has `--changes` status transitions over 92 days (outages, degraded
 spells, maintenance), 2 resolved incidents with updates, and the latency chart has a day of
@@ -21,13 +21,16 @@ write (atomic files). Two kinds of render, each `--runs` times:
 its digest, no build, no write. The renders run in a child process of their own (the seeding
 stays out of its memory): peak memory is tracemalloc's peak of Python allocations during one
 extra first render (tracing slows it, so it is timed separately), plus that process's max RSS.
-`--keep DIR` seeds into DIR once and reuses it (same arguments).
+`--keep DIR` seeds into DIR once and reuses it (same arguments). `--before TREE` first runs
+the same renders over another checkout's monitor package (same seeded database; a tree
+without render.Fragments re-renders everything, as it does in its own loop).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import shutil
@@ -39,6 +42,7 @@ import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "statuspage"))
 
@@ -47,12 +51,18 @@ from statuspage_seed import Seed
 
 from monitor.config import Config, load_config
 from monitor.core.results import Result, Status
-from monitor.statuspage.render import Fragments, SiteWriter, build_files
+from monitor.statuspage.render import SiteWriter, build_files
 from monitor.statuspage.service import snapshot_digest
 from monitor.statuspage.snapshot import build_snapshot
 from monitor.store import Store
 
+try:  # --before TREE runs this script over an older monitor package, which may not have it
+    from monitor.statuspage.render import Fragments
+except ImportError:  # pragma: no cover - the older tree: every render renders everything
+    Fragments = None  # type: ignore[assignment,misc]
+
 NOW = datetime(2026, 3, 2, 6, 30, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def setup(work: Path, n: int, changes: int) -> tuple[Config, Store]:
@@ -101,20 +111,20 @@ def setup(work: Path, n: int, changes: int) -> tuple[Config, Store]:
     return config, store
 
 
-def run_once(config: Config, store: Store, out: Path, fragments: Fragments | None = None,
+def run_once(config: Config, store: Store, out: Path, fragments: Any = None,
              writer: SiteWriter | None = None) -> dict[str, float]:
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     snap = build_snapshot(store, config, NOW)
     t1 = time.perf_counter()
-    files = build_files(snap, fragments)
+    files = build_files(snap, fragments) if fragments is not None else build_files(snap)
     t2 = time.perf_counter()
     stats = (writer or SiteWriter(out)).write(files)
-    t3 = time.perf_counter()
+    t3, c3 = time.perf_counter(), time.process_time()
     again = build_snapshot(store, config, NOW)
     unchanged = snapshot_digest(again) == snapshot_digest(snap)
     t4 = time.perf_counter()
     pages = [k for k in files if k.endswith(".html") and "/" not in k and k.startswith(("index", "components-"))]
-    return {"snapshot": t1 - t0, "build": t2 - t1, "write": t3 - t2, "total": t3 - t0,
+    return {"snapshot": t1 - t0, "build": t2 - t1, "write": t3 - t2, "total": t3 - t0, "cpu": c3 - c0,
             "unchanged": (t4 - t3) if unchanged else float("nan"),
             "files": stats.files, "written": stats.written, "bytes": stats.bytes, "index": len(files["index.html"]),
             "pages": len(pages), "largest": max(len(files[k]) for k in pages),
@@ -126,7 +136,7 @@ PHASES = ("snapshot", "build", "write", "total", "unchanged")
 
 
 def median(runs: list[dict[str, float]]) -> dict[str, float]:
-    return {k: statistics.median(r[k] for r in runs) for k in (*PHASES, "written", "made", "reused")}
+    return {k: statistics.median(r[k] for r in runs) for k in (*PHASES, "cpu", "written", "made", "reused")}
 
 
 def render(args: argparse.Namespace, work: Path) -> None:
@@ -145,7 +155,7 @@ def render(args: argparse.Namespace, work: Path) -> None:
     cold = [first(work / f"first{k}") for k in range(args.runs)]
     store = Store(url)
     seed = Seed(store)
-    fragments, writer = Fragments(), SiteWriter(work / "loop")
+    fragments, writer = Fragments() if Fragments is not None else None, SiteWriter(work / "loop")
     run_once(config, store, work / "loop", fragments, writer)
     again = []
     for k in range(args.runs):
@@ -153,24 +163,25 @@ def render(args: argparse.Namespace, work: Path) -> None:
             seed.status(f"c{(1 + k * args.touch + j) % args.components:04d}", "major_outage", NOW - timedelta(minutes=10))
         again.append(run_once(config, store, work / "loop", fragments, writer))
     store.close()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before tracing, which has its own cost
     tracemalloc.start()
     first(work / "traced")
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     c, a, r0 = median(cold), median(again), cold[0]
+    print(f"== {args.label}")
     for label, m, runs in (("first render", c, cold), (f"re-render, {args.touch} components changed", a, again)):
         print(f"{label}: runs {args.runs}, median seconds: snapshot {m['snapshot']:.3f}, build {m['build']:.3f}, "
               f"write {m['write']:.3f}, total {m['total']:.3f} "
-              f"(min {min(x['total'] for x in runs):.3f}, max {max(x['total'] for x in runs):.3f})")
+              f"(min {min(x['total'] for x in runs):.3f}, max {max(x['total'] for x in runs):.3f}; CPU {m['cpu']:.3f})")
     print(f"re-render: {a['made']:.0f} pieces rendered, {a['reused']:.0f} kept; {a['written']:.0f} files written")
     print(f"unchanged page (snapshot + digest, nothing built or written): {c['unchanged']:.3f} s")
     print(f"output: {r0['files']} files, {r0['bytes'] / 1e6:.1f} MB; first page (index.html) "
           f"{r0['index'] / 1e6:.2f} MB, {r0['pages']} component pages (largest {r0['largest'] / 1e6:.2f} MB), "
           f"summary.json {r0['summary'] / 1e6:.2f} MB")
     print(f"peak memory: {peak / 1e6:.0f} MB traced Python allocations during one first render; "
-          f"render process max RSS {rss:.0f} MB")
-    if args.table:
+          f"render process max RSS {rss:.0f} MB (all the renders above)")
+    if args.table and args.label == "this tree":
         rows = [
             {"target": "status page: page + JSON < 0.5 s (1,000 components x 90 days)",
              "measured": f"{a['total']:.3f} s re-render ({args.touch} changed)", "peer": f"first render {c['total']:.3f} s",
@@ -192,7 +203,9 @@ def main() -> None:
     ap.add_argument("--touch", type=int, default=10, help="components that change status before each re-render")
     ap.add_argument("--keep", help="seed into this folder once and reuse it")
     ap.add_argument("--table", help="append the summary rows (JSON lines) to this file")
+    ap.add_argument("--before", type=Path, help="another checkout to measure the same way first (the 'before')")
     ap.add_argument("--render", help=argparse.SUPPRESS)  # the child: render from this seeded folder
+    ap.add_argument("--label", default="this tree", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.render:
         render(args, Path(args.render))
@@ -210,12 +223,19 @@ def main() -> None:
             marker.write_text(wanted)
             print(f"seeded {args.components} components x 92 days ({args.components * (args.changes + 1)} status "
                   f"changes, {args.components * 2} incidents) in {time.perf_counter() - t:.1f} s")
-        work = Path(tmp) / "work"
-        shutil.copytree(seeded, work, ignore=shutil.ignore_patterns("first*", "loop", "traced", "warm"))
-        (work / "config.yaml").write_text((seeded / "config.yaml").read_text().replace(str(seeded), str(work)))
-        cmd = [sys.executable, __file__, "--render", str(work), "--components", str(args.components),
-               "--runs", str(args.runs), "--touch", str(args.touch), *(["--table", args.table] if args.table else [])]
-        sys.exit(subprocess.run(cmd, check=False).returncode)
+        trees = ([(f"before: {args.before}", args.before.resolve())] if args.before else []) + [("this tree", ROOT)]
+        for label, tree in trees:
+            work = Path(tmp) / "work"
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.copytree(seeded, work, ignore=shutil.ignore_patterns("first*", "loop", "traced", "warm"))
+            (work / "config.yaml").write_text((seeded / "config.yaml").read_text().replace(str(seeded), str(work)))
+            cmd = [sys.executable, __file__, "--render", str(work), "--components", str(args.components),
+                   "--runs", str(args.runs), "--touch", str(args.touch), "--label", label,
+                   *(["--table", args.table] if args.table else [])]
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            code = subprocess.run(cmd, check=False, env=env).returncode
+            if code:
+                sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -186,7 +186,7 @@ def windows(h: History) -> dict[str, Tally]:
     for n, label in _WANTED:
         part = h.days[max(len(h.days) - n, 0) : len(h.days) - done] if done < len(h.days) else []
         if part:
-            acc = tuple(a + sum(col) for a, col in zip(acc, zip(*map(_fields, part)), strict=True))
+            acc = tuple(a + sum(col) for a, col in zip(acc, zip(*map(_fields, part), strict=True), strict=True))
         done = n
         out[label] = Tally(*acc)
     return out

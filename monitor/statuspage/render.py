@@ -23,7 +23,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any, cast
@@ -259,13 +259,13 @@ def build_files(snap: Snapshot, fragments: Fragments | None = None) -> dict[str,
         ]
         base = ctx.variables("index.html", statics)
         where = (lang, snap.page.language, snap.page.timezone)
-        ui = env.get_template("macros.html.j2").make_module(base)
+        ui: Any = env.get_template("macros.html.j2").make_module(base)
 
         def incident(i: IncidentView, heading: str = "h3", ui: Any = ui, where: tuple[str, ...] = where) -> Markup:
             ident = incident_keys.get(i.id) or repr(i)
             return cast(Markup, cache.get(("incident", *where, heading, ident), lambda: ui.incident(i, heading)))
 
-        parts = env.get_template("index_parts.html.j2").make_module({**base, "charts": charts, "incident": incident})
+        parts: Any = env.get_template("index_parts.html.j2").make_module({**base, "charts": charts, "incident": incident})
 
         def card(c: ComponentView, parts: Any = parts, where: tuple[str, ...] = where) -> Markup:
             return cast(Markup, cache.get(("card", *where, c.key or repr(c)), lambda: parts.card(c)))
@@ -319,7 +319,7 @@ def _badges(snap: Snapshot, cache: Fragments) -> dict[str, bytes]:
     out = {}
     for c in snap.components:
         key = ("badges", snap.page.language, repr(c.name), c.status, c.uptime["30d"])
-        out[f"badges/{c.id}.svg"], out[f"badges/uptime/{c.id}.svg"] = cache.get(key, lambda c=c: _badge_pair(c, tpl, t))
+        out[f"badges/{c.id}.svg"], out[f"badges/uptime/{c.id}.svg"] = cache.get(key, partial(_badge_pair, c, tpl, t))
     return out
 
 
@@ -347,7 +347,7 @@ def _feed(snap: Snapshot, cache: Fragments, keys: dict[int, str]) -> bytes:
 
     tpl = environment().get_template("feed.atom.j2")
     link: Callable[[str], str] = lambda path: (base or "") + path  # noqa: E731
-    ui = environment().get_template("feed_entry.atom.j2").make_module(
+    ui: Any = environment().get_template("feed_entry.atom.j2").make_module(
         {"t": ctx.t, "txt": ctx.txt, "iso": ctx.iso, "link": link}
     )
     entries: list[tuple[datetime, Markup]] = []
@@ -376,7 +376,7 @@ def _feed(snap: Snapshot, cache: Fragments, keys: dict[int, str]) -> bytes:
     where = ("feed", snap.page.language, snap.page.timezone, snap.page.name, base)
     for i in (*snap.active_incidents, *snap.past_incidents):
         updated = i.updated_at or snap.generated_at
-        entries.append((updated, cache.get((*where, keys.get(i.id) or repr(i), updated), lambda i=i, u=updated: incident_entry(i, u))))
+        entries.append((updated, cache.get((*where, keys.get(i.id) or repr(i), updated), partial(incident_entry, i, updated))))
     entries.sort(key=lambda e: e[0], reverse=True)
     return tpl.render(
         snap=snap, lang=snap.page.language, t=ctx.t, txt=ctx.txt, iso=ctx.iso, entries=[e for _, e in entries],
@@ -409,6 +409,7 @@ class SiteWriter:
         self.out.mkdir(parents=True, exist_ok=True)
         previous = self._manifest()
         written = 0
+        folders: set[Path] = {self.out}  # made (or found) in this write: one mkdir per folder, not per file
         ordered = sorted(files, key=lambda p: (p.endswith(".html"), p))  # HTML last
         for rel in ordered:
             data = files[rel]
@@ -419,7 +420,10 @@ class SiteWriter:
             if rel not in self._digests and _same(target, data):
                 self._digests[rel] = digest
                 continue
-            _atomic_write(target, data)
+            if target.parent not in folders:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                folders.add(target.parent)
+            _atomic_write(target, data, mkdir=False)
             self._digests[rel] = digest
             written += 1
         removed = 0
@@ -448,8 +452,9 @@ def _same(path: Path, data: bytes) -> bool:
         return False
 
 
-def _atomic_write(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _atomic_write(target: Path, data: bytes, *, mkdir: bool = True) -> None:
+    if mkdir:
+        target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
