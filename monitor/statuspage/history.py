@@ -49,6 +49,10 @@ def add(a: Tally, b: Tally) -> Tally:
 class History:
     days: list[Tally]
     last24: Tally = field(default_factory=Tally)
+    # The kept rolled days this history started from (_rolled_days, one object per day mark)
+    # and how many leading days are still exactly those: what the page may reuse.
+    rolled: tuple[Tally, ...] = ()
+    stable: int = 0
 
 
 def _plus(acc: list[int], row: Sequence[int]) -> None:
@@ -78,6 +82,7 @@ def component_history(
 
     empty = [intern((0, 0, 0, 0, 0, 0))] * n
     days: dict[str, list[Tally]] = {}
+    rolled: dict[str, tuple[Tally, ...]] = {}  # the kept tuples themselves (see _rolled_days)
     extra: dict[tuple[str, int], list[int]] = {}  # (component, day) -> what the hours and the live tail add
     last24: dict[str, list[int]] = {cid: [0] * 6 for cid in cids}
     first = _from_us(bounds[0])
@@ -89,7 +94,8 @@ def component_history(
     if hour_mark is not None:
         day_mark = rollups.mark(conn, "day") or first
         if day_mark > first:
-            days = {cid: list(rolled) for cid, rolled in _rolled_days(conn, cids, bounds_s, first, day_mark).items()}
+            rolled = _rolled_days(conn, cids, bounds_s, first, day_mark)
+            days = {cid: list(kept) for cid, kept in rolled.items()}
         day_mark_s, day24_s = int(day_mark.timestamp()), int(day24.timestamp())
         since = min(max(day_mark, first), day24)
         for cid, start, *vals in rollups.component_tallies(conn, "h", since, hour_mark, _W):
@@ -120,12 +126,15 @@ def component_history(
             heads[cid] = add(head, tally(spans, to_us(max(hour_mark, day24)), bounds[-1]))
     for cid in cids:
         days.setdefault(cid, list(empty))
+    stable = dict.fromkeys(cids, n)
     for (cid, i), vals in extra.items():
         per = days[cid]
         per[i] = intern(tuple(a + b for a, b in zip(_fields(per[i]), vals, strict=True)))
+        stable[cid] = min(stable[cid], i)
     out = {}
     for cid in cids:
-        h = History(days[cid], Tally(*last24[cid]))
+        kept = rolled.get(cid, ())
+        h = History(days[cid], Tally(*last24[cid]), kept, stable[cid] if kept else 0)
         if cid in heads:
             h.last24 = add(h.last24, heads[cid])
         out[cid] = h
@@ -177,19 +186,31 @@ _fields = attrgetter("known", "up_halves", "major", "partial", "degraded", "main
 _WANTED = ((7, "7d"), (30, "30d"), (90, "90d"))
 
 
-def windows(h: History) -> dict[str, Tally]:
+def windows(h: History, heads: dict[int, tuple[int, ...]] | None = None, stable: int = 0) -> dict[str, Tally]:
     """The uptime windows of one component: 24h, and the last 7, 30, 90 daily bars (fewer
-    days than a window: all of them), summed column-wise over the newest days."""
+    days than a window: all of them). `heads` (from window_heads) are the sums of each
+    window's days before `stable`, kept from an earlier render; only the rest is summed."""
     out = {"24h": h.last24}
-    acc = (0, 0, 0, 0, 0, 0)
-    done = 0
-    for n, label in _WANTED:
-        part = h.days[max(len(h.days) - n, 0) : len(h.days) - done] if done < len(h.days) else []
-        if part:
-            acc = tuple(a + sum(col) for a, col in zip(acc, zip(*map(_fields, part), strict=True), strict=True))
-        done = n
-        out[label] = Tally(*acc)
+    n = len(h.days)
+    for w, label in _WANTED:
+        start = max(n - w, 0)
+        if heads is None:
+            out[label] = Tally(*_sum(h.days[start:]))
+        else:
+            out[label] = Tally(*(a + b for a, b in zip(heads[w], _sum(h.days[max(start, stable):]), strict=True)))
     return out
+
+
+def window_heads(days: Sequence[Tally], stable: int) -> dict[int, tuple[int, ...]]:
+    """Per window length, the sum of its days before `stable` (see windows)."""
+    n = len(days)
+    return {w: _sum(days[max(n - w, 0) : stable]) for w, _ in _WANTED}
+
+
+def _sum(part: Sequence[Tally]) -> tuple[int, ...]:
+    if not part:
+        return (0, 0, 0, 0, 0, 0)
+    return tuple(sum(col) for col in zip(*map(_fields, part), strict=True))
 
 
 def latency_chart(

@@ -14,6 +14,7 @@ import math
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -154,10 +155,18 @@ class _BarMemo:
         self._kept: dict[tuple[date, Tally], tuple[DayBar, bytes]] = {}
         self._used: dict[tuple[date, Tally], tuple[DayBar, bytes]] = {}
         self._by_id: list[dict[int, tuple[DayBar, bytes]]] = []
+        self._heads: dict[str, _Head] = {}
+        self._heads_used: dict[str, _Head] = {}
 
     def start(self, days: int) -> _BarMemo:
-        self._used, self._by_id = {}, [{} for _ in range(days)]
+        self._used, self._by_id, self._heads_used = {}, [{} for _ in range(days)], {}
         return self
+
+    def kept_head(self, cid: str) -> _Head | None:
+        return self._heads.get(cid)
+
+    def keep_head(self, cid: str, head: _Head) -> None:
+        self._heads_used[cid] = head
 
     def bar(self, i: int, day: date, t: Tally) -> tuple[DayBar, bytes]:
         by_id = self._by_id[i]
@@ -173,6 +182,7 @@ class _BarMemo:
 
     def done(self) -> None:
         self._kept, self._used, self._by_id = self._used, {}, []
+        self._heads, self._heads_used = self._heads_used, {}
 
 
 _BARS = _BarMemo()
@@ -214,14 +224,43 @@ def _component_view(
         status, since, updated = NO_DATA, None, None
     if status not in SEVERITY:
         status = NO_DATA
+    memo = shared or _BarMemo().start(len(days))
+    # The leading days still exactly as rolled (history.History.stable) were worked out by
+    # an earlier render: their bars, their part of the key and of the windows are kept.
+    stable = past.stable
+    early = tuple(sorted((i, tuple(ids)) for i, ids in touched.items() if i < stable))
+    kept = memo.kept_head(comp.id)
+    if (kept is None or kept.rolled is not past.rolled or kept.stable != stable or kept.early != early
+            or kept.day0 != days[0][0]):
+        bars, texts = _bars(past.days[:stable], 0, days, touched, memo)
+        digest = hashlib.sha256(b"".join(texts))
+        kept = _Head(past.rolled, stable, early, days[0][0], tuple(bars), digest,
+                     history.window_heads(past.days, stable))
+    memo.keep_head(comp.id, kept)
+    more, texts = _bars(past.days[stable:], stable, days, touched, memo)
     uptime = {
         w: t.percent if enough_data(timedelta(microseconds=t.known), _WINDOW_SPAN[w]) else None
-        for w, t in history.windows(past).items()
+        for w, t in history.windows(past, kept.windows, stable).items()
     }
-    memo = shared or _BarMemo().start(len(days))
+    fields: dict[str, Any] = dict(
+        id=comp.id, name=comp.name, description=comp.description, group=comp.group, position=position,
+        status=status, since=since, updated_at=updated, uptime=uptime, affected=affected,
+    )
+    named = sorted({(iid, (impacts or {}).get(iid, "")) for ids in touched.values() for iid in ids})
+    digest = kept.digest.copy()  # the kept days' bars, then the others, then the rest of the view
+    digest.update(b"".join(texts))
+    digest.update(repr((ComponentView(**fields, bars=()), named)).encode())
+    return ComponentView(**fields, bars=kept.bars + tuple(more), key=digest.hexdigest())
+
+
+def _bars(
+    tallies: Sequence[Tally], offset: int, days: list[tuple[date, datetime]], touched: dict[int, list[int]],
+    memo: _BarMemo,
+) -> tuple[list[DayBar], list[bytes]]:
+    """The bars (and their repr) of days offset, offset + 1, ... with these tallies."""
     bars: list[DayBar] = []
     texts: list[bytes] = []
-    for i, t in enumerate(past.days):
+    for i, t in enumerate(tallies, start=offset):
         ids = touched.get(i)
         if ids:
             bar = DayBar(days[i][0], t.percent, t.down_minutes, t.level, tuple(ids))
@@ -230,14 +269,20 @@ def _component_view(
             made = memo.bar(i, days[i][0], t)
         bars.append(made[0])
         texts.append(made[1])
-    fields: dict[str, Any] = dict(
-        id=comp.id, name=comp.name, description=comp.description, group=comp.group, position=position,
-        status=status, since=since, updated_at=updated, uptime=uptime, affected=affected,
-    )
-    named = sorted({(iid, (impacts or {}).get(iid, "")) for ids in touched.values() for iid in ids})
-    head = repr((ComponentView(**fields, bars=()), named)).encode()
-    key = hashlib.sha256(b"".join((head, *texts))).hexdigest()
-    return ComponentView(**fields, bars=tuple(bars), key=key)
+    return bars, texts
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """A component's leading days as an earlier render worked them out (see _component_view)."""
+
+    rolled: tuple[Tally, ...]
+    stable: int
+    early: tuple[tuple[int, tuple[int, ...]], ...]  # incidents on those days
+    day0: date
+    bars: tuple[DayBar, ...]
+    digest: Any  # hashlib's sha256 over those bars' repr
+    windows: dict[int, tuple[int, ...]]
 
 
 def _affected_view(a: Any, configured: dict[str, Component]) -> AffectedView | None:
