@@ -101,14 +101,14 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
          if r.resolved_at is None and r.status != "monitoring"),
         {s.name: component_of(s) for s in specs}, {s.name: s.kind for s in specs}, failing,
     )
-    shared = _BARS.start(len(days))
+    shared = _BarMemo(len(days), _Kept.state)
     impacts = {i.id: i.impact for i in incidents}  # a bar's text names its incidents' impact
     components = tuple(
         _component_view(i, c, current.get(c.id), tallies[c.id], days, touched.get(c.id, {}),
                         _affected_view(affected.get(c.id), configured), shared, impacts)
         for i, c in enumerate(public)
     )
-    _BARS.done()
+    _Kept.state = (shared.used, shared.heads_used)
     recent_since = now - timedelta(days=RECENT_DAYS)
     return Snapshot(
         page=PageInfo(
@@ -143,49 +143,46 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
 
 
 class _BarMemo:
-    """Day bars without incidents (and their repr), by date and Tally, kept from one snapshot
-    to the next: a bar is a function of those two, and the rolled days' tallies are the same
-    from render to render (history._rolled_days). Holds the last snapshot's bars only.
-    Within a snapshot, bars are looked up by day index and the Tally's identity (history
-    interns them, and every one stays alive in the snapshot's histories), which is cheap;
-    the value lookup is only for the first sight of each (day, Tally). Used from the page's
-    worker thread; a race costs a miss, never a wrong bar."""
+    """One snapshot's day bars without incidents (and their repr), by date and Tally, and its
+    components' leading days (_Head), starting from what the last snapshot kept: a bar is a
+    function of its date and Tally, and the rolled days' tallies are the same objects from
+    render to render (history._rolled_days). Within a snapshot, bars are looked up by day
+    index and the Tally's identity (history interns them, and every one stays alive in the
+    snapshot's histories), which is cheap; the value lookup is only for the first sight of
+    each (day, Tally). Each snapshot has its own memo (the page's worker thread and the
+    /internal/ page may build one at the same time); what is kept is swapped in whole."""
 
-    def __init__(self) -> None:
-        self._kept: dict[tuple[date, Tally], tuple[DayBar, bytes]] = {}
-        self._used: dict[tuple[date, Tally], tuple[DayBar, bytes]] = {}
-        self._by_id: list[dict[int, tuple[DayBar, bytes]]] = []
-        self._heads: dict[str, _Head] = {}
-        self._heads_used: dict[str, _Head] = {}
-
-    def start(self, days: int) -> _BarMemo:
-        self._used, self._by_id, self._heads_used = {}, [{} for _ in range(days)], {}
-        return self
+    def __init__(self, days: int, kept: tuple[dict[tuple[date, Tally], tuple[DayBar, bytes]], dict[str, _Head]]) -> None:
+        self._kept, self._heads = kept
+        self.used: dict[tuple[date, Tally], tuple[DayBar, bytes]] = {}
+        self.heads_used: dict[str, _Head] = {}
+        self._by_id: list[dict[int, tuple[DayBar, bytes]]] = [{} for _ in range(days)]
 
     def kept_head(self, cid: str) -> _Head | None:
         return self._heads.get(cid)
 
     def keep_head(self, cid: str, head: _Head) -> None:
-        self._heads_used[cid] = head
+        self.heads_used[cid] = head
 
     def bar(self, i: int, day: date, t: Tally) -> tuple[DayBar, bytes]:
         by_id = self._by_id[i]
         made = by_id.get(id(t))
         if made is None:
             key = (day, t)
-            made = self._used.get(key) or self._kept.get(key)
+            made = self.used.get(key) or self._kept.get(key)
             if made is None:
                 bar = DayBar(day, t.percent, t.down_minutes, t.level, ())
                 made = (bar, repr(bar).encode())
-            self._used[key] = by_id[id(t)] = made
+            self.used[key] = by_id[id(t)] = made
         return made
 
-    def done(self) -> None:
-        self._kept, self._used, self._by_id = self._used, {}, []
-        self._heads, self._heads_used = self._heads_used, {}
+
+class _Kept:
+    """What the last snapshot's memo holds, for the next one (one reference, swapped whole)."""
+
+    state: tuple[dict[tuple[date, Tally], tuple[DayBar, bytes]], dict[str, _Head]] = ({}, {})
 
 
-_BARS = _BarMemo()
 
 
 def check_specs(config: Config) -> list[CheckSpec]:
@@ -224,7 +221,7 @@ def _component_view(
         status, since, updated = NO_DATA, None, None
     if status not in SEVERITY:
         status = NO_DATA
-    memo = shared or _BarMemo().start(len(days))
+    memo = shared or _BarMemo(len(days), ({}, {}))
     # The leading days still exactly as rolled (history.History.stable) were worked out by
     # an earlier render: their bars, their part of the key and of the windows are kept.
     stable = past.stable
