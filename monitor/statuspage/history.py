@@ -21,10 +21,12 @@ so the page's formula and its flooring are the same as before.
 
 from __future__ import annotations
 
+import weakref
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 import sqlalchemy as sa
 
@@ -47,6 +49,10 @@ def add(a: Tally, b: Tally) -> Tally:
 class History:
     days: list[Tally]
     last24: Tally = field(default_factory=Tally)
+    # The kept rolled days this history started from (_rolled_days, one object per day mark)
+    # and how many leading days are still exactly those: what the page may reuse.
+    rolled: tuple[Tally, ...] = ()
+    stable: int = 0
 
 
 def _plus(acc: list[int], row: Sequence[int]) -> None:
@@ -58,10 +64,26 @@ def component_history(
     conn: sa.Connection, have: set[str], cids: Sequence[str], bounds: Sequence[int], now: datetime
 ) -> dict[str, History]:
     """Per component: a Tally per day span [bounds[i], bounds[i+1]) and the last 24 hours.
-    `bounds` are microseconds since the epoch (local midnights, then now)."""
+    `bounds` are microseconds since the epoch (local midnights, then now).
+
+    One Tally per distinct day: most days of most components are the same whole calm day, so
+    1,000 components x 90 days make a few thousand objects, not 90,000 (and the page's
+    per-bar arithmetic is done once per value). The rolled days come from `_rolled_days`
+    (read once per day mark); the hours after the day mark and the live tail are added to
+    the days they fall in."""
     n = len(bounds) - 1
-    empty = (0, 0, 0, 0, 0, 0)
-    days: dict[str, list[Sequence[int]]] = {cid: [empty] * n for cid in cids}
+    interned: dict[tuple[int, ...], Tally] = {}
+
+    def intern(row: tuple[int, ...]) -> Tally:
+        t = interned.get(row)
+        if t is None:
+            t = interned[row] = Tally(*row)
+        return t
+
+    empty = [intern((0, 0, 0, 0, 0, 0))] * n
+    days: dict[str, list[Tally]] = {}
+    rolled: dict[str, tuple[Tally, ...]] = {}  # the kept tuples themselves (see _rolled_days)
+    extra: dict[tuple[str, int], list[int]] = {}  # (component, day) -> what the hours and the live tail add
     last24: dict[str, list[int]] = {cid: [0] * 6 for cid in cids}
     first = _from_us(bounds[0])
     back = now - timedelta(hours=24)
@@ -72,63 +94,123 @@ def component_history(
     if hour_mark is not None:
         day_mark = rollups.mark(conn, "day") or first
         if day_mark > first:
-            index = {b: i for i, b in enumerate(bounds_s[:-1])}  # a daily row starts at a local midnight
-            for cid, start, *vals in rollups.component_tallies(conn, "d", first, day_mark, _W):
-                per = days.get(cid)
-                i = index.get(start)
-                if per is not None and i is not None:
-                    per[i] = vals
+            rolled = _rolled_days(conn, cids, bounds_s, first, day_mark)
+            days = {cid: list(kept) for cid, kept in rolled.items()}
         day_mark_s, day24_s = int(day_mark.timestamp()), int(day24.timestamp())
         since = min(max(day_mark, first), day24)
         for cid, start, *vals in rollups.component_tallies(conn, "h", since, hour_mark, _W):
-            per = days.get(cid)
-            if per is None:
+            if cid not in last24:
                 continue
             if start >= day_mark_s:
                 i = bisect_right(bounds_s, start) - 1
                 if 0 <= i < n:
-                    per[i] = [a + b for a, b in zip(per[i], vals, strict=True)]
+                    _plus(extra.setdefault((cid, i), [0] * 6), vals)
             if start >= day24_s:
                 _plus(last24[cid], vals)
-    out = {cid: History([Tally(*d) for d in days[cid]], Tally(*last24[cid])) for cid in cids}
+    heads: dict[str, Tally] = {}
     # Changes since the live tail starts (and since 24 h ago, for the window's first hour).
     changes = pages.status_changes(conn, have, min(live_from, back))
     live_bounds = sorted({to_us(live_from), *(x for x in bounds if x > to_us(live_from))})
     for cid, rows in changes.items():
-        h = out.get(cid)
-        if h is None:
+        if cid not in last24:
             continue
         spans = [(to_us(at), s) for at, s in rows]
         for start_us, t in zip(live_bounds, tally_spans(spans, live_bounds), strict=False):
             i = bisect_right(bounds, start_us) - 1
             if 0 <= i < n:
-                h.days[i] = add(h.days[i], t)
+                _plus(extra.setdefault((cid, i), [0] * 6), _fields(t))
         if hour_mark is None:
-            h.last24 = tally(spans, to_us(back), bounds[-1])
+            heads[cid] = tally(spans, to_us(back), bounds[-1])
         else:
             head = tally(spans, to_us(back), to_us(min(day24, hour_mark)))
-            h.last24 = add(add(h.last24, head), tally(spans, to_us(max(hour_mark, day24)), bounds[-1]))
+            heads[cid] = add(head, tally(spans, to_us(max(hour_mark, day24)), bounds[-1]))
+    for cid in cids:
+        days.setdefault(cid, list(empty))
+    stable = dict.fromkeys(cids, n)
+    for (cid, i), vals in extra.items():
+        per = days[cid]
+        per[i] = intern(tuple(a + b for a, b in zip(_fields(per[i]), vals, strict=True)))
+        stable[cid] = min(stable[cid], i)
+    out = {}
+    for cid in cids:
+        kept = rolled.get(cid, ())
+        h = History(days[cid], Tally(*last24[cid]), kept, stable[cid] if kept else 0)
+        if cid in heads:
+            h.last24 = add(h.last24, heads[cid])
+        out[cid] = h
     return out
 
 
-def windows(h: History) -> dict[str, Tally]:
-    """The uptime windows of one component: 24h, and the last 7, 30, 90 daily bars (one
-    backwards pass over the days)."""
+# The daily rows before the day mark never change (rolling only appends after the mark;
+# retention only takes rows off the front), so they are read once per engine and day mark,
+# not on every render: 1,000 components x 90 days is 90,000 rows, a few thousand distinct.
+_DAYS: weakref.WeakKeyDictionary[sa.Engine, tuple[tuple[object, ...], dict[str, tuple[Tally, ...]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _rolled_days(
+    conn: sa.Connection, cids: Sequence[str], bounds_s: Sequence[int], first: datetime, day_mark: datetime
+) -> dict[str, tuple[Tally, ...]]:
+    """Per component, its daily rows in [first, day_mark) as one Tally per day index (empty
+    days zero; equal days one object). Cached by the engine, the day mark, the days and
+    components asked, and the count of daily rows in the range (so rows pruned or added by
+    hand read afresh)."""
+    n = len(bounds_s) - 1
+    count = rollups.count_rows(conn, "d", first, day_mark)
+    key = (str(conn.engine.url), tuple(cids), tuple(bounds_s[:-1]), first, day_mark, count)
+    cached = _DAYS.get(conn.engine)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    interned: dict[tuple[int, ...], Tally] = {}
+    empty = Tally()
+    days: dict[str, list[Tally]] = {cid: [empty] * n for cid in cids}
+    index = {b: i for i, b in enumerate(bounds_s[:-1])}  # a daily row starts at a local midnight
+    for row in rollups.component_tallies(conn, "d", first, day_mark, _W):
+        per = days.get(row[0])
+        i = index.get(row[1])
+        if per is not None and i is not None:
+            vals = row[2:]
+            t = interned.get(vals)
+            if t is None:
+                t = interned[vals] = Tally(*vals)
+            per[i] = t
+    found = {cid: tuple(per) for cid, per in days.items()}
+    _DAYS[conn.engine] = (key, found)
+    return found
+
+
+_fields = attrgetter("known", "up_halves", "major", "partial", "degraded", "maintenance")  # a Tally as its tuple
+
+
+_WANTED = ((7, "7d"), (30, "30d"), (90, "90d"))
+
+
+def windows(h: History, heads: dict[int, tuple[int, ...]] | None = None, stable: int = 0) -> dict[str, Tally]:
+    """The uptime windows of one component: 24h, and the last 7, 30, 90 daily bars (fewer
+    days than a window: all of them). `heads` (from window_heads) are the sums of each
+    window's days before `stable`, kept from an earlier render; only the rest is summed."""
     out = {"24h": h.last24}
-    known = up = major = partial = degraded = maint = 0
-    wanted = {7: "7d", 30: "30d", 90: "90d"}
-    for n, t in enumerate(reversed(h.days), start=1):
-        known += t.known
-        up += t.up_halves
-        major += t.major
-        partial += t.partial
-        degraded += t.degraded
-        maint += t.maintenance
-        if n in wanted:
-            out[wanted[n]] = Tally(known, up, major, partial, degraded, maint)
-    for label in wanted.values():  # fewer days than a window: all of them
-        out.setdefault(label, Tally(known, up, major, partial, degraded, maint))
+    n = len(h.days)
+    for w, label in _WANTED:
+        start = max(n - w, 0)
+        if heads is None:
+            out[label] = Tally(*_sum(h.days[start:]))
+        else:
+            out[label] = Tally(*(a + b for a, b in zip(heads[w], _sum(h.days[max(start, stable):]), strict=True)))
     return out
+
+
+def window_heads(days: Sequence[Tally], stable: int) -> dict[int, tuple[int, ...]]:
+    """Per window length, the sum of its days before `stable` (see windows)."""
+    n = len(days)
+    return {w: _sum(days[max(n - w, 0) : stable]) for w, _ in _WANTED}
+
+
+def _sum(part: Sequence[Tally]) -> tuple[int, ...]:
+    if not part:
+        return (0, 0, 0, 0, 0, 0)
+    return tuple(sum(col) for col in zip(*map(_fields, part), strict=True))
 
 
 def latency_chart(

@@ -7,7 +7,7 @@ see (the /internal/ page reads the database itself, see internal.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -75,6 +75,9 @@ class ComponentView:
     uptime: dict[str, Decimal | None]  # WINDOWS -> floored percent; None: not enough data yet
     bars: tuple[DayBar, ...]
     affected: AffectedView | None = None
+    # A digest of everything above (snapshot._component_view): the key its rendered card is
+    # cached by, and its part of the page's digest. Not part of the view's repr or equality.
+    key: str = field(default="", repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

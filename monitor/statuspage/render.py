@@ -1,6 +1,8 @@
 """Snapshot -> files: HTML per language, Statuspage JSON, Atom feed, SVG badges, static assets.
 
-    build_files(snapshot) -> {relative path: bytes}     pure: no I/O beyond reading templates
+    build_files(snapshot[, fragments]) -> {path: bytes} pure: no I/O beyond reading templates;
+                                                        with the last render's Fragments only
+                                                        changed cards/incidents/badges render
     SiteWriter(out_dir).write(files)                    atomic per file, skips unchanged files,
                                                         removes files of the previous render
                                                         that are gone (e.g. a component made private)
@@ -17,14 +19,14 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import NAMESPACE_URL, uuid5
 from zoneinfo import ZoneInfo
 
@@ -203,30 +205,84 @@ def _offset(local: datetime) -> str:
     return f"UTC{off[:3]}:{off[3:]}" if off else "UTC"
 
 
-def build_files(snap: Snapshot) -> dict[str, bytes]:
-    """Every file of the site, in memory. Assets first, HTML last (see SiteWriter.write)."""
+class Fragments:
+    """Rendered pieces kept from one render to the next, by what they show: component cards
+    (by `ComponentView.key`, which covers its bars), incidents and badges, each per language.
+    A render then renders only what changed and puts the pages together from the rest.
+    Entries the last render did not use are dropped, so it holds one site's pieces at most.
+    Every key also names the page's language, default language and time zone."""
+
+    def __init__(self) -> None:
+        self._kept: dict[Hashable, Any] = {}
+        self._used: dict[Hashable, Any] = {}
+        self.made = 0  # pieces rendered (not found) by the last render
+        self.reused = 0
+
+    def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        found = self._used.get(key)
+        if found is None:
+            found = self._kept.get(key)
+            if found is None:
+                found = make()
+                self.made += 1
+            else:
+                self.reused += 1
+            self._used[key] = found
+        return found
+
+    def start(self) -> None:
+        self.made = self.reused = 0
+
+    def done(self) -> None:
+        self._kept, self._used = self._used, {}
+
+
+def build_files(snap: Snapshot, fragments: Fragments | None = None) -> dict[str, bytes]:
+    """Every file of the site, in memory. Assets first, HTML last (see SiteWriter.write).
+    With `fragments` from the previous render, unchanged pieces are not rendered again."""
     env = environment()
+    cache = fragments or Fragments()
+    cache.start()
     statics = static_files()
     files: dict[str, bytes] = dict(statics)
     files.update(Api(snap).files())
-    files.update(_badges(snap))
-    files["feed.atom"] = _feed(snap)
+    files.update(_badges(snap, cache))
+    incident_keys = {i.id: repr(i) for i in (*snap.active_incidents, *snap.past_incidents)}  # what each shows
+    files["feed.atom"] = _feed(snap, cache, incident_keys)
     index, history = env.get_template("index.html.j2"), env.get_template("history.html.j2")
+    pages = paged(snap)
     for lang in snap.page.languages:
         ctx = PageContext(snap, lang)
         prefix = "" if lang == snap.page.language else f"{lang}/"
         charts = [
             ChartView(n, s, svg.latency_chart(s, ctx.tz)) for n, s in enumerate(snap.latency, start=1)
         ]
-        pages = paged(snap)
+        base = ctx.variables("index.html", statics)
+        where = (lang, snap.page.language, snap.page.timezone)
+        ui: Any = env.get_template("macros.html.j2").make_module(base)
+
+        def incident(i: IncidentView, heading: str = "h3", ui: Any = ui, where: tuple[str, ...] = where) -> Markup:
+            ident = incident_keys.get(i.id) or repr(i)
+            return cast(Markup, cache.get(("incident", *where, heading, ident), lambda: ui.incident(i, heading)))
+
+        parts: Any = env.get_template("index_parts.html.j2").make_module({**base, "charts": charts, "incident": incident})
+
+        def card(c: ComponentView, parts: Any = parts, where: tuple[str, ...] = where) -> Markup:
+            return cast(Markup, cache.get(("card", *where, c.key or repr(c)), lambda: parts.card(c)))
+
+        top, tail = parts.top(), parts.tail()
         for n, (name, components) in enumerate(pages, start=1):
             pager = Pager(n, len(pages), [(k, ctx.href(page, lang)) for k, (page, _) in enumerate(pages, start=1)])
             files[f"{prefix}{name}"] = index.render(
-                **ctx.variables(name, statics), charts=charts, page_components=components, pager=pager
+                **ctx.variables(name, statics), pager=pager, top=top, tail=tail,
+                cards=Markup("".join(card(c) for c in components)),
             ).encode()
         files[f"{prefix}history.html"] = history.render(
-            **ctx.variables("history.html", statics), past_by_day=_by_day(snap.past_incidents, ctx)
+            **ctx.variables("history.html", statics), incident=incident,
+            past_by_day=[(day, Markup("".join(incident(i, "h4") for i in items)))
+                         for day, items in _by_day(snap.past_incidents, ctx)],
         ).encode()
+    cache.done()
     return files
 
 
@@ -257,25 +313,30 @@ def _by_day(incidents: Iterable[IncidentView], ctx: PageContext) -> list[tuple[s
     return [(d.isoformat(), items) for d, items in sorted(days.items(), reverse=True)]
 
 
-def _badges(snap: Snapshot) -> dict[str, bytes]:
+def _badges(snap: Snapshot, cache: Fragments) -> dict[str, bytes]:
     tpl = environment().get_template("badge.svg.j2")
     t = Translator(snap.page.language)
     out = {}
     for c in snap.components:
-        name = text_in(c.name, snap.page.language)
-        status = svg.badge(name, t(f"status_{c.status}"), svg.BADGE_COLORS.get(c.status, svg.BADGE_COLORS[NO_DATA]))
-        month = c.uptime["30d"]
-        uptime = svg.badge(
-            f"{name} {t('badge_uptime')}",
-            PageContext.pct(month),
-            svg.uptime_color(None if month is None else float(month)),
-        )
-        out[f"badges/{c.id}.svg"] = tpl.render(b=status).encode()
-        out[f"badges/uptime/{c.id}.svg"] = tpl.render(b=uptime).encode()
+        key = ("badges", snap.page.language, repr(c.name), c.status, c.uptime["30d"])
+        out[f"badges/{c.id}.svg"], out[f"badges/uptime/{c.id}.svg"] = cache.get(key, partial(_badge_pair, c, tpl, t))
     return out
 
 
-def _feed(snap: Snapshot) -> bytes:
+def _badge_pair(c: ComponentView, tpl: jinja2.Template, t: Translator) -> tuple[bytes, bytes]:
+    """A component's status and 30-day uptime badges."""
+    name = text_in(c.name, t.language)
+    status = svg.badge(name, t(f"status_{c.status}"), svg.BADGE_COLORS.get(c.status, svg.BADGE_COLORS[NO_DATA]))
+    month = c.uptime["30d"]
+    uptime = svg.badge(
+        f"{name} {t('badge_uptime')}",
+        PageContext.pct(month),
+        svg.uptime_color(None if month is None else float(month)),
+    )
+    return tpl.render(b=status).encode(), tpl.render(b=uptime).encode()
+
+
+def _feed(snap: Snapshot, cache: Fragments, keys: dict[int, str]) -> bytes:
     ctx = PageContext(snap, snap.page.language)
     base = snap.page.public_url
 
@@ -284,31 +345,42 @@ def _feed(snap: Snapshot) -> bytes:
             return f"{base}#{kind}-{key}"
         return f"urn:uuid:{uuid5(NAMESPACE_URL, f'invoicewatch:{snap.page.name}:{kind}:{key}')}"
 
-    entries: list[dict[str, Any]] = []
+    tpl = environment().get_template("feed.atom.j2")
+    link: Callable[[str], str] = lambda path: (base or "") + path  # noqa: E731
+    ui: Any = environment().get_template("feed_entry.atom.j2").make_module(
+        {"t": ctx.t, "txt": ctx.txt, "iso": ctx.iso, "link": link}
+    )
+    entries: list[tuple[datetime, Markup]] = []
     for a in snap.announcements:
         body = ctx.pick(a.body) or {}
         parts = [f"{ctx.t(k)}: {body[k]}" for k in ("phenomenon", "scope", "workaround", "after", "contact") if body.get(k)]
         if a.next_update_at:
             parts.append(ctx.t("next_update", time=ctx.fmt_time(a.next_update_at)))
-        entries.append({
+        updated = a.updated_at or a.created_at or snap.generated_at
+        entries.append((updated, ui.entry({
             "id": ident("announcement", a.id), "title": ctx.pick(a.title) or "",
-            "updated": a.updated_at or a.created_at or snap.generated_at, "published": a.created_at,
+            "updated": updated, "published": a.created_at,
             "path": f"index.html#announcement-{a.id}", "content": "\n".join(parts),
-        })
-    for i in (*snap.active_incidents, *snap.past_incidents):
+        })))
+
+    def incident_entry(i: IncidentView, updated: datetime) -> Markup:
         latest = i.updates[0] if i.updates else None
-        entries.append({
+        return cast(Markup, ui.entry({
             "id": ident("incident", i.id),
             "title": f"{ctx.incident_title(i)} ({ctx.t('incident_status_' + i.status)})",
-            "updated": i.updated_at or snap.generated_at, "published": i.detected_at or i.started_at,
+            "updated": updated, "published": i.detected_at or i.started_at,
             "path": f"history.html#incident-{i.id}",
             "content": ctx.update_text(i, latest) if latest else ctx.t(f"auto_update_{i.status}", component=ctx.txt(i.component_name)),
-        })
-    entries.sort(key=lambda e: e["updated"], reverse=True)
-    tpl = environment().get_template("feed.atom.j2")
+        }))
+
+    where = ("feed", snap.page.language, snap.page.timezone, snap.page.name, base)
+    for i in (*snap.active_incidents, *snap.past_incidents):
+        updated = i.updated_at or snap.generated_at
+        entries.append((updated, cache.get((*where, keys.get(i.id) or repr(i), updated), partial(incident_entry, i, updated))))
+    entries.sort(key=lambda e: e[0], reverse=True)
     return tpl.render(
-        snap=snap, lang=snap.page.language, t=ctx.t, txt=ctx.txt, iso=ctx.iso, entries=entries,
-        feed_id=ident("feed", "main"), link=lambda path: (base or "") + path,
+        snap=snap, lang=snap.page.language, t=ctx.t, txt=ctx.txt, iso=ctx.iso, entries=[e for _, e in entries],
+        feed_id=ident("feed", "main"), link=link,
     ).encode()
 
 
@@ -337,6 +409,7 @@ class SiteWriter:
         self.out.mkdir(parents=True, exist_ok=True)
         previous = self._manifest()
         written = 0
+        folders: set[Path] = {self.out}  # made (or found) in this write: one mkdir per folder, not per file
         ordered = sorted(files, key=lambda p: (p.endswith(".html"), p))  # HTML last
         for rel in ordered:
             data = files[rel]
@@ -347,7 +420,10 @@ class SiteWriter:
             if rel not in self._digests and _same(target, data):
                 self._digests[rel] = digest
                 continue
-            _atomic_write(target, data)
+            if target.parent not in folders:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                folders.add(target.parent)
+            _atomic_write(target, data, mkdir=False)
             self._digests[rel] = digest
             written += 1
         removed = 0
@@ -376,8 +452,9 @@ def _same(path: Path, data: bytes) -> bool:
         return False
 
 
-def _atomic_write(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _atomic_write(target: Path, data: bytes, *, mkdir: bool = True) -> None:
+    if mkdir:
+        target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:

@@ -8,7 +8,9 @@ and then regenerates
 * at least every `status_page.refresh` (uptime figures and "last updated" move with time, and
   changes made by another process, e.g. the `announce` CLI, reach the page this way).
 
-A render whose snapshot says exactly what the last one said (its time aside) is skipped:
+A render renders again only the component cards, incidents and badges whose content changed
+(render.Fragments keeps the rest from the last render); one whose snapshot says exactly what
+the last one said (its time aside) is skipped:
 no templates, no files (`PageHealth.skipped`); the page is rendered anyway once its "last
 updated" is `STALE_AFTER` refresh periods old, so it never looks abandoned.
 
@@ -33,7 +35,7 @@ from monitor.config import Config
 from monitor.core.aio import wait_event
 from monitor.statuspage.internal import render_internal
 from monitor.statuspage.model import Snapshot
-from monitor.statuspage.render import SiteWriter, WriteStats, build_files
+from monitor.statuspage.render import Fragments, SiteWriter, WriteStats, build_files
 from monitor.statuspage.snapshot import build_snapshot
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ class PageService:
         self.out = Path(config.status_page.output_dir)
         self.health = PageHealth()
         self.writer = SiteWriter(self.out)
+        self.fragments = Fragments()  # cards, incidents and badges of the last render, by what they show
         self._last_digest: str | None = None
         self._last_full = 0.0  # monotonic time of the last render that wrote the site
         self._wake = asyncio.Event()
@@ -133,7 +136,7 @@ class PageService:
         if digest == self._last_digest and age < STALE_AFTER * self.config.status_page.refresh.total_seconds():
             self.health.skipped += 1
             return WriteStats(files=0, written=0, removed=0, bytes=0)
-        stats = self.writer.write(build_files(snap))
+        stats = self.writer.write(build_files(snap, self.fragments))
         self._last_digest, self._last_full = digest, self.clock.monotonic()
         return stats
 
@@ -151,5 +154,9 @@ class PageService:
 
 def snapshot_digest(snap: Snapshot) -> str:
     """What the page would say, its generation time aside, as a digest (the view model is
-    frozen dataclasses, tuples and plain values: its repr is its content)."""
-    return hashlib.sha256(repr(dataclasses.replace(snap, generated_at=_EPOCH)).encode()).hexdigest()
+    frozen dataclasses, tuples and plain values: its repr is its content). Each component
+    brings the digest of its own repr (`ComponentView.key`, made with the snapshot), so the
+    90,000 day bars of 1,000 components are not written out again."""
+    rest = repr(dataclasses.replace(snap, generated_at=_EPOCH, components=())).encode()
+    keys = [(c.key or hashlib.sha256(repr(c).encode()).hexdigest()).encode() for c in snap.components]
+    return hashlib.sha256(b"\n".join((rest, *keys))).hexdigest()

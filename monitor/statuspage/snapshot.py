@@ -9,10 +9,12 @@ check messages, evidence, check names and URLs never enter the Snapshot.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -43,7 +45,7 @@ from monitor.statuspage.model import (
     Snapshot,
     UpdateView,
 )
-from monitor.statuspage.uptime import to_us
+from monitor.statuspage.uptime import Tally, to_us
 from monitor.store import Store, pages
 
 HISTORY_DAYS = 90
@@ -101,11 +103,14 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
     )
     by_names = {r.component: _names(_public_affects(r, configured), configured) for r in incident_rows
                 if r.resolved_at is None}
+    shared = _BarMemo(len(days), _Kept.state)
+    impacts = {i.id: i.impact for i in incidents}  # a bar's text names its incidents' impact
     components = tuple(
         _component_view(i, c, current.get(c.id), tallies[c.id], days, touched.get(c.id, {}),
-                        _affected_view(affected.get(c.id), configured, by_names))
+                        _affected_view(affected.get(c.id), configured, by_names), shared, impacts)
         for i, c in enumerate(public)
     )
+    _Kept.state = (shared.used, shared.heads_used)
     recent_since = now - timedelta(days=RECENT_DAYS)
     return Snapshot(
         page=PageInfo(
@@ -139,6 +144,49 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
     )
 
 
+class _BarMemo:
+    """One snapshot's day bars without incidents (and their repr), by date and Tally, and its
+    components' leading days (_Head), starting from what the last snapshot kept: a bar is a
+    function of its date and Tally, and the rolled days' tallies are the same objects from
+    render to render (history._rolled_days). Within a snapshot, bars are looked up by day
+    index and the Tally's identity (history interns them, and every one stays alive in the
+    snapshot's histories), which is cheap; the value lookup is only for the first sight of
+    each (day, Tally). Each snapshot has its own memo (the page's worker thread and the
+    /internal/ page may build one at the same time); what is kept is swapped in whole."""
+
+    def __init__(self, days: int, kept: tuple[dict[tuple[date, Tally], tuple[DayBar, bytes]], dict[str, _Head]]) -> None:
+        self._kept, self._heads = kept
+        self.used: dict[tuple[date, Tally], tuple[DayBar, bytes]] = {}
+        self.heads_used: dict[str, _Head] = {}
+        self._by_id: list[dict[int, tuple[DayBar, bytes]]] = [{} for _ in range(days)]
+
+    def kept_head(self, cid: str) -> _Head | None:
+        return self._heads.get(cid)
+
+    def keep_head(self, cid: str, head: _Head) -> None:
+        self.heads_used[cid] = head
+
+    def bar(self, i: int, day: date, t: Tally) -> tuple[DayBar, bytes]:
+        by_id = self._by_id[i]
+        made = by_id.get(id(t))
+        if made is None:
+            key = (day, t)
+            made = self.used.get(key) or self._kept.get(key)
+            if made is None:
+                bar = DayBar(day, t.percent, t.down_minutes, t.level, ())
+                made = (bar, repr(bar).encode())
+            self.used[key] = by_id[id(t)] = made
+        return made
+
+
+class _Kept:
+    """What the last snapshot's memo holds, for the next one (one reference, swapped whole)."""
+
+    state: tuple[dict[tuple[date, Tally], tuple[DayBar, bytes]], dict[str, _Head]] = ({}, {})
+
+
+
+
 def check_specs(config: Config) -> list[CheckSpec]:
     """The configured checks as their common base type (the union is built at import time)."""
     return list(config.checks)
@@ -161,25 +209,79 @@ def _component_view(
     days: list[tuple[date, datetime]],
     touched: dict[int, list[int]],
     affected: AffectedView | None = None,
+    shared: _BarMemo | None = None,
+    impacts: dict[int, str] | None = None,
 ) -> ComponentView:
+    """`shared` holds the bars already made (with their repr), by date and tally: a calm day is
+    the same bar for most components (one object, its percent and level worked out once).
+    The view's `key` digests its repr (bars included): the card's cache key and its part of
+    the page's digest (service.snapshot_digest); it names the impact of the incidents on its
+    bars too (their text titles them by impact)."""
     if current is not None:
         status, since, updated = current.status, current.since, current.updated_at
     else:
         status, since, updated = NO_DATA, None, None
     if status not in SEVERITY:
         status = NO_DATA
+    memo = shared or _BarMemo(len(days), ({}, {}))
+    # The leading days still exactly as rolled (history.History.stable) were worked out by
+    # an earlier render: their bars, their part of the key and of the windows are kept.
+    stable = past.stable
+    early = tuple(sorted((i, tuple(ids)) for i, ids in touched.items() if i < stable))
+    kept = memo.kept_head(comp.id)
+    if (kept is None or kept.rolled is not past.rolled or kept.stable != stable or kept.early != early
+            or kept.day0 != days[0][0]):
+        bars, texts = _bars(past.days[:stable], 0, days, touched, memo)
+        digest = hashlib.sha256(b"".join(texts))
+        kept = _Head(past.rolled, stable, early, days[0][0], tuple(bars), digest,
+                     history.window_heads(past.days, stable))
+    memo.keep_head(comp.id, kept)
+    more, texts = _bars(past.days[stable:], stable, days, touched, memo)
     uptime = {
         w: t.percent if enough_data(timedelta(microseconds=t.known), _WINDOW_SPAN[w]) else None
-        for w, t in history.windows(past).items()
+        for w, t in history.windows(past, kept.windows, stable).items()
     }
-    bars = tuple(
-        DayBar(d, t.percent, t.down_minutes, t.level, tuple(touched.get(i, ())))
-        for i, ((d, _), t) in enumerate(zip(days, past.days, strict=True))
-    )
-    return ComponentView(
+    fields: dict[str, Any] = dict(
         id=comp.id, name=comp.name, description=comp.description, group=comp.group, position=position,
-        status=status, since=since, updated_at=updated, uptime=uptime, bars=bars, affected=affected,
+        status=status, since=since, updated_at=updated, uptime=uptime, affected=affected,
     )
+    named = sorted({(iid, (impacts or {}).get(iid, "")) for ids in touched.values() for iid in ids})
+    digest = kept.digest.copy()  # the kept days' bars, then the others, then the rest of the view
+    digest.update(b"".join(texts))
+    digest.update(repr((ComponentView(**fields, bars=()), named)).encode())
+    return ComponentView(**fields, bars=kept.bars + tuple(more), key=digest.hexdigest())
+
+
+def _bars(
+    tallies: Sequence[Tally], offset: int, days: list[tuple[date, datetime]], touched: dict[int, list[int]],
+    memo: _BarMemo,
+) -> tuple[list[DayBar], list[bytes]]:
+    """The bars (and their repr) of days offset, offset + 1, ... with these tallies."""
+    bars: list[DayBar] = []
+    texts: list[bytes] = []
+    for i, t in enumerate(tallies, start=offset):
+        ids = touched.get(i)
+        if ids:
+            bar = DayBar(days[i][0], t.percent, t.down_minutes, t.level, tuple(ids))
+            made = (bar, repr(bar).encode())
+        else:
+            made = memo.bar(i, days[i][0], t)
+        bars.append(made[0])
+        texts.append(made[1])
+    return bars, texts
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """A component's leading days as an earlier render worked them out (see _component_view)."""
+
+    rolled: tuple[Tally, ...]
+    stable: int
+    early: tuple[tuple[int, tuple[int, ...]], ...]  # incidents on those days
+    day0: date
+    bars: tuple[DayBar, ...]
+    digest: Any  # hashlib's sha256 over those bars' repr
+    windows: dict[int, tuple[int, ...]]
 
 
 def _affected_view(a: Any, configured: dict[str, Component], by_names: dict[str, Text]) -> AffectedView | None:

@@ -69,6 +69,9 @@ class Tally:
     degraded: int = 0
     maintenance: int = 0
 
+    def __hash__(self) -> int:  # what the generated one does, without its Python-level tuple building
+        return hash((self.known, self.up_halves, self.major, self.partial, self.degraded, self.maintenance))
+
     @property
     def percent(self) -> Decimal | None:
         return floor_percent(self.up_halves, 2 * self.known)

@@ -416,7 +416,17 @@ def component_tallies(
         c.component, raw_start, known, up, us["major_outage"], us["partial_outage"], us["degraded_performance"],
         us["under_maintenance"],
     ).where(c.grain == grain, raw_start >= int(since.timestamp()), raw_start < int(until.timestamp()))
-    yield from conn.execute(stmt).tuples()
+    yield from conn.execute(stmt).all()  # one fetchall: row-by-row fetching was half the read
+
+
+def count_rows(conn: sa.Connection, grain: str, since: datetime, until: datetime) -> int:
+    """Component rollup rows of a grain with since <= start < until (a range of the key)."""
+    c = COMPONENT_ROLLUPS.c
+    raw_start = sa.type_coerce(c.start, sa.BigInteger)
+    stmt = sa.select(sa.func.count()).where(
+        c.grain == grain, raw_start >= int(since.timestamp()), raw_start < int(until.timestamp())
+    )
+    return int(conn.execute(stmt).scalar_one())
 
 
 @dataclass(frozen=True, slots=True)

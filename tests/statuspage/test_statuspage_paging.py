@@ -1,15 +1,18 @@
 """Many components: the first page stays small and shows every problem, the rest go on
-components-N.html with a pager in both languages; an unchanged page is not rendered again."""
+components-N.html with a pager in both languages; an unchanged page is not rendered again, and
+a re-render renders only the pieces that changed."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from monitor.core.bus import Bus
 from monitor.core.clock import FakeClock
 from monitor.core.secrets import Redactor
-from monitor.statuspage.render import build_files
+from monitor.statuspage.render import Fragments, build_files
 from monitor.statuspage.service import STALE_AFTER, PageService
 from monitor.statuspage.snapshot import build_snapshot
 from tests.statuspage.statuspage_scenarios import NOW, components_yaml, make_config, open_store
@@ -62,3 +65,33 @@ async def test_an_unchanged_page_is_not_rendered_again(tmp_path: Path) -> None:
     stale = await page.render_now()  # unchanged, but "last updated" would be too old
     assert stale is not None and stale.files > 0
     store.close()
+
+
+def test_a_re_render_renders_only_what_changed_and_says_what_a_fresh_render_says(tmp_path: Path) -> None:
+    config, store, seed = many(tmp_path, outage=False)
+    incident = seed.incident("c007", impact="major", status="resolved", started_at=NOW - timedelta(days=3),
+                             resolved_at=NOW - timedelta(days=3) + timedelta(hours=1))
+    fragments = Fragments()
+    files = build_files(build_snapshot(store, config, NOW), fragments)
+    assert fragments.made > 2 * len(IDS) and fragments.reused == 0
+    assert "Part c007: partial outage" in card(files, "c007")
+
+    seed.status("c005", "partial_outage", NOW - timedelta(minutes=5))
+    snap = build_snapshot(store, config, NOW)
+    assert build_files(snap, fragments) == build_files(snap)  # the same bytes as a render from nothing
+    assert fragments.made == 3  # c005's card in zh-CN and en, and its pair of badges
+
+    # c007's bars name its incident by impact: a new impact is a new card, not the kept one.
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(seed.t("incident")).where(seed.t("incident").c.id == incident).values(impact="minor"))
+    snap = build_snapshot(store, config, NOW)
+    files = build_files(snap, fragments)
+    assert files == build_files(snap)
+    assert "Part c007: degraded performance" in card(files, "c007")
+    store.close()
+
+
+def card(files: dict[str, bytes], cid: str) -> str:
+    page = files["en/index.html"].decode()
+    start = page.index(f'id="component-{cid}"')
+    return page[start : page.index("</li>\n<li", start)]

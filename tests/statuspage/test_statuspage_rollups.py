@@ -1,6 +1,7 @@
 """The page's bars, uptime windows and latency chart come from the rollups: after rolling up
 and pruning the raw results and the old status changes, the page says exactly what it said
-when it could still read the whole history."""
+when it could still read the whole history; the daily rows kept between renders are read again
+when they change."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from monitor.core.results import Result, Status
 from monitor.housekeeping import components_of
 from monitor.statuspage.snapshot import build_snapshot
+from monitor.store import Store
 from monitor.store.retention import Policy
+from monitor.store.rollups import COMPONENT_ROLLUPS
 from tests.statuspage.statuspage_scenarios import NOW, make_config, open_store
 
 
@@ -52,4 +57,27 @@ def test_bars_and_uptime_are_the_same_from_rollups_after_the_history_is_pruned(t
     for x, y in zip(chart_after.buckets, chart_before.buckets, strict=True):
         if y.p95 is not None:
             assert x.p95 is not None and abs(x.p95 - y.p95) / y.p95 <= 0.03  # the sketch: within 2 % (+ rank)
+    store.close()
+
+
+def test_the_rolled_days_read_once_are_read_again_when_the_rollups_change(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    store, seed = open_store(config)
+    seed.history("login", [(NOW - timedelta(days=20), "operational"), (NOW - timedelta(days=10), "major_outage"),
+                           (NOW - timedelta(days=10) + timedelta(hours=3), "operational")])
+    store.roll_up(NOW, components=components_of(config), tz=config.monitor.tz)
+    first = build_snapshot(store, config, NOW)
+    assert build_snapshot(store, config, NOW) == first  # from the kept days
+
+    rows = COMPONENT_ROLLUPS
+    with store.engine.begin() as conn:  # the outage's day taken away (as by hand, or a short retention)
+        conn.execute(sa.delete(rows).where(rows.c.grain == "d", rows.c.component == "login", rows.c.major_s > 0))
+    after = build_snapshot(store, config, NOW)
+    fresh = Store(config.monitor.database)
+    try:
+        assert after == build_snapshot(fresh, config, NOW)  # what a new process reads
+    finally:
+        fresh.close()
+    login = next(c for c in after.components if c.id == "login")
+    assert login != next(c for c in first.components if c.id == "login")
     store.close()
