@@ -152,3 +152,17 @@ def test_a_symptom_failing_on_evidence_after_the_root_recovered_is_its_own_incid
 def _config_path(outcome: Outcome) -> Path:
     url: str = outcome.config.monitor.database
     return Path(url.removeprefix("sqlite:///")).parent / "config.yaml"
+
+
+def test_a_tax_bureau_logout_pages_with_the_bureau_state_and_no_empty_code(tmp_path: Path) -> None:
+    """The platform answered success (no error code) but the account is logged out at the tax
+    bureau: the page says what the platform said, never a code it did not give ("None")."""
+    out = played(tmp_path, Script("tax_logged_out", span=timedelta(minutes=2), end=timedelta(minutes=8)))
+    for channel in ("oncall", "oncall-en"):
+        (page,) = [m for m in out.to(channel) if m.event == "incident.opened"]
+        assert "None" not in page.title + page.body, page.body
+        assert "  " not in page.body.replace("\n  ", "\n"), page.body  # no gap where a code would be
+    (zh,) = out.to("oncall", "incident.opened")
+    assert "可能原因：凭据或权限（很可能）" in zh.body and "平台在 HTTP 200 的返回内容中报错：tax bureau:" in zh.body, zh.body
+    (en,) = out.to("oncall-en", "incident.opened")
+    assert "the platform reported an error inside an HTTP 200 answer: tax bureau:" in en.body, en.body
