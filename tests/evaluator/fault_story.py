@@ -35,6 +35,7 @@ from monitor.store.incidents import CURRENT, INCIDENTS, UPDATES
 from monitor.store.outbox import OUTBOX
 from notifiers.watcher import Watcher
 from tests.simulator.simulator_kit import settings
+from tests.statuspage.statuspage_story import Message
 
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
 FAULT_AT = timedelta(minutes=2)
@@ -105,16 +106,6 @@ escalation: {{repeat_interval: 30m, tiers: []}}
 announcements: {{delay: 1m, min_impact: minor}}
 status_page: {{output_dir: "{out}", port: 0}}
 """
-
-
-@dataclass
-class Message:
-    at: datetime
-    channel: str
-    event: str
-    key: str
-    title: str
-    body: str
 
 
 @dataclass

@@ -13,9 +13,7 @@ the outbox (tests/evaluator/fault_story.py).
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,26 +23,12 @@ from click.testing import CliRunner
 
 from monitor.cli import cli
 from tests.evaluator.fault_story import CONFIG, FAULT_AT, Outcome, Script, play
+from tests.statuspage.statuspage_story import in_thread
 
 
 def played(tmp: Path, script: Script, text: str = CONFIG) -> Outcome:
     """Play a story in a thread of its own (module fixtures are synchronous)."""
-    out: list[Outcome] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            out.append(asyncio.run(play(tmp, script, text=text)))
-        except BaseException as exc:  # re-raised in the caller's thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, name="fault-story")
-    thread.start()
-    thread.join(600)
-    if errors:
-        raise errors[0]
-    assert out, "the story did not finish within 10 minutes"
-    return out[0]
+    return in_thread(lambda: play(tmp, script, text=text), "fault-story")
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 import sqlalchemy as sa
 
+from monitor.config import Config
 from monitor.core.clock import FakeClock
 from monitor.core.events import Notice
 from monitor.rulebook import notices
@@ -222,6 +223,16 @@ channels:
     assert json_sink.at("slow")[0].at - began >= 1.5
 
 
+def grouped_oncall(tmp_path: Path, sqlite_url: str, json_sink: JsonSink) -> Config:
+    """One English on-call channel whose route groups incident events for 30 s."""
+    return write_config(tmp_path, sqlite_url, f"""
+channels:
+  - {{name: oncall, urls: "{json_sink.url('oncall')}", language: en}}
+routes:
+  - {{events: "incident.*", channels: oncall, group_window: 30s}}
+""")
+
+
 def update(clock: FakeClock, n: int, message: str) -> Notice:
     return Notice(event="incident.updated", key=f"incident:7:update:{n}", at=clock.now(), incident_id=7,
                   component="login", severity="critical", title="登录接口连续失败",
@@ -231,12 +242,7 @@ def update(clock: FakeClock, n: int, message: str) -> Notice:
 async def test_the_first_page_does_not_wait_for_the_group_window(
     tmp_path: Path, sqlite_url: str, store_for, json_sink: JsonSink, clock: FakeClock
 ) -> None:
-    config = write_config(tmp_path, sqlite_url, f"""
-channels:
-  - {{name: oncall, urls: "{json_sink.url('oncall')}", language: en}}
-routes:
-  - {{events: "incident.*", channels: oncall, group_window: 30s}}
-""")
+    config = grouped_oncall(tmp_path, sqlite_url, json_sink)
     store = store_for(sqlite_url)
     dispatcher = Dispatcher(store, config, clock=clock)
     with store.session() as s:
@@ -251,12 +257,7 @@ routes:
 async def test_a_minor_incident_that_becomes_major_pages_at_once_despite_the_group_window(
     tmp_path: Path, sqlite_url: str, store_for, json_sink: JsonSink, clock: FakeClock
 ) -> None:
-    config = write_config(tmp_path, sqlite_url, f"""
-channels:
-  - {{name: oncall, urls: "{json_sink.url('oncall')}", language: en}}
-routes:
-  - {{events: "incident.*", channels: oncall, group_window: 30s}}
-""")
+    config = grouped_oncall(tmp_path, sqlite_url, json_sink)
     store = store_for(sqlite_url)
     dispatcher = Dispatcher(store, config, clock=clock)
     with store.session() as s:
@@ -282,12 +283,7 @@ routes:
 async def test_events_after_the_first_page_within_the_group_window_go_out_as_one_message(
     tmp_path: Path, sqlite_url: str, store_for, json_sink: JsonSink, clock: FakeClock
 ) -> None:
-    config = write_config(tmp_path, sqlite_url, f"""
-channels:
-  - {{name: oncall, urls: "{json_sink.url('oncall')}", language: en}}
-routes:
-  - {{events: "incident.*", channels: oncall, group_window: 30s}}
-""")
+    config = grouped_oncall(tmp_path, sqlite_url, json_sink)
     store = store_for(sqlite_url)
     dispatcher = Dispatcher(store, config, clock=clock)
     with store.session() as s:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -35,6 +36,8 @@ from monitor.store.incidents import INCIDENTS
 from monitor.store.outbox import OUTBOX
 from notifiers.watcher import Watcher
 from tests.simulator.simulator_kit import settings
+
+T = TypeVar("T")
 
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
 FAULT_AT = timedelta(minutes=2)
@@ -116,21 +119,27 @@ class Story:
 
 def play(tmp: Path) -> Story:
     """Play the whole story (in a thread of its own, so a sync Playwright test can call it)."""
-    out: list[Story] = []
+    return in_thread(lambda: _play(tmp), "story")
+
+
+def in_thread(story: Callable[[], Coroutine[Any, Any, T]], name: str) -> T:
+    """Run the coroutine `story()` makes to its end on an event loop in a thread of its own
+    (module fixtures and sync Playwright tests cannot await); what it raised is raised here."""
+    out: list[T] = []
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            out.append(asyncio.run(_play(tmp)))
+            out.append(asyncio.run(story()))
         except BaseException as exc:  # re-raised in the caller's thread
             errors.append(exc)
 
-    thread = threading.Thread(target=run, name="story")
+    thread = threading.Thread(target=run, name=name)
     thread.start()
     thread.join(600)
     if errors:
         raise errors[0]
-    assert out, "the story did not finish within 10 minutes"
+    assert out, f"{name} did not finish within 10 minutes"
     return out[0]
 
 
