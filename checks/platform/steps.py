@@ -79,7 +79,8 @@ def finish(result: Result, steps: Steps, *, message_ok: str) -> Result:
     result.status = worst(result.status, steps.status)
     bad = steps.first_failure()
     if bad is not None:
-        result.message = result.message or f"{bad.name}: {bad.message}"
+        said = bad.message or ""  # an exchange's own line already starts with its operation
+        result.message = result.message or (said if said.startswith(f"{bad.name}: ") else f"{bad.name}: {said}")
         result.values.setdefault("step", bad.name)
         result.values.setdefault("http_status", bad.values.get("http_status"))
         if result.values["http_status"] is None:

@@ -29,6 +29,7 @@ async def test_a_mended_platform_is_seen_at_the_next_login_run(sim: SimHandle, m
     clock.advance(1)
     query = await env.run("query")
     assert query.status is Status.DOWN and cache.requests == asked and "not asking again" in query.message
+    assert query.message.startswith("list_invoices: no token: "), query.message  # the operation named once
     await sim.clear()
     clock.advance(29)
     login = await env.run("login")
