@@ -82,8 +82,22 @@ async def test_a_cut_connection_hands_leadership_to_the_standby(pg_store: Store,
         fenced_write(pg_store, a)
     fenced_write(pg_store, b)
     assert term(pg_store) == 2
-    await asyncio.sleep(0)  # a stands back for a lease rather than take it back
     assert b.is_leader
+
+
+async def test_a_leader_that_lost_its_connection_stands_back_a_lease_before_contending_again(
+    pg_store: Store, contenders: Any
+) -> None:
+    """Alone, with the lock free at once: without the stand-back it would take a new term at
+    its next poll (lease/5). A busy machine only makes the gap longer, never shorter."""
+    a = await contenders("a")
+    assert a.term == 1
+    assert terminate(pg_store, "iwtest a leadership") == 1
+    await until(lambda: a.term is None, 5 * LEASE, "a to step down")
+    lost_at = time.monotonic()
+    await until(lambda: a.term is not None, 5 * LEASE, "a to contend again")
+    assert time.monotonic() - lost_at >= 0.9 * LEASE - a.poll, "a stood back for about a lease"
+    assert a.term == 2
 
 
 async def test_a_hung_leader_is_deposed_and_has_stopped_before_the_successor_acts(
