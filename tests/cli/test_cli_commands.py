@@ -21,16 +21,7 @@ import pytest
 from monitor.cli.show import format_result
 from monitor.core.results import Result, Status, StepResult
 from monitor.logs import TerminalFormatter, text_formatter
-from tests.cli.cli_kit import CHECKS, ROOT, config_text, invoke, run_pty, seed, valid, words_whole
-
-
-@pytest.fixture
-def seeded(tmp_path: Path) -> Path:
-    db = f"sqlite:///{tmp_path}/m.db"
-    seed(db)
-    path = tmp_path / "c.yaml"
-    path.write_text(config_text(db, CHECKS), encoding="utf-8")
-    return path
+from tests.cli.cli_kit import CHECKS, ROOT, config_text, invoke, run_pty, valid, words_whole
 
 
 def test_incidents_say_when_each_closes_who_acked_and_how_many_symptoms(seeded: Path) -> None:

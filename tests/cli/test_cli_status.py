@@ -11,15 +11,6 @@ from monitor.cli.output import schema
 from tests.cli.cli_kit import CHECKS, REASON, config_text, invoke, run_pty, seed, valid, words_whole
 
 
-@pytest.fixture
-def seeded(tmp_path: Path) -> Path:
-    db = f"sqlite:///{tmp_path}/m.db"
-    seed(db)
-    path = tmp_path / "c.yaml"
-    path.write_text(config_text(db, CHECKS), encoding="utf-8")
-    return path
-
-
 def by_check(doc: dict) -> dict:
     return {r["check"]: r for r in doc["checks"]}
 
