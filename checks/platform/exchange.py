@@ -68,11 +68,11 @@ class Exchange:
         out["envelope_message"] = self.envelope_message or NO_MESSAGE
         return out
 
-    def describe(self) -> str:
-        """One line: what went wrong, or that it went fine."""
-        if self.ok:
-            return f"{self.operation}: ok in {self.latency_ms:.0f} ms"
-        return f"{self.operation}: {self.error or 'failed'}"
+    def describe(self, *, named: bool = True) -> str:
+        """One line: what went wrong, or that it went fine; led by the operation's name unless
+        `named` is false (a step already called after the operation)."""
+        said = f"ok in {self.latency_ms:.0f} ms" if self.ok else (self.error or "failed")
+        return f"{self.operation}: {said}" if named else said
 
 
 def judge(ex: Exchange, envelope: Envelope, rejection: Rejection, *, use_envelope: bool = True) -> None:

@@ -29,7 +29,7 @@ class Steps:
             name=name,
             status=status if status is not None else (Status.UP if ex.ok else Status.DOWN),
             latency_ms=round(ex.latency_ms, 1),
-            message=message if message is not None else ex.describe(),
+            message=message if message is not None else ex.describe(named=name != ex.operation),
             values={**ex.evidence(), **(values or {})},
         )
         return self._record(step)
@@ -79,8 +79,7 @@ def finish(result: Result, steps: Steps, *, message_ok: str) -> Result:
     result.status = worst(result.status, steps.status)
     bad = steps.first_failure()
     if bad is not None:
-        said = bad.message or ""  # an exchange's own line already starts with its operation
-        result.message = result.message or (said if said.startswith(f"{bad.name}: ") else f"{bad.name}: {said}")
+        result.message = result.message or f"{bad.name}: {bad.message}"
         result.values.setdefault("step", bad.name)
         result.values.setdefault("http_status", bad.values.get("http_status"))
         if result.values["http_status"] is None:
