@@ -35,7 +35,7 @@ from monitor.store.incidents import CURRENT, INCIDENTS, UPDATES
 from monitor.store.outbox import OUTBOX
 from notifiers.watcher import Watcher
 from tests.simulator.simulator_kit import settings
-from tests.statuspage.statuspage_story import Message
+from tests.statuspage.statuspage_story import AUDIENCES, Message
 
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
 FAULT_AT = timedelta(minutes=2)
@@ -94,16 +94,7 @@ checks:
   - {{name: 开票, kind: issuance, platform: sim, component: issuance, interval: 1m, timeout: 50s, deadline: 30s,
      poll_every: 2s, slow: 20s, cleanup: [red_flush], order_prefix: IWCANARY}}
 incidents: {{resolve_after: 2m}}
-channels:
-  - {{name: oncall, urls: "json://127.0.0.1:9/oncall", audience: oncall, language: zh-CN}}
-  - {{name: oncall-en, urls: "json://127.0.0.1:9/oncall-en", audience: oncall, language: en}}
-  - {{name: staff, urls: "json://127.0.0.1:9/staff", audience: staff, language: zh-CN}}
-  - {{name: staff-en, urls: "json://127.0.0.1:9/staff-en", audience: staff, language: en}}
-routes:
-  - {{events: ["incident.*", reminder, escalation], channels: [oncall, oncall-en]}}
-  - {{events: ["announcement.*", "maintenance.*"], channels: [staff, staff-en]}}
-escalation: {{repeat_interval: 30m, tiers: []}}
-announcements: {{delay: 1m, min_impact: minor}}
+""" + AUDIENCES + """announcements: {{delay: 1m, min_impact: minor}}
 status_page: {{output_dir: "{out}", port: 0}}
 """
 

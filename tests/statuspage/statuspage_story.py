@@ -49,6 +49,19 @@ ACKER = "zhang.san"
 # Moments the page is rendered: name -> time since START.
 MOMENTS = {"outage": timedelta(minutes=8), "recovered": timedelta(minutes=13), "resolved": END}
 
+# Every audience in both languages: incidents to on-call, announcements to staff (a template
+# like CONFIG: doubled braces).
+AUDIENCES = """channels:
+  - {{name: oncall, urls: "json://127.0.0.1:9/oncall", audience: oncall, language: zh-CN}}
+  - {{name: oncall-en, urls: "json://127.0.0.1:9/oncall-en", audience: oncall, language: en}}
+  - {{name: staff, urls: "json://127.0.0.1:9/staff", audience: staff, language: zh-CN}}
+  - {{name: staff-en, urls: "json://127.0.0.1:9/staff-en", audience: staff, language: en}}
+routes:
+  - {{events: ["incident.*", reminder, escalation], channels: [oncall, oncall-en]}}
+  - {{events: ["announcement.*", "maintenance.*"], channels: [staff, staff-en]}}
+escalation: {{repeat_interval: 30m, tiers: []}}
+"""
+
 CONFIG = """
 monitor: {{name: invoicewatch, timezone: Asia/Shanghai, language: zh-CN, database: "sqlite:///{db}"}}
 defaults: {{interval: 1m, timeout: 5s, failure_threshold: 3, success_threshold: 2, retry_interval: 10s}}
@@ -77,16 +90,7 @@ checks:
   - {{name: 发票字段完整性, kind: completeness, platform: sim, component: data, interval: 5m, window: 3h,
      required: [number, date, amount]}}
 incidents: {{resolve_after: 10m}}
-channels:
-  - {{name: oncall, urls: "json://127.0.0.1:9/oncall", audience: oncall, language: zh-CN}}
-  - {{name: oncall-en, urls: "json://127.0.0.1:9/oncall-en", audience: oncall, language: en}}
-  - {{name: staff, urls: "json://127.0.0.1:9/staff", audience: staff, language: zh-CN}}
-  - {{name: staff-en, urls: "json://127.0.0.1:9/staff-en", audience: staff, language: en}}
-routes:
-  - {{events: ["incident.*", reminder, escalation], channels: [oncall, oncall-en]}}
-  - {{events: ["announcement.*", "maintenance.*"], channels: [staff, staff-en]}}
-escalation: {{repeat_interval: 30m, tiers: []}}
-announcements:
+""" + AUDIENCES + """announcements:
   delay: 5m
   component_workarounds:
     login: {{zh-CN: 请改用手机App登录开票。, en: Please sign in with the mobile app instead.}}
