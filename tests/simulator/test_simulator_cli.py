@@ -101,7 +101,7 @@ def test_serve_runs_standalone_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             assert c.get("/_admin/state").json()["modes"] == ["baiwang"]
             assert c.post("/openapi/token").status_code == 404
         proc.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 60  # generous: on a loaded 2-core box teardown alone took > 5 s
+        deadline = time.monotonic() + 60  # a bound, not a budget: the loop ends when the child exits
         while proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert proc.returncode == 0
