@@ -31,6 +31,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from support.children import installed_env
+
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = [
     ("--help",),
@@ -111,8 +113,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if not opts.no_bytecode:
-            CHILD_ENV.pop("PYTHONDONTWRITEBYTECODE", None)
-            CHILD_ENV["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
+            CHILD_ENV.clear()
+            CHILD_ENV.update(installed_env(folder / "pycache"))
         shutil.copy(ROOT / "config.example.yaml", folder / "config.example.yaml")
         example_checks = ["本地网关", "开票平台网关", "登录", "发票查询", "数据同步", "开票"]
         seed_database(folder, example_checks)
