@@ -98,3 +98,23 @@ def test_tasks_alive_stay_within_the_cap_however_far_behind_the_schedule_falls(g
         await scheduler.shutdown(grace=0)
 
     run_moved(main)
+
+
+async def test_run_once_waits_for_a_place_under_the_cap_ahead_of_queued_slots(gate_kind: None) -> None:
+    h = Harness(max_concurrent=1)
+    h.scheduler.start([spec("holder"), spec("queued")])
+    h.scheduler.recheck_soon("holder", timedelta(0))
+    await h.gate.wait_inside(1)
+    h.scheduler.recheck_soon("queued", timedelta(0))
+    await wait_for(lambda: h.scheduler.waiting == 1, "the queued slot")
+    gave_up = asyncio.create_task(h.scheduler.run_once(spec("gave-up")))
+    asked = asyncio.create_task(h.scheduler.run_once(spec("asked")))
+    await turns()
+    assert h.gate.entered == ["holder"]  # both calls wait: the only place is taken
+    gave_up.cancel()
+    h.gate.door.set()
+    assert (await asked).check == "asked"
+    await h.wait_results(3)
+    assert h.gate.entered == ["holder", "asked", "queued"] and h.gate.peak == 1  # the cancelled call took no place
+    assert gave_up.cancelled()
+    await h.scheduler.shutdown()
