@@ -55,13 +55,19 @@ async def test_slots_of_a_check_still_waiting_are_skipped_and_reported_once_per_
     assert gate.cancelled == 1
 
 
-async def test_lateness_counts_the_wait_for_a_place_under_the_cap(gate_kind: None) -> None:
+async def one_place_one_queued(running: str, queued: str) -> Harness:
+    """One place under the cap, taken by `running` (inside the gate); `queued` waits for it."""
     h = Harness(max_concurrent=1)
-    h.scheduler.start([spec("first"), spec("second")])
-    h.scheduler.recheck_soon("first", timedelta(0))
+    h.scheduler.start([spec(running), spec(queued)])
+    h.scheduler.recheck_soon(running, timedelta(0))
     await h.gate.wait_inside(1)
-    h.scheduler.recheck_soon("second", timedelta(0))
-    await wait_for(lambda: h.scheduler.waiting == 1, "the second probe waiting for the place")
+    h.scheduler.recheck_soon(queued, timedelta(0))
+    await wait_for(lambda: h.scheduler.waiting == 1, f"{queued} waiting for the place")
+    return h
+
+
+async def test_lateness_counts_the_wait_for_a_place_under_the_cap(gate_kind: None) -> None:
+    h = await one_place_one_queued("first", "second")
     assert h.scheduler.started == 1 and len(h.scheduler.lateness) == 1
     h.gate.door.set()
     await h.wait_results(2)
@@ -101,12 +107,7 @@ def test_tasks_alive_stay_within_the_cap_however_far_behind_the_schedule_falls(g
 
 
 async def test_run_once_waits_for_a_place_under_the_cap_ahead_of_queued_slots(gate_kind: None) -> None:
-    h = Harness(max_concurrent=1)
-    h.scheduler.start([spec("holder"), spec("queued")])
-    h.scheduler.recheck_soon("holder", timedelta(0))
-    await h.gate.wait_inside(1)
-    h.scheduler.recheck_soon("queued", timedelta(0))
-    await wait_for(lambda: h.scheduler.waiting == 1, "the queued slot")
+    h = await one_place_one_queued("holder", "queued")
     gave_up = asyncio.create_task(h.scheduler.run_once(spec("gave-up")))
     asked = asyncio.create_task(h.scheduler.run_once(spec("asked")))
     await turns()
