@@ -1,19 +1,26 @@
-"""Probe scheduling: one heap of due slots on the event loop, one timer, one task per run.
+"""Probe scheduling: one heap of slots on the event loop, one timer, one task per probe in flight.
 
 Each check has a slot every `interval` (or at each `cron` time in the configured zone); its
 first slot is staggered by a stable hash of its name (restarts keep the same spread, no
-thundering herd at :00). At its slot a check's probe starts as a task, under a global
-semaphore capping probes in flight; `run_check` applies the per-check timeout. A check never
-runs twice at once: a slot that comes while the previous run is still going is *skipped*
+thundering herd at :00). At its slot a check joins the queue of due slots, and its probe
+starts as a task when one of the `max_concurrent` places is free (at once when capacity
+suffices); `run_check` applies the per-check timeout. A check never runs twice at once: a
+slot that comes while its previous run is still going or still queued is *skipped*
 (counted), as are slots the loop was too busy to reach (coalesced into one late run).
 `recheck_soon` adds the one-off fast re-check the evaluator asks for after a first failure.
+
+Why a queue and not a task per slot waiting on a semaphore (as before): under overload every
+late check held a waiting task (its coroutine frame, the check's spec and context, a context
+copy), so memory grew with lateness, up to one task per check (at 60,000 checks, over 100 MB
+more when the box was overloaded, bench/capacity.py). A queued slot is one reference to the
+check's schedule entry, which exists anyway; the tasks alive are at most `max_concurrent`.
 
 Why not APScheduler's dispatcher (used here before): every due job went through its executor,
 a lock, two event dispatches and a sorted-list job store whose update is O(n) per run; at
 60,000 checks that was most of a core, and its lateness was measured when the job was handed
 over, not when the probe started. Here a run costs a heap push and pop; lateness is measured
 from the check's slot to the moment its probe starts (after waiting for the semaphore), so a
-saturated monitor shows it. Cron times still come from APScheduler's CronTrigger
+saturated monitor shows it (the queue is first-come first-served, by slot). Cron times still come from APScheduler's CronTrigger
 (`monitor.core.cron`), which stays the one crontab reading.
 
 Overload is reported once a minute as a figure (runs skipped, lateness p99, probes waiting),
@@ -88,7 +95,7 @@ def checks_for_location(checks: list[Any], location: str) -> list[CheckSpec]:
 class _Job:
     """One check's schedule (or one queued re-check): its next slot and whether it runs."""
 
-    __slots__ = ("due", "every", "key", "name", "recheck", "removed", "running", "spec", "trigger", "wall")
+    __slots__ = ("due", "every", "key", "name", "recheck", "removed", "running", "slot", "spec", "trigger", "wall")
 
     def __init__(self, key: str, spec: CheckSpec, *, every: float | None, trigger: Any, recheck: bool = False) -> None:
         self.key = key
@@ -99,8 +106,9 @@ class _Job:
         self.recheck = recheck
         self.due = 0.0  # loop time of the next slot
         self.wall = _now()  # the same slot in system time (for next_run and cron)
-        self.running = False
+        self.running = False  # its probe is queued or running: a slot that comes now is skipped
         self.removed = False
+        self.slot = 0.0  # loop time of the slot its queued or running probe is for
 
 
 class ProbeScheduler:
@@ -118,7 +126,7 @@ class ProbeScheduler:
         self.ctx = ctx
         self.on_result = on_result
         self.timezone = timezone
-        self._sem = asyncio.Semaphore(max_concurrent)
+        self._cap = max_concurrent
         self._specs: dict[str, CheckSpec] = {}
         self._jobs: dict[str, _Job] = {}  # key: check name, or "<name>#recheck"
         self._heap: list[tuple[float, int, _Job]] = []
@@ -126,8 +134,11 @@ class ProbeScheduler:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
         self._running = False
-        self._inflight: set[asyncio.Task[Any]] = set()
-        self._active = 0  # scheduled probes past the semaphore
+        self._queue: deque[_Job] = deque()  # due slots waiting for a place, in the order they came
+        self._callers: deque[asyncio.Future[None]] = deque()  # run_once calls waiting for a place
+        self._active = 0  # places taken (scheduled probes and run_once calls), <= max_concurrent
+        self._inflight: set[asyncio.Task[Any]] = set()  # scheduled probes' tasks (at most max_concurrent)
+        self._holding: set[asyncio.Task[Any]] = set()  # those of them still holding their place
         self.lateness: deque[float] = deque(maxlen=lateness_samples)  # seconds, slot -> probe start
         self.runs = 0
         self.started = 0  # probes that got past the semaphore
@@ -183,26 +194,34 @@ class ProbeScheduler:
     @property
     def waiting(self) -> int:
         """Probes whose slot came but that wait for a place under the global cap."""
-        return len(self._inflight) - self._active
+        return len(self._queue)
+
+    @property
+    def in_flight(self) -> int:
+        """Scheduled probes started and not yet handed on (their tasks); at most max_concurrent."""
+        return len(self._inflight)
 
     async def shutdown(self, grace: float = 5.0) -> None:
-        """Stop scheduling; let running probes finish for `grace` seconds, then cancel them."""
+        """Stop scheduling and drop the queued slots (their probes never start); let running
+        probes finish for `grace` seconds, then cancel them. One line if any were left."""
         self._running = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer, self._timer_at = None, math.inf
-        tasks = set(self._inflight)
-        if not tasks:
-            return
-        not_started = self.waiting
-        _done, pending = await asyncio.wait(tasks, timeout=grace)
-        for t in pending:
-            t.cancel()
-        if pending:
+        not_started = len(self._queue)
+        for job in self._queue:
+            job.running = False
+        self._queue.clear()
+        pending: set[asyncio.Task[Any]] = set()
+        if self._inflight:
+            _done, pending = await asyncio.wait(set(self._inflight), timeout=grace)
+            for t in pending:
+                t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if pending or not_started:
             log.warning(
                 "stopped with %d probes unfinished after the %gs grace (cancelled; %d of them had not started)",
-                len(pending), grace, min(not_started, len(pending)),
+                len(pending) + not_started, grace, not_started,
             )
 
     def _prepare(self, specs: list[CheckSpec]) -> None:
@@ -324,27 +343,58 @@ class ProbeScheduler:
         heapq.heappush(self._heap, (job.due, next(self._seq), job))
 
     def _start(self, job: _Job, due: float) -> None:
+        """Queue the slot; its probe starts now if a place is free, else when one frees."""
         if not job.recheck:
             job.running = True
-        task = asyncio.get_running_loop().create_task(self._run(job, due), name=f"probe {job.name}")
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        job.slot = due
+        self._queue.append(job)
+        self._pump()
 
-    async def _run(self, job: _Job, due: float) -> None:
+    # places under the cap -------------------------------------------------------------------
+    def _pump(self) -> None:
+        """Give each free place to the next waiter: a run_once call, else the oldest queued slot."""
+        while self._active < self._cap:
+            if self._callers:
+                caller = self._callers.popleft()
+                if caller.done():
+                    continue  # cancelled while waiting
+                caller.set_result(None)
+            elif self._queue and self._running:
+                job = self._queue.popleft()
+                task = asyncio.get_running_loop().create_task(self._run(job), name=f"probe {job.name}")
+                self._inflight.add(task)
+                self._holding.add(task)
+                task.add_done_callback(self._finished)
+            else:
+                return
+            self._active += 1
+
+    def _release(self, task: asyncio.Task[Any] | None) -> None:
+        if task is not None and task in self._holding:
+            self._holding.discard(task)
+            self._free()
+
+    def _free(self) -> None:
+        self._active -= 1
+        self._pump()
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._inflight.discard(task)
+        self._release(task)  # a task cancelled before it began never released its place
+
+    async def _run(self, job: _Job) -> None:
         loop = asyncio.get_running_loop()
         try:
-            async with self._sem:
-                late = max(loop.time() - due, 0.0)
-                self.lateness.append(late)
-                self._window_lateness.append(late)
-                for callback in self.on_late:
-                    callback(late)
-                self.started += 1
-                self._active += 1
-                try:
-                    result = await run_check(job.spec, self.ctx)
-                finally:
-                    self._active -= 1
+            late = max(loop.time() - job.slot, 0.0)
+            self.lateness.append(late)
+            self._window_lateness.append(late)
+            for callback in self.on_late:
+                callback(late)
+            self.started += 1
+            try:
+                result = await run_check(job.spec, self.ctx)
+            finally:
+                self._release(asyncio.current_task())  # the place is free before handing on
             await self._hand_on(job.spec, result)
         finally:
             if not job.recheck:
@@ -366,9 +416,22 @@ class ProbeScheduler:
 
     # running ------------------------------------------------------------------------------
     async def run_once(self, spec: CheckSpec) -> Result:
-        """Run one check now (under the global cap) and hand the result on."""
-        async with self._sem:
+        """Run one check now (under the global cap, ahead of queued slots) and hand the result on."""
+        if self._active < self._cap:
+            self._active += 1
+        else:
+            caller = asyncio.get_running_loop().create_future()
+            self._callers.append(caller)
+            try:
+                await caller
+            except asyncio.CancelledError:
+                if caller.done() and not caller.cancelled():
+                    self._free()  # given a place, cancelled before it could use it
+                raise
+        try:
             result = await run_check(spec, self.ctx)
+        finally:
+            self._free()
         await self._hand_on(spec, result)
         return result
 

@@ -205,6 +205,10 @@ class Dispatcher:
     def _due_targets(self, now: datetime, only: TargetKey | None = None) -> list[TargetKey]:
         return outbox.due_targets(self.store.engine, now, only)
 
+    def next_due(self, now: datetime) -> datetime | None:
+        """When the next message that is not due yet comes due (the service wakes for it)."""
+        return outbox.next_due(self.store.engine, now)
+
     # one target ----------------------------------------------------------------------------
     async def _work_target(self, target: TargetKey, first: Claimed) -> None:
         """Deliver `first`, then this target's other due messages one at a time, in order,

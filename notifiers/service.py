@@ -1,16 +1,18 @@
 """The notifiers' runtime service: the dispatcher and the watcher on one loop.
 
 Wakes on bus topics "outbox_added" (someone committed outbox rows) and "incident_changed"
-(the watcher should look again), "leadership" (this node started leading), and in any case
-every `notifications.poll_interval`, so a missed signal, another process's rows (the CLI, a second controller) or a retry coming due
-never waits longer than one poll. Deliveries run in their own tasks; the loop never waits
-for a slow channel.
+(the watcher should look again), "leadership" (this node started leading), when the next
+message held in the outbox comes due (a route's group window, a retry's backoff, quiet
+hours: the dispatcher says when), and in any case every `notifications.poll_interval`, so
+a missed signal or another process's rows (the CLI, a second controller) never wait longer
+than one poll. Deliveries run in their own tasks; the loop never waits for a slow channel.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from monitor.core.aio import wait_event
@@ -64,6 +66,7 @@ class NotifierService:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.selfcheck = SelfCheck()
+        self.next_look: datetime | None = None  # when the loop looks again at the latest (clock time)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -102,6 +105,7 @@ class NotifierService:
     async def _run(self) -> None:
         assert self._wake is not None and self.dispatcher is not None and self.watcher is not None
         while not self._stopping:
+            held: datetime | None = None  # when the next message held in the outbox comes due
             try:
                 await asyncio.to_thread(self.check_self)
                 if self.leader.is_leader:
@@ -109,12 +113,16 @@ class NotifierService:
                     if changed:
                         self.bus.publish("announcement_changed")
                     await self.dispatcher.run_due(wait=False)
+                    held = await asyncio.to_thread(self.dispatcher.next_due, self.clock.now())
             except Deposed as exc:
                 log.info("not dispatching: %s", exc)
             except Exception:
                 log.exception("notifier pass failed; retrying at the next poll")
-            poll = self.config.notifications.poll_interval.total_seconds()
-            await wait_event(self._wake, poll)
+            now = self.clock.now()
+            self.next_look = now + self.config.notifications.poll_interval
+            if held is not None:
+                self.next_look = min(self.next_look, max(held, now))
+            await wait_event(self._wake, (self.next_look - now).total_seconds())
             self._wake.clear()
 
     def check_self(self) -> None:

@@ -102,19 +102,25 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
+async def serve(app: web.Application, runners: list[web.AppRunner]) -> str:
+    """Start an aiohttp app on 127.0.0.1 (a free port), its runner added to `runners` (for
+    cleanup); returns its base URL. Tests on a loop of their own use it directly."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    runners.append(runner)
+    port = runner.addresses[0][1]
+    return f"http://127.0.0.1:{port}"
+
+
 @pytest.fixture
 async def http_server() -> AsyncIterator[Callable[[web.Application], Any]]:
     """Start aiohttp apps on 127.0.0.1 (free port); returns a function app -> base URL."""
     runners: list[web.AppRunner] = []
 
     async def start(app: web.Application) -> str:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = runner.addresses[0][1]
-        return f"http://127.0.0.1:{port}"
+        return await serve(app, runners)
 
     yield start
     for runner in runners:

@@ -169,6 +169,16 @@ def due_targets(engine: Engine, now: datetime, only: TargetKey | None = None, *,
         return [(c, int(i)) for c, i in conn.execute(stmt)]
 
 
+def next_due(engine: Engine, now: datetime) -> datetime | None:
+    """When the first pending message not due yet comes due (held by a route's group window,
+    waiting out a retry's backoff or quiet hours); None if there is none."""
+    stmt = sa.select(sa.func.min(OUTBOX.c.next_attempt_at)).where(OUTBOX.c.status == "pending",
+                                                                   OUTBOX.c.next_attempt_at > now)
+    with engine.connect() as conn:
+        due: datetime | None = conn.execute(stmt).scalar()
+    return due
+
+
 @dataclass(frozen=True)
 class Claim:
     """What one claim won: the rows (as dicts, in id order), the attempt row of each, and how

@@ -18,6 +18,7 @@ from monitor.core.clock import FakeClock
 from monitor.core.secrets import Redactor
 from monitor.scheduler import ProbeScheduler
 from tests.foundation.test_foundation_scheduler import Gate, Harness, gate_kind, spec
+from tests.moved_loop import MovedClock, run_moved, turns
 
 __all__ = ["gate_kind"]  # the fixture, used by name below
 
@@ -54,17 +55,67 @@ async def test_slots_of_a_check_still_waiting_are_skipped_and_reported_once_per_
     assert gate.cancelled == 1
 
 
-async def test_lateness_counts_the_wait_for_a_place_under_the_cap(gate_kind: None) -> None:
+async def one_place_one_queued(running: str, queued: str) -> Harness:
+    """One place under the cap, taken by `running` (inside the gate); `queued` waits for it."""
     h = Harness(max_concurrent=1)
-    h.scheduler.start([spec("first"), spec("second")])
-    h.scheduler.recheck_soon("first", timedelta(0))
+    h.scheduler.start([spec(running), spec(queued)])
+    h.scheduler.recheck_soon(running, timedelta(0))
     await h.gate.wait_inside(1)
-    h.scheduler.recheck_soon("second", timedelta(0))
-    await wait_for(lambda: h.scheduler.waiting == 1, "the second probe waiting for the place")
+    h.scheduler.recheck_soon(queued, timedelta(0))
+    await wait_for(lambda: h.scheduler.waiting == 1, f"{queued} waiting for the place")
+    return h
+
+
+async def test_lateness_counts_the_wait_for_a_place_under_the_cap(gate_kind: None) -> None:
+    h = await one_place_one_queued("first", "second")
     assert h.scheduler.started == 1 and len(h.scheduler.lateness) == 1
     h.gate.door.set()
     await h.wait_results(2)
     assert h.scheduler.started == 2 and h.scheduler.skipped_runs == 0
     first, second = h.scheduler.lateness
     assert second >= first  # measured when the probe started, not when its slot came
+    await h.scheduler.shutdown()
+
+
+def test_tasks_alive_stay_within_the_cap_however_far_behind_the_schedule_falls(gate_kind: None) -> None:
+    """Overload on a moved clock: 60 checks every second, 3 places, probes that only end at
+    their timeout; two minutes of slots pass a second at a time. At every step at most 3 probe
+    tasks exist (a task per late check would make 60) and each other check has one queued
+    slot, never more; the queue is served in slot order, so every check gets its turns, and
+    lateness counts the time from the slot to the start."""
+
+    async def main(clock: MovedClock) -> None:
+        gate = Gate()
+        ctx = Context(clock=clock, http=HttpClientFactory(), redactor=Redactor(), services={"gate": gate})
+        scheduler = ProbeScheduler(ctx, lambda s, r: None, timezone=ZoneInfo("UTC"), max_concurrent=3)
+        names = [f"c{i:02d}" for i in range(60)]
+        second = timedelta(seconds=1)
+        scheduler.start([spec(n, interval=second, timeout=second) for n in names])
+        tasks, queued = [], []
+        for _ in range(120):
+            clock.advance(second)
+            await turns()
+            tasks.append(sum(1 for t in asyncio.all_tasks() if t.get_name().startswith("probe ")))
+            queued.append(scheduler.waiting)
+        assert max(tasks) == 3 and scheduler.in_flight == 3 and gate.peak == 3
+        assert 50 <= max(queued) <= 60 - 3  # one slot per waiting check, however late
+        assert set(gate.entered) == set(names)
+        assert scheduler.skipped_runs > 60 * 100 and max(scheduler.lateness) > 10
+        await scheduler.shutdown(grace=0)
+
+    run_moved(main)
+
+
+async def test_run_once_waits_for_a_place_under_the_cap_ahead_of_queued_slots(gate_kind: None) -> None:
+    h = await one_place_one_queued("holder", "queued")
+    gave_up = asyncio.create_task(h.scheduler.run_once(spec("gave-up")))
+    asked = asyncio.create_task(h.scheduler.run_once(spec("asked")))
+    await turns()
+    assert h.gate.entered == ["holder"]  # both calls wait: the only place is taken
+    gave_up.cancel()
+    h.gate.door.set()
+    assert (await asked).check == "asked"
+    await h.wait_results(3)
+    assert h.gate.entered == ["holder", "asked", "queued"] and h.gate.peak == 1  # the cancelled call took no place
+    assert gave_up.cancelled()
     await h.scheduler.shutdown()

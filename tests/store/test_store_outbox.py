@@ -79,6 +79,16 @@ def test_due_targets_wait_for_their_time_and_skip_leased_rows(store: Store, t0: 
     assert outbox.due_targets(store.engine, t0 + timedelta(minutes=2)) == [("oncall", 1), ("oncall", 2), ("oncall", 0)]
 
 
+def test_next_due_is_the_first_pending_message_not_due_yet(store: Store, t0: datetime) -> None:
+    assert outbox.next_due(store.engine, t0) is None
+    enqueue(store, message("due", t0 - timedelta(seconds=5), target=0), message("sent", t0 + timedelta(seconds=5), target=1,
+            status="sent"), message("held", t0 + timedelta(seconds=30), target=2),
+            message("later", t0 + timedelta(minutes=5), target=3))
+    assert outbox.next_due(store.engine, t0) == t0 + timedelta(seconds=30), "not what is due already, nor what was sent"
+    assert outbox.next_due(store.engine, t0 + timedelta(seconds=30)) == t0 + timedelta(minutes=5)
+    assert outbox.next_due(store.engine, t0 + timedelta(minutes=5)) is None
+
+
 def test_claim_is_compare_and_set_on_the_lease(store: Store, t0: datetime) -> None:
     enqueue(store, message("m1", t0), message("m2", t0))
     lease = t0 + timedelta(minutes=1)
