@@ -82,7 +82,7 @@ class _Kinds(MutableMapping[str, ModuleType]):
         self._modules.pop(kind, None)
 
     def __contains__(self, kind: object) -> bool:
-        return kind in self._paths
+        return isinstance(kind, str) and kind in self._paths
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._paths)
