@@ -280,7 +280,7 @@ def _validate_checks(value: Any, info: ValidationInfo) -> list[CheckSpec]:
     return checks
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)  # one per set of kinds a file uses
 def _checks_adapter(kinds: frozenset[str]) -> TypeAdapter[list[Any]]:
     return TypeAdapter(list[spec_union(kinds)])  # type: ignore[misc,arg-type]  # a union built at run time
 
