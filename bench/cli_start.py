@@ -10,7 +10,8 @@ bytecode, as an installed invoicewatch does: PYTHONDONTWRITEBYTECODE (set on som
 machines, where it made every start compile the project's sources again, ~0.2 s) is dropped
 and the bytecode goes to a temporary PYTHONPYCACHEPREFIX (nothing is written into the trees);
 one unmeasured run per command and tree fills it. `--no-bytecode` measures the old way. `--before TREE` runs the same
-commands from another checkout (e.g. /work/main) in the same run, side by side. The offenders
+commands from another checkout (e.g. /work/main) in the same run, side by side, the two
+trees taking turns run by run. The offenders
 are `python -X importtime` self times summed per top-level package, for `status`.
 Issue 11's goals: any command on config.example.yaml < 0.5 s, `status` at 1,000 checks < 1 s.
 Not a test: figures for bench/RESULTS.md and for regressions by eye.
@@ -73,21 +74,26 @@ def thousand_checks(folder: Path) -> tuple[Path, list[str]]:
 CHILD_ENV: dict[str, str] = dict(os.environ)
 
 
-def timed(tree: Path, cwd: Path, args: list[str], runs: int) -> tuple[float, float]:
-    """Median wall and CPU seconds of `python -m monitor ARGS` from `tree` (after one unmeasured run)."""
-    walls, cpus = [], []
-    env = {**CHILD_ENV, "PYTHONPATH": str(tree), "COLUMNS": "120"}
-    subprocess.run([sys.executable, "-m", "monitor", *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, timeout=120)
-    for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
+def timed(trees: list[Path], cwd: Path, args: list[str], runs: int) -> list[tuple[float, float]]:
+    """Median wall and CPU seconds of `python -m monitor ARGS` from each tree (after one
+    unmeasured run each). The trees take turns run by run, so a change in the machine's load
+    during the measurement falls on all of them alike."""
+    envs = [{**CHILD_ENV, "PYTHONPATH": str(tree), "COLUMNS": "120"} for tree in trees]
+    walls: list[list[float]] = [[] for _ in trees]
+    cpus: list[list[float]] = [[] for _ in trees]
+    for env in envs:
         subprocess.run([sys.executable, "-m", "monitor", *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=120)
-        walls.append(time.perf_counter() - t0)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return statistics.median(walls), statistics.median(cpus)
+    for _ in range(runs):
+        for i, env in enumerate(envs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "monitor", *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=120)
+            walls[i].append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus[i].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(walls, cpus, strict=True)]
 
 
 def offenders(tree: Path, cwd: Path, args: list[str], top: int = 12) -> list[tuple[str, float]]:
@@ -129,8 +135,7 @@ def main() -> None:
         print(head)
         for label, args in cases:
             cells = ""
-            for _name, tree in trees:
-                wall, cpu = timed(tree, folder, args, opts.runs)
+            for wall, cpu in timed([tree for _name, tree in trees], folder, args, opts.runs):
                 cells += f"{wall:>12.3f}s{cpu:>11.3f}s"
             print(f"{label:<30}{cells}")
         for name, tree in trees:

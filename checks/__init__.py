@@ -3,6 +3,12 @@
 KINDS maps `kind:` to its module; every module exports `Spec` (a CheckSpec subclass with
 `kind: Literal[...]`) and `async def run(spec, ctx) -> Result`. Adding a kind is one module
 and one line here (a test asserts each module is registered and documented).
+
+A kind's module is imported when the kind is first asked for (`KINDS[kind]`), as the
+command line imports a command's module (monitor/cli/app.py, COMMANDS): a config load
+imports, and builds the pydantic models of, only the kinds its file uses (`spec_union`), and
+no probe's network stack comes with a kind that does not use it. Iterating `KINDS.values()`
+imports them all (the JSON Schema, the tests).
 """
 
 from __future__ import annotations
@@ -11,8 +17,9 @@ import asyncio
 import dataclasses
 import importlib
 import time
+from collections.abc import Iterable, Iterator, MutableMapping
 from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, Any, Union
+from typing import Annotated, Any, Union
 
 from pydantic import Field
 
@@ -22,7 +29,6 @@ from monitor.core.spec import CheckSpec
 
 __all__ = [
     "KINDS",
-    "AnyCheckSpec",
     "CheckSpec",
     "ConditionResult",
     "Context",
@@ -30,6 +36,7 @@ __all__ = [
     "Status",
     "StepResult",
     "run_check",
+    "spec_union",
     "worst",
 ]
 
@@ -51,22 +58,47 @@ _KIND_MODULES: dict[str, str] = {
     "heartbeat": "checks.heartbeat",
 }
 
-KINDS: dict[str, ModuleType] = {}
-for _kind, _path in _KIND_MODULES.items():
-    try:
-        KINDS[_kind] = importlib.import_module(_path)
-    except ModuleNotFoundError as exc:  # pragma: no cover - only while a kind is being built
-        if exc.name != _path:
-            raise
 
-if TYPE_CHECKING:
-    # Type checkers see the common base; pydantic sees the union built from KINDS.
-    AnyCheckSpec = CheckSpec
-else:
-    AnyCheckSpec = Annotated[
-        Union[tuple(m.Spec for m in KINDS.values())],  # noqa: UP007 - built at import time
-        Field(discriminator="kind"),
-    ]
+class _Kinds(MutableMapping[str, ModuleType]):
+    """kind -> its module, imported when first looked up. `in`, `len` and the names import
+    nothing; a test may register a kind of its own (`KINDS[name] = module`) and remove it."""
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        self._paths = dict(paths)
+        self._modules: dict[str, ModuleType] = {}
+
+    def __getitem__(self, kind: str) -> ModuleType:
+        module = self._modules.get(kind)
+        if module is None:
+            module = self._modules[kind] = importlib.import_module(self._paths[kind])
+        return module
+
+    def __setitem__(self, kind: str, module: ModuleType) -> None:
+        self._paths[kind] = module.__name__
+        self._modules[kind] = module
+
+    def __delitem__(self, kind: str) -> None:
+        del self._paths[kind]
+        self._modules.pop(kind, None)
+
+    def __contains__(self, kind: object) -> bool:
+        return isinstance(kind, str) and kind in self._paths
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+KINDS: MutableMapping[str, ModuleType] = _Kinds(_KIND_MODULES)
+
+
+def spec_union(kinds: Iterable[str]) -> Any:
+    """The discriminated union (on `kind:`) of these kinds' Specs, in KINDS order."""
+    wanted = set(kinds)
+    members = tuple(KINDS[k].Spec for k in KINDS if k in wanted)
+    return Annotated[Union[members], Field(discriminator="kind")]  # noqa: UP007 - built at run time
 
 
 async def run_check(spec: CheckSpec, ctx: Context) -> Result:

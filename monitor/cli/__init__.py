@@ -25,8 +25,13 @@ from __future__ import annotations
 import gc
 import sys
 
-from monitor.cli.app import cli, echo_problem
-from monitor.cli.output import console
+# httpx 0.28 imports its own command-line client (httpx._main: click, rich's syntax and
+# progress, pygments; ~0.05 s of CPU) on every `import httpx`, and falls back to a stub `main`
+# when that import fails. invoicewatch never runs httpx's client, so its commands skip it.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+from monitor.cli.app import cli, echo_problem  # noqa: E402 - after the line above
+from monitor.cli.output import console  # noqa: E402
 
 __all__ = ["cli", "main"]
 

@@ -9,14 +9,25 @@ kind in `checks/`, platforms in `checks/platform/models.py`.
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
-from checks import AnyCheckSpec
+from checks import KINDS, CheckSpec, spec_union
 from checks.platform.models import PlatformProfile
 from checks.sqlgate import known_url, url_problem
 from monitor.config.deciding import EvaluationSection, IncidentsSection, MaintenanceWindowConfig, SloConfig
@@ -245,6 +256,33 @@ class Component(Strict):
     group: str | None = None
 
 
+class ChecksOfTheFile:
+    """`checks:` is validated against the union of the kinds its items name, not of every
+    kind: a load imports and builds only the check kinds its file uses (checks.KINDS). A list
+    whose items are not all mappings of a known kind is validated against every kind, so
+    what is wrong with it is said as before. Errors keep their place (`checks.3.tcp.port`);
+    the JSON Schema is every kind's."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.with_info_plain_validator_function(_validate_checks)
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return handler(_checks_adapter(frozenset(KINDS)).core_schema)
+
+
+def _validate_checks(value: Any, info: ValidationInfo) -> list[CheckSpec]:
+    if isinstance(value, list) and not value:
+        return []
+    named = [item.get("kind") if isinstance(item, dict) else None for item in value] if isinstance(value, list) else [None]
+    known = all(isinstance(k, str) and k in KINDS for k in named)
+    kinds = frozenset(named) if known else frozenset(KINDS)
+    checks: list[CheckSpec] = _checks_adapter(kinds).validate_python(value, context=info.context)
+    return checks
+
+
+@functools.lru_cache(maxsize=64)  # one per set of kinds a file uses
+def _checks_adapter(kinds: frozenset[str]) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[spec_union(kinds)])  # type: ignore[misc,arg-type]  # a union built at run time
 
 
 class Config(Strict):
@@ -253,7 +291,7 @@ class Config(Strict):
     monitor: MonitorSection = Field(default_factory=MonitorSection)
     defaults: CheckDefaults = Field(default_factory=CheckDefaults)
     components: list[Component] = Field(default_factory=list)
-    checks: list[AnyCheckSpec] = Field(default_factory=list)
+    checks: Annotated[list[CheckSpec], ChecksOfTheFile()] = Field(default_factory=list)
     # Filled by later capabilities; typed loosely until their models land.
     platforms: dict[str, PlatformProfile] = Field(default_factory=dict, description="invoice platforms, by name")
     channels: list[Channel] = Field(default_factory=list, description="where messages go (Apprise URLs)")

@@ -3,7 +3,8 @@
 
 A channel is a name, one or more Apprise URLs and who reads it (audience, language, filters,
 escalation tier). A new channel kind is an Apprise URL, never code. URLs are checked with
-Apprise at load; errors name `channels[i].urls[j]` and never echo the URL (it may hold a token).
+Apprise at load (asking only the plugin each scheme names: monitor/config/apprise_urls.py);
+errors name `channels[i].urls[j]` and never echo the URL (it may hold a token).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.config.apprise_urls import apprise_supports
 from monitor.core.addresses import WebUrl
 from monitor.core.durations import Duration
 from monitor.core.events import EVENTS, TEST, Severity, event_matches
@@ -33,30 +35,15 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
-def apprise_supports(url: str) -> bool:
-    """True when Apprise can build a notifier from `url` (scheme known and arguments valid)."""
-    import logging
-
-    import apprise
-
-    # Apprise logs its complaint with the URL in it; the caller reports a redacted problem.
-    alog = logging.getLogger("apprise")
-    level = alog.level
-    alog.setLevel(logging.CRITICAL)
-    try:
-        return apprise.Apprise.instantiate(url) is not None
-    finally:
-        alog.setLevel(level)
-
-
 def scheme_of(url: str) -> str:
     m = _SCHEME.match(url.strip())
     return m.group(1).lower() if m else ""
 
 
 # Validation context key: the config is loaded for a command that only reads the database
-# (load_config(allow_unset=True)), which never sends: Apprise (~0.2 s to import with its
-# plugins) is not asked whether it can use each URL; `validate` and `run` still ask.
+# (load_config(allow_unset=True)), which never sends: Apprise (~0.1 s to import, more for
+# a scheme it has to search its plugins for) is not asked whether it can use each URL;
+# `validate` and `run` still ask (monitor/config/apprise_urls.py).
 READ_ONLY = "read_only"
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from checks import KINDS
+from checks import KINDS, CheckSpec
 from monitor.config.models import Config
 from monitor.config.source import Path_, Source, format_path
 from monitor.core.errors import ConfigProblem
@@ -241,6 +241,8 @@ def _members(tp: Any) -> list[Any]:
 def _step(tp: Any, part: Any) -> Any:
     for member in _members(tp):
         origin = typing.get_origin(member)
+        if member is CheckSpec and isinstance(part, str) and part in KINDS:
+            return KINDS[part].Spec  # `checks:` is typed with the base; the kind's tag names its Spec
         if isinstance(member, type) and issubclass(member, BaseModel):
             if isinstance(part, str) and part in member.model_fields:
                 return member.model_fields[part].annotation

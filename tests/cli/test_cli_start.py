@@ -17,7 +17,8 @@ from monitor.cli import cli
 from monitor.cli.app import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("sqlalchemy", "sqlmodel", "alembic", "dns.resolver", "dns.asyncquery", "jinja2", "apprise", "aiohttp")
+HEAVY = ("sqlalchemy", "sqlmodel", "alembic", "dns.resolver", "dns.asyncquery", "jinja2", "apprise", "aiohttp", "httpx",
+         "pygments")
 
 
 def test_the_command_table_names_the_module_of_every_command() -> None:
@@ -51,6 +52,12 @@ def test_validate_loads_apprise_but_not_the_store_or_the_probe_libraries() -> No
     loaded = loaded_by("-c", "config.example.yaml", "validate")
     assert "apprise" in loaded  # validate asks Apprise about every channel URL
     assert not loaded & {"sqlalchemy", "sqlmodel", "alembic", "dns.resolver", "dns.asyncquery", "jinja2", "aiohttp"}
+
+
+def test_a_command_that_loads_httpx_skips_httpx_s_own_command_line_client() -> None:
+    loaded = loaded_by("-c", "config.example.yaml", "validate")
+    assert "httpx" in loaded  # the http check's url: is parsed by httpx
+    assert "pygments" not in loaded  # what httpx._main (its CLI) would have imported
 
 
 def test_the_grid_lays_out_tables_as_rich_table_did() -> None:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from checks import _KIND_MODULES
+
 ROOT = Path(__file__).resolve().parents[2]
 
 LAYERS: list[tuple[str, ...]] = [
@@ -147,3 +149,10 @@ def test_no_import_circle_between_modules() -> None:
     # A package's __init__ importing its own modules is how packages work, not a circle.
     real = [c for c in cycles if len({package_of(m) for m in c}) > 1 or not any(m == package_of(m) for m in c)]
     assert real == []
+
+
+def test_the_kind_registry_names_only_modules_of_the_checks_layer() -> None:
+    """checks.KINDS imports a kind's module when the kind is first looked up (a config load
+    imports only the kinds its file uses). That import is by name, not an import statement
+    the tests above see, so it is held to the layers here: every name is a module of checks."""
+    assert [p for p in _KIND_MODULES.values() if p not in MODULES or package_of(p) != "checks"] == []

@@ -7,7 +7,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from jsonpath_ng.ext.parser import parse as fresh_parse
 
+from checks.platform.jsonpath import parse as shared_parse
 from checks.platform.models import PlatformProfile, deep_merge, shipped_profiles
 from checks.platform.records import parse_time
 from checks.platform.signing import SIGNERS, Outgoing, sign
@@ -139,3 +141,19 @@ def test_md5_signature_is_what_the_baiwang_simulator_recomputes() -> None:
 )
 def test_platform_times_parse(raw: object, expected: datetime | None) -> None:
     assert parse_time(raw, SHANGHAI) == expected
+
+
+def test_the_shared_jsonpath_parser_parses_as_a_fresh_one_even_after_a_bad_path() -> None:
+    """checks.platform.jsonpath parses every expression with one parser; each result is the
+    one jsonpath-ng's own parse() (a new parser per call) gives, before and after a failure."""
+    doc = {"result": {"list": [{"invoiceNo": "A1", "status": 2}, {"invoiceNo": "B2", "status": 3}]}, "code": "E0000"}
+    paths = ["$.code", "$.result.list[*].invoiceNo", "$.result.list[?(@.status == 3)].invoiceNo",
+             "$.result.list[0]", "$..invoiceNo", "len($.result.list)"]
+    for expr in [*paths, "$.result.[[", *paths]:
+        try:
+            expected = [m.value for m in fresh_parse(expr).find(doc)]
+        except Exception as exc:
+            with pytest.raises(type(exc)):
+                shared_parse(expr)
+            continue
+        assert [m.value for m in shared_parse(expr).find(doc)] == expected, expr
