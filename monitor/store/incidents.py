@@ -146,14 +146,6 @@ def save(session: Session, row: Incident) -> Incident:
     return row
 
 
-def listing(session: Session, *, limit: int, include_resolved: bool) -> list[Incident]:
-    """Newest first: open incidents, or all of them."""
-    stmt = select(Incident).order_by(INCIDENTS.c.id.desc()).limit(limit)
-    if not include_resolved:
-        stmt = stmt.where(INCIDENTS.c.resolved_at.is_(None))
-    return list(session.exec(stmt))
-
-
 def open_or_resolved_since(session: Session, since: datetime) -> list[Incident]:
     """Open incidents and those resolved at or after `since`, oldest first: what paging and
     announcements still look at (a resolved one still owes its "resolved" messages)."""
