@@ -5,6 +5,7 @@
     Col, print_table        a table that fits the width: one column wraps (at spaces), the
                             others keep their width; columns marked `drop` go first when the
                             terminal is narrow
+    Trimmed, show           a renderable without trailing blanks, and printing one
     table                   the same for a list of dicts and column names (the last wraps),
                             returned as text
     status_text, summary    a status word in its colour (the word is always there), and the
@@ -33,7 +34,7 @@ from urllib.parse import urlsplit
 
 import click
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
@@ -170,12 +171,18 @@ class Grid:
     these tables, for a fraction of its cost (it measured and wrapped every cell: a second for
     `status` at 1,000 checks): each fixed column as wide as its widest cell, the wrapping
     column the remaining width (at most its widest cell), wrapped at spaces, folding only a
-    word longer than the column; two spaces between columns, nothing after the last."""
+    word longer than the column; two spaces between columns, nothing after the last.
+
+    Its lines come out as Trimmed would leave them (no line wider than the table, no blanks
+    at the end) and the unstyled stretches of a line as one segment, so Trimmed passes them
+    on without splitting and cropping every segment again (half of `status`'s printing at
+    1,000 checks)."""
 
     def __init__(self, cols: Sequence[Col], naturals: Sequence[int], rows: Sequence[Mapping[str, Any]], width: int) -> None:
         self.cols, self.rows = list(cols), rows
         fixed = sum(naturals) + 2 * (len(cols) - 1)
         self.widths = [min(_natural(c, rows), max(width - fixed, 1)) if c.wrap else n for c, n in zip(cols, naturals, strict=True)]
+        self.width = sum(self.widths) + 2 * (len(cols) - 1)  # of its widest line
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield from self._line(console, [Text(c.title, style="bold") for c in self.cols])
@@ -195,19 +202,27 @@ class Grid:
 
     def _line(self, console: Console, cells: list[Text | str]) -> Iterator[Segment]:
         last = len(cells) - 1
+        line: list[Segment] = []
+        plain_run = ""  # unstyled text not yet in `line`
         for i, (cell, col, width) in enumerate(zip(cells, self.cols, self.widths, strict=True)):
             plain = cell.plain if isinstance(cell, Text) else cell
             pad = " " * max(width - cell_len(plain), 0)
             if i:
-                yield Segment("  ")
+                plain_run += "  "
             if col.justify == "right":
-                yield Segment(pad)
+                plain_run += pad
             if isinstance(cell, Text):  # its own style under its spans' (Text.render leaves it out)
-                yield from Segment.apply_style(cell.render(console), console.get_style(cell.style) if cell.style else None)
+                if plain_run:
+                    line.append(Segment(plain_run))
+                    plain_run = ""
+                line.extend(Segment.apply_style(cell.render(console), console.get_style(cell.style) if cell.style else None))
             else:
-                yield Segment(cell)
+                plain_run += cell
             if col.justify != "right" and i < last:
-                yield Segment(pad)
+                plain_run += pad
+        if plain_run:
+            line.append(Segment(plain_run))
+        yield from _rstrip(line)
         yield Segment.line()
 
 
@@ -219,15 +234,28 @@ def _cell(value: Any) -> Text | str:
 
 class Trimmed:
     """A renderable without the spaces rich pads the end of each line with (so piped output
-    and captures hold no trailing blanks)."""
+    and captures hold no trailing blanks), each line cut to the width: print it with
+    `crop=False` (`show`), there is nothing left to cut. A Grid (alone or in a Group) that
+    fits is passed on as it is: its lines are made that way."""
 
     def __init__(self, renderable: RenderableType) -> None:
         self.renderable = renderable
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        for line in console.render_lines(self.renderable, options, pad=False):
-            yield from _rstrip(line)
-            yield Segment.line()
+        parts = self.renderable.renderables if isinstance(self.renderable, Group) else [self.renderable]
+        for part in parts:
+            if isinstance(part, Grid) and part.width <= options.max_width:
+                yield from part.__rich_console__(console, options)
+                continue
+            for line in console.render_lines(part, options, pad=False):
+                yield from _rstrip(line)
+                yield Segment.line()
+
+
+def show(out: Console, renderable: RenderableType) -> None:
+    """Print `renderable` Trimmed, without the second pass over every segment that cropping
+    at print time would make (Trimmed's lines are cut to the width already)."""
+    out.print(Trimmed(renderable), crop=False)
 
 
 def _rstrip(line: list[Segment]) -> Iterator[Segment]:
@@ -241,7 +269,7 @@ def _rstrip(line: list[Segment]) -> Iterator[Segment]:
 
 
 def print_table(out: Console, columns: Sequence[Col], rows: Sequence[Mapping[str, Any]]) -> None:
-    out.print(Trimmed(build_table(columns, rows, out.width)))
+    show(out, build_table(columns, rows, out.width))
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:

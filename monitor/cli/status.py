@@ -33,6 +33,7 @@ from monitor.cli.output import (
     clock_time,
     console,
     emit_json,
+    show,
     span,
     status_text,
     summary,
@@ -95,7 +96,8 @@ def status(app: AppState, as_json: bool, watch: bool, every: float) -> None:
     if as_json:
         emit_json(doc)
     else:
-        console().print(Trimmed(render(doc, config, console().width)))
+        out = console()
+        show(out, render(doc, config, out.width))
     sys.exit(1 if doc["summary"].get("down_enabled") else 0)
 
 
@@ -360,7 +362,7 @@ def _watch(app: AppState, config: Config, every: float) -> None:
     try:
         if not out.is_terminal:
             while True:
-                out.print(Trimmed(render(read(app, config), config, out.width)))
+                show(out, render(read(app, config), config, out.width))
                 out.print()
                 time.sleep(every)
         with Live(console=out, auto_refresh=False, transient=False) as live:
