@@ -122,13 +122,17 @@ class Col:
 MIN_WRAP = 24  # cells the wrapping column keeps before other columns are dropped
 
 
-def fitted(columns: Sequence[Col], rows: Sequence[Mapping[str, Any]], width: int) -> list[Col]:
-    """The columns that fit `width` beside a wrapping column of at least MIN_WRAP cells."""
+def fitted(
+    columns: Sequence[Col], rows: Sequence[Mapping[str, Any]], width: int, widest: Mapping[str, int] | None = None
+) -> list[Col]:
+    """The columns that fit `width` beside a wrapping column of at least MIN_WRAP cells
+    (`widest`: each column's widest cell, when measured already)."""
     cols = list(columns)
     gap = 2
+    natural = widest if widest is not None else {c.key: _natural(c, rows) for c in cols}
 
     def need(cs: list[Col]) -> int:
-        fixed = sum(_natural(c, rows) for c in cs if not c.wrap)
+        fixed = sum(natural[c.key] for c in cs if not c.wrap)
         wrap = MIN_WRAP if any(c.wrap for c in cs) else 0
         return fixed + wrap + gap * (len(cs) - 1)
 
@@ -151,16 +155,17 @@ def _plain(value: Any) -> str:
 def build_table(columns: Sequence[Col], rows: Sequence[Mapping[str, Any]], width: int) -> RenderableType:
     """`rows` (cells: str or Text) in the columns that fit `width`: a Grid, or rich's Table
     when even the columns that cannot be dropped are too wide (rich squeezes them)."""
-    cols = fitted(columns, rows, width)
-    naturals = [0 if c.wrap else _natural(c, rows) for c in cols]
+    widest = {c.key: _natural(c, rows) for c in columns}  # measured once: a pass over every row
+    cols = fitted(columns, rows, width, widest)
+    naturals = [0 if c.wrap else widest[c.key] for c in cols]
     if sum(naturals) + (MIN_WRAP if any(c.wrap for c in cols) else 0) + 2 * (len(cols) - 1) <= width:
-        return Grid(cols, naturals, rows, width)
+        return Grid(cols, naturals, rows, width, widest)
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", padding=(0, 1), expand=False)
     for c in cols:
         if c.wrap:
             table.add_column(c.title, overflow="fold", justify=c.justify)
         else:
-            table.add_column(c.title, no_wrap=True, min_width=_natural(c, rows), justify=c.justify)
+            table.add_column(c.title, no_wrap=True, min_width=widest[c.key], justify=c.justify)
     for r in rows:
         table.add_row(*(_cell(r.get(c.key)) for c in cols))
     return table
@@ -178,10 +183,12 @@ class Grid:
     on without splitting and cropping every segment again (half of `status`'s printing at
     1,000 checks)."""
 
-    def __init__(self, cols: Sequence[Col], naturals: Sequence[int], rows: Sequence[Mapping[str, Any]], width: int) -> None:
+    def __init__(self, cols: Sequence[Col], naturals: Sequence[int], rows: Sequence[Mapping[str, Any]], width: int,
+                 widest: Mapping[str, int] | None = None) -> None:
         self.cols, self.rows = list(cols), rows
         fixed = sum(naturals) + 2 * (len(cols) - 1)
-        self.widths = [min(_natural(c, rows), max(width - fixed, 1)) if c.wrap else n for c, n in zip(cols, naturals, strict=True)]
+        self.widths = [min(widest[c.key] if widest is not None else _natural(c, rows), max(width - fixed, 1)) if c.wrap else n
+                       for c, n in zip(cols, naturals, strict=True)]
         self.width = sum(self.widths) + 2 * (len(cols) - 1)  # of its widest line
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
