@@ -12,12 +12,14 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 
 from monitor.cli import cli
 from monitor.cli.app import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("sqlalchemy", "sqlmodel", "alembic", "dns.resolver", "dns.asyncquery", "jinja2", "apprise", "aiohttp")
+HEAVY = ("sqlalchemy", "sqlalchemy.orm", "sqlmodel", "alembic", "dns.resolver", "dns.asyncquery", "jinja2", "apprise",
+         "aiohttp")
 
 
 def test_the_command_table_names_the_module_of_every_command() -> None:
@@ -51,6 +53,14 @@ def test_validate_loads_apprise_but_not_the_store_or_the_probe_libraries() -> No
     loaded = loaded_by("-c", "config.example.yaml", "validate")
     assert "apprise" in loaded  # validate asks Apprise about every channel URL
     assert not loaded & {"sqlalchemy", "sqlmodel", "alembic", "dns.resolver", "dns.asyncquery", "jinja2", "aiohttp"}
+
+
+@pytest.mark.parametrize("command", [("status",), ("status", "--json"), ("incidents",), ("outbox",), ("silences",)],
+                         ids=" ".join)
+def test_read_only_commands_read_through_core_without_the_orm(seeded: Path, command: tuple[str, ...]) -> None:
+    """They read by monitor.store.readout: SQLAlchemy Core, no sqlmodel, no ORM, no Alembic."""
+    loaded = loaded_by("-c", str(seeded), *command)
+    assert "sqlalchemy" in loaded and not loaded & {"sqlalchemy.orm", "sqlmodel", "alembic"}
 
 
 def test_the_grid_lays_out_tables_as_rich_table_did() -> None:
