@@ -1,5 +1,6 @@
 """Incidents: `incident`, its timeline `incident_update`, `component_status` and its history
-`component_status_change`, and every query on them.
+`component_status_change`, and every query on them (but the `incidents` command's listing,
+which monitor.store.readout makes without the ORM).
 
 Everything an incident needs to resume after a restart is in these rows: the deciding
 service reloads open incidents on every pass, so nothing about an incident lives only in

@@ -1,5 +1,5 @@
 """The outbox: `outbox` (one message to one channel target) and `delivery_attempt` (every try),
-and every query on them.
+and every query on them (but the `outbox` command's listing: monitor.store.readout).
 
 The outbox is the boundary between deciding and sending: rows are inserted in the
 transaction that changed the incident (`insert` never commits), and the dispatcher only ever
