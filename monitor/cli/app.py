@@ -12,10 +12,12 @@ answers at once and a command loads only its own part.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,8 @@ from monitor.cli.output import CliError, console, table
 from monitor.core import __version__
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from monitor.config import Config
     from monitor.core.errors import ConfigProblem
     from monitor.store import Store
@@ -135,8 +139,27 @@ class AppState:
     def reader(self) -> Store:
         """The store for reading: never created or migrated here. A database that does not
         exist yet is an error that says how it comes to be."""
-        from monitor.store import Store  # lazy: CLI start time (SQLAlchemy)
-        from monitor.store.database import exists
+        from monitor.store import Store  # lazy: CLI start time (SQLAlchemy, the ORM)
+
+        return Store(self._existing_database())
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sa.Connection]:
+        """One connection (one transaction) to read the database through SQLAlchemy Core
+        (monitor.store.readout), without the ORM the Store brings: what `status`,
+        `incidents`, `outbox` and `silences` read by. Never created or migrated, like `reader`."""
+        from monitor.store.engine import open_engine  # lazy: CLI start time (SQLAlchemy)
+
+        engine = open_engine(self._existing_database(), application_name="invoicewatch")
+        try:
+            with engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
+
+    def _existing_database(self) -> str:
+        """monitor.database, or the error saying how the database comes to be."""
+        from monitor.store.engine import exists  # lazy: CLI start time (SQLAlchemy)
 
         config = self.read_config
         url = self._database_url(config)
@@ -145,7 +168,7 @@ class AppState:
                 f"no database yet: {_where(url)} (monitor.database in {config.file}) does not exist",
                 f"the monitor creates it when it first runs: {_again('run', config.file)}",
             )
-        return Store(url)
+        return url
 
     def writer(self) -> Store:
         """The store for a change by hand: created and migrated when needed."""

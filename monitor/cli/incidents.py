@@ -76,13 +76,12 @@ def incidents(ctx: click.Context, app: AppState, show_all: bool, limit: int, as_
     are all up again closes after incidents.resolve_after without a new failure."""
     if ctx.invoked_subcommand is not None:
         return
-    from monitor.store import incidents as rows_of  # lazy: CLI start time (SQLAlchemy)
+    from monitor.store import readout  # lazy: CLI start time (SQLAlchemy)
 
     config = app.read_config
-    store = app.reader()
     now = SystemClock().now()
-    with store.session() as s:
-        rows = rows_of.listing(s, limit=limit, include_resolved=show_all)
+    with app.reading() as conn:
+        rows = readout.incidents(conn, limit=limit, include_resolved=show_all) if "incident" in readout.tables(conn) else []
     docs = [_incident_json(r, config.incidents.resolve_after, now) for r in rows]
     if as_json:
         emit_json({"generated_at": now, "incidents": docs})
@@ -423,12 +422,11 @@ def silence(app: AppState, target: str, length: str, reason: str) -> None:
 @pass_app
 def silences(app: AppState, as_json: bool) -> None:
     """List active silences."""
-    from monitor.store.maintenance import active_silences  # lazy: CLI start time (SQLAlchemy)
+    from monitor.store import readout  # lazy: CLI start time (SQLAlchemy)
 
     now = SystemClock().now()
-    store = app.reader()
-    with store.session() as s:
-        rows = active_silences(s, now)
+    with app.reading() as conn:
+        rows = readout.active_silences(conn, now) if "silence" in readout.tables(conn) else []
     docs: list[dict[str, Any]] = [{"id": r.id, "target": r.target, "target_kind": r.target_kind, "starts_at": r.starts_at, "ends_at": r.ends_at,
              "created_by": r.created_by, "reason": r.reason} for r in rows]
     if as_json:

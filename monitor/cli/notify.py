@@ -140,12 +140,12 @@ def outbox(ctx: click.Context, show_all: bool, limit: int, as_json: bool) -> Non
     """Messages waiting to be delivered or given up on (newest first); `outbox retry ID`."""
     if ctx.invoked_subcommand is not None:
         return
-    from monitor.store import outbox as rows_of  # lazy: CLI start time (SQLAlchemy)
+    from monitor.store import readout  # lazy: CLI start time (SQLAlchemy)
 
     app: AppState = ctx.obj
-    store = app.reader()
     now = datetime.now(UTC)
-    found = rows_of.listing(store.engine, limit=limit, include_sent=show_all)
+    with app.reading() as conn:
+        found = readout.outbox(conn, limit=limit, include_sent=show_all) if "outbox" in readout.tables(conn) else []
     docs = [{**{k: r[k] for k in OUTBOX_KEYS}, "sending": r["status"] == "pending" and bool(r["claimed_until"])}
             for r in found]
     if as_json:

@@ -5,6 +5,7 @@
     Col, print_table        a table that fits the width: one column wraps (at spaces), the
                             others keep their width; columns marked `drop` go first when the
                             terminal is narrow
+    Trimmed, show           a renderable without trailing blanks, and printing one
     table                   the same for a list of dicts and column names (the last wraps),
                             returned as text
     status_text, summary    a status word in its colour (the word is always there), and the
@@ -33,7 +34,7 @@ from urllib.parse import urlsplit
 
 import click
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
@@ -121,13 +122,17 @@ class Col:
 MIN_WRAP = 24  # cells the wrapping column keeps before other columns are dropped
 
 
-def fitted(columns: Sequence[Col], rows: Sequence[Mapping[str, Any]], width: int) -> list[Col]:
-    """The columns that fit `width` beside a wrapping column of at least MIN_WRAP cells."""
+def fitted(
+    columns: Sequence[Col], rows: Sequence[Mapping[str, Any]], width: int, widest: Mapping[str, int] | None = None
+) -> list[Col]:
+    """The columns that fit `width` beside a wrapping column of at least MIN_WRAP cells
+    (`widest`: each column's widest cell, when measured already)."""
     cols = list(columns)
     gap = 2
+    natural = widest if widest is not None else {c.key: _natural(c, rows) for c in cols}
 
     def need(cs: list[Col]) -> int:
-        fixed = sum(_natural(c, rows) for c in cs if not c.wrap)
+        fixed = sum(natural[c.key] for c in cs if not c.wrap)
         wrap = MIN_WRAP if any(c.wrap for c in cs) else 0
         return fixed + wrap + gap * (len(cs) - 1)
 
@@ -150,16 +155,17 @@ def _plain(value: Any) -> str:
 def build_table(columns: Sequence[Col], rows: Sequence[Mapping[str, Any]], width: int) -> RenderableType:
     """`rows` (cells: str or Text) in the columns that fit `width`: a Grid, or rich's Table
     when even the columns that cannot be dropped are too wide (rich squeezes them)."""
-    cols = fitted(columns, rows, width)
-    naturals = [0 if c.wrap else _natural(c, rows) for c in cols]
+    widest = {c.key: _natural(c, rows) for c in columns}  # measured once: a pass over every row
+    cols = fitted(columns, rows, width, widest)
+    naturals = [0 if c.wrap else widest[c.key] for c in cols]
     if sum(naturals) + (MIN_WRAP if any(c.wrap for c in cols) else 0) + 2 * (len(cols) - 1) <= width:
-        return Grid(cols, naturals, rows, width)
+        return Grid(cols, naturals, rows, width, widest)
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", padding=(0, 1), expand=False)
     for c in cols:
         if c.wrap:
             table.add_column(c.title, overflow="fold", justify=c.justify)
         else:
-            table.add_column(c.title, no_wrap=True, min_width=_natural(c, rows), justify=c.justify)
+            table.add_column(c.title, no_wrap=True, min_width=widest[c.key], justify=c.justify)
     for r in rows:
         table.add_row(*(_cell(r.get(c.key)) for c in cols))
     return table
@@ -170,12 +176,20 @@ class Grid:
     these tables, for a fraction of its cost (it measured and wrapped every cell: a second for
     `status` at 1,000 checks): each fixed column as wide as its widest cell, the wrapping
     column the remaining width (at most its widest cell), wrapped at spaces, folding only a
-    word longer than the column; two spaces between columns, nothing after the last."""
+    word longer than the column; two spaces between columns, nothing after the last.
 
-    def __init__(self, cols: Sequence[Col], naturals: Sequence[int], rows: Sequence[Mapping[str, Any]], width: int) -> None:
+    Its lines come out as Trimmed would leave them (no line wider than the table, no blanks
+    at the end) and the unstyled stretches of a line as one segment, so Trimmed passes them
+    on without splitting and cropping every segment again (half of `status`'s printing at
+    1,000 checks)."""
+
+    def __init__(self, cols: Sequence[Col], naturals: Sequence[int], rows: Sequence[Mapping[str, Any]], width: int,
+                 widest: Mapping[str, int] | None = None) -> None:
         self.cols, self.rows = list(cols), rows
         fixed = sum(naturals) + 2 * (len(cols) - 1)
-        self.widths = [min(_natural(c, rows), max(width - fixed, 1)) if c.wrap else n for c, n in zip(cols, naturals, strict=True)]
+        self.widths = [min(widest[c.key] if widest is not None else _natural(c, rows), max(width - fixed, 1)) if c.wrap else n
+                       for c, n in zip(cols, naturals, strict=True)]
+        self.width = sum(self.widths) + 2 * (len(cols) - 1)  # of its widest line
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield from self._line(console, [Text(c.title, style="bold") for c in self.cols])
@@ -195,19 +209,27 @@ class Grid:
 
     def _line(self, console: Console, cells: list[Text | str]) -> Iterator[Segment]:
         last = len(cells) - 1
+        line: list[Segment] = []
+        plain_run = ""  # unstyled text not yet in `line`
         for i, (cell, col, width) in enumerate(zip(cells, self.cols, self.widths, strict=True)):
             plain = cell.plain if isinstance(cell, Text) else cell
             pad = " " * max(width - cell_len(plain), 0)
             if i:
-                yield Segment("  ")
+                plain_run += "  "
             if col.justify == "right":
-                yield Segment(pad)
+                plain_run += pad
             if isinstance(cell, Text):  # its own style under its spans' (Text.render leaves it out)
-                yield from Segment.apply_style(cell.render(console), console.get_style(cell.style) if cell.style else None)
+                if plain_run:
+                    line.append(Segment(plain_run))
+                    plain_run = ""
+                line.extend(Segment.apply_style(cell.render(console), console.get_style(cell.style) if cell.style else None))
             else:
-                yield Segment(cell)
+                plain_run += cell
             if col.justify != "right" and i < last:
-                yield Segment(pad)
+                plain_run += pad
+        if plain_run:
+            line.append(Segment(plain_run))
+        yield from _rstrip(line)
         yield Segment.line()
 
 
@@ -219,15 +241,28 @@ def _cell(value: Any) -> Text | str:
 
 class Trimmed:
     """A renderable without the spaces rich pads the end of each line with (so piped output
-    and captures hold no trailing blanks)."""
+    and captures hold no trailing blanks), each line cut to the width: print it with
+    `crop=False` (`show`), there is nothing left to cut. A Grid (alone or in a Group) that
+    fits is passed on as it is: its lines are made that way."""
 
     def __init__(self, renderable: RenderableType) -> None:
         self.renderable = renderable
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        for line in console.render_lines(self.renderable, options, pad=False):
-            yield from _rstrip(line)
-            yield Segment.line()
+        parts = self.renderable.renderables if isinstance(self.renderable, Group) else [self.renderable]
+        for part in parts:
+            if isinstance(part, Grid) and part.width <= options.max_width:
+                yield from part.__rich_console__(console, options)
+                continue
+            for line in console.render_lines(part, options, pad=False):
+                yield from _rstrip(line)
+                yield Segment.line()
+
+
+def show(out: Console, renderable: RenderableType) -> None:
+    """Print `renderable` Trimmed, without the second pass over every segment that cropping
+    at print time would make (Trimmed's lines are cut to the width already)."""
+    out.print(Trimmed(renderable), crop=False)
 
 
 def _rstrip(line: list[Segment]) -> Iterator[Segment]:
@@ -241,7 +276,7 @@ def _rstrip(line: list[Segment]) -> Iterator[Segment]:
 
 
 def print_table(out: Console, columns: Sequence[Col], rows: Sequence[Mapping[str, Any]]) -> None:
-    out.print(Trimmed(build_table(columns, rows, out.width)))
+    show(out, build_table(columns, rows, out.width))
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:

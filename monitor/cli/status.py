@@ -33,6 +33,7 @@ from monitor.cli.output import (
     clock_time,
     console,
     emit_json,
+    show,
     span,
     status_text,
     summary,
@@ -43,8 +44,7 @@ if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.core.spec import CheckSpec
     from monitor.rulebook.nodes import Quiet
-    from monitor.store.overview import Overview
-    from monitor.store.results import CheckStateRow
+    from monitor.store.readout import Overview, StateRecord
 
 ORDER = ("up", "degraded", "down", "unknown", "maintenance", "pending", "disabled")
 COLUMNS = [
@@ -96,22 +96,19 @@ def status(app: AppState, as_json: bool, watch: bool, every: float) -> None:
     if as_json:
         emit_json(doc)
     else:
-        console().print(Trimmed(render(doc, config, console().width)))
+        out = console()
+        show(out, render(doc, config, out.width))
     sys.exit(1 if doc["summary"].get("down_enabled") else 0)
 
 
 def read(app: AppState, config: Config) -> dict[str, Any]:
     """The status document (what --json prints; the table shows the same keys)."""
     from monitor.core.clock import SystemClock  # lazy: CLI start time
-    from monitor.store.overview import overview
+    from monitor.store.readout import overview
 
-    store = app.reader()
     now = SystemClock().now()
-    try:
-        with store.session() as s:
-            ov = overview(s, now)
-    finally:
-        store.close()
+    with app.reading() as conn:
+        ov = overview(conn, now)
     if ov.empty:
         raise CliError(f"the database of {config.file} has no invoicewatch tables yet (the monitor has never run on it)",
                        f"they are made when the monitor first runs: invoicewatch -c {config.file} run")
@@ -120,7 +117,7 @@ def read(app: AppState, config: Config) -> dict[str, Any]:
 
 def document(config: Config, ov: Overview, now: datetime) -> dict[str, Any]:
     from monitor.rulebook import nodes as node_rules  # lazy: CLI start time
-    from monitor.store.pages import states_by_check
+    from monitor.store.readout import states_by_check
 
     holds = _holds(config, ov)
     states = states_by_check(ov.states)
@@ -192,7 +189,7 @@ def _holds(config: Config, ov: Overview) -> Holds:
 
 
 def _rows(
-    spec: CheckSpec, found: list[CheckStateRow], holds: Holds, config: Config, now: datetime, unheard: dict[str, Quiet]
+    spec: CheckSpec, found: list[StateRecord], holds: Holds, config: Config, now: datetime, unheard: dict[str, Quiet]
 ) -> list[dict[str, Any]]:
     here = config.monitor.location
     if not found:
@@ -214,7 +211,7 @@ def _runs_here(spec: CheckSpec, location: str) -> bool:
     return not spec.locations or location in spec.locations
 
 
-def _row(spec: CheckSpec, st: CheckStateRow | None, location: str, holds: Holds, config: Config, now: datetime) -> dict[str, Any]:
+def _row(spec: CheckSpec, st: StateRecord | None, location: str, holds: Holds, config: Config, now: datetime) -> dict[str, Any]:
     notes: list[str] = []
     next_at, first_within, overdue = _next_run(spec, st, config, now)
     if not spec.enabled:
@@ -262,7 +259,7 @@ def _row(spec: CheckSpec, st: CheckStateRow | None, location: str, holds: Holds,
     }
 
 
-def _progress(spec: CheckSpec, st: CheckStateRow) -> list[str]:
+def _progress(spec: CheckSpec, st: StateRecord) -> list[str]:
     """A change under way that is not confirmed yet (so the status still reads the old one)."""
     runs = ((st.data or {}).get("locations") or {}).get(st.location, {}).get("runs") or [0, 0, 0, 0]
     last, shown = st.last_status, st.status
@@ -273,7 +270,7 @@ def _progress(spec: CheckSpec, st: CheckStateRow) -> list[str]:
     return []
 
 
-def _next_run(spec: CheckSpec, st: CheckStateRow | None, config: Config, now: datetime) -> tuple[datetime | None, float | None, bool]:
+def _next_run(spec: CheckSpec, st: StateRecord | None, config: Config, now: datetime) -> tuple[datetime | None, float | None, bool]:
     """(next run time, first run within N seconds of start, overdue) from the schedule."""
     from monitor.core import cron  # lazy: CLI start time (APScheduler's cron trigger)
     from monitor.scheduler import stagger
@@ -365,7 +362,7 @@ def _watch(app: AppState, config: Config, every: float) -> None:
     try:
         if not out.is_terminal:
             while True:
-                out.print(Trimmed(render(read(app, config), config, out.width)))
+                show(out, render(read(app, config), config, out.width))
                 out.print()
                 time.sleep(every)
         with Live(console=out, auto_refresh=False, transient=False) as live:

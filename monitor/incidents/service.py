@@ -64,7 +64,7 @@ from monitor.rulebook.incident_book import OPENED, RESOLVED, Book
 from monitor.rulebook.incidents import Holds, Policy, World, component_statuses, reconcile
 from monitor.rulebook.maintenance import Occurrence, active_in, coverage, upcoming
 from monitor.rulebook.topology import Topology, component_of
-from monitor.store import incidents, intake, nodes
+from monitor.store import incidents, intake, nodes, readout
 from monitor.store import maintenance as holds
 from monitor.store.leadership import SOLE, Leader
 from notifiers.direct import DirectJournal
@@ -136,7 +136,7 @@ class IncidentService:
         self._leading = False
         self._told_silent: set[str] = set()  # keys of silent-node notices committed
         self._observed: node_rules.Observed = {}  # when each node's row last changed, on our clock
-        self.nodes: list[nodes.NodeRow] = []  # as read at the last tick
+        self.nodes: list[readout.NodeRecord] = []  # as read at the last tick
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None

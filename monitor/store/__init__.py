@@ -14,14 +14,36 @@ session (or the Store) and plain values, and keep their transactions where they 
     canaries       platform_canary and SqlCanaryLedger (what checks get as ctx.services["canaries"])
     pages          what the status page, /internal/ and /metrics read (read-only, across the
                    tables above)
+    readout        what the read-only commands read, through SQLAlchemy Core alone (no ORM)
     schema         every table in one MetaData; migrate: the one Alembic chain and the adoption
                    of first-release databases; engine: engine settings and shared SQL helpers
 """
 
 from __future__ import annotations
 
-from monitor.store.database import Store
-from monitor.store.schema import metadata
-from monitor.store.writer import ResultWriter
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from monitor.store.database import Store
+    from monitor.store.schema import metadata
+    from monitor.store.writer import ResultWriter
 
 __all__ = ["ResultWriter", "Store", "metadata"]
+
+
+def __getattr__(name: str) -> Any:
+    """`Store`, `ResultWriter` and `metadata` are imported when first asked for (PEP 562), not
+    with the package: importing them builds every ORM class, which a read-only command
+    reading through monitor.store.readout never needs (tests/foundation allows exactly this
+    import inside a function: a package's own modules, in its `__getattr__`)."""
+    value: Any
+    if name == "Store":
+        from monitor.store.database import Store as value
+    elif name == "ResultWriter":
+        from monitor.store.writer import ResultWriter as value
+    elif name == "metadata":
+        from monitor.store.schema import metadata as value
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # asked once
+    return value

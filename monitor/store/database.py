@@ -12,38 +12,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
-from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from monitor.core.errors import StoreError
 from monitor.core.results import Result
 from monitor.core.secrets import safe_url
 from monitor.store import migrate, results, retention, rollups
-from monitor.store.engine import describe, make_engine
+from monitor.store.engine import describe, open_engine
 from monitor.store.results import CheckResultRow, CheckStateRow, EvidenceFilter
 
 log = logging.getLogger(__name__)
-
-
-def exists(url: str) -> bool:
-    """Whether there is a database at `url` to read, found out without creating one (opening
-    a SQLite file creates it, and our engine creates its folder). SQLite: the file exists (an
-    in-memory database never does). Other engines create nothing by connecting: True, and a
-    database that is not there is the connection's error."""
-    if not url.startswith("sqlite"):
-        return True
-    try:
-        path = sa.engine.make_url(url).database
-    except (sa.exc.ArgumentError, ValueError):
-        return False
-    if not path or path == ":memory:" or path.startswith("file:"):
-        return False
-    return Path(path).is_file()
 
 
 class Store:
@@ -53,10 +34,7 @@ class Store:
         """`name` is the node's: its connections carry it as application_name."""
         self.url = url
         self.application_name = f"invoicewatch {name}" if name else "invoicewatch"
-        try:
-            self.engine = engine or make_engine(url, application_name=self.application_name)
-        except (SQLAlchemyError, ImportError, ValueError, OSError) as exc:
-            raise StoreError(f"cannot open database {safe_url(url)}: {exc}") from None
+        self.engine = engine or open_engine(url, application_name=self.application_name)
         self.evidence = EvidenceFilter()
 
     # schema -----------------------------------------------------------------------------

@@ -1,14 +1,17 @@
 """Engines and the small SQL helpers every aggregate module shares.
 
 `make_engine` gives the settings the store relies on (WAL and a busy timeout on SQLite, a
-checked pool on PostgreSQL, one JSON encoder for every JSON column). `upsert` builds the
+checked pool on PostgreSQL, one JSON encoder for every JSON column); `open_engine` is it with
+our error, `exists` tells whether there is a database to read. `upsert` builds the
 dialect's INSERT ... ON CONFLICT, which SQLite and PostgreSQL both speak but SQLAlchemy
-spells per dialect. `describe` and `bad_data` turn driver errors into one line and tell a
+spells per dialect (each dialect's module is imported by its engine: a read-only command on
+SQLite never loads PostgreSQL's). `describe` and `bad_data` turn driver errors into one line and tell a
 refused value from a broken database.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from collections.abc import Callable
@@ -16,9 +19,35 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.core.errors import StoreError
+from monitor.core.secrets import safe_url
+
+
+def exists(url: str) -> bool:
+    """Whether there is a database at `url` to read, found out without creating one (opening
+    a SQLite file creates it, and our engine creates its folder). SQLite: the file exists (an
+    in-memory database never does). Other engines create nothing by connecting: True, and a
+    database that is not there is the connection's error."""
+    if not url.startswith("sqlite"):
+        return True
+    try:
+        path = sa.engine.make_url(url).database
+    except (sa.exc.ArgumentError, ValueError):
+        return False
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return False
+    return Path(path).is_file()
+
+
+def open_engine(url: str, *, application_name: str) -> Engine:
+    """make_engine, or StoreError naming the database (credentials masked) and why not."""
+    try:
+        return make_engine(url, application_name=application_name)
+    except (SQLAlchemyError, ImportError, ValueError, OSError) as exc:
+        raise StoreError(f"cannot open database {safe_url(url)}: {exc}") from None
 
 
 def make_engine(url: str, *, application_name: str | None = None) -> Engine:
@@ -115,8 +144,10 @@ def is_postgres(bind: sa.Connection | Engine) -> bool:
 
 
 def upsert(bind: sa.Connection | Engine, table: sa.Table) -> Any:
-    """`INSERT` with `.on_conflict_do_update/nothing` for this dialect (SQLite or PostgreSQL)."""
-    return postgresql.insert(table) if is_postgres(bind) else sqlite.insert(table)
+    """`INSERT` with `.on_conflict_do_update/nothing` for this dialect (SQLite or PostgreSQL),
+    from the dialect's module (already loaded: the engine's dialect is in it)."""
+    dialect = importlib.import_module("sqlalchemy.dialects." + ("postgresql" if is_postgres(bind) else "sqlite"))
+    return dialect.insert(table)
 
 
 def bad_data(exc: SQLAlchemyError) -> bool:

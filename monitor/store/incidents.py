@@ -1,5 +1,6 @@
 """Incidents: `incident`, its timeline `incident_update`, `component_status` and its history
-`component_status_change`, and every query on them.
+`component_status_change`, and every query on them (but the `incidents` command's listing,
+which monitor.store.readout makes without the ORM).
 
 Everything an incident needs to resume after a restart is in these rows: the deciding
 service reloads open incidents on every pass, so nothing about an incident lives only in
@@ -144,14 +145,6 @@ def save(session: Session, row: Incident) -> Incident:
     session.add(row)
     session.flush()
     return row
-
-
-def listing(session: Session, *, limit: int, include_resolved: bool) -> list[Incident]:
-    """Newest first: open incidents, or all of them."""
-    stmt = select(Incident).order_by(INCIDENTS.c.id.desc()).limit(limit)
-    if not include_resolved:
-        stmt = stmt.where(INCIDENTS.c.resolved_at.is_(None))
-    return list(session.exec(stmt))
 
 
 def open_or_resolved_since(session: Session, since: datetime) -> list[Incident]:

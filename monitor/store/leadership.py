@@ -53,6 +53,7 @@ from sqlmodel import Field, SQLModel
 
 from monitor.core.aio import cancel
 from monitor.core.errors import Deposed
+from monitor.store import readout
 from monitor.store.engine import is_postgres, libpq_params
 from monitor.store.types import UTCDateTime
 
@@ -63,7 +64,7 @@ HAVE_PSYCOPG = importlib.util.find_spec("psycopg") is not None
 
 log = logging.getLogger(__name__)
 
-NAME = "controller"
+NAME = readout.LEASE_NAME
 LOCK_CLASS = 0x1AC0  # first key of the two-key advisory lock; the second is the schema's
 _NOW = "timezone('UTC', clock_timestamp())"  # naive UTC, like every time column of the store
 
@@ -116,10 +117,9 @@ SOLE: Leader = _Sole()
 NEVER: Leader = _Never()
 
 
-def current(conn: sa.Connection) -> LeaseRow | None:
-    """The lease row as it is (for `status` and tests)."""
-    row = conn.execute(sa.select(LEASES).where(LEASES.c.name == NAME)).first()
-    return None if row is None else LeaseRow(**dict(row._mapping))
+def current(conn: sa.Connection) -> readout.LeaseRecord | None:
+    """The lease row as it is (for `status` and tests; monitor.store.readout reads it)."""
+    return readout.lease(conn)
 
 
 def check_term(conn: sa.Connection, term: int) -> None:

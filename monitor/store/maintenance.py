@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import JSON, Column, Integer, String, Text
 from sqlmodel import Field, Session, SQLModel, select
 
+from monitor.store.readout import silence_in_force
 from monitor.store.types import UTCDateTime
 
 
@@ -115,9 +116,7 @@ def add_silence(session: Session, row: Silence) -> Silence:
 
 
 def active_silences(session: Session, now: datetime) -> list[Silence]:
-    stmt = select(Silence).where(
-        SILENCES.c.ends_at > now, SILENCES.c.starts_at <= now, SILENCES.c.ended_at.is_(None)
-    )
+    stmt = select(Silence).where(silence_in_force(SILENCES.c, now))
     return list(session.exec(stmt.order_by(SILENCES.c.id)))
 
 

@@ -32,6 +32,7 @@ from sqlmodel import Field, SQLModel
 
 from monitor.core.aio import wait_event
 from monitor.core.clock import Clock
+from monitor.store import readout
 from monitor.store.engine import describe, is_postgres, upsert
 from monitor.store.types import UTCDateTime
 
@@ -130,12 +131,12 @@ def notify(conn: sa.Connection, node: str, last: int) -> None:
         conn.execute(sa.text(f"SELECT pg_notify({CHANNEL_SQL}, :payload)"), {"payload": f"{node}:{last}"})
 
 
-def listing(conn: sa.Connection) -> list[NodeRow]:
-    """Every node, by name."""
-    return [NodeRow(**dict(r._mapping)) for r in conn.execute(sa.select(NODES).order_by(NODES.c.name))]
+def listing(conn: sa.Connection) -> list[readout.NodeRecord]:
+    """Every node, by name (as `status` reads them: monitor.store.readout)."""
+    return readout.nodes(conn)
 
 
-def heads(nodes: Sequence[NodeRow]) -> dict[str, int]:
+def heads(nodes: Sequence[readout.NodeRecord]) -> dict[str, int]:
     """The last committed number of each node's sequence."""
     return {n.name: int(n.seq) for n in nodes}
 

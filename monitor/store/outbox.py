@@ -1,5 +1,5 @@
 """The outbox: `outbox` (one message to one channel target) and `delivery_attempt` (every try),
-and every query on them.
+and every query on them (but the `outbox` command's listing: monitor.store.readout).
 
 The outbox is the boundary between deciding and sending: rows are inserted in the
 transaction that changed the incident (`insert` never commits), and the dispatcher only ever
@@ -315,15 +315,6 @@ def fail_pending(engine: Engine, target: TargetKey, reason: str, now: datetime) 
 
 
 # by hand (the CLI) ----------------------------------------------------------------------------
-def listing(engine: Engine, *, limit: int, include_sent: bool) -> list[dict[str, Any]]:
-    """Newest first: messages not sent yet (pending, given up), or all of them."""
-    stmt = sa.select(OUTBOX).order_by(OUTBOX.c.id.desc()).limit(limit)
-    if not include_sent:
-        stmt = stmt.where(OUTBOX.c.status != "sent")
-    with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(stmt)]
-
-
 def retry(engine: Engine, ids: Sequence[int], now: datetime) -> int:
     """Make failed or pending messages due now, lease released; returns how many matched."""
     with engine.begin() as conn:

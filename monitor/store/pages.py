@@ -6,13 +6,15 @@ SQLAlchemy Core, which is what keeps 1,000 components x 90 days fast. Announceme
 announcements module's own query, so "active" means the same everywhere. A table that does
 not exist (a database not migrated yet) reads as empty: pass `tables(conn)` as `have`.
 Maintenance windows come as rows: which occurrences are in force is the rulebook's
-arithmetic, the same the deciding service uses.
+arithmetic, the same the deciding service uses. The incident records, `tables` and
+`states_by_check` are monitor.store.readout's (what the read-only commands read without the
+ORM), named here too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +25,12 @@ from monitor.store import announcements, maintenance
 from monitor.store.incidents import CHANGES, CURRENT, INCIDENTS, UPDATES
 from monitor.store.maintenance import MaintenanceWindow
 from monitor.store.outbox import ATTEMPTS, OUTBOX
-from monitor.store.results import RESULTS, STATES, CheckStateRow
+from monitor.store.readout import IncidentRecord as IncidentRecord
+from monitor.store.readout import UpdateRecord as UpdateRecord
+from monitor.store.readout import incident_record
+from monitor.store.readout import states_by_check as states_by_check
+from monitor.store.readout import tables as tables
+from monitor.store.results import RESULTS, STATES
 
 _CHUNK = 500  # ids per IN (...) list: far below every engine's bound-parameter limit
 
@@ -33,36 +40,6 @@ class CurrentStatus:
     status: str
     since: datetime | None
     updated_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateRecord:
-    id: int
-    incident_id: int
-    at: datetime
-    status: str
-    kind: str
-    message: str
-    author: str | None
-    data: dict[str, Any] | None
-
-
-@dataclass(slots=True)
-class IncidentRecord:
-    id: int
-    component: str
-    title: str
-    status: str
-    impact: str
-    started_at: datetime | None
-    detected_at: datetime | None
-    acked_at: datetime | None
-    acked_by: str | None
-    resolved_at: datetime | None
-    root_check: str | None
-    data: dict[str, Any] | None
-    public: bool
-    updates: list[UpdateRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,20 +53,6 @@ class AnnouncementRecord:
     next_update_at: datetime | None
     created_at: datetime | None
     updated_at: datetime | None
-
-
-def states_by_check(rows: Iterable[CheckStateRow]) -> dict[str, list[CheckStateRow]]:
-    """Each check's state rows to show, one per location. A controller's row holds only its
-    verdict, no result of its own: it is shown only when the check has no other row."""
-    out: dict[str, list[CheckStateRow]] = {}
-    for row in rows:
-        out.setdefault(row.check, []).append(row)
-    return {check: [r for r in found if r.last_result_at is not None] or found for check, found in out.items()}
-
-
-def tables(conn: sa.Connection) -> set[str]:
-    """Names of the tables that exist, so a missing table reads as empty."""
-    return set(sa.inspect(conn).get_table_names())
 
 
 def current_statuses(conn: sa.Connection, have: set[str]) -> dict[str, CurrentStatus]:
@@ -134,15 +97,7 @@ def incidents(conn: sa.Connection, have: set[str], since: datetime) -> list[Inci
         .where(sa.or_(c.resolved_at.is_(None), c.resolved_at >= since))
         .order_by(sa.func.coalesce(c.started_at, c.detected_at).desc(), c.id.desc())
     )
-    found = [
-        IncidentRecord(
-            id=r.id, component=r.component or "", title=r.title or "", status=r.status or "investigating",
-            impact=r.impact or "none", started_at=r.started_at, detected_at=r.detected_at,
-            acked_at=r.acked_at, acked_by=r.acked_by, resolved_at=r.resolved_at, root_check=r.root_check,
-            data=r.data, public=bool(r.public),
-        )
-        for r in conn.execute(stmt)
-    ]
+    found = [incident_record(r) for r in conn.execute(stmt)]
     if found and "incident_update" in have:
         by_id = {i.id: i for i in found}
         u = UPDATES.c

@@ -12,13 +12,14 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 
 from monitor.cli import cli
 from monitor.cli.app import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("sqlalchemy", "sqlmodel", "alembic", "dns.resolver", "dns.asyncquery", "jinja2", "apprise", "aiohttp", "httpx",
-         "pygments")
+HEAVY = ("sqlalchemy", "sqlalchemy.orm", "sqlmodel", "alembic", "dns.resolver", "dns.asyncquery", "jinja2", "apprise",
+         "aiohttp", "httpx", "pygments")
 
 
 def test_the_command_table_names_the_module_of_every_command() -> None:
@@ -58,6 +59,14 @@ def test_a_command_that_loads_httpx_skips_httpx_s_own_command_line_client() -> N
     loaded = loaded_by("-c", "config.example.yaml", "validate")
     assert "httpx" in loaded  # the http check's url: is parsed by httpx
     assert "pygments" not in loaded  # what httpx._main (its CLI) would have imported
+
+
+@pytest.mark.parametrize("command", [("status",), ("status", "--json"), ("incidents",), ("outbox",), ("silences",)],
+                         ids=" ".join)
+def test_read_only_commands_read_through_core_without_the_orm(seeded: Path, command: tuple[str, ...]) -> None:
+    """They read by monitor.store.readout: SQLAlchemy Core, no sqlmodel, no ORM, no Alembic."""
+    loaded = loaded_by("-c", str(seeded), *command)
+    assert "sqlalchemy" in loaded and not loaded & {"sqlalchemy.orm", "sqlmodel", "alembic"}
 
 
 def test_the_grid_lays_out_tables_as_rich_table_did() -> None:

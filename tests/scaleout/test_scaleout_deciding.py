@@ -29,7 +29,7 @@ from monitor.store.incidents import Incident
 from monitor.store.leadership import Leader, Leadership
 from monitor.store.nodes import NodeInfo
 from monitor.store.outbox import OutboxRow
-from monitor.store.overview import overview
+from monitor.store.readout import overview
 from tests.selfwatch.selfwatch_kit import until
 
 CONFIG = """
@@ -87,8 +87,8 @@ class Cluster:
 
     def status(self) -> dict[str, Any]:
         """What `invoicewatch status --json` would print now."""
-        with self.store.session() as s:
-            return document(self.config, overview(s, self.clock.now()), self.clock.now())
+        with self.store.engine.connect() as conn:
+            return document(self.config, overview(conn, self.clock.now()), self.clock.now())
 
     def outbox(self) -> list[OutboxRow]:
         with self.store.session() as s:

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from monitor.store import Store, incidents
+from monitor.store import Store, incidents, readout
 from monitor.store.incidents import DECIDING_LOCK, ComponentStatusChange, Incident
 
 
@@ -48,8 +48,9 @@ def test_open_incidents_oldest_first_and_last_resolution_per_component(store: St
         assert [i.id for i in incidents.open_incidents(s, lock=True)] == [c.id, d.id]
         last = incidents.last_resolved(s)
         assert last == {"login": t0 + timedelta(hours=2)} and last["login"].tzinfo is not None
-        assert [i.id for i in incidents.listing(s, limit=10, include_resolved=False)] == [d.id, c.id]
-        assert [i.id for i in incidents.listing(s, limit=3, include_resolved=True)] == [d.id, c.id, b.id]
+        conn = s.connection()
+        assert [i.id for i in readout.incidents(conn, limit=10, include_resolved=False)] == [d.id, c.id]
+        assert [i.id for i in readout.incidents(conn, limit=3, include_resolved=True)] == [d.id, c.id, b.id]
         recent = incidents.open_or_resolved_since(s, t0 + timedelta(hours=1))
         assert [i.id for i in recent] == [b.id, c.id, d.id], "a recently resolved one is still looked at"
         assert a.id not in {i.id for i in recent}
