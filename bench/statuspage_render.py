@@ -60,6 +60,10 @@ try:  # --before TREE runs this script over an older monitor package, which may 
     from monitor.statuspage.render import Fragments
 except ImportError:  # pragma: no cover - the older tree: every render renders everything
     Fragments = None  # type: ignore[assignment,misc]
+try:  # the same: an older tree keeps nothing of a snapshot for the next (or keeps it globally)
+    from monitor.statuspage.snapshot import PageMemo
+except ImportError:  # pragma: no cover
+    PageMemo = None  # type: ignore[assignment,misc]
 
 NOW = datetime(2026, 3, 2, 6, 30, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,16 +115,23 @@ def setup(work: Path, n: int, changes: int) -> tuple[Config, Store]:
     return config, store
 
 
+def snapshot(store: Store, config: Config, memo: Any) -> Any:
+    return build_snapshot(store, config, NOW, memo) if memo is not None else build_snapshot(store, config, NOW)
+
+
 def run_once(config: Config, store: Store, out: Path, fragments: Any = None,
-             writer: SiteWriter | None = None) -> dict[str, float]:
+             writer: SiteWriter | None = None, memo: Any = None) -> dict[str, float]:
+    """One render as the page loop does it; `memo` (a PageMemo, this tree) and `fragments` are
+    what its PageService keeps from render to render: a first render passes new ones."""
+    memo = memo if memo is not None else PageMemo() if PageMemo is not None else None
     c0, t0 = time.process_time(), time.perf_counter()
-    snap = build_snapshot(store, config, NOW)
+    snap = snapshot(store, config, memo)
     t1 = time.perf_counter()
     files = build_files(snap, fragments) if fragments is not None else build_files(snap)
     t2 = time.perf_counter()
     stats = (writer or SiteWriter(out)).write(files)
     t3, c3 = time.perf_counter(), time.process_time()
-    again = build_snapshot(store, config, NOW)
+    again = snapshot(store, config, memo)
     unchanged = snapshot_digest(again) == snapshot_digest(snap)
     t4 = time.perf_counter()
     pages = [k for k in files if k.endswith(".html") and "/" not in k and k.startswith(("index", "components-"))]
@@ -156,12 +167,13 @@ def render(args: argparse.Namespace, work: Path) -> None:
     store = Store(url)
     seed = Seed(store)
     fragments, writer = Fragments() if Fragments is not None else None, SiteWriter(work / "loop")
-    run_once(config, store, work / "loop", fragments, writer)
+    memo = PageMemo() if PageMemo is not None else None
+    run_once(config, store, work / "loop", fragments, writer, memo)
     again = []
     for k in range(args.runs):
         for j in range(args.touch):
             seed.status(f"c{(1 + k * args.touch + j) % args.components:04d}", "major_outage", NOW - timedelta(minutes=10))
-        again.append(run_once(config, store, work / "loop", fragments, writer))
+        again.append(run_once(config, store, work / "loop", fragments, writer, memo))
     store.close()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before tracing, which has its own cost
     tracemalloc.start()

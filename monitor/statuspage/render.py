@@ -247,7 +247,7 @@ def build_files(snap: Snapshot, fragments: Fragments | None = None) -> dict[str,
     files: dict[str, bytes] = dict(statics)
     files.update(Api(snap).files())
     files.update(_badges(snap, cache))
-    incident_keys = {i.id: repr(i) for i in (*snap.active_incidents, *snap.past_incidents)}  # what each shows
+    incident_keys = {i.id: i.key or repr(i) for i in (*snap.active_incidents, *snap.past_incidents)}  # what each shows
     files["feed.atom"] = _feed(snap, cache, incident_keys)
     index, history = env.get_template("index.html.j2"), env.get_template("history.html.j2")
     pages = paged(snap)

@@ -124,16 +124,58 @@ def status_changes(conn: sa.Connection, have: set[str], since: datetime) -> dict
     return out
 
 
-def incidents(conn: sa.Connection, have: set[str], since: datetime) -> list[IncidentRecord]:
-    """Open incidents and those resolved at or after `since`, newest first, with updates."""
-    if "incident" not in have:
+def incidents(
+    conn: sa.Connection, have: set[str], since: datetime, ids: Sequence[int] | None = None
+) -> list[IncidentRecord]:
+    """Open incidents and those resolved at or after `since` (with `ids`, only those of them),
+    newest first, with updates."""
+    if "incident" not in have or (ids is not None and not ids):
         return []
     c = INCIDENTS.c
     stmt = (
         sa.select(INCIDENTS)
-        .where(sa.or_(c.resolved_at.is_(None), c.resolved_at >= since))
+        .where(_open_or_resolved_since(since))
         .order_by(sa.func.coalesce(c.started_at, c.detected_at).desc(), c.id.desc())
     )
+    if ids is not None:
+        found: list[IncidentRecord] = []
+        for chunk in _chunks(list(ids), _CHUNK):
+            found.extend(_incidents_of(conn, have, stmt.where(c.id.in_(chunk))))
+        return found
+    return _incidents_of(conn, have, stmt)
+
+
+def incident_versions(conn: sa.Connection, have: set[str], since: datetime) -> dict[int, tuple[Any, ...]]:
+    """Open incidents and those resolved at or after `since`: id -> its row as stored (every
+    column, without type conversion: cheap to read, compared as it is) and its timeline's
+    number of entries and last id. Any write to the row, or a timeline entry added or
+    pruned (entries are only ever appended, monitor.store.incidents.add_update), is a new
+    version: what the page keeps an incident's record and view by (a few ms for 2,000
+    incidents, against reading and converting them with their updates)."""
+    if "incident" not in have:
+        return {}
+    c, u = INCIDENTS.c, UPDATES.c
+    raw = [col if isinstance(col.type, sa.Integer | sa.String | sa.Boolean) else sa.type_coerce(col, sa.String)
+           for col in INCIDENTS.columns]
+    versions: dict[int, tuple[Any, ...]] = {
+        r.id: tuple(r) for r in conn.execute(sa.select(*raw).where(_open_or_resolved_since(since)))
+    }
+    if versions and "incident_update" in have:
+        ids = sa.select(c.id).where(_open_or_resolved_since(since)).scalar_subquery()
+        stmt = sa.select(u.incident_id, sa.func.count(), sa.func.max(u.id)).where(u.incident_id.in_(ids))
+        for incident_id, count, last in conn.execute(stmt.group_by(u.incident_id)):
+            if incident_id in versions:
+                versions[incident_id] += (count, last)
+    return versions
+
+
+def _open_or_resolved_since(since: datetime) -> sa.ColumnElement[bool]:
+    c = INCIDENTS.c
+    return sa.or_(c.resolved_at.is_(None), c.resolved_at >= since)
+
+
+def _incidents_of(conn: sa.Connection, have: set[str], stmt: sa.Select[Any]) -> list[IncidentRecord]:
+    """The incidents a select of whole incident rows finds, in its order, with their updates."""
     found = [
         IncidentRecord(
             id=r.id, component=r.component or "", title=r.title or "", status=r.status or "investigating",
@@ -147,8 +189,8 @@ def incidents(conn: sa.Connection, have: set[str], since: datetime) -> list[Inci
         by_id = {i.id: i for i in found}
         u = UPDATES.c
         for chunk in _chunks(list(by_id), _CHUNK):
-            stmt = sa.select(UPDATES).where(u.incident_id.in_(chunk)).order_by(u.at.desc(), u.id.desc())
-            for r in conn.execute(stmt):
+            timeline = sa.select(UPDATES).where(u.incident_id.in_(chunk)).order_by(u.at.desc(), u.id.desc())
+            for r in conn.execute(timeline):
                 by_id[r.incident_id].updates.append(
                     UpdateRecord(r.id, r.incident_id, r.at, r.status or "", r.kind or "auto",
                                  r.message or "", r.author, r.data)
