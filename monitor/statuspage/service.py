@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.config import Config
 from monitor.core.aio import wait_event
 from monitor.statuspage.internal import render_internal
-from monitor.statuspage.model import Snapshot
+from monitor.statuspage.model import ComponentView, IncidentView, Snapshot
 from monitor.statuspage.render import Fragments, SiteWriter, WriteStats, build_files
 from monitor.statuspage.snapshot import PageMemo, build_snapshot
 
@@ -159,10 +160,11 @@ def snapshot_digest(snap: Snapshot) -> str:
     and incident brings the digest of its own repr (`ComponentView.key`, `IncidentView.key`,
     made with the view), so the 90,000 day bars of 1,000 components and the timelines of
     2,000 incidents are not written out again."""
-    lists = ("components", "active_incidents", "past_incidents", "recent_incidents")
-    rest = repr(dataclasses.replace(snap, generated_at=_EPOCH, **dict.fromkeys(lists, ()))).encode()
-    keys = [
-        (name + ":" + (v.key or hashlib.sha256(repr(v).encode()).hexdigest())).encode()
-        for name in lists for v in getattr(snap, name)
-    ]
+    rest = repr(dataclasses.replace(snap, generated_at=_EPOCH, components=(), active_incidents=(),
+                                    past_incidents=(), recent_incidents=())).encode()
+    views: dict[str, Sequence[ComponentView | IncidentView]] = {
+        "c": snap.components, "a": snap.active_incidents, "p": snap.past_incidents, "r": snap.recent_incidents,
+    }
+    keys = [f"{part}:{v.key or hashlib.sha256(repr(v).encode()).hexdigest()}".encode()
+            for part, found in views.items() for v in found]
     return hashlib.sha256(b"\n".join((rest, *keys))).hexdigest()
