@@ -404,26 +404,29 @@ class SiteWriter:
     def __init__(self, out_dir: str | Path) -> None:
         self.out = Path(out_dir)
         self._digests: dict[str, str] = {}
+        self._listed: tuple[bytes, list[str]] | None = None  # the manifest this writer last wrote
 
     def write(self, files: dict[str, bytes]) -> WriteStats:
         self.out.mkdir(parents=True, exist_ok=True)
         previous = self._manifest()
         written = 0
-        folders: set[Path] = {self.out}  # made (or found) in this write: one mkdir per folder, not per file
+        root = str(self.out)
+        folders: set[str] = {root}  # made (or found) in this write: one mkdir per folder, not per file
         ordered = sorted(files, key=lambda p: (p.endswith(".html"), p))  # HTML last
         for rel in ordered:
             data = files[rel]
             digest = hashlib.sha256(data).hexdigest()
-            target = self.out / rel
-            if self._digests.get(rel) == digest and target.exists():
+            target = os.path.join(root, rel)  # strings, not Paths: 2,000 files a render
+            if self._digests.get(rel) == digest and os.path.exists(target):
                 continue
             if rel not in self._digests and _same(target, data):
                 self._digests[rel] = digest
                 continue
-            if target.parent not in folders:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                folders.add(target.parent)
-            _atomic_write(target, data, mkdir=False)
+            folder = os.path.dirname(target)
+            if folder not in folders:
+                os.makedirs(folder, exist_ok=True)
+                folders.add(folder)
+            _atomic_write(Path(target), data, mkdir=False)
             self._digests[rel] = digest
             written += 1
         removed = 0
@@ -434,20 +437,35 @@ class SiteWriter:
                 removed += 1
             except FileNotFoundError:
                 pass
-        _atomic_write(self.out / MANIFEST, json.dumps(sorted(files)).encode())
+        listed = sorted(files)
+        manifest = json.dumps(listed).encode()
+        if self._listed is None or self._listed[0] != manifest or not _same(os.path.join(root, MANIFEST), manifest):
+            _atomic_write(self.out / MANIFEST, manifest)
+        self._listed = (manifest, listed)
         return WriteStats(len(files), written, removed, sum(len(v) for v in files.values()))
 
     def _manifest(self) -> list[str]:
         try:
-            data = json.loads((self.out / MANIFEST).read_text())
-        except (OSError, ValueError):
+            raw = (self.out / MANIFEST).read_bytes()
+        except OSError:
+            return []
+        if self._listed is not None and self._listed[0] == raw:
+            return self._listed[1]  # what this writer wrote last, already checked
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return []
+        if not isinstance(data, list):
             return []
         return [p for p in data if isinstance(p, str) and ".." not in Path(p).parts and not Path(p).is_absolute()]
 
 
-def _same(path: Path, data: bytes) -> bool:
+def _same(path: str, data: bytes) -> bool:
     try:
-        return path.stat().st_size == len(data) and path.read_bytes() == data
+        if os.stat(path).st_size != len(data):
+            return False
+        with open(path, "rb") as fh:
+            return fh.read() == data
     except OSError:
         return False
 

@@ -74,9 +74,7 @@ class PageMemo:
 
     history: HistoryMemo = field(default_factory=HistoryMemo)
     incidents: IncidentMemo = field(default_factory=IncidentMemo)
-    bars: tuple[dict[tuple[date, Tally], tuple[DayBar, bytes]], dict[str, _Head]] = field(
-        default_factory=lambda: ({}, {})
-    )
+    bars: _Kept = field(default_factory=lambda: ({}, {}, {}))
 
 
 def build_snapshot(store: Store, config: Config, now: datetime, memo: PageMemo | None = None) -> Snapshot:
@@ -129,7 +127,7 @@ def build_snapshot(store: Store, config: Config, now: datetime, memo: PageMemo |
                         _affected_view(affected.get(c.id), configured, by_names), shared, impacts)
         for i, c in enumerate(public)
     )
-    memo.bars = (shared.used, shared.heads_used)
+    memo.bars = shared.kept
     recent_since = now - timedelta(days=RECENT_DAYS)
     return Snapshot(
         page=PageInfo(
@@ -164,8 +162,9 @@ def build_snapshot(store: Store, config: Config, now: datetime, memo: PageMemo |
 
 
 class _BarMemo:
-    """One snapshot's day bars without incidents (and their repr), by date and Tally, and its
-    components' leading days (_Head), starting from what the last snapshot kept: a bar is a
+    """One snapshot's day bars without incidents (and their repr), by date and Tally, its
+    components' leading days (_Head) and its component views by what each was made from,
+    starting from what the last snapshot kept: a bar is a
     function of its date and Tally, and the rolled days' tallies are the same objects from
     render to render (history.HistoryMemo). Within a snapshot, bars are looked up by day
     index and the Tally's identity (history interns them, and every one stays alive in the
@@ -173,11 +172,23 @@ class _BarMemo:
     each (day, Tally). Each snapshot has its own memo, starting from its page's PageMemo
     (what is kept is swapped in whole)."""
 
-    def __init__(self, days: int, kept: tuple[dict[tuple[date, Tally], tuple[DayBar, bytes]], dict[str, _Head]]) -> None:
-        self._kept, self._heads = kept
+    def __init__(self, days: int, kept: _Kept) -> None:
+        self._kept, self._heads, self._views = kept
         self.used: dict[tuple[date, Tally], tuple[DayBar, bytes]] = {}
         self.heads_used: dict[str, _Head] = {}
+        self.views_used: dict[str, tuple[tuple[Any, ...], ComponentView]] = {}
         self._by_id: list[dict[int, tuple[DayBar, bytes]]] = [{} for _ in range(days)]
+
+    @property
+    def kept(self) -> _Kept:
+        """What the next snapshot starts from: what this one used."""
+        return self.used, self.heads_used, self.views_used
+
+    def kept_view(self, cid: str) -> tuple[tuple[Any, ...], ComponentView] | None:
+        return self._views.get(cid)
+
+    def keep_view(self, cid: str, found: tuple[tuple[Any, ...], ComponentView]) -> None:
+        self.views_used[cid] = found
 
     def kept_head(self, cid: str) -> _Head | None:
         return self._heads.get(cid)
@@ -234,7 +245,8 @@ def _component_view(
         status, since, updated = NO_DATA, None, None
     if status not in SEVERITY:
         status = NO_DATA
-    memo = shared or _BarMemo(len(days), ({}, {}))
+    memo = shared or _BarMemo(len(days), ({}, {}, {}))
+    named = sorted({(iid, (impacts or {}).get(iid, "")) for ids in touched.values() for iid in ids})
     # The leading days still exactly as rolled (history.History.stable) were worked out by
     # an earlier render: their bars, their part of the key and of the windows are kept.
     stable = past.stable
@@ -252,15 +264,23 @@ def _component_view(
         w: t.percent if enough_data(timedelta(microseconds=t.known), _WINDOW_SPAN[w]) else None
         for w, t in history.windows(past, kept.windows, stable).items()
     }
+    # Everything the view is made of, as the last snapshot had it: the same view (its repr
+    # and digest not made again). Time moving changes today's tally, not always its bar.
+    inputs = (comp, position, status, since, updated, affected, kept, tuple(more), tuple(uptime.items()), tuple(named))
+    found = memo.kept_view(comp.id)
+    if found is not None and found[0] == inputs:
+        memo.keep_view(comp.id, found)
+        return found[1]
     fields: dict[str, Any] = dict(
         id=comp.id, name=comp.name, description=comp.description, group=comp.group, position=position,
         status=status, since=since, updated_at=updated, uptime=uptime, affected=affected,
     )
-    named = sorted({(iid, (impacts or {}).get(iid, "")) for ids in touched.values() for iid in ids})
     digest = kept.digest.copy()  # the kept days' bars, then the others, then the rest of the view
     digest.update(b"".join(texts))
     digest.update(repr((ComponentView(**fields, bars=()), named)).encode())
-    return ComponentView(**fields, bars=kept.bars + tuple(more), key=digest.hexdigest())
+    view = ComponentView(**fields, bars=kept.bars + tuple(more), key=digest.hexdigest())
+    memo.keep_view(comp.id, (inputs, view))
+    return view
 
 
 def _bars(
@@ -293,6 +313,13 @@ class _Head:
     bars: tuple[DayBar, ...]
     digest: Any  # hashlib's sha256 over those bars' repr
     windows: dict[int, tuple[int, ...]]
+
+
+# What a snapshot keeps for the next (PageMemo.bars): bars by (date, Tally), components'
+# leading days, and component views with what each was made from.
+_Kept = tuple[
+    dict[tuple[date, Tally], tuple[DayBar, bytes]], dict[str, "_Head"], dict[str, tuple[tuple[Any, ...], ComponentView]]
+]
 
 
 def _affected_view(a: Any, configured: dict[str, Component], by_names: dict[str, Text]) -> AffectedView | None:

@@ -96,7 +96,7 @@ def current_statuses(conn: sa.Connection, have: set[str]) -> dict[str, CurrentSt
     if "component_status" not in have:
         return {}
     t = CURRENT.c
-    rows = conn.execute(sa.select(t.component, t.status, t.since, t.updated_at))
+    rows = conn.execute(sa.select(t.component, t.status, t.since, t.updated_at)).all()
     return {r.component: CurrentStatus(r.status, r.since, r.updated_at) for r in rows}
 
 
@@ -116,11 +116,11 @@ def status_changes(conn: sa.Connection, have: set[str], since: datetime) -> dict
     seed = sa.select(t.component, t.at, t.status, t.id).join(
         last_before, sa.and_(t.component == last_before.c.component, t.at == last_before.c.at)
     ).order_by(t.component, t.id)
-    for r in conn.execute(seed):
-        out[r.component] = [(r.at, r.status)]  # the newest id wins a tie
+    for component, at, status, _ in conn.execute(seed).all():  # one fetchall, not a fetch per row
+        out[component] = [(at, status)]  # the newest id wins a tie
     recent = sa.select(t.component, t.at, t.status).where(t.at >= since).order_by(t.component, t.at, t.id)
-    for row in conn.execute(recent):
-        out.setdefault(row.component, []).append((row.at, row.status))
+    for component, at, status in conn.execute(recent).all():
+        out.setdefault(component, []).append((at, status))
     return out
 
 
@@ -158,12 +158,12 @@ def incident_versions(conn: sa.Connection, have: set[str], since: datetime) -> d
     raw = [col if isinstance(col.type, sa.Integer | sa.String | sa.Boolean) else sa.type_coerce(col, sa.String)
            for col in INCIDENTS.columns]
     versions: dict[int, tuple[Any, ...]] = {
-        r.id: tuple(r) for r in conn.execute(sa.select(*raw).where(_open_or_resolved_since(since)))
+        r.id: tuple(r) for r in conn.execute(sa.select(*raw).where(_open_or_resolved_since(since))).all()
     }
     if versions and "incident_update" in have:
         ids = sa.select(c.id).where(_open_or_resolved_since(since)).scalar_subquery()
         stmt = sa.select(u.incident_id, sa.func.count(), sa.func.max(u.id)).where(u.incident_id.in_(ids))
-        for incident_id, count, last in conn.execute(stmt.group_by(u.incident_id)):
+        for incident_id, count, last in conn.execute(stmt.group_by(u.incident_id)).all():
             if incident_id in versions:
                 versions[incident_id] += (count, last)
     return versions
