@@ -59,6 +59,7 @@ CSP = (
 META_CSP = CSP.replace("; frame-ancestors 'none'", "")
 MANIFEST = ".manifest.json"
 _LEVELS = frozenset({"nodata", "ok", "minor", "major", "critical"})
+_CARDS = Markup("\x00cards\x00")  # where a page's cards go (no template or text can hold a NUL)
 
 
 @cache
@@ -267,16 +268,19 @@ def build_files(snap: Snapshot, fragments: Fragments | None = None) -> dict[str,
 
         parts: Any = env.get_template("index_parts.html.j2").make_module({**base, "charts": charts, "incident": incident})
 
-        def card(c: ComponentView, parts: Any = parts, where: tuple[str, ...] = where) -> Markup:
-            return cast(Markup, cache.get(("card", *where, c.key or repr(c)), lambda: parts.card(c)))
+        def card(c: ComponentView, parts: Any = parts, where: tuple[str, ...] = where) -> bytes:
+            # Kept encoded: half the memory of the str (CJK makes it two bytes a character),
+            # and a page is its cards' bytes joined, not one more str to encode.
+            return cast(bytes, cache.get(("card", *where, c.key or repr(c)), lambda: parts.card(c).encode()))
 
         top, tail = parts.top(), parts.tail()
         for n, (name, components) in enumerate(pages, start=1):
             pager = Pager(n, len(pages), [(k, ctx.href(page, lang)) for k, (page, _) in enumerate(pages, start=1)])
-            files[f"{prefix}{name}"] = index.render(
-                **ctx.variables(name, statics), pager=pager, top=top, tail=tail,
-                cards=Markup("".join(card(c) for c in components)),
-            ).encode()
+            html = index.render(**ctx.variables(name, statics), pager=pager, top=top, tail=tail, cards=_CARDS)
+            head, found, foot = html.partition(_CARDS)
+            if not found or _CARDS in foot:
+                raise ValueError("index.html.j2 must show {{ cards }} once")
+            files[f"{prefix}{name}"] = b"".join((head.encode(), *(card(c) for c in components), foot.encode()))
         files[f"{prefix}history.html"] = history.render(
             **ctx.variables("history.html", statics), incident=incident,
             past_by_day=[(day, Markup("".join(incident(i, "h4") for i in items)))
