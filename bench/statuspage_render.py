@@ -13,11 +13,14 @@ write (atomic files). Two kinds of render, each `--runs` times:
 * first render: nothing kept from before (a new Store, no Fragments, an empty folder): what
   the monitor pays once at start;
 * re-render: what the regeneration loop pays after a status change: `--touch` components
-  change status (a major outage 10 minutes ago), then snapshot, build with the Fragments of
-  the previous render (only changed cards, incidents and badges render again) and write into
-  the same folder with the same SiteWriter (unchanged files are not rewritten).
+  change status (a major outage 10 minutes ago) and the clock moves a minute, then snapshot
+  with what the page kept from the previous one (its PageMemo, where the tree has it), build
+  with the Fragments of the previous render (only changed cards, incidents and badges render
+  again) and write into the same folder with the same SiteWriter (unchanged files are not
+  rewritten).
 
-"Unchanged" is what the loop pays when nothing the page shows has changed: the snapshot and
+"Unchanged" is what the loop pays when nothing the page shows has changed: the snapshot (with
+what the page kept from the render before) and
 its digest, no build, no write. The renders run in a child process of their own (the seeding
 stays out of its memory): peak memory is tracemalloc's peak of Python allocations during one
 extra first render (tracing slows it, so it is timed separately), plus that process's max RSS.
@@ -115,23 +118,23 @@ def setup(work: Path, n: int, changes: int) -> tuple[Config, Store]:
     return config, store
 
 
-def snapshot(store: Store, config: Config, memo: Any) -> Any:
-    return build_snapshot(store, config, NOW, memo) if memo is not None else build_snapshot(store, config, NOW)
+def snapshot(store: Store, config: Config, memo: Any, now: datetime) -> Any:
+    return build_snapshot(store, config, now, memo) if memo is not None else build_snapshot(store, config, now)
 
 
 def run_once(config: Config, store: Store, out: Path, fragments: Any = None,
-             writer: SiteWriter | None = None, memo: Any = None) -> dict[str, float]:
+             writer: SiteWriter | None = None, memo: Any = None, now: datetime = NOW) -> dict[str, float]:
     """One render as the page loop does it; `memo` (a PageMemo, this tree) and `fragments` are
     what its PageService keeps from render to render: a first render passes new ones."""
     memo = memo if memo is not None else PageMemo() if PageMemo is not None else None
     c0, t0 = time.process_time(), time.perf_counter()
-    snap = snapshot(store, config, memo)
+    snap = snapshot(store, config, memo, now)
     t1 = time.perf_counter()
     files = build_files(snap, fragments) if fragments is not None else build_files(snap)
     t2 = time.perf_counter()
     stats = (writer or SiteWriter(out)).write(files)
     t3, c3 = time.perf_counter(), time.process_time()
-    again = snapshot(store, config, memo)
+    again = snapshot(store, config, memo, now)
     unchanged = snapshot_digest(again) == snapshot_digest(snap)
     t4 = time.perf_counter()
     pages = [k for k in files if k.endswith(".html") and "/" not in k and k.startswith(("index", "components-"))]
@@ -173,7 +176,8 @@ def render(args: argparse.Namespace, work: Path) -> None:
     for k in range(args.runs):
         for j in range(args.touch):
             seed.status(f"c{(1 + k * args.touch + j) % args.components:04d}", "major_outage", NOW - timedelta(minutes=10))
-        again.append(run_once(config, store, work / "loop", fragments, writer, memo))
+        later = NOW + timedelta(minutes=k + 1)  # a minute on each time, as in the loop: today's tallies move
+        again.append(run_once(config, store, work / "loop", fragments, writer, memo, later))
     store.close()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before tracing, which has its own cost
     tracemalloc.start()
