@@ -52,7 +52,10 @@ def read_incidents(
     versions = pages.incident_versions(conn, have, since)
     same_config = memo.components is components
     kept = {i: found for i, found in memo.kept.items() if versions.get(i) == found[0]}
-    fresh = pages.incidents(conn, have, since, [i for i in versions if i not in kept])
+    wanted = {i for i in versions if i not in kept}
+    # Most of them new (the first render): one read of all, not lists of ids.
+    fresh = [r for r in pages.incidents(conn, have, since, None if 2 * len(wanted) > len(versions) else list(wanted))
+             if r.id in wanted]
     for r in fresh:
         kept[r.id] = (versions[r.id], r, None)
     if not same_config:
