@@ -20,9 +20,8 @@ write (atomic files). Two kinds of render, each `--runs` times:
   rewritten).
 
 "Unchanged" is what the loop pays when nothing the page shows has changed: the snapshot (with
-what the page kept from the render before) and
-its digest, no build, no write. The renders run in a child process of their own (the seeding
-stays out of its memory): peak memory is tracemalloc's peak of Python allocations during one
+what the page kept from the render before) and its digest, no build, no write. The renders
+run in a child process of their own (the seeding stays out of its memory): peak memory is tracemalloc's peak of Python allocations during one
 extra first render (tracing slows it, so it is timed separately), plus that process's max RSS.
 `--keep DIR` seeds into DIR once and reuses it (same arguments). `--before TREE` first runs
 the same renders over another checkout's monitor package (same seeded database; a tree
