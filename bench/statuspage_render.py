@@ -13,13 +13,15 @@ write (atomic files). Two kinds of render, each `--runs` times:
 * first render: nothing kept from before (a new Store, no Fragments, an empty folder): what
   the monitor pays once at start;
 * re-render: what the regeneration loop pays after a status change: `--touch` components
-  change status (a major outage 10 minutes ago), then snapshot, build with the Fragments of
-  the previous render (only changed cards, incidents and badges render again) and write into
-  the same folder with the same SiteWriter (unchanged files are not rewritten).
+  change status (a major outage 10 minutes ago) and the clock moves a minute, then snapshot
+  with what the page kept from the previous one (its PageMemo, where the tree has it), build
+  with the Fragments of the previous render (only changed cards, incidents and badges render
+  again) and write into the same folder with the same SiteWriter (unchanged files are not
+  rewritten).
 
-"Unchanged" is what the loop pays when nothing the page shows has changed: the snapshot and
-its digest, no build, no write. The renders run in a child process of their own (the seeding
-stays out of its memory): peak memory is tracemalloc's peak of Python allocations during one
+"Unchanged" is what the loop pays when nothing the page shows has changed: the snapshot (with
+what the page kept from the render before) and its digest, no build, no write. The renders
+run in a child process of their own (the seeding stays out of its memory): peak memory is tracemalloc's peak of Python allocations during one
 extra first render (tracing slows it, so it is timed separately), plus that process's max RSS.
 `--keep DIR` seeds into DIR once and reuses it (same arguments). `--before TREE` first runs
 the same renders over another checkout's monitor package (same seeded database; a tree
@@ -60,6 +62,10 @@ try:  # --before TREE runs this script over an older monitor package, which may 
     from monitor.statuspage.render import Fragments
 except ImportError:  # pragma: no cover - the older tree: every render renders everything
     Fragments = None  # type: ignore[assignment,misc]
+try:  # the same: an older tree keeps nothing of a snapshot for the next (or keeps it globally)
+    from monitor.statuspage.snapshot import PageMemo
+except ImportError:  # pragma: no cover
+    PageMemo = None  # type: ignore[assignment,misc]
 
 NOW = datetime(2026, 3, 2, 6, 30, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,16 +117,23 @@ def setup(work: Path, n: int, changes: int) -> tuple[Config, Store]:
     return config, store
 
 
+def snapshot(store: Store, config: Config, memo: Any, now: datetime) -> Any:
+    return build_snapshot(store, config, now, memo) if memo is not None else build_snapshot(store, config, now)
+
+
 def run_once(config: Config, store: Store, out: Path, fragments: Any = None,
-             writer: SiteWriter | None = None) -> dict[str, float]:
+             writer: SiteWriter | None = None, memo: Any = None, now: datetime = NOW) -> dict[str, float]:
+    """One render as the page loop does it; `memo` (a PageMemo, this tree) and `fragments` are
+    what its PageService keeps from render to render: a first render passes new ones."""
+    memo = memo if memo is not None else PageMemo() if PageMemo is not None else None
     c0, t0 = time.process_time(), time.perf_counter()
-    snap = build_snapshot(store, config, NOW)
+    snap = snapshot(store, config, memo, now)
     t1 = time.perf_counter()
     files = build_files(snap, fragments) if fragments is not None else build_files(snap)
     t2 = time.perf_counter()
     stats = (writer or SiteWriter(out)).write(files)
     t3, c3 = time.perf_counter(), time.process_time()
-    again = build_snapshot(store, config, NOW)
+    again = snapshot(store, config, memo, now)
     unchanged = snapshot_digest(again) == snapshot_digest(snap)
     t4 = time.perf_counter()
     pages = [k for k in files if k.endswith(".html") and "/" not in k and k.startswith(("index", "components-"))]
@@ -156,12 +169,14 @@ def render(args: argparse.Namespace, work: Path) -> None:
     store = Store(url)
     seed = Seed(store)
     fragments, writer = Fragments() if Fragments is not None else None, SiteWriter(work / "loop")
-    run_once(config, store, work / "loop", fragments, writer)
+    memo = PageMemo() if PageMemo is not None else None
+    run_once(config, store, work / "loop", fragments, writer, memo)
     again = []
     for k in range(args.runs):
         for j in range(args.touch):
             seed.status(f"c{(1 + k * args.touch + j) % args.components:04d}", "major_outage", NOW - timedelta(minutes=10))
-        again.append(run_once(config, store, work / "loop", fragments, writer))
+        later = NOW + timedelta(minutes=k + 1)  # a minute on each time, as in the loop: today's tallies move
+        again.append(run_once(config, store, work / "loop", fragments, writer, memo, later))
     store.close()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before tracing, which has its own cost
     tracemalloc.start()

@@ -21,7 +21,6 @@ so the page's formula and its flooring are the same as before.
 
 from __future__ import annotations
 
-import weakref
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,13 +54,36 @@ class History:
     stable: int = 0
 
 
+@dataclass
+class HistoryMemo:
+    """What `component_history` keeps from one render of a page to the next (the page's
+    PageService holds one; a render without it reads everything): the rolled days before
+    the day mark and the rolled hours before the hour mark never change (rolling only
+    appends after its mark, retention only takes rows off the front), so they are read
+    once per mark, not on every render. Each is kept with the key it was read for
+    (components, days, marks and the count of rows in the range, so rows pruned, or added
+    or deleted by hand, read afresh) and swapped whole."""
+
+    days: tuple[tuple[object, ...], dict[str, tuple[Tally, ...]]] | None = None
+    hours: tuple[tuple[object, ...], _Hours] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Hours:
+    """The rolled hours' part of a history (see _rolled_hours)."""
+
+    extra: dict[tuple[str, int], tuple[int, ...]]  # (component, day) -> what its rolled hours add
+    last24: dict[str, tuple[int, ...]]  # component -> its rolled hours in the 24 h window
+
+
 def _plus(acc: list[int], row: Sequence[int]) -> None:
     for k in range(6):
         acc[k] += row[k]
 
 
 def component_history(
-    conn: sa.Connection, have: set[str], cids: Sequence[str], bounds: Sequence[int], now: datetime
+    conn: sa.Connection, have: set[str], cids: Sequence[str], bounds: Sequence[int], now: datetime,
+    memo: HistoryMemo | None = None,
 ) -> dict[str, History]:
     """Per component: a Tally per day span [bounds[i], bounds[i+1]) and the last 24 hours.
     `bounds` are microseconds since the epoch (local midnights, then now).
@@ -69,8 +91,10 @@ def component_history(
     One Tally per distinct day: most days of most components are the same whole calm day, so
     1,000 components x 90 days make a few thousand objects, not 90,000 (and the page's
     per-bar arithmetic is done once per value). The rolled days come from `_rolled_days`
-    (read once per day mark); the hours after the day mark and the live tail are added to
+    (read once per day mark), the rolled hours from `_rolled_hours` (read once per hour
+    mark; both kept in `memo`); the hours after the day mark and the live tail are added to
     the days they fall in."""
+    memo = memo or HistoryMemo()
     n = len(bounds) - 1
     interned: dict[tuple[int, ...], Tally] = {}
 
@@ -94,19 +118,11 @@ def component_history(
     if hour_mark is not None:
         day_mark = rollups.mark(conn, "day") or first
         if day_mark > first:
-            rolled = _rolled_days(conn, cids, bounds_s, first, day_mark)
+            rolled = _rolled_days(conn, cids, bounds_s, first, day_mark, memo)
             days = {cid: list(kept) for cid, kept in rolled.items()}
-        day_mark_s, day24_s = int(day_mark.timestamp()), int(day24.timestamp())
-        since = min(max(day_mark, first), day24)
-        for cid, start, *vals in rollups.component_tallies(conn, "h", since, hour_mark, _W):
-            if cid not in last24:
-                continue
-            if start >= day_mark_s:
-                i = bisect_right(bounds_s, start) - 1
-                if 0 <= i < n:
-                    _plus(extra.setdefault((cid, i), [0] * 6), vals)
-            if start >= day24_s:
-                _plus(last24[cid], vals)
+        hours = _rolled_hours(conn, cids, bounds_s, day_mark, min(max(day_mark, first), day24), day24, hour_mark, memo)
+        extra = {k: list(v) for k, v in hours.extra.items()}
+        last24.update((cid, list(v)) for cid, v in hours.last24.items())
     heads: dict[str, Tally] = {}
     # Changes since the live tail starts (and since 24 h ago, for the window's first hour).
     changes = pages.status_changes(conn, have, min(live_from, back))
@@ -141,27 +157,19 @@ def component_history(
     return out
 
 
-# The daily rows before the day mark never change (rolling only appends after the mark;
-# retention only takes rows off the front), so they are read once per engine and day mark,
-# not on every render: 1,000 components x 90 days is 90,000 rows, a few thousand distinct.
-_DAYS: weakref.WeakKeyDictionary[sa.Engine, tuple[tuple[object, ...], dict[str, tuple[Tally, ...]]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def _rolled_days(
-    conn: sa.Connection, cids: Sequence[str], bounds_s: Sequence[int], first: datetime, day_mark: datetime
+    conn: sa.Connection, cids: Sequence[str], bounds_s: Sequence[int], first: datetime, day_mark: datetime,
+    memo: HistoryMemo,
 ) -> dict[str, tuple[Tally, ...]]:
     """Per component, its daily rows in [first, day_mark) as one Tally per day index (empty
-    days zero; equal days one object). Cached by the engine, the day mark, the days and
-    components asked, and the count of daily rows in the range (so rows pruned or added by
-    hand read afresh)."""
+    days zero; equal days one object): 1,000 components x 90 days is 90,000 rows, a few
+    thousand distinct. Kept in `memo` by the database, the day mark, the days and
+    components asked, and the count of daily rows in the range."""
     n = len(bounds_s) - 1
     count = rollups.count_rows(conn, "d", first, day_mark)
     key = (str(conn.engine.url), tuple(cids), tuple(bounds_s[:-1]), first, day_mark, count)
-    cached = _DAYS.get(conn.engine)
-    if cached is not None and cached[0] == key:
-        return cached[1]
+    if memo.days is not None and memo.days[0] == key:
+        return memo.days[1]
     interned: dict[tuple[int, ...], Tally] = {}
     empty = Tally()
     days: dict[str, list[Tally]] = {cid: [empty] * n for cid in cids}
@@ -176,7 +184,38 @@ def _rolled_days(
                 t = interned[vals] = Tally(*vals)
             per[i] = t
     found = {cid: tuple(per) for cid, per in days.items()}
-    _DAYS[conn.engine] = (key, found)
+    memo.days = (key, found)
+    return found
+
+
+def _rolled_hours(
+    conn: sa.Connection, cids: Sequence[str], bounds_s: Sequence[int], day_mark: datetime, since: datetime,
+    day24: datetime, hour_mark: datetime, memo: HistoryMemo,
+) -> _Hours:
+    """What the hourly rows in [since, hour_mark) add: per (component, day) those at or after
+    the day mark (today's hours, mostly), per component those in the 24 h window (from
+    `day24`). ~24 rows per component, the same until the hour mark moves: kept in `memo` by
+    what they were read for and the count of hourly rows in the range."""
+    key = (str(conn.engine.url), tuple(cids), tuple(bounds_s[:-1]), day_mark, since, day24, hour_mark,
+           rollups.count_rows(conn, "h", since, hour_mark))
+    if memo.hours is not None and memo.hours[0] == key:
+        return memo.hours[1]
+    n = len(bounds_s) - 1
+    wanted = set(cids)
+    day_mark_s, day24_s = int(day_mark.timestamp()), int(day24.timestamp())
+    extra: dict[tuple[str, int], list[int]] = {}
+    last24: dict[str, list[int]] = {}
+    for cid, start, *vals in rollups.component_tallies(conn, "h", since, hour_mark, _W):
+        if cid not in wanted:
+            continue
+        if start >= day_mark_s:
+            i = bisect_right(bounds_s, start) - 1
+            if 0 <= i < n:
+                _plus(extra.setdefault((cid, i), [0] * 6), vals)
+        if start >= day24_s:
+            _plus(last24.setdefault(cid, [0] * 6), vals)
+    found = _Hours({k: tuple(v) for k, v in extra.items()}, {k: tuple(v) for k, v in last24.items()})
+    memo.hours = (key, found)
     return found
 
 

@@ -103,6 +103,9 @@ class IncidentView:
     updated_at: datetime | None
     updates: tuple[UpdateView, ...]
     components: tuple[str, ...] = ()  # the components it affects (a platform incident: several)
+    # A digest of its repr (incident_views.view_of): the key its rendered pieces are cached by
+    # and its part of the page's digest. Not part of the view's repr or equality.
+    key: str = field(default="", repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,7 @@ CSP = (
 META_CSP = CSP.replace("; frame-ancestors 'none'", "")
 MANIFEST = ".manifest.json"
 _LEVELS = frozenset({"nodata", "ok", "minor", "major", "critical"})
+_CARDS = Markup("\x00cards\x00")  # where a page's cards go (no template or text can hold a NUL)
 
 
 @cache
@@ -247,7 +248,7 @@ def build_files(snap: Snapshot, fragments: Fragments | None = None) -> dict[str,
     files: dict[str, bytes] = dict(statics)
     files.update(Api(snap).files())
     files.update(_badges(snap, cache))
-    incident_keys = {i.id: repr(i) for i in (*snap.active_incidents, *snap.past_incidents)}  # what each shows
+    incident_keys = {i.id: i.key or repr(i) for i in (*snap.active_incidents, *snap.past_incidents)}  # what each shows
     files["feed.atom"] = _feed(snap, cache, incident_keys)
     index, history = env.get_template("index.html.j2"), env.get_template("history.html.j2")
     pages = paged(snap)
@@ -267,16 +268,19 @@ def build_files(snap: Snapshot, fragments: Fragments | None = None) -> dict[str,
 
         parts: Any = env.get_template("index_parts.html.j2").make_module({**base, "charts": charts, "incident": incident})
 
-        def card(c: ComponentView, parts: Any = parts, where: tuple[str, ...] = where) -> Markup:
-            return cast(Markup, cache.get(("card", *where, c.key or repr(c)), lambda: parts.card(c)))
+        def card(c: ComponentView, parts: Any = parts, where: tuple[str, ...] = where) -> bytes:
+            # Kept encoded: half the memory of the str (CJK makes it two bytes a character),
+            # and a page is its cards' bytes joined, not one more str to encode.
+            return cast(bytes, cache.get(("card", *where, c.key or repr(c)), lambda: parts.card(c).encode()))
 
         top, tail = parts.top(), parts.tail()
         for n, (name, components) in enumerate(pages, start=1):
             pager = Pager(n, len(pages), [(k, ctx.href(page, lang)) for k, (page, _) in enumerate(pages, start=1)])
-            files[f"{prefix}{name}"] = index.render(
-                **ctx.variables(name, statics), pager=pager, top=top, tail=tail,
-                cards=Markup("".join(card(c) for c in components)),
-            ).encode()
+            html = index.render(**ctx.variables(name, statics), pager=pager, top=top, tail=tail, cards=_CARDS)
+            head, found, foot = html.partition(_CARDS)
+            if not found or _CARDS in foot:
+                raise ValueError("index.html.j2 must show {{ cards }} once")
+            files[f"{prefix}{name}"] = b"".join((head.encode(), *(card(c) for c in components), foot.encode()))
         files[f"{prefix}history.html"] = history.render(
             **ctx.variables("history.html", statics), incident=incident,
             past_by_day=[(day, Markup("".join(incident(i, "h4") for i in items)))
@@ -404,26 +408,29 @@ class SiteWriter:
     def __init__(self, out_dir: str | Path) -> None:
         self.out = Path(out_dir)
         self._digests: dict[str, str] = {}
+        self._listed: tuple[bytes, list[str]] | None = None  # the manifest this writer last wrote
 
     def write(self, files: dict[str, bytes]) -> WriteStats:
         self.out.mkdir(parents=True, exist_ok=True)
         previous = self._manifest()
         written = 0
-        folders: set[Path] = {self.out}  # made (or found) in this write: one mkdir per folder, not per file
+        root = str(self.out)
+        folders: set[str] = {root}  # made (or found) in this write: one mkdir per folder, not per file
         ordered = sorted(files, key=lambda p: (p.endswith(".html"), p))  # HTML last
         for rel in ordered:
             data = files[rel]
             digest = hashlib.sha256(data).hexdigest()
-            target = self.out / rel
-            if self._digests.get(rel) == digest and target.exists():
+            target = os.path.join(root, rel)  # strings, not Paths: 2,000 files a render
+            if self._digests.get(rel) == digest and os.path.exists(target):
                 continue
             if rel not in self._digests and _same(target, data):
                 self._digests[rel] = digest
                 continue
-            if target.parent not in folders:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                folders.add(target.parent)
-            _atomic_write(target, data, mkdir=False)
+            folder = os.path.dirname(target)
+            if folder not in folders:
+                os.makedirs(folder, exist_ok=True)
+                folders.add(folder)
+            _atomic_write(Path(target), data, mkdir=False)
             self._digests[rel] = digest
             written += 1
         removed = 0
@@ -434,20 +441,35 @@ class SiteWriter:
                 removed += 1
             except FileNotFoundError:
                 pass
-        _atomic_write(self.out / MANIFEST, json.dumps(sorted(files)).encode())
+        listed = sorted(files)
+        manifest = json.dumps(listed).encode()
+        if self._listed is None or self._listed[0] != manifest or not _same(os.path.join(root, MANIFEST), manifest):
+            _atomic_write(self.out / MANIFEST, manifest)
+        self._listed = (manifest, listed)
         return WriteStats(len(files), written, removed, sum(len(v) for v in files.values()))
 
     def _manifest(self) -> list[str]:
         try:
-            data = json.loads((self.out / MANIFEST).read_text())
-        except (OSError, ValueError):
+            raw = (self.out / MANIFEST).read_bytes()
+        except OSError:
+            return []
+        if self._listed is not None and self._listed[0] == raw:
+            return self._listed[1]  # what this writer wrote last, already checked
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return []
+        if not isinstance(data, list):
             return []
         return [p for p in data if isinstance(p, str) and ".." not in Path(p).parts and not Path(p).is_absolute()]
 
 
-def _same(path: Path, data: bytes) -> bool:
+def _same(path: str, data: bytes) -> bool:
     try:
-        return path.stat().st_size == len(data) and path.read_bytes() == data
+        if os.stat(path).st_size != len(data):
+            return False
+        with open(path, "rb") as fh:
+            return fh.read() == data
     except OSError:
         return False
 

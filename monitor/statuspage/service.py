@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,9 +35,9 @@ from typing import TYPE_CHECKING, Any
 from monitor.config import Config
 from monitor.core.aio import wait_event
 from monitor.statuspage.internal import render_internal
-from monitor.statuspage.model import Snapshot
+from monitor.statuspage.model import ComponentView, IncidentView, Snapshot
 from monitor.statuspage.render import Fragments, SiteWriter, WriteStats, build_files
-from monitor.statuspage.snapshot import build_snapshot
+from monitor.statuspage.snapshot import PageMemo, build_snapshot
 
 if TYPE_CHECKING:
     from monitor.core.bus import Bus
@@ -75,6 +76,7 @@ class PageService:
         self.health = PageHealth()
         self.writer = SiteWriter(self.out)
         self.fragments = Fragments()  # cards, incidents and badges of the last render, by what they show
+        self.memo = PageMemo()  # what the last snapshot read and worked out, by what it was made from
         self._last_digest: str | None = None
         self._last_full = 0.0  # monotonic time of the last render that wrote the site
         self._wake = asyncio.Event()
@@ -130,7 +132,7 @@ class PageService:
         return stats
 
     def _render(self) -> WriteStats:
-        snap = build_snapshot(self.store, self.config, self.clock.now())
+        snap = build_snapshot(self.store, self.config, self.clock.now(), self.memo)
         digest = snapshot_digest(snap)
         age = self.clock.monotonic() - self._last_full
         if digest == self._last_digest and age < STALE_AFTER * self.config.status_page.refresh.total_seconds():
@@ -155,8 +157,14 @@ class PageService:
 def snapshot_digest(snap: Snapshot) -> str:
     """What the page would say, its generation time aside, as a digest (the view model is
     frozen dataclasses, tuples and plain values: its repr is its content). Each component
-    brings the digest of its own repr (`ComponentView.key`, made with the snapshot), so the
-    90,000 day bars of 1,000 components are not written out again."""
-    rest = repr(dataclasses.replace(snap, generated_at=_EPOCH, components=())).encode()
-    keys = [(c.key or hashlib.sha256(repr(c).encode()).hexdigest()).encode() for c in snap.components]
+    and incident brings the digest of its own repr (`ComponentView.key`, `IncidentView.key`,
+    made with the view), so the 90,000 day bars of 1,000 components and the timelines of
+    2,000 incidents are not written out again."""
+    rest = repr(dataclasses.replace(snap, generated_at=_EPOCH, components=(), active_incidents=(),
+                                    past_incidents=(), recent_incidents=())).encode()
+    views: dict[str, Sequence[ComponentView | IncidentView]] = {
+        "c": snap.components, "a": snap.active_incidents, "p": snap.past_incidents, "r": snap.recent_incidents,
+    }
+    keys = [f"{part}:{v.key or hashlib.sha256(repr(v).encode()).hexdigest()}".encode()
+            for part, found in views.items() for v in found]
     return hashlib.sha256(b"\n".join((rest, *keys))).hexdigest()

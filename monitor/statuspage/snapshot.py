@@ -14,7 +14,7 @@ import math
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -22,12 +22,14 @@ from zoneinfo import ZoneInfo
 from monitor.config import Config
 from monitor.config.models import Component
 from monitor.core.spec import CheckSpec
-from monitor.core.text import LANGUAGES, Text, names_in, text_in
+from monitor.core.text import LANGUAGES, Text
 from monitor.incidents.maintenance import planned_in
 from monitor.rulebook.components import affected_components, enough_data
 from monitor.rulebook.maintenance import Occurrence, active_in
 from monitor.rulebook.topology import component_of
 from monitor.statuspage import history
+from monitor.statuspage.history import HistoryMemo
+from monitor.statuspage.incident_views import IncidentMemo, name_of, names_of, public_affects, read_incidents
 from monitor.statuspage.model import (
     INDICATOR,
     NO_DATA,
@@ -43,7 +45,6 @@ from monitor.statuspage.model import (
     Overall,
     PageInfo,
     Snapshot,
-    UpdateView,
 )
 from monitor.statuspage.uptime import Tally, to_us
 from monitor.store import Store, pages
@@ -63,8 +64,23 @@ def day_starts(now: datetime, tz: ZoneInfo, days: int = HISTORY_DAYS) -> list[tu
     return out
 
 
-def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
-    """Read everything the page shows, as of `now` (aware UTC)."""
+@dataclass
+class PageMemo:
+    """What one page's renders keep for the next (PageService holds one; a snapshot without
+    it reads and works out everything): the rolled days and hours (history.HistoryMemo), the
+    incidents by version (incident_views.IncidentMemo), and the day bars and components'
+    leading days of the last snapshot (_BarMemo). Nothing of it is module state, so two
+    pages of two configurations in one process never see each other's."""
+
+    history: HistoryMemo = field(default_factory=HistoryMemo)
+    incidents: IncidentMemo = field(default_factory=IncidentMemo)
+    bars: _Kept = field(default_factory=lambda: ({}, {}, {}))
+
+
+def build_snapshot(store: Store, config: Config, now: datetime, memo: PageMemo | None = None) -> Snapshot:
+    """Read everything the page shows, as of `now` (aware UTC); with the `memo` of the same
+    page's last snapshot, what has not changed since is not read or worked out again."""
+    memo = memo or PageMemo()
     section = config.status_page
     tz = config.monitor.tz
     public = [c for c in config.components if c.public]
@@ -80,8 +96,8 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
         have = pages.tables(conn)
         current = pages.current_statuses(conn, have)
         # Bars and uptime from the rollups plus a live tail (monitor/statuspage/history.py).
-        tallies = history.component_history(conn, have, [c.id for c in public], bounds, now)
-        incident_rows = pages.incidents(conn, have, since)
+        tallies = history.component_history(conn, have, [c.id for c in public], bounds, now, memo.history)
+        read = read_incidents(conn, have, since, config.components, memo.incidents)
         failing = pages.failing_checks(conn, have)
         announcement_rows = pages.active_announcements(conn, have)
         windows = pages.maintenance_windows(conn, have)
@@ -92,7 +108,8 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
     active_mw = sorted(active_in(windows, now), key=lambda o: (o.starts_at, o.window_id))
     planned_mw = planned_in(windows, now, section.maintenance_horizon)
 
-    incidents = [_incident_view(r, configured) for r in incident_rows if _is_public(r, configured)]
+    incident_rows = [r for r, _ in read]
+    incidents = [view for _, view in read if view is not None]
     touched = _incident_days(incidents, bounds, now)
     specs = check_specs(config)
     affected = affected_components(
@@ -101,16 +118,16 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
          if r.resolved_at is None and r.status != "monitoring"),
         {s.name: component_of(s) for s in specs}, {s.name: s.kind for s in specs}, failing,
     )
-    by_names = {r.component: _names(_public_affects(r, configured), configured) for r in incident_rows
+    by_names = {r.component: names_of(public_affects(r, configured), configured) for r in incident_rows
                 if r.resolved_at is None}
-    shared = _BarMemo(len(days), _Kept.state)
+    shared = _BarMemo(len(days), memo.bars)
     impacts = {i.id: i.impact for i in incidents}  # a bar's text names its incidents' impact
     components = tuple(
         _component_view(i, c, current.get(c.id), tallies[c.id], days, touched.get(c.id, {}),
                         _affected_view(affected.get(c.id), configured, by_names), shared, impacts)
         for i, c in enumerate(public)
     )
-    _Kept.state = (shared.used, shared.heads_used)
+    memo.bars = shared.kept
     recent_since = now - timedelta(days=RECENT_DAYS)
     return Snapshot(
         page=PageInfo(
@@ -145,20 +162,33 @@ def build_snapshot(store: Store, config: Config, now: datetime) -> Snapshot:
 
 
 class _BarMemo:
-    """One snapshot's day bars without incidents (and their repr), by date and Tally, and its
-    components' leading days (_Head), starting from what the last snapshot kept: a bar is a
+    """One snapshot's day bars without incidents (and their repr), by date and Tally, its
+    components' leading days (_Head) and its component views by what each was made from,
+    starting from what the last snapshot kept: a bar is a
     function of its date and Tally, and the rolled days' tallies are the same objects from
-    render to render (history._rolled_days). Within a snapshot, bars are looked up by day
+    render to render (history.HistoryMemo). Within a snapshot, bars are looked up by day
     index and the Tally's identity (history interns them, and every one stays alive in the
     snapshot's histories), which is cheap; the value lookup is only for the first sight of
-    each (day, Tally). Each snapshot has its own memo (the page's worker thread and the
-    /internal/ page may build one at the same time); what is kept is swapped in whole."""
+    each (day, Tally). Each snapshot has its own memo, starting from its page's PageMemo
+    (what is kept is swapped in whole)."""
 
-    def __init__(self, days: int, kept: tuple[dict[tuple[date, Tally], tuple[DayBar, bytes]], dict[str, _Head]]) -> None:
-        self._kept, self._heads = kept
+    def __init__(self, days: int, kept: _Kept) -> None:
+        self._kept, self._heads, self._views = kept
         self.used: dict[tuple[date, Tally], tuple[DayBar, bytes]] = {}
         self.heads_used: dict[str, _Head] = {}
+        self.views_used: dict[str, tuple[tuple[Any, ...], ComponentView]] = {}
         self._by_id: list[dict[int, tuple[DayBar, bytes]]] = [{} for _ in range(days)]
+
+    @property
+    def kept(self) -> _Kept:
+        """What the next snapshot starts from: what this one used."""
+        return self.used, self.heads_used, self.views_used
+
+    def kept_view(self, cid: str) -> tuple[tuple[Any, ...], ComponentView] | None:
+        return self._views.get(cid)
+
+    def keep_view(self, cid: str, found: tuple[tuple[Any, ...], ComponentView]) -> None:
+        self.views_used[cid] = found
 
     def kept_head(self, cid: str) -> _Head | None:
         return self._heads.get(cid)
@@ -177,14 +207,6 @@ class _BarMemo:
                 made = (bar, repr(bar).encode())
             self.used[key] = by_id[id(t)] = made
         return made
-
-
-class _Kept:
-    """What the last snapshot's memo holds, for the next one (one reference, swapped whole)."""
-
-    state: tuple[dict[tuple[date, Tally], tuple[DayBar, bytes]], dict[str, _Head]] = ({}, {})
-
-
 
 
 def check_specs(config: Config) -> list[CheckSpec]:
@@ -223,7 +245,8 @@ def _component_view(
         status, since, updated = NO_DATA, None, None
     if status not in SEVERITY:
         status = NO_DATA
-    memo = shared or _BarMemo(len(days), ({}, {}))
+    memo = shared or _BarMemo(len(days), ({}, {}, {}))
+    named = sorted({(iid, (impacts or {}).get(iid, "")) for ids in touched.values() for iid in ids})
     # The leading days still exactly as rolled (history.History.stable) were worked out by
     # an earlier render: their bars, their part of the key and of the windows are kept.
     stable = past.stable
@@ -241,15 +264,23 @@ def _component_view(
         w: t.percent if enough_data(timedelta(microseconds=t.known), _WINDOW_SPAN[w]) else None
         for w, t in history.windows(past, kept.windows, stable).items()
     }
+    # Everything the view is made of, as the last snapshot had it: the same view (its repr
+    # and digest not made again). Time moving changes today's tally, not always its bar.
+    inputs = (comp, position, status, since, updated, affected, kept, tuple(more), tuple(uptime.items()), tuple(named))
+    found = memo.kept_view(comp.id)
+    if found is not None and found[0] == inputs:
+        memo.keep_view(comp.id, found)
+        return found[1]
     fields: dict[str, Any] = dict(
         id=comp.id, name=comp.name, description=comp.description, group=comp.group, position=position,
         status=status, since=since, updated_at=updated, uptime=uptime, affected=affected,
     )
-    named = sorted({(iid, (impacts or {}).get(iid, "")) for ids in touched.values() for iid in ids})
     digest = kept.digest.copy()  # the kept days' bars, then the others, then the rest of the view
     digest.update(b"".join(texts))
     digest.update(repr((ComponentView(**fields, bars=()), named)).encode())
-    return ComponentView(**fields, bars=kept.bars + tuple(more), key=digest.hexdigest())
+    view = ComponentView(**fields, bars=kept.bars + tuple(more), key=digest.hexdigest())
+    memo.keep_view(comp.id, (inputs, view))
+    return view
 
 
 def _bars(
@@ -284,67 +315,17 @@ class _Head:
     windows: dict[int, tuple[int, ...]]
 
 
+# What a snapshot keeps for the next (PageMemo.bars): bars by (date, Tally), components'
+# leading days, and component views with what each was made from.
+_Kept = tuple[
+    dict[tuple[date, Tally], tuple[DayBar, bytes]], dict[str, "_Head"], dict[str, tuple[tuple[Any, ...], ComponentView]]
+]
+
+
 def _affected_view(a: Any, configured: dict[str, Component], by_names: dict[str, Text]) -> AffectedView | None:
     if a is None:
         return None
-    return AffectedView(a.by, by_names.get(a.by) or _name(a.by, configured), a.measuring)
-
-
-def _is_public(r: pages.IncidentRecord, configured: dict[str, Component]) -> bool:
-    comps = [configured.get(c) for c in _affects(r)]
-    return r.public and any(comp is None or comp.public for comp in comps)
-
-
-def _affects(r: pages.IncidentRecord) -> tuple[str, ...]:
-    """The components an incident is about: a platform incident names several."""
-    return tuple((r.data or {}).get("affected") or ()) or (r.component,)
-
-
-def _name(cid: str, configured: dict[str, Component]) -> Text:
-    comp = configured.get(cid)
-    return comp.name if comp is not None else cid
-
-
-def _names(cids: tuple[str, ...], configured: dict[str, Component]) -> Text:
-    """One component's name, or several joined per language (a platform incident)."""
-    if len(cids) == 1:
-        return _name(cids[0], configured)
-    return cast(Text, {lang: names_in([text_in(_name(c, configured), lang) for c in cids], lang) for lang in LANGUAGES})
-
-
-def _public_updates(updates: Sequence[Any]) -> list[Any]:
-    """Updates worth showing staff: every manual one, and an automatic one only when it moves
-    the status (its public text is templated from the status alone, so the rest — a symptom
-    joining, evidence refreshed — would repeat the same sentence)."""
-    keep_ids: set[int] = set()
-    last_status: str | None = None
-    for u in sorted(updates, key=lambda u: (u.at, u.id)):
-        if (u.data or {}).get("action") == "ack":
-            continue  # an ack tells on-call someone is on it; it is not news for the public
-        if u.kind == "manual" or u.status != last_status:
-            keep_ids.add(u.id)
-            last_status = u.status
-    return [u for u in updates if u.id in keep_ids]
-
-
-def _incident_view(r: pages.IncidentRecord, configured: dict[str, Component]) -> IncidentView:
-    updates = tuple(
-        UpdateView(u.id, u.at, u.status, u.message if u.kind == "manual" and u.message.strip() else None)
-        for u in _public_updates(r.updates)
-    )
-    last = max((u.at for u in r.updates), default=None)
-    return IncidentView(
-        id=r.id, component=r.component, component_name=_names(_public_affects(r, configured), configured),
-        status=r.status, impact=r.impact, started_at=r.started_at, detected_at=r.detected_at,
-        resolved_at=r.resolved_at, updated_at=last or r.resolved_at or r.detected_at or r.started_at, updates=updates,
-        components=_public_affects(r, configured),
-    )
-
-
-def _public_affects(r: pages.IncidentRecord, configured: dict[str, Component]) -> tuple[str, ...]:
-    """What the public page names of what an incident affects: no private component."""
-    shown = tuple(c for c in _affects(r) if (comp := configured.get(c)) is None or comp.public)
-    return shown or (r.component,)
+    return AffectedView(a.by, by_names.get(a.by) or name_of(a.by, configured), a.measuring)
 
 
 def _incident_days(incidents: list[IncidentView], bounds: list[int], now: datetime) -> dict[str, dict[int, list[int]]]:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from monitor.core.results import Result, Status
 from monitor.housekeeping import components_of
-from monitor.statuspage.snapshot import build_snapshot
+from monitor.statuspage.snapshot import PageMemo, build_snapshot
 from monitor.store import Store
 from monitor.store.retention import Policy
 from monitor.store.rollups import COMPONENT_ROLLUPS
@@ -66,13 +66,17 @@ def test_the_rolled_days_read_once_are_read_again_when_the_rollups_change(tmp_pa
     seed.history("login", [(NOW - timedelta(days=20), "operational"), (NOW - timedelta(days=10), "major_outage"),
                            (NOW - timedelta(days=10) + timedelta(hours=3), "operational")])
     store.roll_up(NOW, components=components_of(config), tz=config.monitor.tz)
-    first = build_snapshot(store, config, NOW)
-    assert build_snapshot(store, config, NOW) == first  # from the kept days
+    memo = PageMemo()  # what a page keeps from render to render
+    first = build_snapshot(store, config, NOW, memo)
+    kept = memo.history.days
+    assert kept is not None and build_snapshot(store, config, NOW, memo) == first
+    assert memo.history.days is kept  # from the kept days
 
     rows = COMPONENT_ROLLUPS
     with store.engine.begin() as conn:  # the outage's day taken away (as by hand, or a short retention)
         conn.execute(sa.delete(rows).where(rows.c.grain == "d", rows.c.component == "login", rows.c.major_s > 0))
-    after = build_snapshot(store, config, NOW)
+    after = build_snapshot(store, config, NOW, memo)
+    assert memo.history.days is not kept
     fresh = Store(config.monitor.database)
     try:
         assert after == build_snapshot(fresh, config, NOW)  # what a new process reads
