@@ -50,7 +50,9 @@ lint: install-test
 	$(BIN)/mypy monitor checks notifiers
 
 # Every script in bench/ prints its figures (none of them pass or fail the build), then one
-# table of targets; installs nginx and blackbox_exporter (apt-get) when missing. < 10 min.
+# table of targets; installs nginx and blackbox_exporter (apt-get) when missing. ~22 min on the
+# 2-core box (2026-12-01: ingest, the 90-day storage and page seeds, the 60k capacity run and
+# the 20-outage detection story take most of it; bench/RESULTS.md lists each script's time).
 bench: install-test
 	$(BIN)/python bench/support/run.py --results bench/RESULTS.md
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent.parent
 # Each script with the arguments `make bench` runs it with (bounded so that all of it takes
-# under 10 minutes on the 2-core box); scripts not named here run with none.
+# ~22 minutes in all on the 2-core box, see the Makefile); scripts not named here run with none.
 ARGS: dict[str, list[str]] = {
     "probe_cost.py": ["--rounds", "5", "--probes", "2000"],
     "capacity.py": ["--scales", "1000,10000,60000", "--duration", "70"],
