@@ -493,8 +493,8 @@ def outcomes(session: Session, checks: Sequence[str], since: datetime) -> Iterab
             yield from _spread(b)
         since = complete
     stmt = sa.select(r.ts, r.status, r.latency_ms).where(r.check.in_(list(checks)), r.ts >= since)
-    for ts, status, latency_ms in conn.execute(stmt):  # Result.tuples() is deprecated in SQLAlchemy 2.1
-        yield ts, status, latency_ms
+    # plain tuples, row by row (Result.tuples() is deprecated in SQLAlchemy 2.1)
+    yield from ((ts, status, latency_ms) for ts, status, latency_ms in conn.execute(stmt))
 
 
 def _spread(b: CheckBucket) -> Iterator[tuple[datetime, str, float | None]]:
