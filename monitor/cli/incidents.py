@@ -81,7 +81,7 @@ def incidents(ctx: click.Context, app: AppState, show_all: bool, limit: int, as_
     config = app.read_config
     now = SystemClock().now()
     with app.reading() as conn:
-        rows = readout.incidents(conn, limit=limit, include_resolved=show_all) if "incident" in readout.tables(conn) else []
+        rows = readout.incidents(conn, readout.tables(conn), limit=limit, include_resolved=show_all)
     docs = [_incident_json(r, config.incidents.resolve_after, now) for r in rows]
     if as_json:
         emit_json({"generated_at": now, "incidents": docs})
@@ -426,7 +426,7 @@ def silences(app: AppState, as_json: bool) -> None:
 
     now = SystemClock().now()
     with app.reading() as conn:
-        rows = readout.active_silences(conn, now) if "silence" in readout.tables(conn) else []
+        rows = readout.active_silences(conn, readout.tables(conn), now)
     docs: list[dict[str, Any]] = [{"id": r.id, "target": r.target, "target_kind": r.target_kind, "starts_at": r.starts_at, "ends_at": r.ends_at,
              "created_by": r.created_by, "reason": r.reason} for r in rows]
     if as_json:

@@ -145,7 +145,7 @@ def outbox(ctx: click.Context, show_all: bool, limit: int, as_json: bool) -> Non
     app: AppState = ctx.obj
     now = datetime.now(UTC)
     with app.reading() as conn:
-        found = readout.outbox(conn, limit=limit, include_sent=show_all) if "outbox" in readout.tables(conn) else []
+        found = readout.outbox(conn, readout.tables(conn), limit=limit, include_sent=show_all)
     docs = [{**{k: r[k] for k in OUTBOX_KEYS}, "sending": r["status"] == "pending" and bool(r["claimed_until"])}
             for r in found]
     if as_json:

@@ -11,8 +11,8 @@ The aggregate modules use the same reads and record builders where they read the
 (`nodes.listing`, `leadership.current`, the status page's incidents, the outbox listing), so
 each query is written once.
 
-A table that does not exist yet reads as empty (`tables(conn)` says which exist), like the
-status page's reads (monitor.store.pages).
+A table that does not exist yet reads as empty: the listings take `have` (`tables(conn)`,
+the tables that exist), as the status page's reads do (monitor.store.pages).
 """
 
 from __future__ import annotations
@@ -200,13 +200,9 @@ def tables(conn: sa.Connection) -> set[str]:
 
 def overview(conn: sa.Connection, now: datetime) -> Overview:
     have = tables(conn)
-    out = Overview(tables=have)
-    if "check_state" in have:
-        out.states = states(conn)
-    if "incident" in have:
-        out.incidents = incidents(conn, limit=None, include_resolved=False, newest_first=False)
-    if "silence" in have:
-        out.silences = active_silences(conn, now)
+    out = Overview(tables=have, states=states(conn, have),
+                   incidents=incidents(conn, have, limit=None, include_resolved=False, newest_first=False),
+                   silences=active_silences(conn, have, now))
     if "monitor_node" in have:
         out.nodes = nodes(conn)
     if "controller_lease" in have:
@@ -214,16 +210,20 @@ def overview(conn: sa.Connection, now: datetime) -> Overview:
     return out
 
 
-def states(conn: sa.Connection) -> list[StateRecord]:
+def states(conn: sa.Connection, have: set[str]) -> list[StateRecord]:
     """Every check's state, by check and location."""
+    if "check_state" not in have:
+        return []
     c = STATES.c
     return [StateRecord(*r) for r in conn.execute(sa.select(*STATES.c).order_by(c.check, c.location))]  # fields in column order (a test holds them to it)
 
 
 def incidents(
-    conn: sa.Connection, *, limit: int | None, include_resolved: bool, newest_first: bool = True
+    conn: sa.Connection, have: set[str], *, limit: int | None, include_resolved: bool, newest_first: bool = True
 ) -> list[IncidentRecord]:
     """Open incidents (all of them with `include_resolved`), newest first or oldest first."""
+    if "incident" not in have:
+        return []
     c = INCIDENTS.c
     stmt = sa.select(*INCIDENTS.c).order_by(c.id.desc() if newest_first else c.id)
     if not include_resolved:
@@ -259,8 +259,10 @@ def silence_in_force(c: _SilenceColumns, now: datetime) -> sa.ColumnElement[bool
     return sa.and_(c.ends_at > now, c.starts_at <= now, c.ended_at.is_(None))
 
 
-def active_silences(conn: sa.Connection, now: datetime) -> list[SilenceRecord]:
+def active_silences(conn: sa.Connection, have: set[str], now: datetime) -> list[SilenceRecord]:
     """Silences in force at `now`, oldest first."""
+    if "silence" not in have:
+        return []
     c = SILENCES.c
     stmt = sa.select(c.id, c.target, c.target_kind, c.reason, c.created_by, c.starts_at, c.ends_at)
     return [SilenceRecord(**r._mapping) for r in conn.execute(stmt.where(silence_in_force(c, now)).order_by(c.id))]
@@ -277,8 +279,10 @@ def lease(conn: sa.Connection) -> LeaseRecord | None:
     return None if row is None else LeaseRecord(**row._mapping)
 
 
-def outbox(conn: sa.Connection, *, limit: int, include_sent: bool) -> list[dict[str, Any]]:
+def outbox(conn: sa.Connection, have: set[str], *, limit: int, include_sent: bool) -> list[dict[str, Any]]:
     """Newest first: messages not sent yet (pending, given up), or all of them."""
+    if "outbox" not in have:
+        return []
     stmt = sa.select(*OUTBOX.c).order_by(OUTBOX.c.id.desc()).limit(limit)
     if not include_sent:
         stmt = stmt.where(OUTBOX.c.status != "sent")

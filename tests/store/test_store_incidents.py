@@ -49,8 +49,8 @@ def test_open_incidents_oldest_first_and_last_resolution_per_component(store: St
         last = incidents.last_resolved(s)
         assert last == {"login": t0 + timedelta(hours=2)} and last["login"].tzinfo is not None
         conn = s.connection()
-        assert [i.id for i in readout.incidents(conn, limit=10, include_resolved=False)] == [d.id, c.id]
-        assert [i.id for i in readout.incidents(conn, limit=3, include_resolved=True)] == [d.id, c.id, b.id]
+        assert [i.id for i in readout.incidents(conn, readout.tables(conn), limit=10, include_resolved=False)] == [d.id, c.id]
+        assert [i.id for i in readout.incidents(conn, readout.tables(conn), limit=3, include_resolved=True)] == [d.id, c.id, b.id]
         recent = incidents.open_or_resolved_since(s, t0 + timedelta(hours=1))
         assert [i.id for i in recent] == [b.id, c.id, d.id], "a recently resolved one is still looked at"
         assert a.id not in {i.id for i in recent}

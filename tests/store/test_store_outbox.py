@@ -182,8 +182,8 @@ def test_orphaned_targets_fail_and_the_cli_lists_and_retries(store: Store, t0: d
             message("m3", t0))
     assert outbox.fail_pending(store.engine, ("gone", 0), "channel is no longer configured", t0) == 1
     with store.engine.connect() as conn:
-        assert [r["key"] for r in readout.outbox(conn, limit=10, include_sent=False)] == ["m3", "m1"]
-        assert [r["key"] for r in readout.outbox(conn, limit=2, include_sent=True)] == ["m3", "m2"]
+        assert [r["key"] for r in readout.outbox(conn, readout.tables(conn), limit=10, include_sent=False)] == ["m3", "m1"]
+        assert [r["key"] for r in readout.outbox(conn, readout.tables(conn), limit=2, include_sent=True)] == ["m3", "m2"]
     ids = {r["key"]: r["id"] for r in all_rows(store)}
     assert outbox.retry(store.engine, [ids["m1"], ids["m2"], 999], t0 + timedelta(hours=1)) == 1, "sent stays sent"
     again = {r["key"]: r for r in all_rows(store)}["m1"]

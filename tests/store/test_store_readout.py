@@ -126,9 +126,9 @@ def test_the_overview_reads_what_the_orm_reads(store: Store, t0: datetime) -> No
 def test_incidents_newest_first_with_a_limit_or_all(store: Store, t0: datetime) -> None:
     ids = _seed(store, t0)
     with store.engine.connect() as conn:
-        assert [i.id for i in readout.incidents(conn, limit=50, include_resolved=False)] == [ids["newer"], ids["open"]]
-        assert [i.id for i in readout.incidents(conn, limit=2, include_resolved=True)] == [ids["newer"], ids["open"]]
-        everything = readout.incidents(conn, limit=50, include_resolved=True)
+        assert [i.id for i in readout.incidents(conn, readout.tables(conn), limit=50, include_resolved=False)] == [ids["newer"], ids["open"]]
+        assert [i.id for i in readout.incidents(conn, readout.tables(conn), limit=2, include_resolved=True)] == [ids["newer"], ids["open"]]
+        everything = readout.incidents(conn, readout.tables(conn), limit=50, include_resolved=True)
     with store.session() as s:
         orm = {r.id: r for r in s.exec(select(Incident))}
     assert [i.id for i in everything] == [ids["newer"], ids["open"], ids["resolved"]]
