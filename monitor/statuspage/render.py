@@ -408,11 +408,11 @@ class SiteWriter:
     def __init__(self, out_dir: str | Path) -> None:
         self.out = Path(out_dir)
         self._digests: dict[str, str] = {}
-        self._listed: tuple[bytes, list[str]] | None = None  # the manifest this writer last wrote
+        self._listed: tuple[bytes, list[str]] | None = None  # the manifest of this writer's last write, parsed
 
     def write(self, files: dict[str, bytes]) -> WriteStats:
         self.out.mkdir(parents=True, exist_ok=True)
-        previous = self._manifest()
+        on_disk, previous = self._manifest()
         written = 0
         root = str(self.out)
         folders: set[str] = {root}  # made (or found) in this write: one mkdir per folder, not per file
@@ -443,25 +443,26 @@ class SiteWriter:
                 pass
         listed = sorted(files)
         manifest = json.dumps(listed).encode()
-        if self._listed is None or self._listed[0] != manifest or not _same(os.path.join(root, MANIFEST), manifest):
+        if manifest != on_disk:  # read at the start of this write; nothing else writes it
             _atomic_write(self.out / MANIFEST, manifest)
         self._listed = (manifest, listed)
         return WriteStats(len(files), written, removed, sum(len(v) for v in files.values()))
 
-    def _manifest(self) -> list[str]:
+    def _manifest(self) -> tuple[bytes | None, list[str]]:
+        """The manifest as it is on disk (None: none there) and the files it lists."""
         try:
             raw = (self.out / MANIFEST).read_bytes()
         except OSError:
-            return []
+            return None, []
         if self._listed is not None and self._listed[0] == raw:
-            return self._listed[1]  # what this writer wrote last, already checked
+            return raw, self._listed[1]  # what this writer wrote last, already checked
         try:
             data = json.loads(raw)
         except ValueError:
-            return []
+            return raw, []
         if not isinstance(data, list):
-            return []
-        return [p for p in data if isinstance(p, str) and ".." not in Path(p).parts and not Path(p).is_absolute()]
+            return raw, []
+        return raw, [p for p in data if isinstance(p, str) and ".." not in Path(p).parts and not Path(p).is_absolute()]
 
 
 def _same(path: str, data: bytes) -> bool:
