@@ -184,10 +184,12 @@ class Grid:
     1,000 checks)."""
 
     def __init__(self, cols: Sequence[Col], naturals: Sequence[int], rows: Sequence[Mapping[str, Any]], width: int,
-                 widest: Mapping[str, int] | None = None) -> None:
+                 widest: Mapping[str, int]) -> None:
+        """`naturals`: each column's width (0 for the wrapping one); `widest`: each column's
+        widest cell, by key (build_table measures them once)."""
         self.cols, self.rows = list(cols), rows
         fixed = sum(naturals) + 2 * (len(cols) - 1)
-        self.widths = [min(widest[c.key] if widest is not None else _natural(c, rows), max(width - fixed, 1)) if c.wrap else n
+        self.widths = [min(widest[c.key], max(width - fixed, 1)) if c.wrap else n
                        for c, n in zip(cols, naturals, strict=True)]
         self.width = sum(self.widths) + 2 * (len(cols) - 1)  # of its widest line
 
