@@ -19,9 +19,10 @@ Why not APScheduler's dispatcher (used here before): every due job went through 
 a lock, two event dispatches and a sorted-list job store whose update is O(n) per run; at
 60,000 checks that was most of a core, and its lateness was measured when the job was handed
 over, not when the probe started. Here a run costs a heap push and pop; lateness is measured
-from the check's slot to the moment its probe starts (after waiting for the semaphore), so a
-saturated monitor shows it (the queue is first-come first-served, by slot). Cron times still come from APScheduler's CronTrigger
-(`monitor.core.cron`), which stays the one crontab reading.
+from the check's slot to the moment its probe starts (after waiting in the queue for a
+place), so a saturated monitor shows it (the queue is first-come first-served, by slot).
+Cron times still come from APScheduler's CronTrigger (`monitor.core.cron`), which stays the
+one crontab reading.
 
 Overload is reported once a minute as a figure (runs skipped, lateness p99, probes waiting),
 never one warning per skipped run; a shutdown with a backlog says so in one line.
@@ -141,7 +142,7 @@ class ProbeScheduler:
         self._holding: set[asyncio.Task[Any]] = set()  # those of them still holding their place
         self.lateness: deque[float] = deque(maxlen=lateness_samples)  # seconds, slot -> probe start
         self.runs = 0
-        self.started = 0  # probes that got past the semaphore
+        self.started = 0  # scheduled probes that got a place and started
         # Slots that produced no run, for /metrics: the previous run was still going (or waiting
         # for a place), or the loop reached the slot only after the next one was due.
         self.skipped: dict[str, int] = {"max_instances": 0, "missed": 0}
@@ -370,6 +371,7 @@ class ProbeScheduler:
             self._active += 1
 
     def _release(self, task: asyncio.Task[Any] | None) -> None:
+        """Free `task`'s place, once: when its probe ends, or when it ends without running."""
         if task is not None and task in self._holding:
             self._holding.discard(task)
             self._free()
