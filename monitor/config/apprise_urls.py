@@ -14,6 +14,7 @@ tests/notifiers/test_notifiers_apprise_urls.py holds both paths to the same answ
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 TABLE = Path(__file__).with_name("apprise_schemes.json")
-_table: dict[str, Any] | None = None
 
 
 def apprise_supports(url: str) -> bool:
@@ -74,14 +74,13 @@ def _instantiate(plugin: Any, url: str, asset: Any) -> bool:
     return bool(service.enabled)
 
 
+@functools.cache  # read once per process
 def _load_table() -> dict[str, Any]:
-    global _table
-    if _table is None:
-        try:
-            _table = json.loads(TABLE.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            _table = {}
-    return _table
+    try:
+        table: dict[str, Any] = json.loads(TABLE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return table
 
 
 def scheme_table() -> dict[str, Any]:
