@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +33,7 @@ from monitor.core.aio import wait_event
 from monitor.core.clock import Clock
 from monitor.store import readout
 from monitor.store.engine import describe, is_postgres, upsert
+from monitor.store.readout import NodeInfo as NodeInfo  # what a node says when it registers
 from monitor.store.types import UTCDateTime
 
 log = logging.getLogger(__name__)
@@ -65,18 +65,6 @@ class NodeRow(SQLModel, table=True):
 
 
 NODES: sa.Table = NodeRow.__table__  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """What a node says about itself when it registers."""
-
-    name: str
-    role: str
-    location: str
-    host: str
-    pid: int
-    version: str
 
 
 def register(engine: Engine, info: NodeInfo, now: datetime) -> dict[str, Any] | None:

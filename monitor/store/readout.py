@@ -144,8 +144,8 @@ class SilenceRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class NodeRecord:
-    """One process sharing the database (monitor.store.nodes owns the table)."""
+class NodeInfo:
+    """What a node says about itself when it registers (monitor.store.nodes.register)."""
 
     name: str
     role: str
@@ -153,6 +153,13 @@ class NodeRecord:
     host: str
     pid: int
     version: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord(NodeInfo):
+    """One process sharing the database, as its row holds it: what it said when it registered
+    and what it has done since (monitor.store.nodes owns the table)."""
+
     started_at: datetime | None
     seen_at: datetime | None
     stopped_at: datetime | None
