@@ -24,6 +24,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def _ok(_request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
 class Target:
     """The platform stand-in: an aiohttp server on a fixed port we can stop and start."""
 
@@ -33,7 +37,7 @@ class Target:
 
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_get("/", lambda _r: web.Response(text="ok"))
+        app.router.add_get("/", _ok)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_address=True).start()
