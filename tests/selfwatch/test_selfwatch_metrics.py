@@ -21,6 +21,7 @@ from monitor.core.clock import FakeClock
 from monitor.runtime import Monitor
 from monitor.server import WebService
 from monitor.simulator import Simulator, serve
+from monitor.store import Store, pages
 from tests.platform.platform_kit import platform_yaml, sim_settings
 from tests.selfwatch.selfwatch_kit import Receiver, until
 
@@ -118,6 +119,11 @@ async def scrape(client: httpx.AsyncClient) -> dict[str, list[Sample]]:
     return {name: f.samples for name, f in families.items()}
 
 
+def failed_attempts(store: Store, channel: str) -> int:
+    with store.engine.connect() as conn:
+        return pages.delivery_failures(conn, pages.tables(conn)).get(channel, 0)
+
+
 def value(samples: list[Sample], name: str, **labels: str) -> float:
     found = [s.value for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
     assert len(found) == 1, (name, labels, found)
@@ -129,6 +135,8 @@ async def test_metrics_has_every_family_with_what_happened(running: Running) -> 
     login = next(s for s in m.specs if s.name == "login")
     await m.scheduler.run_once(login)  # one token from the simulator
     await until(lambda: running.hook.hits, what="the on-call webhook tried (and refused)")
+    # The receiver answers before the dispatcher records the refusal: wait for the record.
+    await until(lambda: failed_attempts(m.store, "oncall"), what="the refused delivery recorded")
     await until(lambda: m.scheduler.lateness, what="a scheduled run")
     await until(lambda: any(st.check == "api" and st.last_status == "down" for st in m.store.states()),
                 what="the failed probe written")
