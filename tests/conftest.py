@@ -19,6 +19,10 @@ from aiohttp import web
 from monitor.core.clock import FakeClock
 
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# A command's width is COLUMNS, else its terminal's, else unwrapped (monitor/cli/output.py).
+# The suite's output checks must not depend on the shell that runs it (COLUMNS=80 exported
+# there failed 6 of them): tests that want a width set COLUMNS themselves.
+os.environ.pop("COLUMNS", None)
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_BASE = os.environ.get("INVOICEWATCH_TEST_PG", f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/test")
 
