@@ -117,11 +117,6 @@ SOLE: Leader = _Sole()
 NEVER: Leader = _Never()
 
 
-def current(conn: sa.Connection) -> readout.LeaseRecord | None:
-    """The lease row as it is (for `status` and tests; monitor.store.readout reads it)."""
-    return readout.lease(conn)
-
-
 def check_term(conn: sa.Connection, term: int) -> None:
     """Refuse (Deposed) unless `term` is the current one. FOR KEY SHARE: a successor's term
     bump (FOR UPDATE) waits until the caller's transaction ends."""

@@ -8,7 +8,7 @@ lightweight `sa.table` clause, with the types of the real columns (aware UTC tim
 tests/store/test_store_readout.py holds each clause to the table of the same name in
 monitor.store.metadata(), so a column renamed or retyped there fails a test, not a command.
 The aggregate modules use the same reads and record builders where they read the same thing
-(`nodes.listing`, `leadership.current`, the status page's incidents, the outbox listing), so
+(`nodes.listing`, the status page's incidents, the outbox listing), so
 each query is written once.
 
 A table that does not exist yet reads as empty: the listings take `have` (`tables(conn)`,

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from monitor.core.errors import Deposed
-from monitor.store import Store, leadership
+from monitor.store import Store, readout
 from monitor.store.leadership import Leadership
 from tests.selfwatch.selfwatch_kit import until
 
@@ -42,7 +42,7 @@ def fenced_write(store: Store, lead: Leadership) -> None:
 
 def term(store: Store) -> int:
     with store.engine.connect() as conn:
-        row = leadership.current(conn)
+        row = readout.lease(conn)
     return 0 if row is None else row.term
 
 
