@@ -362,6 +362,10 @@ class ProbeScheduler:
                 caller.set_result(None)
             elif self._queue and self._running:
                 job = self._queue.popleft()
+                spec = self._specs.get(job.name)
+                if spec is None:
+                    continue  # a reload took its check away while the slot waited: no probe
+                job.spec = spec  # and if it changed the check, the probe runs it as configured now
                 task = asyncio.get_running_loop().create_task(self._run(job), name=f"probe {job.name}")
                 self._inflight.add(task)
                 self._holding.add(task)

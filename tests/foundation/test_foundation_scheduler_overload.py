@@ -119,3 +119,25 @@ async def test_run_once_waits_for_a_place_under_the_cap_ahead_of_queued_slots(ga
     assert h.gate.entered == ["holder", "asked", "queued"] and h.gate.peak == 1  # the cancelled call took no place
     assert gave_up.cancelled()
     await h.scheduler.shutdown()
+
+
+async def test_a_slot_waiting_for_a_place_does_not_run_once_a_reload_removed_its_check(gate_kind: None) -> None:
+    h = await one_place_one_queued("holder", "removed")
+    h.scheduler.replace([spec("holder")])  # the reload comes while the slot waits for the place
+    assert h.scheduler.next_run("removed") is None
+    h.gate.door.set()
+    await h.wait_results(1)
+    await turns(50)  # a probe handed the freed place would be inside the (open) gate by now
+    assert h.gate.entered == ["holder"] and [r.check for _, r in h.results] == ["holder"]
+    assert h.scheduler.waiting == 0 and h.scheduler.in_flight == 0
+    await h.scheduler.shutdown()
+
+
+async def test_a_slot_waiting_for_a_place_runs_its_check_as_a_reload_changed_it(gate_kind: None) -> None:
+    h = await one_place_one_queued("holder", "changed")
+    changed = spec("changed", timeout=timedelta(seconds=7))
+    h.scheduler.replace([spec("holder"), changed])
+    h.gate.door.set()
+    await h.wait_results(2)
+    assert [(s.name, s is changed) for s, _ in h.results] == [("holder", False), ("changed", True)]
+    await h.scheduler.shutdown()
