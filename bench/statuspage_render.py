@@ -56,7 +56,7 @@ from monitor.core.results import Result, Status
 from monitor.statuspage.render import SiteWriter, build_files
 from monitor.statuspage.service import snapshot_digest
 from monitor.statuspage.snapshot import build_snapshot
-from monitor.store import Store
+from monitor.store import Store, rollups
 
 try:  # --before TREE runs this script over an older monitor package, which may not have it
     from monitor.statuspage.render import Fragments
@@ -99,18 +99,28 @@ def setup(work: Path, n: int, changes: int) -> tuple[Config, Store]:
             rows.append({"component": cid, "at": t, "status": "operational"})
         current.append({"component": cid, "status": status, "since": t, "updated_at": t})
     seed.bulk_history(rows, current)
+    incidents, updates = [], []
     for i in range(n):
         for k in range(2):
             at = NOW - timedelta(days=rng.randrange(1, 89), minutes=rng.randrange(0, 1440))
-            inc = seed.incident(f"c{i:04d}", status="resolved", started_at=at, resolved_at=at + timedelta(minutes=30 + k))
-            seed.update(inc, at, "investigating", "auto")
-            seed.update(inc, at + timedelta(minutes=30), "resolved", "fixed", kind="manual")
+            incidents.append({"component": f"c{i:04d}", "status": "resolved", "started_at": at,
+                              "resolved_at": at + timedelta(minutes=30 + k)})
+            updates.append([{"at": at, "status": "investigating", "message": "auto"},
+                            {"at": at + timedelta(minutes=30), "status": "resolved", "message": "fixed", "kind": "manual"}])
+    seed.bulk_incidents(incidents, updates)
     results = [
         Result(check="query-latency", status=Status.UP, started_at=NOW - timedelta(seconds=30 * k),
                latency_ms=150 + rng.random() * 300, location="local")
         for k in range(2880)
     ]
     store.write_results(results)
+    # The days before yesterday (local) in bulk, as the roll-up would have made them; the
+    # roll-up itself from there: yesterday and today, with the latency check's results.
+    upto = rollups.local_midnight(NOW - timedelta(days=1), config.monitor.tz)
+    t = time.perf_counter()
+    hours, days = seed.rolled_history(rows, upto, config.monitor.tz)
+    print(f"rollups before {upto:%Y-%m-%d %H:%M} UTC written in bulk: {hours:,} hourly and {days:,} daily rows "
+          f"in {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
     rolled = store.roll_up(NOW, components={"query-latency": "c0000"}, tz=config.monitor.tz)
     print(f"rolled up {rolled.hours} hours and {rolled.days} days in {time.perf_counter() - t:.1f} s")
