@@ -22,7 +22,8 @@ write (atomic files). Two kinds of render, each `--runs` times:
 "Unchanged" is what the loop pays when nothing the page shows has changed: the snapshot (with
 what the page kept from the render before) and its digest, no build, no write. The renders
 run in a child process of their own (the seeding stays out of its memory): peak memory is tracemalloc's peak of Python allocations during one
-extra first render (tracing slows it, so it is timed separately), plus that process's max RSS.
+extra first render (tracing slows it, so it is timed separately), plus that process's own peak RSS
+(VmHWM; its ru_maxrss would count the seeding parent's peak too).
 `--keep DIR` seeds into DIR once and reuses it (same arguments). `--before TREE` first runs
 the same renders over another checkout's monitor package (same seeded database; a tree
 without render.Fragments re-renders everything, as it does in its own loop).
@@ -34,7 +35,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "statuspa
 
 import yaml
 from statuspage_seed import Seed
+from support.peers import status_kb
 
 from monitor.config import Config, load_config
 from monitor.core.results import Result, Status
@@ -188,7 +189,9 @@ def render(args: argparse.Namespace, work: Path) -> None:
         later = NOW + timedelta(minutes=k + 1)  # a minute on each time, as in the loop: today's tallies move
         again.append(run_once(config, store, work / "loop", fragments, writer, memo, later))
     store.close()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before tracing, which has its own cost
+    # This process's own peak (before tracing, which has its own cost). Not ru_maxrss: a process
+    # started by subprocess reports there its parent's peak if larger (the seed's, here).
+    rss = status_kb("VmHWM") / 1024
     tracemalloc.start()
     first(work / "traced")
     _, peak = tracemalloc.get_traced_memory()

@@ -78,62 +78,62 @@ class Seed:
         spans: dict[str, list[tuple[int, str]]] = {}
         for r in sorted(rows, key=lambda r: (r["component"], r["at"])):  # the roll-up's order (ties: as written)
             spans.setdefault(r["component"], []).append((_us(r["at"]), r["status"]))
-        column = [rollups._SECONDS_COLUMN[s] for s in rollups.COMPONENT_STATUSES]
+        ends = {cid: [a for a, _ in changes[1:]] + [end_us] for cid, changes in spans.items()}
         of_status = {s: i for i, s in enumerate(rollups.COMPONENT_STATUSES)}
-        empty = sketch.pack({})
-        no_latency = (sketch.quantile({}, 0.50), sketch.quantile({}, 0.95), sketch.quantile({}, 0.99))
-        hour_us = 3_600_000_000
-        hourly: list[tuple[Any, ...]] = []
-        daily: list[tuple[Any, ...]] = []
-        day_of: dict[int, int] = {}  # hour start -> its local day's start (us)
-        day_end: dict[int, int] = {}  # a local day's start -> the next one's (epoch seconds)
-        for cid, changes in spans.items():
-            hours: dict[int, list[float]] = {}  # hour start (us) -> seconds per status, as the roll-up adds them
-            for (a, status), (b, _) in zip(changes, [*changes[1:], (end_us, "")], strict=True):
-                b = min(b, end_us)
-                i = of_status[status]
-                while a < b:
-                    h = a - a % hour_us
-                    e = min(b, h + hour_us)
-                    hours.setdefault(h, [0.0] * 5)[i] += (e - a) / 1_000_000
-                    a = e
-            days: dict[int, list[float]] = {}
-            for h in sorted(hours):
-                seconds = hours[h]
-                hourly.append(("h", h // 1_000_000, cid, *seconds, 0, 0, *no_latency, empty))
-                if (d := day_of.get(h)) is None:
-                    d = day_of[h] = _us(rollups.local_midnight(_at(h), tz))
-                    day_end[d // 1_000_000] = int(rollups.next_local_midnight(_at(d), tz).timestamp())
-                day = days.setdefault(d, [0.0] * 5)
-                for i, v in enumerate(seconds):
-                    day[i] += v
-            daily += [("d", d // 1_000_000, cid, *seconds, 0, 0, *no_latency, empty) for d, seconds in days.items()]
-        # Written in the roll-up's order, so the file's pages are laid out as its are: 24 hours a
-        # transaction from the first hour, component by component, then the days they close.
-        first, window, upto_s = min((r[1] for r in hourly), default=0), 24 * 3600, end_us // 1_000_000
-        hourly.sort(key=lambda r: ((r[1] - first) // window, r[2], r[1]))
-        daily.sort(key=lambda r: (r[1], r[2]))
-        table = rollups.COMPONENT_ROLLUPS
-        names = ["grain", "start", "component", *column, "count", "failures", "p50", "p95", "p99", "sketch"]
+        tail = (0, 0, sketch.quantile({}, 0.50), sketch.quantile({}, 0.95), sketch.quantile({}, 0.99), sketch.pack({}))
+        names = ["grain", "start", "component", *(rollups._SECONDS_COLUMN[s] for s in rollups.COMPONENT_STATUSES),
+                 "count", "failures", "p50", "p95", "p99", "sketch"]
         mark = "?" if self.store.engine.dialect.paramstyle == "qmark" else "%s"
-        sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
-        h = d = 0
-        while h < len(hourly):
-            end = min(first + ((hourly[h][1] - first) // window + 1) * window, upto_s)
-            n, k = h, d
-            while n < len(hourly) and hourly[n][1] < end:
-                n += 1
-            while k < len(daily) and day_end[daily[k][1]] <= end:
-                k += 1
+        sql = f"INSERT INTO {rollups.COMPONENT_ROLLUPS.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
+        hour, window = 3_600_000_000, 24 * 3_600_000_000
+        day_of: dict[int, int] = {}  # hour start -> its local day's start
+        day_end: dict[int, int] = {}  # a local day's start -> the next one's
+        days: dict[int, dict[str, list[float]]] = {}  # open local days: seconds per component
+        pos = dict.fromkeys(spans, 0)  # each component's first span not over yet
+        n_hours = n_days = 0
+        # As the roll-up goes, so the file's pages are laid out as its are: 24 hours a transaction
+        # from the first hour, component by component, then the local days those hours close.
+        w0 = min((changes[0][0] for changes in spans.values()), default=end_us)
+        w0 -= w0 % hour
+        while w0 < end_us:
+            w1 = min(w0 + window, end_us)
+            hourly: list[tuple[Any, ...]] = []
+            for cid in sorted(spans):
+                changes, stops, held = spans[cid], ends[cid], {}
+                i = pos[cid]
+                while i < len(changes) and changes[i][0] < w1:
+                    a, b, k = max(changes[i][0], w0), min(stops[i], w1), of_status[changes[i][1]]
+                    while a < b:
+                        h = a - a % hour
+                        e = min(b, h + hour)
+                        held.setdefault(h, [0.0] * 5)[k] += (e - a) / 1_000_000
+                        a = e
+                    i += 1
+                while pos[cid] < len(changes) and stops[pos[cid]] <= w1:
+                    pos[cid] += 1
+                for h in sorted(held):
+                    seconds = held[h]
+                    hourly.append(("h", h // 1_000_000, cid, *seconds, *tail))
+                    if h not in day_of:
+                        day = rollups.local_midnight(_at(h), tz)
+                        day_of[h] = _us(day)
+                        day_end[day_of[h]] = _us(rollups.next_local_midnight(day, tz))
+                    total = days.setdefault(day_of[h], {}).setdefault(cid, [0.0] * 5)
+                    for k, v in enumerate(seconds):
+                        total[k] += v
+            closed = sorted(d for d in days if day_end[d] <= w1)
+            daily = [("d", d // 1_000_000, cid, *days[d][cid], *tail) for d in closed for cid in sorted(days[d])]
             with self.store.engine.begin() as conn:
-                conn.exec_driver_sql(sql, hourly[h:n])
-                if k > d:
-                    conn.exec_driver_sql(sql, daily[d:k])
-            h, d = n, k
+                for grain_rows in (hourly, daily):
+                    if grain_rows:
+                        conn.exec_driver_sql(sql, grain_rows)
+            for d in closed:
+                del days[d]
+            n_hours, n_days, w0 = n_hours + len(hourly), n_days + len(daily), w1
         with self.store.engine.begin() as conn:
             for name in ("hour", "day"):
                 rollups.set_mark(conn, name, upto)
-        return len(hourly), len(daily)
+        return n_hours, n_days
 
     def bulk_incidents(self, incidents: Sequence[dict[str, Any]], updates: Sequence[Sequence[dict[str, Any]]]) -> list[int]:
         """Incidents (the columns `incident` takes) with their updates (`update`'s, without
