@@ -104,6 +104,15 @@ def open_incidents(db: Path) -> int:
         return -1
 
 
+def checks_up(db: Path) -> int:
+    """Checks whose latest stored result is up (read-only, from the monitor's SQLite file)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute("SELECT count(*) FROM check_state WHERE last_status = 'up'").fetchone()[0])
+    except sqlite3.Error:  # not created yet, or busy
+        return -1
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -208,9 +217,8 @@ async def bench(args: argparse.Namespace, folder: Path) -> list[tuple[Kind, floa
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise SystemExit(f"the monitor did not start; its log: {folder / 'monitor.log'}") from None
                 await asyncio.sleep(0.2)
-        await asyncio.sleep(args.interval * 2 + 2)  # first results, tokens, nothing open
-        db = folder / "bench.db"
-        await until("a calm start", lambda: open_incidents(db) == 0, 60)
+        db = folder / "bench.db"  # first results (tokens taken), nothing open
+        await until("a calm start", lambda: checks_up(db) == 3 and open_incidents(db) == 0, 60)
         for n, kind in enumerate(plan, 1):
             await asyncio.sleep(rng.uniform(0, args.interval))  # a random moment of the schedule
             t0 = time.monotonic()

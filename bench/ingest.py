@@ -22,7 +22,7 @@ process on Linux); p50 and p99 over `--samples`, idle and while `--procs - 1` ot
 nodes write `--load` results/s each (in batches every 200 ms). Beside it, the peer: the
 same controller without LISTEN, which finds the result at its periodic sweep
 (`evaluation.sweep_interval`, 2 s), as the polling cursor of earlier releases did; its samples
-are written at random moments (0 to half a sweep period apart, so they land at every phase
+are written at random moments (0 to a quarter of a sweep period apart, so they land at every phase
 of it; else each would land just after a sweep), each without waiting for the one before to
 be decided (a period each, most of the script's time when they took turns).
 """
@@ -189,11 +189,11 @@ async def detect(url: str, config: Config, names: list[str], *, listen: bool, lo
                 delays.append(decided[name] - t0)
         else:
             # The sweep finds a result up to a period after it lands: the samples are written at
-            # random moments (gaps of 0 to half a period, so they fall at every phase of it)
+            # random moments (gaps of 0 to a quarter period, so they fall at every phase of it)
             # without waiting for the one before to be decided, which took a period each.
             sweep = config.evaluation.sweep_interval.total_seconds()
             for name in names:
-                await asyncio.sleep(rng.uniform(0, sweep / 2))
+                await asyncio.sleep(rng.uniform(0, sweep / 4))
                 orders.put(name)
             written = dict([await asyncio.to_thread(out.get, True, 60) for _ in names])
             while True:
