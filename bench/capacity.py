@@ -13,7 +13,7 @@ are loaded (`rss_mb_with_specs`) and at its peak, the most asyncio tasks alive a
 every 0.5 s) and whether every result was stored. The window is `--duration` seconds from the
 start, so at 60 s every check has run once and the first ones a second time; `--short-duration`
 gives the scales below the largest a window of their own (the rate, lateness and CPU per probe
-are there after a few hundred probes; `make bench` passes 20 s: 333 probes at 1,000 checks).
+are there after a few hundred probes; `make bench` passes 15 s: 250 probes at 1,000 checks).
 
 Overload on purpose, whatever the box: `--hog SHARE` keeps the event loop busy (a busy-wait in
 a loop callback) for SHARE of every 10 ms, as other work on the loop would, so at 60,000 checks
