@@ -96,20 +96,21 @@ class Sink:
 
 
 def open_incidents(db: Path) -> int:
-    """Incidents the monitor has not resolved yet (read-only, from its SQLite file)."""
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute("SELECT count(*) FROM incident WHERE resolved_at IS NULL").fetchone()[0])
-    except sqlite3.Error:  # not created yet, or busy
-        return -1
+    """Incidents the monitor has not resolved yet."""
+    return count(db, "SELECT count(*) FROM incident WHERE resolved_at IS NULL")
 
 
 def checks_up(db: Path) -> int:
-    """Checks whose latest stored result is up (read-only, from the monitor's SQLite file)."""
+    """Checks whose latest stored result is up."""
+    return count(db, "SELECT count(*) FROM check_state WHERE last_status = 'up'")
+
+
+def count(db: Path, sql: str) -> int:
+    """A count from the monitor's SQLite file, read-only; -1 while it is not created yet or busy."""
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute("SELECT count(*) FROM check_state WHERE last_status = 'up'").fetchone()[0])
-    except sqlite3.Error:  # not created yet, or busy
+            return int(conn.execute(sql).fetchone()[0])
+    except sqlite3.Error:
         return -1
 
 
