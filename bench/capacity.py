@@ -1,7 +1,7 @@
 """Capacity: how many checks one monitor process carries, up to 1,000 probes/s (issue 11, target 2).
 
     python bench/capacity.py [--scales 1000,10000,60000] [--interval 60] [--duration 70]
-        [--hog SHARE] [--max-concurrent N] [--before TREE] [--table FILE]
+        [--short-duration S] [--hog SHARE] [--max-concurrent N] [--before TREE] [--table FILE]
 
 For each scale, a fresh process runs N http checks (interval 60 s, staggered as in
 production, two conditions each) through the real path: ProbeScheduler -> run_check ->
@@ -11,7 +11,9 @@ moment its probe starts), skipped runs, CPU per probe (this process, all threads
 window), storing's share of that CPU (writer thread in write_results), RSS once the checks
 are loaded (`rss_mb_with_specs`) and at its peak, the most asyncio tasks alive at once (sampled
 every 0.5 s) and whether every result was stored. The window is `--duration` seconds from the
-start, so at 60 s every check has run once and the first ones a second time.
+start, so at 60 s every check has run once and the first ones a second time; `--short-duration`
+gives the scales below the largest a window of their own (the rate, lateness and CPU per probe
+are there after a few hundred probes; `make bench` passes 15 s: 250 probes at 1,000 checks).
 
 Overload on purpose, whatever the box: `--hog SHARE` keeps the event loop busy (a busy-wait in
 a loop callback) for SHARE of every 10 ms, as other work on the loop would, so at 60,000 checks
@@ -142,6 +144,7 @@ async def one_scale(n: int, ports: list[int], interval: float, duration: float, 
     return {
         "tree": str(TREE),
         "checks": n,
+        "window_s": round(wall, 1),
         "asked_per_s": round(n / interval, 1),
         "start_s": round(start_s, 2),
         "probes_per_s": round(runs / wall, 1),
@@ -164,12 +167,12 @@ async def one_scale(n: int, ports: list[int], interval: float, duration: float, 
     }
 
 
-def run_child(args: argparse.Namespace, n: int, ports: list[int], tree: Path) -> dict[str, Any]:
+def run_child(args: argparse.Namespace, n: int, ports: list[int], tree: Path, duration: float) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", str(n), "--ports", ",".join(map(str, ports)),
-           "--interval", str(args.interval), "--duration", str(args.duration), "--tree", str(tree),
+           "--interval", str(args.interval), "--duration", str(duration), "--tree", str(tree),
            "--hog", str(args.hog), "--max-concurrent", str(args.max_concurrent)]
     cmd += ["--default-gc"] if args.default_gc else []
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=args.duration + 300)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=duration + 300)
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -178,6 +181,8 @@ def main() -> None:
     parser.add_argument("--scales", default="1000,10000,60000")
     parser.add_argument("--interval", type=float, default=60.0)
     parser.add_argument("--duration", type=float, default=70.0, help="seconds of probing per scale")
+    parser.add_argument("--short-duration", type=float,
+                        help="seconds of probing at the scales below the largest (default: --duration)")
     parser.add_argument("--table", help="append the largest scale's rows (JSON lines) to this file")
     parser.add_argument("--default-gc", action="store_true", help="without the scheduler's GC settings (settle_gc)")
     parser.add_argument("--hog", type=float, default=0.0, help="keep the event loop busy this share of the time (0-0.95)")
@@ -196,15 +201,17 @@ def main() -> None:
         return
     rows = []
     trees = ([args.before.resolve()] if args.before else []) + [ROOT]
+    scales = [int(x) for x in args.scales.split(",")]
     with nginx(ports=4) as target:
-        for n in (int(x) for x in args.scales.split(",")):
+        for n in scales:
+            duration = args.duration if n == max(scales) or args.short_duration is None else args.short_duration
             for tree in trees:
                 before = tree_cpu_seconds(target.pid)
-                row = run_child(args, n, target.ports, tree)
+                row = run_child(args, n, target.ports, tree, duration)
                 row["nginx_us_per_probe"] = round((tree_cpu_seconds(target.pid) - before) / max(row["probes"], 1) * 1e6)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    keys = ["checks", "asked_per_s", "probes_per_s", "lateness_p50_ms", "lateness_p99_ms", "skipped", "cpu_us_per_probe",
+    keys = ["checks", "window_s", "asked_per_s", "probes_per_s", "lateness_p50_ms", "lateness_p99_ms", "skipped", "cpu_us_per_probe",
             "cpu_share_of_core", "store_share", "rss_mb_with_specs", "peak_rss_mb", "most_tasks", "all_stored", "down",
             "nginx_us_per_probe"]
     if args.before:

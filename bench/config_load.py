@@ -48,7 +48,10 @@ def config_text(n: int) -> str:
             check["depends_on"] = [checks[i - 1]["name"]] if i else []
         checks.append(check)
     data["checks"] = checks
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=200)
+    # libyaml's emitter where PyYAML has it: the same text (checked at 1,000 and 10,000 checks)
+    # in a third of the time the pure-Python one took, several seconds of the script at 10,000.
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, allow_unicode=True, sort_keys=False, width=200)
 
 
 def time_load(path: Path, runs: int) -> tuple[float, float]:

@@ -96,11 +96,21 @@ class Sink:
 
 
 def open_incidents(db: Path) -> int:
-    """Incidents the monitor has not resolved yet (read-only, from its SQLite file)."""
+    """Incidents the monitor has not resolved yet."""
+    return count(db, "SELECT count(*) FROM incident WHERE resolved_at IS NULL")
+
+
+def checks_up(db: Path) -> int:
+    """Checks whose latest stored result is up."""
+    return count(db, "SELECT count(*) FROM check_state WHERE last_status = 'up'")
+
+
+def count(db: Path, sql: str) -> int:
+    """A count from the monitor's SQLite file, read-only; -1 while it is not created yet or busy."""
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute("SELECT count(*) FROM incident WHERE resolved_at IS NULL").fetchone()[0])
-    except sqlite3.Error:  # not created yet, or busy
+            return int(conn.execute(sql).fetchone()[0])
+    except sqlite3.Error:
         return -1
 
 
@@ -208,9 +218,8 @@ async def bench(args: argparse.Namespace, folder: Path) -> list[tuple[Kind, floa
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise SystemExit(f"the monitor did not start; its log: {folder / 'monitor.log'}") from None
                 await asyncio.sleep(0.2)
-        await asyncio.sleep(args.interval * 2 + 2)  # first results, tokens, nothing open
-        db = folder / "bench.db"
-        await until("a calm start", lambda: open_incidents(db) == 0, 60)
+        db = folder / "bench.db"  # first results (tokens taken), nothing open
+        await until("a calm start", lambda: checks_up(db) == 3 and open_incidents(db) == 0, 60)
         for n, kind in enumerate(plan, 1):
             await asyncio.sleep(rng.uniform(0, args.interval))  # a random moment of the schedule
             t0 = time.monotonic()

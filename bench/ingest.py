@@ -7,7 +7,8 @@ one of them. Not a test: prints figures.
 Ingest. `--procs` processes, each a probe node writing batches of `--batch` realistic results
 through the store's write path for `--seconds`, all at once and as fast as they can; the
 figure is the rows/s committed by all of them together, median of `--runs` (the two kinds
-interleaved, so a busy machine weighs on both alike): (a) as probe nodes write, numbered in
+interleaved, so a busy machine weighs on both alike; the processes are started once and
+start each run together when all are connected): (a) as probe nodes write, numbered in
 each node's own sequence with one NOTIFY per batch, beside (b) the same batches written
 without a node (a plain insert, as the single node of the first releases wrote): what the
 sequence and the notification cost.
@@ -21,7 +22,9 @@ process on Linux); p50 and p99 over `--samples`, idle and while `--procs - 1` ot
 nodes write `--load` results/s each (in batches every 200 ms). Beside it, the peer: the
 same controller without LISTEN, which finds the result at its periodic sweep
 (`evaluation.sweep_interval`, 2 s), as the polling cursor of earlier releases did; its samples
-are written at random moments of the sweep period (else each would land just after a sweep).
+are written at random moments (0 to a quarter of a sweep period apart, so they land at every phase
+of it; else each would land just after a sweep), each without waiting for the one before to
+be decided (a period each, most of the script's time when they took turns).
 """
 
 from __future__ import annotations
@@ -55,18 +58,24 @@ LOCATION = "bench"
 
 
 # the probe nodes (each its own process) ---------------------------------------------------------
-def _ingest(url: str, node: str, seconds: float, batch: int, numbered: bool, go: Any, out: Any) -> None:
-    store = Store(url, name=node)
+def _ingest(node: str, batch: int, orders: Any, ready: Any, out: Any) -> None:
+    """One probe node for every run: per order (url, seconds, numbered) it connects, waits at
+    `ready` until every node has (the clock starts for all at once), then writes batches."""
     rows = [_at(r, LOCATION) for r in results(batch * 20, 1000)]
     batches = [rows[i:i + batch] for i in range(0, len(rows), batch)]
-    written, i = 0, 0
-    go.wait()
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        store.write_results(batches[i % len(batches)], node=node if numbered else None)
-        written, i = written + batch, i + 1
-    out.put(written / (time.monotonic() - start))
-    store.close()
+    while (order := orders.get()) is not None:
+        url, seconds, numbered = order
+        store = Store(url, name=node)
+        with store.engine.connect():  # the connection the writes will use, opened before the clock
+            pass
+        ready.wait()
+        written, i = 0, 0
+        start = time.monotonic()
+        while time.monotonic() - start < seconds:
+            store.write_results(batches[i % len(batches)], node=node if numbered else None)
+            written, i = written + batch, i + 1
+        out.put(written / (time.monotonic() - start))
+        store.close()
 
 
 def _steady(url: str, node: str, per_second: int, stop: Any) -> None:
@@ -100,19 +109,31 @@ def _at(result: Result, location: str) -> Result:
 
 
 # ingest -------------------------------------------------------------------------------------------
-def ingest(url: str, args: argparse.Namespace, numbered: bool) -> float:
-    ctx = mp.get_context("spawn")
-    go, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_ingest, args=(url, f"probe-{k}", args.seconds, args.batch, numbered, go, out))
-             for k in range(args.procs)]
-    for p in procs:
-        p.start()
-    time.sleep(2.0)  # let every process import and connect before the clock starts
-    go.set()
-    rates = [out.get(timeout=args.seconds + 120) for _ in procs]
-    for p in procs:
-        p.join(30)
-    return float(sum(rates))
+class Nodes:
+    """`procs` probe-node processes started once (imports, rows built) and given one order
+    per run; the runs start when every node is connected (a barrier, not a guessed sleep)."""
+
+    def __init__(self, procs: int, batch: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.ready, self.out = ctx.Barrier(procs + 1), ctx.Queue()
+        self.orders = [ctx.Queue() for _ in range(procs)]
+        self.procs = [ctx.Process(target=_ingest, args=(f"probe-{k}", batch, q, self.ready, self.out))
+                      for k, q in enumerate(self.orders)]
+        for p in self.procs:
+            p.start()
+
+    def run(self, url: str, seconds: float, numbered: bool) -> float:
+        """Rows/s committed by all the nodes together, writing for `seconds` at once."""
+        for q in self.orders:
+            q.put((url, seconds, numbered))
+        self.ready.wait(timeout=180)
+        return float(sum(self.out.get(timeout=seconds + 120) for _ in self.procs))
+
+    def close(self) -> None:
+        for q in self.orders:
+            q.put(None)
+        for p in self.procs:
+            p.join(30)
 
 
 # detection ----------------------------------------------------------------------------------------
@@ -157,16 +178,30 @@ async def detect(url: str, config: Config, names: list[str], *, listen: bool, lo
         await asyncio.to_thread(out.get, True, 120)
         await asyncio.sleep(1.0)
         rng = random.Random(7)
-        for name in names:
-            if not listen:
-                await asyncio.sleep(rng.uniform(0, config.evaluation.sweep_interval.total_seconds()))
-            arrived.clear()
-            orders.put(name)
-            _, t0 = await asyncio.to_thread(out.get, True, 60)
-            while name not in decided:
-                await asyncio.wait_for(arrived.wait(), 30)
+        if listen:  # one at a time: each is decided in a fraction of a second
+            for name in names:
                 arrived.clear()
-            delays.append(decided[name] - t0)
+                orders.put(name)
+                _, t0 = await asyncio.to_thread(out.get, True, 60)
+                while name not in decided:
+                    await asyncio.wait_for(arrived.wait(), 30)
+                    arrived.clear()
+                delays.append(decided[name] - t0)
+        else:
+            # The sweep finds a result up to a period after it lands: the samples are written at
+            # random moments (gaps of 0 to a quarter period, so they fall at every phase of it)
+            # without waiting for the one before to be decided, which took a period each.
+            sweep = config.evaluation.sweep_interval.total_seconds()
+            for name in names:
+                await asyncio.sleep(rng.uniform(0, sweep / 4))
+                orders.put(name)
+            written = dict([await asyncio.to_thread(out.get, True, 60) for _ in names])
+            while True:
+                arrived.clear()
+                if all(name in decided for name in names):
+                    break
+                await asyncio.wait_for(arrived.wait(), 30)
+            delays = [decided[name] - written[name] for name in names]
     finally:
         orders.put(None)
         stop.set()
@@ -204,11 +239,15 @@ def main() -> None:
           f"median of {args.runs} runs (rows/s committed, all processes together)")
     kinds = ((True, "numbered + NOTIFY (probe nodes)"), (False, "plain insert (peer: no node)"))
     rates: dict[bool, list[float]] = {True: [], False: []}
-    for _ in range(args.runs):
-        for numbered, _label in kinds:
-            with pg_schema(args.pg_url) as url:
-                Store(url).migrate()
-                rates[numbered].append(ingest(url, args, numbered))
+    nodes = Nodes(args.procs, args.batch)
+    try:
+        for _ in range(args.runs):
+            for numbered, _label in kinds:
+                with pg_schema(args.pg_url) as url:
+                    Store(url).migrate()
+                    rates[numbered].append(nodes.run(url, args.seconds, numbered))
+    finally:
+        nodes.close()
     for numbered, label in kinds:
         runs = rates[numbered]
         print(f"  {label:<34} {statistics.median(runs):>9,.0f} rows/s   runs: {', '.join(f'{r:,.0f}' for r in runs)}")

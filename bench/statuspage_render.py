@@ -22,7 +22,8 @@ write (atomic files). Two kinds of render, each `--runs` times:
 "Unchanged" is what the loop pays when nothing the page shows has changed: the snapshot (with
 what the page kept from the render before) and its digest, no build, no write. The renders
 run in a child process of their own (the seeding stays out of its memory): peak memory is tracemalloc's peak of Python allocations during one
-extra first render (tracing slows it, so it is timed separately), plus that process's max RSS.
+extra first render (tracing slows it, so it is timed separately), plus that process's own peak RSS
+(VmHWM; its ru_maxrss would count the seeding parent's peak too).
 `--keep DIR` seeds into DIR once and reuses it (same arguments). `--before TREE` first runs
 the same renders over another checkout's monitor package (same seeded database; a tree
 without render.Fragments re-renders everything, as it does in its own loop).
@@ -34,7 +35,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -50,13 +50,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "statuspa
 
 import yaml
 from statuspage_seed import Seed
+from support.peers import status_kb
 
 from monitor.config import Config, load_config
 from monitor.core.results import Result, Status
 from monitor.statuspage.render import SiteWriter, build_files
 from monitor.statuspage.service import snapshot_digest
 from monitor.statuspage.snapshot import build_snapshot
-from monitor.store import Store
+from monitor.store import Store, rollups
 
 try:  # --before TREE runs this script over an older monitor package, which may not have it
     from monitor.statuspage.render import Fragments
@@ -99,18 +100,28 @@ def setup(work: Path, n: int, changes: int) -> tuple[Config, Store]:
             rows.append({"component": cid, "at": t, "status": "operational"})
         current.append({"component": cid, "status": status, "since": t, "updated_at": t})
     seed.bulk_history(rows, current)
+    incidents, updates = [], []
     for i in range(n):
         for k in range(2):
             at = NOW - timedelta(days=rng.randrange(1, 89), minutes=rng.randrange(0, 1440))
-            inc = seed.incident(f"c{i:04d}", status="resolved", started_at=at, resolved_at=at + timedelta(minutes=30 + k))
-            seed.update(inc, at, "investigating", "auto")
-            seed.update(inc, at + timedelta(minutes=30), "resolved", "fixed", kind="manual")
+            incidents.append({"component": f"c{i:04d}", "status": "resolved", "started_at": at,
+                              "resolved_at": at + timedelta(minutes=30 + k)})
+            updates.append([{"at": at, "status": "investigating", "message": "auto"},
+                            {"at": at + timedelta(minutes=30), "status": "resolved", "message": "fixed", "kind": "manual"}])
+    seed.bulk_incidents(incidents, updates)
     results = [
         Result(check="query-latency", status=Status.UP, started_at=NOW - timedelta(seconds=30 * k),
                latency_ms=150 + rng.random() * 300, location="local")
         for k in range(2880)
     ]
     store.write_results(results)
+    # The days before yesterday (local) in bulk, as the roll-up would have made them; the
+    # roll-up itself from there: yesterday and today, with the latency check's results.
+    upto = rollups.local_midnight(NOW - timedelta(days=1), config.monitor.tz)
+    t = time.perf_counter()
+    hours, days = seed.rolled_history(rows, upto, config.monitor.tz)
+    print(f"rollups before {upto:%Y-%m-%d %H:%M} UTC written in bulk: {hours:,} hourly and {days:,} daily rows "
+          f"in {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
     rolled = store.roll_up(NOW, components={"query-latency": "c0000"}, tz=config.monitor.tz)
     print(f"rolled up {rolled.hours} hours and {rolled.days} days in {time.perf_counter() - t:.1f} s")
@@ -178,7 +189,9 @@ def render(args: argparse.Namespace, work: Path) -> None:
         later = NOW + timedelta(minutes=k + 1)  # a minute on each time, as in the loop: today's tallies move
         again.append(run_once(config, store, work / "loop", fragments, writer, memo, later))
     store.close()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before tracing, which has its own cost
+    # This process's own peak (before tracing, which has its own cost). Not ru_maxrss: a process
+    # started by subprocess reports there its parent's peak if larger (the seed's, here).
+    rss = status_kb("VmHWM") / 1024
     tracemalloc.start()
     first(work / "traced")
     _, peak = tracemalloc.get_traced_memory()
