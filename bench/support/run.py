@@ -29,8 +29,9 @@ BENCH = Path(__file__).resolve().parent.parent
 # - detection: 0.5 s of calm after every incident of an outage is resolved, not 1 s (then
 #   comes the wait of 0 to one interval that sets the fault at a random moment of the schedule);
 # - ingest: 3 interleaved pairs of runs, not 5 (the two kinds are compared run by run; the
-#   spread between runs is the box's load, which 2 more runs do not remove), and 50 samples
-#   of the LISTEN delay, not 100 (its p99 is then the largest of the 50);
+#   spread between runs is the box's load, which 2 more runs do not remove), each writing for
+#   3 s, not 5 (4 processes: some 20,000 rows a run, a rate, not a total), and 50 samples of
+#   the LISTEN delay, not 100 (its p99 is then the largest of the 50);
 # - probe_throughput: one 10 s cycle of its 1,000 checks, not two (capacity.py measures the
 #   same path at 1,000 to 60,000 checks);
 # - probe_cost: 3 rounds of 2,000 probes a kind, not 5 (the kinds take turns within each
@@ -38,18 +39,19 @@ BENCH = Path(__file__).resolve().parent.parent
 # - cli_start, config_load, statuspage_render: medians of 3 runs, not 5 (a regression check:
 #   bench/RESULTS.md's notes found CPU times moving ±0.2 s between measurements an hour apart,
 #   which more runs in one do not narrow; the careful figures take `--runs 7` and more);
-# - storage: raw results of 5 % of the checks, not 10 % (50 checks x 15 days, 1.1 million
-#   results: 197 bytes a result either way, the database 709 MB against 710 MB at 10 %).
+# - storage: raw results of 3 % of the checks, not 10 % (30 checks x 15 days, 655,200
+#   results: 196 bytes a result, the database 711 MB; 197 bytes and 709 / 710 MB at 5 / 10 %;
+#   the nightly job's time is scaled by the same fraction).
 ARGS: dict[str, list[str]] = {
     "capacity.py": ["--scales", "1000,10000,60000", "--duration", "62", "--short-duration", "15"],
     "cli_start.py": ["--runs", "3"],
     "config_load.py": ["--runs", "3"],
     "detection.py": ["--outages", "20", "--interval", "2", "--gap", "0.5"],
-    "ingest.py": ["--runs", "3", "--samples", "50"],
+    "ingest.py": ["--runs", "3", "--seconds", "3", "--samples", "50"],
     "probe_cost.py": ["--rounds", "3", "--probes", "2000"],
     "probe_throughput.py": ["--checks", "1000", "--interval", "10", "--duration", "10"],
     "statuspage_render.py": ["--runs", "3"],
-    "storage.py": ["--raw-fraction", "0.05"],
+    "storage.py": ["--raw-fraction", "0.03"],
     "store_write.py": ["--rows", "20000", "--runs", "3"],
 }
 
