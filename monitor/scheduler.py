@@ -96,12 +96,11 @@ def checks_for_location(checks: list[Any], location: str) -> list[CheckSpec]:
 class _Job:
     """One check's schedule (or one queued re-check): its next slot and whether it runs."""
 
-    __slots__ = ("due", "every", "key", "name", "recheck", "removed", "running", "slot", "spec", "trigger", "wall")
+    __slots__ = ("due", "every", "key", "name", "recheck", "removed", "running", "slot", "trigger", "wall")
 
-    def __init__(self, key: str, spec: CheckSpec, *, every: float | None, trigger: Any, recheck: bool = False) -> None:
+    def __init__(self, key: str, name: str, *, every: float | None, trigger: Any, recheck: bool = False) -> None:
         self.key = key
-        self.name = spec.name
-        self.spec = spec
+        self.name = name  # its probe runs the check of this name as configured when it starts
         self.every = every
         self.trigger = trigger
         self.recheck = recheck
@@ -180,7 +179,6 @@ class ProbeScheduler:
             elif old != spec:
                 if (old.interval, old.cron) == (spec.interval, spec.cron):
                     self._specs[name] = spec  # same timing: keep the slot, use the new spec
-                    self._jobs[name].spec = spec
                 else:
                     self._remove(name)
                     self._add(spec)
@@ -239,11 +237,11 @@ class ProbeScheduler:
         self._specs[spec.name] = spec
         loop = asyncio.get_running_loop()
         if spec.cron:
-            job = _Job(spec.name, spec, every=None, trigger=cron.trigger(spec.cron, self.timezone))
+            job = _Job(spec.name, spec.name, every=None, trigger=cron.trigger(spec.cron, self.timezone))
             if not self._next_cron(job, loop.time()):
                 return
         else:
-            job = _Job(spec.name, spec, every=spec.interval.total_seconds(), trigger=None)
+            job = _Job(spec.name, spec.name, every=spec.interval.total_seconds(), trigger=None)
             offset = stagger(spec.name, spec.interval)
             job.due = loop.time() + offset.total_seconds()
             job.wall += offset
@@ -277,7 +275,7 @@ class ProbeScheduler:
         key = f"{name}#recheck"
         if spec is None or key in self._jobs:
             return
-        job = _Job(key, spec, every=None, trigger=None, recheck=True)
+        job = _Job(key, name, every=None, trigger=None, recheck=True)
         job.due = asyncio.get_running_loop().time() + max(delay.total_seconds(), 0.0)
         job.wall += max(delay, timedelta(0))
         self._put(job)
@@ -365,8 +363,8 @@ class ProbeScheduler:
                 spec = self._specs.get(job.name)
                 if spec is None:
                     continue  # a reload took its check away while the slot waited: no probe
-                job.spec = spec  # and if it changed the check, the probe runs it as configured now
-                task = asyncio.get_running_loop().create_task(self._run(job), name=f"probe {job.name}")
+                # The probe runs the check as configured now (a reload may have changed it).
+                task = asyncio.get_running_loop().create_task(self._run(job, spec), name=f"probe {job.name}")
                 self._inflight.add(task)
                 self._holding.add(task)
                 task.add_done_callback(self._finished)
@@ -388,7 +386,7 @@ class ProbeScheduler:
         self._inflight.discard(task)
         self._release(task)  # a task cancelled before it began never released its place
 
-    async def _run(self, job: _Job) -> None:
+    async def _run(self, job: _Job, spec: CheckSpec) -> None:
         loop = asyncio.get_running_loop()
         try:
             late = max(loop.time() - job.slot, 0.0)
@@ -398,10 +396,10 @@ class ProbeScheduler:
                 callback(late)
             self.started += 1
             try:
-                result = await run_check(job.spec, self.ctx)
+                result = await run_check(spec, self.ctx)
             finally:
                 self._release(asyncio.current_task())  # the place is free before handing on
-            await self._hand_on(job.spec, result)
+            await self._hand_on(spec, result)
         finally:
             if not job.recheck:
                 job.running = False
