@@ -24,14 +24,14 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from operator import attrgetter
 
 import sqlalchemy as sa
 
 from monitor.core import sketch
 from monitor.statuspage.model import LatencyBucket
-from monitor.statuspage.uptime import WEIGHT_HALVES, Tally, tally, tally_spans, to_us
+from monitor.statuspage.uptime import WEIGHT_HALVES, Tally, from_us, tally, tally_spans, to_us
 from monitor.store import pages, rollups
 
 _US = 1_000_000
@@ -109,7 +109,7 @@ def component_history(
     rolled: dict[str, tuple[Tally, ...]] = {}  # the kept tuples themselves (see _rolled_days)
     extra: dict[tuple[str, int], list[int]] = {}  # (component, day) -> what the hours and the live tail add
     last24: dict[str, list[int]] = {cid: [0] * 6 for cid in cids}
-    first = _from_us(bounds[0])
+    first = from_us(bounds[0])
     back = now - timedelta(hours=24)
     day24 = back if back == rollups.hour_floor(back) else rollups.hour_floor(back) + timedelta(hours=1)
     hour_mark = rollups.mark(conn, "hour") if "rollup_mark" in have else None
@@ -274,7 +274,3 @@ def latency_chart(
         LatencyBucket(start + timedelta(hours=i), sketch.total(sk), sketch.quantile(sk, 0.5), sketch.quantile(sk, 0.95))
         for i, sk in enumerate(sketches)
     )
-
-
-def _from_us(us: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from operator import itemgetter
 
@@ -49,6 +49,11 @@ def to_us(when: datetime) -> int:
     """Aware datetime -> integer microseconds since the epoch (exact)."""
     delta = when - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    """Integer microseconds since the epoch -> aware UTC datetime (to_us's inverse)."""
+    return _EPOCH + timedelta(microseconds=us)
 
 
 def floor_percent(up_halves: int, known_halves: int) -> Decimal | None:

@@ -9,12 +9,13 @@ inserts into those models' tables, never the page's view-model types.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from monitor.core import sketch
+from monitor.statuspage.uptime import from_us, to_us
 from monitor.store import Store, rollups
 from monitor.store.announcements import AnnouncementRow
 from monitor.store.incidents import ComponentStatus, ComponentStatusChange, Incident, IncidentUpdate
@@ -74,10 +75,10 @@ class Seed:
         Rolling 92 days of 1,000 components' history through the roll-up itself (every row
         through SQLAlchemy's Core, the daily rows read back and added up) was ~175 s of
         bench/statuspage_render.py's 180 s seed."""
-        end_us = _us(upto)
+        end_us = to_us(upto)
         spans: dict[str, list[tuple[int, str]]] = {}
         for r in sorted(rows, key=lambda r: (r["component"], r["at"])):  # the roll-up's order (ties: as written)
-            spans.setdefault(r["component"], []).append((_us(r["at"]), r["status"]))
+            spans.setdefault(r["component"], []).append((to_us(r["at"]), r["status"]))
         ends = {cid: [a for a, _ in changes[1:]] + [end_us] for cid, changes in spans.items()}
         of_status = {s: i for i, s in enumerate(rollups.COMPONENT_STATUSES)}
         tail = (0, 0, sketch.quantile({}, 0.50), sketch.quantile({}, 0.95), sketch.quantile({}, 0.99), sketch.pack({}))
@@ -115,9 +116,9 @@ class Seed:
                     seconds = held[h]
                     hourly.append(("h", h // 1_000_000, cid, *seconds, *tail))
                     if h not in day_of:
-                        day = rollups.local_midnight(_at(h), tz)
-                        day_of[h] = _us(day)
-                        day_end[day_of[h]] = _us(rollups.next_local_midnight(day, tz))
+                        day = rollups.local_midnight(from_us(h), tz)
+                        day_of[h] = to_us(day)
+                        day_end[day_of[h]] = to_us(rollups.next_local_midnight(day, tz))
                     total = days.setdefault(day_of[h], {}).setdefault(cid, [0.0] * 5)
                     for k, v in enumerate(seconds):
                         total[k] += v
@@ -194,15 +195,3 @@ class Seed:
         })
         return int(ident or 0)
 
-
-def _us(when: datetime) -> int:
-    """Microseconds since the epoch, exactly (what the roll-up's timedeltas hold)."""
-    delta = when - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _at(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
