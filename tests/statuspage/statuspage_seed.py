@@ -137,20 +137,16 @@ class Seed:
         return n_hours, n_days
 
     def bulk_incidents(self, incidents: Sequence[dict[str, Any]], updates: Sequence[Sequence[dict[str, Any]]]) -> list[int]:
-        """Incidents (the columns `incident` takes) with their updates (`update`'s, without
-        incident_id), each table in one executemany; their ids, in order."""
+        """Incidents (incident_row's keywords) with their updates (update_row's, without the
+        incident's id), each table in one executemany; their ids, in order."""
         table = self.t("incident")
         with self.store.engine.begin() as conn:
             first = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()) + 1
             ids = list(range(first, first + len(incidents)))
-            rows = [{"detected_at": i["started_at"], "resolved_at": None, "title": f"{i['component']} {i.get('impact', 'critical')}",
-                     "impact": "critical", "status": "investigating", "root_check": None, "data": {}, "public": True,
-                     "updated_at": i.get("resolved_at") or i["started_at"], **i, "id": ident}
-                    for ident, i in zip(ids, incidents, strict=True)]
+            rows = [{**incident_row(**i), "id": ident} for ident, i in zip(ids, incidents, strict=True)]
             if rows:
                 conn.execute(sa.insert(table), rows)
-            ups = [{"kind": "auto", "author": None, "data": {}, **u, "incident_id": ident}
-                   for ident, us in zip(ids, updates, strict=True) for u in us]
+            ups = [update_row(ident, **u) for ident, us in zip(ids, updates, strict=True) for u in us]
             if ups:
                 conn.execute(sa.insert(self.t("incident_update")), ups)
         return ids
@@ -159,20 +155,16 @@ class Seed:
                  started_at: datetime, detected_at: datetime | None = None, resolved_at: datetime | None = None,
                  title: str = "", public: bool = True, root_check: str | None = None,
                  data: dict[str, Any] | None = None) -> int:
-        ident = self._insert("incident", {
-            "component": component, "title": title or f"{component} {impact}", "status": status, "impact": impact,
-            "started_at": started_at, "detected_at": detected_at or started_at, "resolved_at": resolved_at,
-            "root_check": root_check, "data": data or {}, "public": public, "updated_at": resolved_at or started_at,
-        })
+        ident = self._insert("incident", incident_row(
+            component, impact=impact, status=status, started_at=started_at, detected_at=detected_at,
+            resolved_at=resolved_at, title=title, public=public, root_check=root_check, data=data,
+        ))
         assert ident is not None
         return int(ident)
 
     def update(self, incident_id: int, at: datetime, status: str, message: str, *, kind: str = "auto",
                author: str | None = None) -> int:
-        ident = self._insert("incident_update", {
-            "incident_id": incident_id, "at": at, "status": status, "kind": kind, "message": message,
-            "author": author, "data": {},
-        })
+        ident = self._insert("incident_update", update_row(incident_id, at, status, message, kind=kind, author=author))
         return int(ident or 0)
 
     def announcement(self, *, title: dict[str, str], body: dict[str, dict[str, str]], components: list[str],
@@ -195,3 +187,21 @@ class Seed:
         })
         return int(ident or 0)
 
+
+def incident_row(component: str, *, impact: str = "critical", status: str = "investigating", started_at: datetime,
+                 detected_at: datetime | None = None, resolved_at: datetime | None = None, title: str = "",
+                 public: bool = True, root_check: str | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An `incident` row (Seed.incident, Seed.bulk_incidents): detected when it started unless
+    said, titled by component and impact unless given, last updated when resolved or started."""
+    return {
+        "component": component, "title": title or f"{component} {impact}", "status": status, "impact": impact,
+        "started_at": started_at, "detected_at": detected_at or started_at, "resolved_at": resolved_at,
+        "root_check": root_check, "data": data or {}, "public": public, "updated_at": resolved_at or started_at,
+    }
+
+
+def update_row(incident_id: int, at: datetime, status: str, message: str, *, kind: str = "auto",
+               author: str | None = None) -> dict[str, Any]:
+    """An `incident_update` row (Seed.update, Seed.bulk_incidents)."""
+    return {"incident_id": incident_id, "at": at, "status": status, "kind": kind, "message": message,
+            "author": author, "data": {}}
