@@ -82,10 +82,8 @@ class Seed:
         ends = {cid: [a for a, _ in changes[1:]] + [end_us] for cid, changes in spans.items()}
         of_status = {s: i for i, s in enumerate(rollups.COMPONENT_STATUSES)}
         tail = (0, 0, sketch.quantile({}, 0.50), sketch.quantile({}, 0.95), sketch.quantile({}, 0.99), sketch.pack({}))
-        names = ["grain", "start", "component", *(rollups._SECONDS_COLUMN[s] for s in rollups.COMPONENT_STATUSES),
-                 "count", "failures", "p50", "p95", "p99", "sketch"]
-        mark = "?" if self.store.engine.dialect.paramstyle == "qmark" else "%s"
-        sql = f"INSERT INTO {rollups.COMPONENT_ROLLUPS.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
+        names = ("grain", "start", "component", *(rollups._SECONDS_COLUMN[s] for s in rollups.COMPONENT_STATUSES),
+                 "count", "failures", "p50", "p95", "p99", "sketch")
         hour, window = 3_600_000_000, 24 * 3_600_000_000
         day_of: dict[int, int] = {}  # hour start -> its local day's start
         day_end: dict[int, int] = {}  # a local day's start -> the next one's
@@ -126,8 +124,7 @@ class Seed:
             daily = [("d", d // 1_000_000, cid, *days[d][cid], *tail) for d in closed for cid in sorted(days[d])]
             with self.store.engine.begin() as conn:
                 for grain_rows in (hourly, daily):
-                    if grain_rows:
-                        conn.exec_driver_sql(sql, grain_rows)
+                    insert_tuples(conn, rollups.COMPONENT_ROLLUPS, names, grain_rows)
             for d in closed:
                 del days[d]
             n_hours, n_days, w0 = n_hours + len(hourly), n_days + len(daily), w1
@@ -186,6 +183,17 @@ class Seed:
             "created_at": starts_at, "ended_at": ended_at, "source": "cli",
         })
         return int(ident or 0)
+
+
+def insert_tuples(conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """`rows` (values in `columns`' order, as the driver binds them: times and JSON already as
+    the column stores them) in one executemany, past SQLAlchemy's per-row processing, which
+    took most of a seed of millions of rows (bench/storage.py, bench/statuspage_render.py)."""
+    if not rows:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    names = ", ".join(f'"{c}"' for c in columns)  # quoted: "check" is a keyword
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({', '.join([mark] * len(columns))})", rows)
 
 
 def incident_row(component: str, *, impact: str = "critical", status: str = "investigating", started_at: datetime,
