@@ -159,6 +159,13 @@ async def detect(url: str, config: Config, names: list[str], *, listen: bool, lo
         decided.setdefault(name, time.monotonic())
         arrived.set()
 
+    async def until_decided(wanted: list[str]) -> None:
+        while True:
+            arrived.clear()
+            if all(name in decided for name in wanted):
+                return
+            await asyncio.wait_for(arrived.wait(), 30)
+
     bus.subscribe("state_changed", on_change)
     svc = IncidentService(store, config, clock=SystemClock(), bus=bus, recheck=lambda *_: None, node="ctl",
                           fold_own=False)
@@ -180,12 +187,9 @@ async def detect(url: str, config: Config, names: list[str], *, listen: bool, lo
         rng = random.Random(7)
         if listen:  # one at a time: each is decided in a fraction of a second
             for name in names:
-                arrived.clear()
                 orders.put(name)
                 _, t0 = await asyncio.to_thread(out.get, True, 60)
-                while name not in decided:
-                    await asyncio.wait_for(arrived.wait(), 30)
-                    arrived.clear()
+                await until_decided([name])
                 delays.append(decided[name] - t0)
         else:
             # The sweep finds a result up to a period after it lands: the samples are written at
@@ -196,11 +200,7 @@ async def detect(url: str, config: Config, names: list[str], *, listen: bool, lo
                 await asyncio.sleep(rng.uniform(0, sweep / 4))
                 orders.put(name)
             written = dict([await asyncio.to_thread(out.get, True, 60) for _ in names])
-            while True:
-                arrived.clear()
-                if all(name in decided for name in names):
-                    break
-                await asyncio.wait_for(arrived.wait(), 30)
+            await until_decided(names)
             delays = [decided[name] - written[name] for name in names]
     finally:
         orders.put(None)
