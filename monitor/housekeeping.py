@@ -24,6 +24,7 @@ from monitor.core import cron
 from monitor.core.aio import cancel, wait_event
 from monitor.core.clock import Clock
 from monitor.store import Store
+from monitor.store.engine import log_failure
 from monitor.store.retention import Policy
 from monitor.store.rollups import HOUR, SETTLE, RollStats, hour_floor
 
@@ -97,9 +98,9 @@ class HousekeepingService:
     async def roll(self) -> RollStats | None:
         try:
             self.last_roll = await asyncio.to_thread(roll_now, self.store, self.config, self.clock.now())
-        except Exception:
+        except Exception as exc:
             self.failures += 1
-            log.exception("rolling up results failed; trying again at the next hour")
+            log_failure(log, "rolling up results failed; trying again at the next hour", exc)
             return None
         if self.last_roll.hours > 1:
             log.info("rolled up %d hours and %d days (%d results)", self.last_roll.hours, self.last_roll.days,
@@ -110,9 +111,9 @@ class HousekeepingService:
         t0 = time.perf_counter()
         try:
             deleted = await asyncio.to_thread(self.store.prune_history, self.clock.now(), policy_of(self.config))
-        except Exception:
+        except Exception as exc:
             self.failures += 1
-            log.exception("pruning the history failed; trying again at the next scheduled time")
+            log_failure(log, "pruning the history failed; trying again at the next scheduled time", exc)
             return None
         self.last_prune, self.last_prune_seconds = deleted, time.perf_counter() - t0
         log.info("pruned the history in %.1f s: %s", self.last_prune_seconds,

@@ -22,6 +22,7 @@ from monitor.core.bus import Bus
 from monitor.core.clock import Clock
 from monitor.core.events import MONITOR_PROBLEM, Notice
 from monitor.store import Store
+from monitor.store.engine import log_failure
 from notifiers.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,8 @@ class TokenQuotaWatch:
             try:
                 if await asyncio.to_thread(self.queue):
                     self.bus.publish("outbox_added")
-            except Exception:
-                log.exception("checking the token quotas failed")
+            except Exception as exc:
+                log_failure(log, "checking the token quotas failed", exc)
             await wait_event(self._wake, EVERY)
 
     async def stop(self) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.core.aio import wait_event
 from monitor.core.errors import Deposed
+from monitor.store.engine import log_failure
 from monitor.store.leadership import SOLE, Leader
 from notifiers.dispatcher import Dispatcher
 from notifiers.selfcheck import SelfCheck
@@ -116,8 +117,8 @@ class NotifierService:
                     held = await asyncio.to_thread(self.dispatcher.next_due, self.clock.now())
             except Deposed as exc:
                 log.info("not dispatching: %s", exc)
-            except Exception:
-                log.exception("notifier pass failed; retrying at the next poll")
+            except Exception as exc:
+                log_failure(log, "notifier pass failed; retrying at the next poll", exc)
             now = self.clock.now()
             self.next_look = now + self.config.notifications.poll_interval
             if held is not None:

@@ -66,6 +66,7 @@ from monitor.rulebook.maintenance import Occurrence, active_in, coverage, upcomi
 from monitor.rulebook.topology import Topology, component_of
 from monitor.store import incidents, intake, nodes, readout
 from monitor.store import maintenance as holds
+from monitor.store.engine import log_failure
 from monitor.store.leadership import SOLE, Leader
 from notifiers.direct import DirectJournal
 from notifiers.outbox import enqueue
@@ -183,8 +184,8 @@ class IncidentService:
             await self.tick(save_all=True)
         except Deposed:
             pass  # the successor goes on from the states and cursors saved before
-        except Exception:
-            log.exception("final save of check states failed")
+        except Exception as exc:
+            log_failure(log, "final save of check states failed", exc)
 
     def wake(self) -> None:
         """Look again now (new results were written, leadership changed)."""
@@ -231,8 +232,8 @@ class IncidentService:
                     await self.tick()
             except Deposed as exc:
                 self._resign(str(exc))
-            except Exception:
-                log.exception("deciding failed; will retry")
+            except Exception as exc:
+                log_failure(log, "deciding failed; will retry", exc)
                 await asyncio.sleep(min(interval * 2, 10))
 
     # results -------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from monitor.statuspage.internal import render_internal
 from monitor.statuspage.model import ComponentView, IncidentView, Snapshot
 from monitor.statuspage.render import Fragments, SiteWriter, WriteStats, build_files
 from monitor.statuspage.snapshot import PageMemo, build_snapshot
+from monitor.store.engine import log_failure
 
 if TYPE_CHECKING:
     from monitor.core.bus import Bus
@@ -118,11 +119,11 @@ class PageService:
         t0 = time.perf_counter()
         try:
             stats = await asyncio.to_thread(self._render)
-        except Exception:
+        except Exception as exc:
             self.health.failures += 1
             self.health.consecutive_failures += 1
-            log.exception("rendering the status page failed (%d in a row); keeping the previous files",
-                          self.health.consecutive_failures)
+            log_failure(log, "rendering the status page failed (%d in a row); keeping the previous files", exc,
+                        self.health.consecutive_failures)
             return None
         self.health.renders += 1
         self.health.consecutive_failures = 0

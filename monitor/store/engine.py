@@ -6,13 +6,15 @@ our error, `exists` tells whether there is a database to read. `upsert` builds t
 dialect's INSERT ... ON CONFLICT, which SQLite and PostgreSQL both speak but SQLAlchemy
 spells per dialect (each dialect's module is imported by its engine: a read-only command on
 SQLite never loads PostgreSQL's). `describe` and `bad_data` turn driver errors into one line and tell a
-refused value from a broken database.
+refused value from a broken database; `log_failure` logs a service's failed pass the way on-call
+reads it: a database that went away in one line, a bug with its traceback.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -163,3 +165,22 @@ def describe(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True when the database itself is the trouble (down, its connection cut, locked, its
+    disk full): an `OperationalError` or `InterfaceError` from the driver, or a connection
+    SQLAlchemy invalidated. A service retries; it is not a bug of ours."""
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or (
+        isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated))
+
+
+def log_failure(logger: logging.Logger, message: str, exc: BaseException, *args: Any) -> None:
+    """Log a failed pass of a service loop (`message % args`): the database unavailable in
+    one warning line with the driver's reason (a cut connection mid-transaction is weather,
+    and its 80-line traceback would bury the lines on-call needs), anything else as an error
+    with its traceback. Call it from the `except` block."""
+    if isinstance(exc, SQLAlchemyError) and unavailable(exc):
+        logger.warning(message + " (the database: %s)", *args, describe(exc))
+    else:
+        logger.error(message, *args, exc_info=exc)

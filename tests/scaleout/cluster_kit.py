@@ -150,8 +150,12 @@ class Cluster:
         bad = []
         for node in self.nodes.values():
             if node.proc is not None and node.proc.returncode is None:
-                if await stop_monitor(node.proc) != 0:
-                    bad.append(node.name)
+                began = time.monotonic()
+                code = await stop_monitor(node.proc)
+                if code != 0:
+                    tail = node.log.read_text(encoding="utf-8", errors="replace").splitlines()[-6:]
+                    bad.append(f"{node.name} (exit {code} after {time.monotonic() - began:.1f} s; "
+                               f"its log ends: {' | '.join(tail)})")
             elif node.proc is not None:
                 await node.proc.wait()
             if "Traceback" in node.log.read_text(encoding="utf-8", errors="replace"):
