@@ -50,8 +50,9 @@ lint: install-test
 	$(BIN)/mypy monitor checks notifiers
 
 # Every script in bench/ prints its figures (none of them pass or fail the build), then one
-# table of targets; installs nginx and blackbox_exporter (apt-get) when missing. ~11 min on the
-# 2-core box (10 min 38 s on 2026-12-01 at load 1.2; issue 11 asks under 10), ~22 min before
+# table of targets; installs nginx and blackbox_exporter (apt-get) when missing. 8-11 min on the
+# 2-core box with the host's load (7 min 42 s quiet, 10 min 38 s busy, 2026-12-01; issue 11 asks
+# under 10), ~22 min before
 # the seeds went in bulk and the arguments were bounded (bench/support/run.py says each bound
 # and why it keeps its figure). The 60k capacity run's full 60 s cycle and the 20-outage
 # detection story are 4 min of it; bench/RESULTS.md lists each script's time.

@@ -21,7 +21,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent.parent
 # Each script with the arguments `make bench` runs it with; scripts not named here run with
-# none. Bounded toward issue 11's 10 minutes on the 2-core box (~11 min on 2026-12-01, see the
+# none. Bounded toward issue 11's 10 minutes on the 2-core box (8-11 min on 2026-12-01, see the
 # Makefile), each bound below at a figure that has settled, never by leaving a target out:
 # - capacity: 60,000 checks at 60 s for 62 s, one full cycle (every check once, the first 2 s'
 #   twice); 1,000 and 10,000 checks for 15 s (250 and 2,500 probes: the rate, lateness and
