@@ -48,6 +48,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -422,7 +423,9 @@ class Monitor:
             await self._stop.wait()
         finally:
             log.info("stopping")
+            began = time.monotonic()
             await self.stop()
+            log.info("stopped in %.1f s", time.monotonic() - began, extra={"event": "monitor.stopped"})
 
     async def stop(self, grace: float = 5.0) -> None:
         if self._reloading is not None and not self._reloading.done():

@@ -120,6 +120,7 @@ async def test_an_outage_reads_as_one_json_line_per_event(world: tuple[Path, Tar
     assert delivered["fields"]["channel"] == "oncall" and delivered["fields"]["events"] == ["incident.opened"]
     assert SECRET not in text
     assert "Notifying" not in text and "Traceback" not in text
+    assert lines[-1]["event"] == "monitor.stopped" and lines[-1]["message"].startswith("stopped in "), lines[-1]
 
 
 @pytest.mark.slow
