@@ -18,7 +18,7 @@ import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -167,12 +167,12 @@ def describe(exc: SQLAlchemyError) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
-def unavailable(exc: BaseException) -> bool:
+def unavailable(exc: BaseException) -> TypeGuard[sa.exc.DBAPIError]:
     """True when the database itself is the trouble (down, its connection cut, locked, its
-    disk full): an `OperationalError` or `InterfaceError` from the driver, or a connection
+    disk full): the driver's `OperationalError` or `InterfaceError`, or a connection
     SQLAlchemy invalidated. A service retries; it is not a bug of ours."""
-    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or (
-        isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated))
+    return isinstance(exc, sa.exc.DBAPIError) and (
+        isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or bool(exc.connection_invalidated))
 
 
 def log_failure(logger: logging.Logger, message: str, exc: BaseException, *args: Any) -> None:
@@ -180,7 +180,7 @@ def log_failure(logger: logging.Logger, message: str, exc: BaseException, *args:
     one warning line with the driver's reason (a cut connection mid-transaction is weather,
     and its 80-line traceback would bury the lines on-call needs), anything else as an error
     with its traceback. Call it from the `except` block."""
-    if isinstance(exc, SQLAlchemyError) and unavailable(exc):
+    if unavailable(exc):
         logger.warning(message + " (the database: %s)", *args, describe(exc))
     else:
         logger.error(message, *args, exc_info=exc)
