@@ -149,16 +149,16 @@ class Cluster:
         a traceback in their log."""
         bad = []
         for node in self.nodes.values():
+            code, began = 0, time.monotonic()
             if node.proc is not None and node.proc.returncode is None:
-                began = time.monotonic()
                 code = await stop_monitor(node.proc)
-                if code != 0:
-                    tail = node.log.read_text(encoding="utf-8", errors="replace").splitlines()[-6:]
-                    bad.append(f"{node.name} (exit {code} after {time.monotonic() - began:.1f} s; "
-                               f"its log ends: {' | '.join(tail)})")
             elif node.proc is not None:
                 await node.proc.wait()
-            if "Traceback" in node.log.read_text(encoding="utf-8", errors="replace"):
+            text = node.log.read_text(encoding="utf-8", errors="replace")
+            if code != 0:
+                bad.append(f"{node.name} (exit {code} after {time.monotonic() - began:.1f} s; "
+                           f"its log ends: {' | '.join(text.splitlines()[-6:])})")
+            if "Traceback" in text:
                 bad.append(f"{node.name} (a traceback in {node.log})")
         self.engine.dispose()
         return bad
