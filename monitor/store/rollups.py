@@ -45,7 +45,7 @@ DAY = timedelta(days=1)
 SETTLE = timedelta(minutes=2)  # an hour is rolled this long after it ends
 HOLD = timedelta(hours=2)  # longest a result's status is taken to hold without a next result
 COMPONENT_STATUSES = ("operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance")
-_SECONDS_COLUMN = {
+SECONDS_COLUMN = {  # a component status -> its column of seconds in component_rollup
     "operational": "operational_s",
     "degraded_performance": "degraded_s",
     "partial_outage": "partial_s",
@@ -271,7 +271,7 @@ def _component_hours(
     for cid, changes in _changes(conn, start, end).items():
         for (t0, status), (t1, _) in zip(changes, [*changes[1:], (end, "")], strict=True):
             a, b = max(t0, start), min(t1, end)
-            if status in _SECONDS_COLUMN:
+            if status in SECONDS_COLUMN:
                 _hold(out, cid, status, a, b)
     for (check, hour), bucket in checks.items():
         owner = components.get(check)
@@ -315,7 +315,7 @@ def _check_row(grain: str, check: str, start: datetime, b: Bucket) -> dict[str, 
 def _component_row(grain: str, component: str, start: datetime, b: Bucket) -> dict[str, Any]:
     return {
         "grain": grain, "component": component, "start": start,
-        **{col: b.seconds.get(status, 0.0) for status, col in _SECONDS_COLUMN.items()},
+        **{col: b.seconds.get(status, 0.0) for status, col in SECONDS_COLUMN.items()},
         "count": b.count, "failures": b.counts.get("down", 0), **b.quantiles(),
         "sketch": sketch.pack(b.sketch),
     }
@@ -360,7 +360,7 @@ def _bucket_of(r: Any) -> Bucket:
         seconds = {"up": r.up_s, "degraded": r.degraded_s, "down": r.down_s}
     else:
         counts = {"up": m["count"] - r.failures, "down": r.failures}
-        seconds = {status: m[col] for status, col in _SECONDS_COLUMN.items()}
+        seconds = {status: m[col] for status, col in SECONDS_COLUMN.items()}
     return Bucket(counts=counts, seconds=seconds, sketch=sketch.unpack(r.sketch))
 
 
@@ -383,7 +383,7 @@ def component_buckets(
 ) -> Iterator[ComponentBucket]:
     """Component rows of a grain with since <= start < until, by component and start."""
     c = COMPONENT_ROLLUPS.c
-    cols = [c.component, c.start, *(c[col] for col in _SECONDS_COLUMN.values()), c.count, c.failures, c.p50, c.p95]
+    cols = [c.component, c.start, *(c[col] for col in SECONDS_COLUMN.values()), c.count, c.failures, c.p50, c.p95]
     if with_sketch:
         cols.append(c.sketch)
     stmt = sa.select(*cols).where(c.grain == grain, c.start >= since)
@@ -394,7 +394,7 @@ def component_buckets(
     for r in conn.execute(stmt.order_by(c.component, c.start)):
         m = r._mapping
         yield ComponentBucket(
-            r.component, r.start, {s: float(m[col]) for s, col in _SECONDS_COLUMN.items()}, int(m["count"]),
+            r.component, r.start, {s: float(m[col]) for s, col in SECONDS_COLUMN.items()}, int(m["count"]),
             int(r.failures), m["sketch"] if with_sketch else None, r.p50, r.p95,
         )
 
@@ -409,7 +409,7 @@ def component_tallies(
     Plain tuples: 1,000 components x 90 days is 90,000 rows a render."""
     c = COMPONENT_ROLLUPS.c
     raw_start = sa.type_coerce(c.start, sa.BigInteger)
-    us = {st: sa.cast(sa.func.round(c[_SECONDS_COLUMN[st]] * 1_000_000), sa.BigInteger) for st in COMPONENT_STATUSES}
+    us = {st: sa.cast(sa.func.round(c[SECONDS_COLUMN[st]] * 1_000_000), sa.BigInteger) for st in COMPONENT_STATUSES}
     known = sum((us[st] for st in COMPONENT_STATUSES[1:]), us[COMPONENT_STATUSES[0]])
     up = sum((w * us[st] for w, st in zip(weights, COMPONENT_STATUSES, strict=True)), sa.literal(0))
     stmt = sa.select(

@@ -82,9 +82,9 @@ class Seed:
         ends = {cid: [a for a, _ in changes[1:]] + [end_us] for cid, changes in spans.items()}
         of_status = {s: i for i, s in enumerate(rollups.COMPONENT_STATUSES)}
         tail = (0, 0, sketch.quantile({}, 0.50), sketch.quantile({}, 0.95), sketch.quantile({}, 0.99), sketch.pack({}))
-        names = ("grain", "start", "component", *(rollups._SECONDS_COLUMN[s] for s in rollups.COMPONENT_STATUSES),
+        names = ("grain", "start", "component", *(rollups.SECONDS_COLUMN[s] for s in rollups.COMPONENT_STATUSES),
                  "count", "failures", "p50", "p95", "p99", "sketch")
-        hour, window = 3_600_000_000, 24 * 3_600_000_000
+        window = 24 * _HOUR_US
         day_of: dict[int, int] = {}  # hour start -> its local day's start
         day_end: dict[int, int] = {}  # a local day's start -> the next one's
         days: dict[int, dict[str, list[float]]] = {}  # open local days: seconds per component
@@ -93,21 +93,13 @@ class Seed:
         # As the roll-up goes, so the file's pages are laid out as its are: 24 hours a transaction
         # from the first hour, component by component, then the local days those hours close.
         w0 = min((changes[0][0] for changes in spans.values()), default=end_us)
-        w0 -= w0 % hour
+        w0 -= w0 % _HOUR_US
         while w0 < end_us:
             w1 = min(w0 + window, end_us)
             hourly: list[tuple[Any, ...]] = []
             for cid in sorted(spans):
-                changes, stops, held = spans[cid], ends[cid], {}
-                i = pos[cid]
-                while i < len(changes) and changes[i][0] < w1:
-                    a, b, k = max(changes[i][0], w0), min(stops[i], w1), of_status[changes[i][1]]
-                    while a < b:
-                        h = a - a % hour
-                        e = min(b, h + hour)
-                        held.setdefault(h, [0.0] * 5)[k] += (e - a) / 1_000_000
-                        a = e
-                    i += 1
+                changes, stops = spans[cid], ends[cid]
+                held = _seconds_by_hour(changes, stops, pos[cid], w0, w1, of_status)
                 while pos[cid] < len(changes) and stops[pos[cid]] <= w1:
                     pos[cid] += 1
                 for h in sorted(held):
@@ -183,6 +175,28 @@ class Seed:
             "created_at": starts_at, "ended_at": ended_at, "source": "cli",
         })
         return int(ident or 0)
+
+
+_HOUR_US = 3_600_000_000
+
+
+def _seconds_by_hour(changes: Sequence[tuple[int, str]], stops: Sequence[int], first: int, w0: int, w1: int,
+                     of_status: dict[str, int]) -> dict[int, list[float]]:
+    """Hour start (us) -> seconds in each status (in `of_status`' order), as the roll-up adds
+    them, of one component's spans from `first` on (span i runs from changes[i] to stops[i])
+    cut to the window [w0, w1)."""
+    held: dict[int, list[float]] = {}
+    i = first
+    while i < len(changes) and changes[i][0] < w1:
+        a, b, k = max(changes[i][0], w0), min(stops[i], w1), of_status[changes[i][1]]
+        while a < b:
+            h = a - a % _HOUR_US
+            e = min(b, h + _HOUR_US)
+            held.setdefault(h, [0.0] * len(of_status))[k] += (e - a) / 1_000_000
+            a = e
+        i += 1
+    return held
+
 
 
 def insert_tuples(conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
