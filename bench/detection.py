@@ -100,6 +100,16 @@ def open_incidents(db: Path) -> int:
     return count(db, "SELECT count(*) FROM incident WHERE resolved_at IS NULL")
 
 
+# the example's checks (and names: a check name is part of some message keys)
+CHECKS: list[dict[str, Any]] = [
+    {"name": "登录", "kind": "login", "platform": "sim", "component": "login", "weight": "critical"},
+    {"name": "发票查询", "kind": "query", "platform": "sim", "component": "query", "window": "1h",
+     "limit": 20, "latency": {"degraded": "400ms", "down": "500ms"}},
+    {"name": "数据同步", "kind": "freshness", "platform": "sim", "component": "sync", "field": "date",
+     "window": "1h", "max_lag": {"down": "10m"}},
+]
+
+
 def checks_up(db: Path) -> int:
     """Checks whose latest stored result is up."""
     return count(db, "SELECT count(*) FROM check_state WHERE last_status = 'up'")
@@ -139,14 +149,7 @@ def write_config(folder: Path, sim_port: int, sink_port: int, args: argparse.Nam
             # after a refused login the next token call may come at the next run, not in 60 s
             "auth": {"retry_backoff": "1s", "max_backoff": "1s"},
         }},
-        "checks": [
-            # the example's checks (and names: a check name is part of some message keys)
-            {"name": "登录", "kind": "login", "platform": "sim", "component": "login", "weight": "critical"},
-            {"name": "发票查询", "kind": "query", "platform": "sim", "component": "query", "window": "1h",
-             "limit": 20, "latency": {"degraded": "400ms", "down": "500ms"}},
-            {"name": "数据同步", "kind": "freshness", "platform": "sim", "component": "sync", "field": "date",
-             "window": "1h", "max_lag": {"down": "10m"}},
-        ],
+        "checks": CHECKS,
         "channels": [{"name": "oncall", "urls": [f"json://127.0.0.1:{sink_port}/oncall"], "audience": "oncall",
                       "language": "en"},
                      # the example's staff route needs its channel; announcements are off
@@ -219,7 +222,7 @@ async def bench(args: argparse.Namespace, folder: Path) -> list[tuple[Kind, floa
                     raise SystemExit(f"the monitor did not start; its log: {folder / 'monitor.log'}") from None
                 await asyncio.sleep(0.2)
         db = folder / "bench.db"  # first results (tokens taken), nothing open
-        await until("a calm start", lambda: checks_up(db) == 3 and open_incidents(db) == 0, 60)
+        await until("a calm start", lambda: checks_up(db) == len(CHECKS) and open_incidents(db) == 0, 60)
         for n, kind in enumerate(plan, 1):
             await asyncio.sleep(rng.uniform(0, args.interval))  # a random moment of the schedule
             t0 = time.monotonic()
