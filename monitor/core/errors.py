@@ -5,6 +5,8 @@
     │                            (each a ConfigProblem: file, line, column, key path, message)
     ├── ConditionSyntaxError     a condition's text cannot be parsed (also a ValueError, so the
     │                            config models report it at the condition's position)
+    ├── ListenError              a part of the monitor cannot listen where the config says
+    │                            (the simulator's port is taken)
     ├── StoreError               the database cannot be reached, migrated or written
     │   └── Deposed              a write that only the elected controller may make, refused:
     │                            this node is not (or no longer) the leader (fencing)
@@ -63,6 +65,10 @@ class ConfigError(InvoicewatchError):
 
 class StoreError(InvoicewatchError):
     """The database cannot be reached, migrated or written."""
+
+
+class ListenError(InvoicewatchError):
+    """A part of the monitor could not listen where the config says (the port is taken)."""
 
 
 class Deposed(StoreError):

@@ -9,10 +9,12 @@ simulator settings are logged as needing a restart.
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from monitor.core.errors import ListenError
 from monitor.simulator.app import serve
 from monitor.simulator.state import Simulator
 
@@ -37,7 +39,13 @@ class SimulatorService:
         if not settings.enabled:
             return
         self.simulator = Simulator(self.clock, settings=settings)
-        self._runner, self.url = await serve(self.simulator, settings.listen, settings.port)
+        try:
+            self._runner, self.url = await serve(self.simulator, settings.listen, settings.port)
+        except OSError as exc:  # the checks aimed at it would probe whatever holds the port
+            raise ListenError(
+                f"the invoice platform simulator cannot listen on {settings.listen}:{settings.port}: "
+                f"{os.strerror(exc.errno) if exc.errno else exc} (another invoicewatch running, e.g. `make run` in a terminal? "
+                "stop it, or set simulator.port: 0 for any free port)") from None
         log.info("invoice platform simulator listening on %s (modes: %s)", self.url, ", ".join(settings.modes))
 
     async def stop(self) -> None:

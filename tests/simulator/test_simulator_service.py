@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -51,3 +55,27 @@ async def test_disabled_simulator_does_not_listen(tmp_path: Path, clock: FakeClo
     await monitor.start()
     await monitor.stop()
     assert service.url is None and service.simulator is None
+
+
+def test_a_taken_port_stops_run_with_one_line_saying_what_to_do(tmp_path: Path) -> None:
+    """The example's checks probe the simulator's port: a monitor that started beside another
+    one's simulator would probe that one. `run` stops at once, in one line, no traceback."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        port = taken.getsockname()[1]
+        config = tmp_path / "c.yaml"
+        config.write_text(config_text(tmp_path, True).replace("port: 0", f"port: {port}")
+                          + "status_page: {enabled: false}\n", encoding="utf-8")
+        proc = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "run"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    finally:
+        taken.close()
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == (f"invoicewatch: the invoice platform simulator cannot listen on 127.0.0.1:{port}: Address already "
+                    "in use (another invoicewatch running, e.g. `make run` in a terminal? stop it, or set "
+                    "simulator.port: 0 for any free port)"), last
