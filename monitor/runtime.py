@@ -96,6 +96,8 @@ from monitor.store.intake import Listener
 from monitor.store.leadership import NEVER, SOLE, Leader, Leadership
 from monitor.store.nodes import NodeInfo, NodePresence
 from monitor.store.pings import SqlPingLedger
+from monitor.warm import CommandServer
+from monitor.warm import enabled as warm_enabled
 from notifiers.service import NotifierService
 
 log = logging.getLogger(__name__)
@@ -300,6 +302,10 @@ class Monitor:
             self.quota = TokenQuotaWatch(store, config, clock=clock, bus=bus,
                                          platforms=platform_registry.platforms_of(self.ctx))
             services.append(self.quota)
+        if warm_enabled() and config.file:
+            # Commands on this config file answered by a warm fork (monitor/warm.py).
+            self.commands = CommandServer(config.file)
+            services.append(self.commands)
         return services
 
     @property

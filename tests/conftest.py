@@ -23,6 +23,10 @@ ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The suite's output checks must not depend on the shell that runs it (COLUMNS=80 exported
 # there failed 6 of them): tests that want a width set COLUMNS themselves.
 os.environ.pop("COLUMNS", None)
+# Monitors the suite starts (hundreds, in process and as real processes) keep no warm command
+# server, and commands never ask one: each would import everything once more. The warm path's
+# own tests (tests/cli/test_cli_warm.py) switch it on in the processes they start.
+os.environ["INVOICEWATCH_WARM"] = "off"
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_BASE = os.environ.get("INVOICEWATCH_TEST_PG", f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/test")
 

@@ -26,6 +26,7 @@ from rich.text import Text
 
 from monitor.cli.output import CliError, console, table
 from monitor.core import __version__
+from monitor.warm import CONFIG_ENV, DEFAULT_CONFIG, resolve_config_path
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -34,15 +35,9 @@ if TYPE_CHECKING:
     from monitor.core.errors import ConfigProblem
     from monitor.store import Store
 
-DEFAULT_CONFIG = "config.yaml"
 EXAMPLE_CONFIG = "config.example.yaml"
-CONFIG_ENV = "INVOICEWATCH_CONFIG"
 
 __all__ = ["AppState", "CliError", "cli", "echo_problem", "load_or_exit", "pass_app", "resolve_config_path", "table"]
-
-
-def resolve_config_path(given: str | None) -> str:
-    return given or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
 
 
 def _source(given: str | None) -> str:

@@ -83,6 +83,18 @@ def _load_table() -> dict[str, Any]:
     return table
 
 
+def preload_plugins() -> None:
+    """Import Apprise and every plugin the table names (the warm command server's preload:
+    monitor/cli/warm.py), so a fork checks any channel URL without importing."""
+    import apprise
+
+    table = _load_table()
+    if table.get("apprise") != apprise.__version__:
+        return
+    for module in sorted({where.partition(":")[0] for where in table["schemes"].values()}):
+        importlib.import_module(module)
+
+
 def scheme_table() -> dict[str, Any]:
     """The table for the installed Apprise, from its plugin manager (imports every plugin)."""
     import apprise

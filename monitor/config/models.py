@@ -267,7 +267,7 @@ class ChecksOfTheFile:
         return core_schema.with_info_plain_validator_function(_validate_checks)
 
     def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        return handler(_checks_adapter(frozenset(KINDS)).core_schema)
+        return handler(checks_adapter(frozenset(KINDS)).core_schema)
 
 
 def _validate_checks(value: Any, info: ValidationInfo) -> list[CheckSpec]:
@@ -276,12 +276,12 @@ def _validate_checks(value: Any, info: ValidationInfo) -> list[CheckSpec]:
     named = [item.get("kind") if isinstance(item, dict) else None for item in value] if isinstance(value, list) else [None]
     known = all(isinstance(k, str) and k in KINDS for k in named)
     kinds = frozenset(named) if known else frozenset(KINDS)
-    checks: list[CheckSpec] = _checks_adapter(kinds).validate_python(value, context=info.context)
+    checks: list[CheckSpec] = checks_adapter(kinds).validate_python(value, context=info.context)
     return checks
 
 
 @functools.lru_cache(maxsize=64)  # one per set of kinds a file uses
-def _checks_adapter(kinds: frozenset[str]) -> TypeAdapter[list[Any]]:
+def checks_adapter(kinds: frozenset[str]) -> TypeAdapter[list[Any]]:
     return TypeAdapter(list[spec_union(kinds)])  # type: ignore[misc,arg-type]  # a union built at run time
 
 

@@ -4,8 +4,8 @@ no import circle between packages, and no import hides inside a function to dodg
 The order (README, "Layout"): the core vocabulary; checks; the config file; the store, the
 rulebook, the simulator, the probe scheduler and logging, each on the layers above;
 notifiers; incidents; the status page, the monitor's self-watch (systemd notify,
-watchdog, self heartbeat) and housekeeping (rollups, pruning); the connection guard and the metrics; the server; the runtime; the
-command line.
+watchdog, self heartbeat) and housekeeping (rollups, pruning); the connection guard, the metrics,
+the heartbeat endpoint and the warm command server; the server; the runtime; the command line.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("notifiers",),
     ("monitor.incidents",),
     ("monitor.statuspage", "monitor.selfwatch", "monitor.housekeeping", "monitor.quota"),
-    ("monitor.webguard", "monitor.metrics", "monitor.push"),
+    ("monitor.webguard", "monitor.metrics", "monitor.push", "monitor.warm"),
     ("monitor.server",),
     ("monitor.runtime",),
     ("monitor.cli", "monitor"),

@@ -1,0 +1,292 @@
+"""Warm commands (monitor/warm.py): with a warm server for the config file, a command's output
+and exit code are those of a cold run, byte for byte, on a pipe and on a terminal; the
+command runs with the client's environment and directory; Ctrl-C reaches it and a client
+that goes away takes its command along; the server answers only clients of its own code and
+only from a folder of this user's alone; the monitor keeps one while it runs and removes it
+when it stops. Every process here is real, and every wait is bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor import warm
+from tests.cli.cli_kit import ROOT, run_pty
+from tests.selfwatch.selfwatch_kit import start_monitor, stop_monitor, until
+
+
+@pytest.fixture
+def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A runtime folder of this test's own (short: a socket's path is at most 107 bytes), and
+    warm commands switched on for the processes the test starts (the suite turns them off)."""
+    folder = Path(tempfile.mkdtemp(prefix="iw-", dir="/tmp"))
+    monkeypatch.setenv(warm.ENV_DIR, str(folder))
+    monkeypatch.setenv(warm.ENV_SWITCH, "on")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def start_server(config: Path) -> subprocess.Popen[bytes]:
+    """The server's program as CommandServer starts it, answering once `info` says so."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli.warm", str(warm.socket_path(str(config))), str(os.getpid())],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, start_new_session=True,
+    )
+    wait_for(lambda: warm.info(str(config)) is not None or proc.poll() is not None, 90, "the server answering")
+    if proc.poll() is not None:
+        raise AssertionError(f"the warm server exited {proc.returncode}: {proc.stderr.read().decode() if proc.stderr else ''}")
+    return proc
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> int:
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        return proc.wait(15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+@pytest.fixture
+def server(seeded: Path, runtime: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
+    proc = start_server(seeded)
+    yield seeded, proc
+    stop_server(proc)
+
+
+def wait_for(predicate: Callable[[], Any], seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {seconds} s")
+        time.sleep(0.05)
+    return value
+
+
+def served(config: Path) -> int:
+    answer = warm.info(str(config))
+    assert answer is not None, "the warm server does not answer"
+    return int(answer["served"])
+
+
+def run(*args: str, cwd: Path, on: bool, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    full = {**os.environ, "PYTHONPATH": str(ROOT), "INVOICEWATCH_CONFIG": "", "COLUMNS": "100",
+            warm.ENV_SWITCH: "on" if on else "off", **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "monitor", *args], cwd=cwd, env=full, capture_output=True,
+                          text=True, timeout=120)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (from /proc: zombies too, until reaped)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+# (args, answered by the server of c.yaml): the group's option spelt three ways, --json,
+# errors of usage (exit 2, on stderr), a config that is not there (no server: cold), and
+# `simulate`, which is never warm. (Documents that tell the time, `status` and `incidents`,
+# are compared but for it.)
+CASES: list[tuple[tuple[str, ...], bool]] = [
+    (("-c", "c.yaml", "validate"), True),
+    (("--config=c.yaml", "validate", "--json"), True),
+    (("-cc.yaml", "channels", "list"), True),
+    (("-c", "c.yaml", "status", "--bogus"), True),
+    (("-c", "c.yaml", "nosuch"), True),
+    (("-c", "c.yaml", "--version"), True),
+    (("-c", "c.yaml", "status", "--help"), True),
+    (("-c", "missing.yaml", "status"), False),
+    (("-c", "c.yaml", "simulate", "--help"), False),
+]
+
+
+def test_a_warm_command_prints_and_exits_as_a_cold_one(server: tuple[Path, subprocess.Popen[bytes]]) -> None:
+    config, _proc = server
+    for args, answered in CASES:
+        before = served(config)
+        hot = run(*args, cwd=config.parent, on=True)
+        assert served(config) == before + answered, args
+        cold = run(*args, cwd=config.parent, on=False)
+        assert hot == cold, args
+        assert (hot[1] or hot[2]).strip(), args  # each case says something
+    before = served(config)
+    status_hot = run("-c", "c.yaml", "status", "--json", cwd=config.parent, on=True)
+    status_cold = run("-c", "c.yaml", "status", "--json", cwd=config.parent, on=False)
+    assert status_hot[0] == status_cold[0] == 1  # 登录 is down
+    hot_doc, cold_doc = json.loads(status_hot[1]), json.loads(status_cold[1])
+    assert [(r["check"], r["status"]) for r in hot_doc["checks"]] == [(r["check"], r["status"]) for r in cold_doc["checks"]]
+    assert hot_doc["summary"] == cold_doc["summary"]
+    incidents_hot = run("-c", "c.yaml", "incidents", "--json", cwd=config.parent, on=True)
+    incidents_cold = run("-c", "c.yaml", "incidents", "--json", cwd=config.parent, on=False)
+    assert incidents_hot[0] == incidents_cold[0] == 0
+    assert ([(i["id"], i["status"], i["title"]) for i in json.loads(incidents_hot[1])["incidents"]]
+            == [(i["id"], i["status"], i["title"]) for i in json.loads(incidents_cold[1])["incidents"]] != [])
+    assert served(config) == before + 2
+
+
+def test_on_a_terminal_colour_and_width_are_the_clients(server: tuple[Path, subprocess.Popen[bytes]]) -> None:
+    config, _proc = server
+    bad = config.parent / "bad.yaml"
+    bad.write_text(config.read_text(encoding="utf-8").replace("interval: 30s", "interval: soon", 1), encoding="utf-8")
+    proc = start_server(bad)
+    try:
+        before = served(bad)
+        hot = run_pty("-c", "bad.yaml", "validate", columns=60, cwd=config.parent, env={warm.ENV_SWITCH: "on"})
+        cold = run_pty("-c", "bad.yaml", "validate", columns=60, cwd=config.parent, env={warm.ENV_SWITCH: "off"})
+        assert served(bad) == before + 1
+    finally:
+        stop_server(proc)
+    assert hot.code == cold.code == 1
+    assert hot.raw == cold.raw and hot.coloured
+    assert "bad.yaml:" in hot.text and "interval" in hot.text
+
+
+def test_the_environment_and_the_directory_are_the_clients(seeded: Path, runtime: Path) -> None:
+    config = seeded.parent / "secret.yaml"
+    config.write_text(seeded.read_text(encoding="utf-8")
+                      + "channels:\n  - {name: oncall, urls: ['json://127.0.0.1:9/${IW_WARM_HOOK}'], audience: oncall}\n",
+                      encoding="utf-8")
+    elsewhere = seeded.parent / "elsewhere"
+    elsewhere.mkdir()
+    proc = start_server(config)
+    try:
+        before = served(config)
+        unset = run("-c", "../secret.yaml", "validate", cwd=elsewhere, on=True)
+        given = run("-c", "../secret.yaml", "validate", cwd=elsewhere, on=True, env={"IW_WARM_HOOK": "hook"})
+        assert served(config) == before + 2
+    finally:
+        stop_server(proc)
+    assert unset == run("-c", "../secret.yaml", "validate", cwd=elsewhere, on=False)
+    assert unset[0] == 1 and "IW_WARM_HOOK" in unset[1]
+    assert given[0] == 0 and given[1].startswith("../secret.yaml: ok"), given
+
+
+def test_ctrl_c_reaches_a_warm_command(server: tuple[Path, subprocess.Popen[bytes]]) -> None:
+    config, proc = server
+    before = served(config)
+    hot = run_pty("-c", "c.yaml", "status", "--watch", "--every", "0.5", columns=100, cwd=config.parent,
+                  env={warm.ENV_SWITCH: "on"}, interrupt_when=lambda out: "登录" in out, timeout=60)
+    cold = run_pty("-c", "c.yaml", "status", "--watch", "--every", "0.5", columns=100, cwd=config.parent,
+                   env={warm.ENV_SWITCH: "off"}, interrupt_when=lambda out: "登录" in out, timeout=60)
+    assert served(config) == before + 1
+    assert hot.code == cold.code and "登录" in hot.text
+    wait_for(lambda: not children(proc.pid), 20, "the interrupted command gone")
+
+
+def test_a_client_that_goes_away_takes_its_command_along(server: tuple[Path, subprocess.Popen[bytes]]) -> None:
+    config, proc = server
+    client = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "-c", "c.yaml", "status", "--watch", "--every", "0.5"], cwd=config.parent,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: children(proc.pid), 30, "the command forked")
+        client.kill()
+        client.wait(10)
+        wait_for(lambda: not children(proc.pid), 20, "the orphaned command gone")
+    finally:
+        if client.poll() is None:
+            client.kill()
+        client.wait(10)
+        assert client.stdout is not None
+        client.stdout.close()
+
+
+def test_a_client_of_other_code_is_refused_and_the_server_makes_way(server: tuple[Path, subprocess.Popen[bytes]]) -> None:
+    config, proc = server
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(10)
+        conn.connect(str(warm.socket_path(str(config))))
+        header = json.dumps({"protocol": warm.PROTOCOL, "fingerprint": "other code", "argv": ["status"]}).encode()
+        socket.send_fds(conn, [len(header).to_bytes(4, "big") + header], [0, 1, 2])
+        assert json.loads(conn.recv(1024)) == {"refused": "stale"}
+    assert proc.wait(15) == warm.STALE_EXIT
+    assert not warm.socket_path(str(config)).exists()
+    assert warm.info(str(config)) is None
+    assert run("-c", "c.yaml", "validate", cwd=config.parent, on=True)[0] == 0  # cold, and fine
+
+
+def test_a_folder_others_may_enter_is_not_used(seeded: Path, runtime: Path) -> None:
+    proc = start_server(seeded)
+    try:
+        assert warm.info(str(seeded)) is not None
+        runtime.chmod(0o755)
+        assert warm.info(str(seeded)) is None
+        assert warm.ask(["-c", str(seeded), "validate"]) is None  # the caller runs it cold
+    finally:
+        runtime.chmod(0o700)
+        stop_server(proc)
+    runtime.chmod(0o755)
+    refused = subprocess.run([sys.executable, "-m", "monitor.cli.warm", str(warm.socket_path(str(seeded))), str(os.getpid())],
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "is not a folder of this user's alone" in refused.stderr
+
+
+def test_the_argv_the_client_reads() -> None:
+    assert warm.command_of(["-c", "a.yaml", "status", "--json"]) == ("status", "a.yaml")
+    assert warm.command_of(["--config", "a.yaml", "incidents"]) == ("incidents", "a.yaml")
+    assert warm.command_of(["--config=a.yaml", "validate", "b.yaml"]) == ("validate", "a.yaml")
+    assert warm.command_of(["-ca.yaml", "--help"]) == ("--help", "a.yaml")
+    assert warm.command_of(["status"]) == ("status", None)
+    assert warm.command_of(["--log-level", "DEBUG", "status"]) == (None, None)  # not the group's: cold
+    assert warm.command_of(["-c"]) == (None, None)
+    assert warm.command_of([]) == (None, None)
+
+
+async def test_the_monitor_keeps_a_server_while_it_runs(tmp_path: Path, runtime: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f'monitor: {{database: "sqlite:///{tmp_path}/iw.db", state_dir: "{tmp_path}"}}\n'
+        "status_page: {enabled: false}\n"
+        "components:\n  - {id: net, name: 网络}\n"
+        "checks:\n  - {name: 网关, kind: tcp, component: net, host: 127.0.0.1, port: 9, interval: 1s, timeout: 500ms}\n",
+        encoding="utf-8",
+    )
+    log = tmp_path / "monitor.log"
+    proc = await start_monitor(config, log)
+    try:
+        await until(lambda: warm.info(str(config)) is not None, 90, "the monitor's warm server answering")
+        answer = warm.info(str(config))
+        assert answer is not None
+        pid = int(answer["pid"])
+        code, out, _err = await asyncio.to_thread(run, "-c", "config.yaml", "status", cwd=tmp_path, on=True)
+        assert code in (0, 1) and "网关" in out
+        assert served(config) == 1
+    finally:
+        assert await stop_monitor(proc) == 0
+    wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in _state(pid), 15, "the warm server stopped with the monitor")
+    assert not warm.socket_path(str(config)).exists()
+    assert "Traceback" not in log.read_text(encoding="utf-8")
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
