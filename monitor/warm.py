@@ -28,7 +28,7 @@ How one command goes (the pattern of Bazel's client/server and of a fork server)
    run. It sends its pid first (the client forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to
    it: Ctrl-C works) and the exit code last. A client that goes away hangs its child up.
 
-Never warm: `run`, `demo` and `simulate` (they are servers themselves). Off with
+Never warm: `run`, `demo` and `simulate serve` (they are servers themselves). Off with
 INVOICEWATCH_WARM=off: the monitor starts no server and the command line asks none.
 
 The server never opens the database nor reads a config: it only imports. It is single
@@ -59,7 +59,7 @@ ENV_SWITCH = "INVOICEWATCH_WARM"  # "off": no server, no asking
 ENV_DIR = "INVOICEWATCH_RUNTIME_DIR"
 CONFIG_ENV = "INVOICEWATCH_CONFIG"
 DEFAULT_CONFIG = "config.yaml"
-COLD_ONLY = frozenset({"run", "demo", "simulate"})
+COLD_ONLY = {"run": (), "demo": (), "simulate": ("serve",)}  # servers themselves (with these words): never forked
 PROTOCOL = 1
 STALE_EXIT = 3  # the server's exit code when a client of other code asked
 BUSY_EXIT = 4  # ... when a live server already answers for the config file
@@ -160,6 +160,13 @@ def command_of(argv: list[str]) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _cold_only(command: str, rest: list[str]) -> bool:
+    if command not in COLD_ONLY:
+        return False
+    words = COLD_ONLY[command]
+    return not words or any(w in rest for w in words)
+
+
 def ask(argv: list[str]) -> int | None:
     """Run the command on the monitor's warm server: its exit code, or None when there is no
     server to ask (the caller runs it cold). Once the server has taken the command, the
@@ -167,7 +174,7 @@ def ask(argv: list[str]) -> int | None:
     if not enabled():
         return None
     command, config = command_of(argv)
-    if command is None or command in COLD_ONLY:
+    if command is None or _cold_only(command, argv[argv.index(command) + 1:]):
         return None
     try:
         conn = _connect(socket_path(resolve_config_path(config)))

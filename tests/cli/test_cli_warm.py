@@ -110,8 +110,8 @@ def children(pid: int) -> list[int]:
 
 # (args, answered by the server of c.yaml): the group's option spelt three ways, --json,
 # errors of usage (exit 2, on stderr), a config that is not there (no server: cold), and
-# `simulate`, which is never warm. (Documents that tell the time, `status` and `incidents`,
-# are compared but for it.)
+# `simulate serve`, never warm (a server itself; the simulator's client commands are).
+# (Documents that tell the time, `status` and `incidents`, are compared but for it.)
 CASES: list[tuple[tuple[str, ...], bool]] = [
     (("-c", "c.yaml", "validate"), True),
     (("--config=c.yaml", "validate", "--json"), True),
@@ -121,7 +121,8 @@ CASES: list[tuple[tuple[str, ...], bool]] = [
     (("-c", "c.yaml", "--version"), True),
     (("-c", "c.yaml", "status", "--help"), True),
     (("-c", "missing.yaml", "status"), False),
-    (("-c", "c.yaml", "simulate", "--help"), False),
+    (("-c", "c.yaml", "simulate", "catalog"), True),
+    (("-c", "c.yaml", "simulate", "serve", "--help"), False),
 ]
 
 
