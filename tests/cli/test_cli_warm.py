@@ -23,18 +23,20 @@ from typing import Any
 import pytest
 
 from monitor import warm
-from tests.cli.cli_kit import ROOT, run_pty
+from tests.cli.cli_kit import CHECKS, ROOT, config_text, run_pty, seed
 from tests.selfwatch.selfwatch_kit import start_monitor, stop_monitor, until
 
 
-@pytest.fixture
-def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A runtime folder of this test's own (short: a socket's path is at most 107 bytes), and
-    warm commands switched on for the processes the test starts (the suite turns them off)."""
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[Path]:
+    """A runtime folder of this module's own (short: a socket's path is at most 107 bytes),
+    and warm commands switched on for the processes the tests start (the suite turns them
+    off). Each test's config file has its own socket in it."""
     folder = Path(tempfile.mkdtemp(prefix="iw-", dir="/tmp"))
-    monkeypatch.setenv(warm.ENV_DIR, str(folder))
-    monkeypatch.setenv(warm.ENV_SWITCH, "on")
-    yield folder
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(warm.ENV_DIR, str(folder))
+        mp.setenv(warm.ENV_SWITCH, "on")
+        yield folder
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -64,8 +66,22 @@ def stop_server(proc: subprocess.Popen[bytes]) -> int:
             proc.stderr.close()
 
 
+@pytest.fixture(scope="module")
+def shared(runtime: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
+    """One seeded config and its server for the tests that leave the server as they found it."""
+    folder = tmp_path_factory.mktemp("warm")
+    db = f"sqlite:///{folder}/m.db"
+    seed(db)
+    config = folder / "c.yaml"
+    config.write_text(config_text(db, CHECKS), encoding="utf-8")
+    proc = start_server(config)
+    yield config, proc
+    stop_server(proc)
+
+
 @pytest.fixture
 def server(seeded: Path, runtime: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
+    """A server of the test's own (the test stops it)."""
     proc = start_server(seeded)
     yield seeded, proc
     stop_server(proc)
@@ -126,8 +142,8 @@ CASES: list[tuple[tuple[str, ...], bool]] = [
 ]
 
 
-def test_a_warm_command_prints_and_exits_as_a_cold_one(server: tuple[Path, subprocess.Popen[bytes]]) -> None:
-    config, _proc = server
+def test_a_warm_command_prints_and_exits_as_a_cold_one(shared: tuple[Path, subprocess.Popen[bytes]]) -> None:
+    config, _proc = shared
     for args, answered in CASES:
         before = served(config)
         hot = run(*args, cwd=config.parent, on=True)
@@ -150,8 +166,8 @@ def test_a_warm_command_prints_and_exits_as_a_cold_one(server: tuple[Path, subpr
     assert served(config) == before + 2
 
 
-def test_on_a_terminal_colour_and_width_are_the_clients(server: tuple[Path, subprocess.Popen[bytes]]) -> None:
-    config, _proc = server
+def test_on_a_terminal_colour_and_width_are_the_clients(seeded: Path, runtime: Path) -> None:
+    config = seeded
     bad = config.parent / "bad.yaml"
     bad.write_text(config.read_text(encoding="utf-8").replace("interval: 30s", "interval: soon", 1), encoding="utf-8")
     proc = start_server(bad)
@@ -187,8 +203,8 @@ def test_the_environment_and_the_directory_are_the_clients(seeded: Path, runtime
     assert given[0] == 0 and given[1].startswith("../secret.yaml: ok"), given
 
 
-def test_ctrl_c_reaches_a_warm_command(server: tuple[Path, subprocess.Popen[bytes]]) -> None:
-    config, proc = server
+def test_ctrl_c_reaches_a_warm_command(shared: tuple[Path, subprocess.Popen[bytes]]) -> None:
+    config, proc = shared
     before = served(config)
     hot = run_pty("-c", "c.yaml", "status", "--watch", "--every", "0.5", columns=100, cwd=config.parent,
                   env={warm.ENV_SWITCH: "on"}, interrupt_when=lambda out: "登录" in out, timeout=60)
@@ -199,8 +215,8 @@ def test_ctrl_c_reaches_a_warm_command(server: tuple[Path, subprocess.Popen[byte
     wait_for(lambda: not children(proc.pid), 20, "the interrupted command gone")
 
 
-def test_a_client_that_goes_away_takes_its_command_along(server: tuple[Path, subprocess.Popen[bytes]]) -> None:
-    config, proc = server
+def test_a_client_that_goes_away_takes_its_command_along(shared: tuple[Path, subprocess.Popen[bytes]]) -> None:
+    config, proc = shared
     client = subprocess.Popen(
         [sys.executable, "-m", "monitor", "-c", "c.yaml", "status", "--watch", "--every", "0.5"], cwd=config.parent,
         env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -243,8 +259,12 @@ def test_a_folder_others_may_enter_is_not_used(seeded: Path, runtime: Path) -> N
         runtime.chmod(0o700)
         stop_server(proc)
     runtime.chmod(0o755)
-    refused = subprocess.run([sys.executable, "-m", "monitor.cli.warm", str(warm.socket_path(str(seeded))), str(os.getpid())],
-                             env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
+    try:
+        refused = subprocess.run([sys.executable, "-m", "monitor.cli.warm", str(warm.socket_path(str(seeded))),
+                                  str(os.getpid())], env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                                 text=True, timeout=60)
+    finally:
+        runtime.chmod(0o700)
     assert refused.returncode == 2 and "is not a folder of this user's alone" in refused.stderr
 
 
