@@ -25,8 +25,11 @@ How one command goes (the pattern of Bazel's client/server and of a fork server)
 3. The server forks. The child takes the client's descriptors as 0/1/2, its directory,
    environment and umask, and runs the command exactly as `main` would: it reads the config
    file and the database itself, so what it prints and its exit code are those of a cold
-   run. It sends its pid first (the client forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to
-   it: Ctrl-C works) and the exit code last. A client that goes away hangs its child up.
+   run. It sends its pid first and starts only on the client's GO, which the client sends
+   once it has committed to this child (a client that timed out runs the command cold, and
+   the child, seeing the close instead, never runs it: a command runs once). The client
+   forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to it (Ctrl-C works); the child sends the
+   exit code last. A client that goes away hangs its child up.
 
 Never warm: `run`, `demo` and `simulate serve` (they are servers themselves). Off with
 INVOICEWATCH_WARM=off: the monitor starts no server and the command line asks none.
@@ -64,6 +67,7 @@ PROTOCOL = 1
 STALE_EXIT = 3  # the server's exit code when a client of other code asked
 BUSY_EXIT = 4  # ... when a live server already answers for the config file
 _HEADER = struct.Struct("!I")
+GO = b"g"  # the client's word that it waits for this child (sent once it has the child's pid)
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 _ROOT = Path(__file__).resolve().parents[1]  # the folder holding monitor/, checks/, notifiers/
 PACKAGES = ("monitor", "checks", "notifiers")
@@ -194,8 +198,8 @@ def ask(argv: list[str]) -> int | None:
         first = next(lines, None)
     except (OSError, ValueError):
         first = None
-    if first is None or "pid" not in first:  # refused (stale code, a server stopping): run cold
-        conn.close()
+    if first is None or "pid" not in first:  # refused, stale, too slow: run cold (a child waiting
+        conn.close()                           # for GO sees the close and does not run it)
         return None
     conn.settimeout(None)  # the command takes as long as it takes
     return _follow(conn, lines, int(first["pid"]))
@@ -208,7 +212,7 @@ def _connect(path: Path) -> socket.socket:
         raise OSError(f"{path.parent} is not this user's alone")
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        conn.settimeout(2.0)
+        conn.settimeout(5.0)
         conn.connect(str(path))
         if _peer_uid(conn) != os.getuid():
             raise OSError("the server is another user's")
@@ -230,6 +234,7 @@ def _follow(conn: socket.socket, lines: Iterator[dict[str, Any]], pid: int) -> i
     for signum in _FORWARDED:
         signal.signal(signum, forward)
     try:
+        conn.sendall(GO)  # from here the command is the child's: never run it here as well
         last = next(lines, None)
     except OSError:
         last = None
@@ -445,6 +450,8 @@ def _child(conn: socket.socket, fds: list[int], header: dict[str, Any], command:
         sys.stderr = _writer(2, encodings[2], "backslashreplace")
         conn.settimeout(None)
         conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+        if conn.recv(1) != GO:  # the client gave up waiting and runs the command itself
+            os._exit(0)
         threading.Thread(target=_hang_up_when_gone, args=(conn,), daemon=True).start()
         code = _run(command, header["argv"])
     except BaseException:

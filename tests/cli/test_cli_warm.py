@@ -248,6 +248,36 @@ def test_a_client_of_other_code_is_refused_and_the_server_makes_way(server: tupl
     assert run("-c", "c.yaml", "validate", cwd=config.parent, on=True)[0] == 0  # cold, and fine
 
 
+def test_a_command_runs_once_even_when_its_client_gave_up_on_the_server(
+    shared: tuple[Path, subprocess.Popen[bytes]],
+) -> None:
+    """A client that stopped waiting for the child's pid (and runs the command cold) never
+    sends GO: the child, forked and ready, exits without running it. Then a real client's
+    `silence` (a write) through the server adds exactly one silence."""
+    config, proc = shared
+
+    def silences() -> int:
+        code, out, _err = run("-c", "c.yaml", "silences", "--json", cwd=config.parent, on=False)
+        assert code == 0
+        return len(json.loads(out)["silences"])
+
+    before = silences()
+    args = ["-c", "c.yaml", "silence", "本地网关", "--for", "1h", "--reason", "gave up"]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(30)
+        conn.connect(str(warm.socket_path(str(config))))
+        header = json.dumps({"protocol": warm.PROTOCOL, "fingerprint": warm.fingerprint(), "argv": args,
+                             "cwd": str(config.parent), "env": dict(os.environ), "umask": 0o022,
+                             "encoding": ["utf-8"] * 3, "errors": ["strict"] * 3}).encode()
+        with open(os.devnull, "r+b") as null:
+            socket.send_fds(conn, [len(header).to_bytes(4, "big") + header], [null.fileno()] * 3)
+        child = json.loads(conn.recv(1024))["pid"]
+    wait_for(lambda: child not in children(proc.pid), 20, "the child that got no GO gone")
+    assert silences() == before
+    assert run(*args, cwd=config.parent, on=True)[0] == 0
+    assert silences() == before + 1
+
+
 def test_a_folder_others_may_enter_is_not_used(seeded: Path, runtime: Path) -> None:
     proc = start_server(seeded)
     try:
