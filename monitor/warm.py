@@ -295,6 +295,7 @@ def serve(path: Path, parent: int, *, preload: Callable[[], None], command: Comm
         return BUSY_EXIT
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    signal.signal(signal.SIGCHLD, lambda _signum, _frame: _reap())  # no zombie waits for the next turn
     gc.collect()
     gc.freeze()  # what the children share stays shared: the collector never writes to it
     try:
