@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from monitor.cli.app import DEFAULT_CONFIG, AppState, cli, load_or_exit, pass_app
+from monitor.cli.app import AppState, cli, load_or_exit, pass_app
+from monitor.warm import DEFAULT_CONFIG
 
 EXAMPLE = "config.example.yaml"
 
