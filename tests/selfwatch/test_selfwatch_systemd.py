@@ -79,6 +79,8 @@ def test_the_template_is_a_notify_unit_with_watchdog_reload_and_its_own_state() 
     assert "AF_UNIX" in s["RestrictAddressFamilies"][0]  # the notify socket is a unix socket
     assert "--role %i" in s["ExecStart"][0]
     assert not (ROOT / "systemd" / "invoicewatch.service").exists()  # one template, no copies
+    # No warm command server: private /tmp and a user of its own, so no one could reach it.
+    assert s["PrivateTmp"] == ["yes"] and "INVOICEWATCH_WARM=off" in s["Environment"]
 
 
 def test_exec_start_options_are_options_of_run() -> None:
