@@ -20,8 +20,9 @@ How one command goes (the pattern of Bazel's client/server and of a fork server)
 2. It sends its argv, working directory, environment, umask and stdout encoding, with its
    stdin, stdout and stderr themselves (SCM_RIGHTS). The server answers only its own user
    (SO_PEERCRED), and only a client of the same code: the fingerprint of the interpreter,
-   the installed packages and every source file of invoicewatch must match, else it says
-   "stale" and exits (the monitor starts a fresh one with the new code).
+   the installed packages and every source file of invoicewatch must match. When they do
+   not because the code on disk changed, it says "stale" and exits (the monitor starts a
+   fresh one of the new code); a client of another interpreter or tree is refused alone.
 3. The server forks. The child takes the client's descriptors as 0/1/2, its directory,
    environment and umask, and runs the command exactly as `main` would: it reads the config
    file and the database itself, so what it prints and its exit code are those of a cold
@@ -361,7 +362,10 @@ class _Server:
                 return "refused"
             header, fds = _receive(conn)
             if header.get("protocol") != PROTOCOL or header.get("fingerprint") != self.mine:
-                conn.sendall(b'{"refused": "stale"}\n')
+                if fingerprint() == self.mine:  # the client is of other code (another interpreter or tree)
+                    conn.sendall(b'{"refused": "other code"}\n')
+                    return "refused"
+                conn.sendall(b'{"refused": "stale"}\n')  # the code on disk changed: make way
                 return "stale"
             if header.get("info"):
                 conn.sendall(json.dumps({"pid": os.getpid(), "served": self.served}).encode() + b"\n")

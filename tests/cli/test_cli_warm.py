@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -234,15 +235,33 @@ def test_a_client_that_goes_away_takes_its_command_along(shared: tuple[Path, sub
         client.stdout.close()
 
 
-def test_a_client_of_other_code_is_refused_and_the_server_makes_way(server: tuple[Path, subprocess.Popen[bytes]]) -> None:
-    config, proc = server
+def ask_raw(config: Path, fingerprint: str) -> dict[str, Any]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(10)
         conn.connect(str(warm.socket_path(str(config))))
-        header = json.dumps({"protocol": warm.PROTOCOL, "fingerprint": "other code", "argv": ["status"]}).encode()
+        header = json.dumps({"protocol": warm.PROTOCOL, "fingerprint": fingerprint, "argv": ["status"]}).encode()
         socket.send_fds(conn, [len(header).to_bytes(4, "big") + header], [0, 1, 2])
-        assert json.loads(conn.recv(1024)) == {"refused": "stale"}
-    assert proc.wait(15) == warm.STALE_EXIT
+        answer: dict[str, Any] = json.loads(conn.recv(1024))
+        return answer
+
+
+def test_a_client_of_other_code_is_refused_and_a_stale_server_makes_way(
+    server: tuple[Path, subprocess.Popen[bytes]],
+) -> None:
+    config, proc = server
+    # Another interpreter or tree (the code on disk is still the server's): refused, served on.
+    assert ask_raw(config, "other code") == {"refused": "other code"}
+    assert proc.poll() is None and warm.info(str(config)) is not None
+    # The installed packages changed under the server (their folder's mtime, as an install
+    # leaves it): stale. It makes way; the command runs cold meanwhile.
+    purelib = Path(sysconfig.get_path("purelib"))
+    before = purelib.stat()
+    os.utime(purelib, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    try:
+        assert ask_raw(config, warm.fingerprint()) == {"refused": "stale"}
+        assert proc.wait(15) == warm.STALE_EXIT
+    finally:
+        os.utime(purelib, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert not warm.socket_path(str(config)).exists()
     assert warm.info(str(config)) is None
     assert run("-c", "c.yaml", "validate", cwd=config.parent, on=True)[0] == 0  # cold, and fine
