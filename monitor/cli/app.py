@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from monitor.store import Store
 
 EXAMPLE_CONFIG = "config.example.yaml"
+DEMO_FOLDER = "var/demo"  # where `invoicewatch demo` keeps its own database and page (--folder)
 
 __all__ = ["AppState", "CliError", "cli", "echo_problem", "load_or_exit", "pass_app", "resolve_config_path", "table"]
 
@@ -159,9 +160,12 @@ class AppState:
         config = self.read_config
         url = self._database_url(config)
         if not exists(url):
+            demo = Path(DEMO_FOLDER) / "demo.db"
             raise CliError(
                 f"no database yet: {_where(url)} (monitor.database in {config.file}) does not exist",
                 f"the monitor creates it when it first runs: {_again('run', config.file)}",
+                *([f"the demo (make run) keeps its own, {demo}: these commands read the plain monitor's "
+                   "(make monitor)"] if demo.exists() else []),
             )
         return url
 

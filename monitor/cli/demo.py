@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from monitor.cli.app import AppState, cli, load_or_exit, pass_app
+from monitor.cli.app import DEMO_FOLDER, AppState, cli, load_or_exit, pass_app
 from monitor.warm import DEFAULT_CONFIG
 
 EXAMPLE = "config.example.yaml"
 
 
 @cli.command()
-@click.option("--folder", default="var/demo", show_default=True, type=click.Path(file_okay=False),
+@click.option("--folder", default=DEMO_FOLDER, show_default=True, type=click.Path(file_okay=False),
               help="the demo's own database and status page folder (emptied at start)")
 @click.option("--stop-after", type=float, default=None, metavar="SECONDS", help="stop by itself after this long")
 @pass_app

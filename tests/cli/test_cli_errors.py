@@ -49,6 +49,19 @@ def test_read_only_commands_never_create_the_database(tmp_path: Path, command: t
     assert not (tmp_path / "var").exists()
 
 
+def test_beside_the_demo_the_missing_database_error_names_the_demos(tmp_path: Path) -> None:
+    """During `make run` a second terminal's `status` finds no monitor database: the demo
+    keeps its own (var/demo/demo.db), and the error says so."""
+    (tmp_path / "var" / "demo").mkdir(parents=True)
+    (tmp_path / "var" / "demo" / "demo.db").touch()
+    path = tmp_path / "c.yaml"
+    path.write_text(config_text("sqlite:///var/invoicewatch.db", CHECKS), encoding="utf-8")
+    out = invoke("-c", str(path), "status", cwd=tmp_path)
+    assert out.exit_code == 2
+    assert out.output.splitlines()[2] == ("  the demo (make run) keeps its own, var/demo/demo.db: these commands read "
+                                          "the plain monitor's (make monitor)")
+
+
 SECRETS = """\
   - {name: erp, kind: sql, url: "${ERP_DB_URL}", query: SELECT 1}
   - {name: web, kind: http, url: "http://127.0.0.1:9/x?token=${TOKEN}"}
