@@ -5,9 +5,9 @@ and building the config validators (bench/cli_start.py prints both).
 
     client   ask(argv) -> exit code, or None (no warm server: the command runs cold);
              monitor.cli.main asks first
-    server   serve(path, parent, preload=, command=): preload, then fork one child per
-             command (monitor/cli/warm.py is the server's program: `python -m
-             monitor.cli.warm SOCKET PARENT_PID`, the command line's imports and commands)
+    server   serve(path, parent, preload=, command=): preload, say READY on stdout, then
+             fork one child per command (monitor/cli/warm.py is the server's program,
+             server_argv(config, parent): the command line's imports and commands)
     monitor  CommandServer: the monitor's service that keeps the server running
 
 How one command goes (the pattern of Bazel's client/server and of a fork server):
@@ -68,6 +68,7 @@ PROTOCOL = 1
 STALE_EXIT = 3  # the server's exit code when a client of other code asked
 BUSY_EXIT = 4  # ... when a live server already answers for the config file
 _HEADER = struct.Struct("!I")
+READY = "listening"  # the server's one line on stdout, once it answers
 GO = b"g"  # the client's word that it waits for this child (sent once it has the child's pid)
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 _ROOT = Path(__file__).resolve().parents[1]  # the folder holding monitor/, checks/, notifiers/
@@ -256,10 +257,7 @@ def _lines(conn: socket.socket) -> Iterator[dict[str, Any]]:
         while b"\n" in buffer:
             line, buffer = buffer.split(b"\n", 1)
             yield json.loads(line)
-        try:
-            chunk = conn.recv(4096)
-        except InterruptedError:
-            continue
+        chunk = conn.recv(4096)
         if not chunk:
             return
         buffer += chunk
@@ -274,6 +272,12 @@ def _peer_uid(conn: socket.socket) -> int:
 
 
 Command = Callable[[list[str]], None]  # runs one command line (SystemExit as it ends)
+
+
+def server_argv(config_file: str, parent: int) -> list[str]:
+    """The server's program for `config_file`, exiting when process `parent` does (what
+    CommandServer starts; monitor/cli/warm.py)."""
+    return [sys.executable, "-m", "monitor.cli.warm", str(socket_path(config_file)), str(parent)]
 
 
 def serve(path: Path, parent: int, *, preload: Callable[[], None], command: Command) -> int:
@@ -294,6 +298,8 @@ def serve(path: Path, parent: int, *, preload: Callable[[], None], command: Comm
     server = _Server(path, fingerprint(), command)
     if not server.listen():
         return BUSY_EXIT
+    with contextlib.suppress(OSError):  # for whoever waits on the server's stdout (tests, the bench)
+        print(READY, flush=True)
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
     signal.signal(signal.SIGCHLD, lambda _signum, _frame: _reap())  # no zombie waits for the next turn
@@ -349,7 +355,6 @@ class _Server:
         """Wait up to `timeout` for a client and answer it: "forked", "info", "stale",
         "refused" or "idle"."""
         assert self.listener is not None
-        _reap()
         self.listener.settimeout(timeout)
         try:
             conn, _ = self.listener.accept()
@@ -515,11 +520,11 @@ class CommandServer:
     RETRY_AFTER = 60.0  # after a failure, doubling up to GIVE_UP_AFTER between tries
     GIVE_UP_AFTER = 3600.0
 
-    def __init__(self, config_file: str, *, logger: Any = None) -> None:
+    def __init__(self, config_file: str) -> None:
         import logging
 
-        self.path = socket_path(config_file)
-        self.log = logger or logging.getLogger("monitor.warm")
+        self.config_file = config_file
+        self.log = logging.getLogger("monitor.warm")
         self.proc: Any = None
         self._task: Any = None
         self._stopping = False
@@ -536,9 +541,8 @@ class CommandServer:
         wait = self.RETRY_AFTER
         while not self._stopping:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "monitor.cli.warm", str(self.path), str(os.getpid()),
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE, start_new_session=True,
+                *server_argv(self.config_file, os.getpid()), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, start_new_session=True,
             )
             _, err = await self.proc.communicate()  # it says something only when it cannot serve
             code = self.proc.returncode
@@ -560,7 +564,6 @@ class CommandServer:
 
     async def stop(self) -> None:
         import asyncio
-        import contextlib
 
         self._stopping = True
         proc = self.proc
