@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +43,17 @@ def runtime() -> Iterator[Path]:
 
 
 def start_server(config: Path) -> subprocess.Popen[bytes]:
-    """The server's program as CommandServer starts it, answering once `info` says so."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor.cli.warm", str(warm.socket_path(str(config))), str(os.getpid())],
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, start_new_session=True,
-    )
-    wait_for(lambda: warm.info(str(config)) is not None or proc.poll() is not None, 90, "the server answering")
-    if proc.poll() is not None:
-        raise AssertionError(f"the warm server exited {proc.returncode}: {proc.stderr.read().decode() if proc.stderr else ''}")
+    """The server's program as CommandServer starts it, returned once it says it listens."""
+    proc = subprocess.Popen(warm.server_argv(str(config), os.getpid()), env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    said = proc.stdout.readline() if select.select([proc.stdout], [], [], 90)[0] else b""
+    if said.decode().strip() != warm.READY:
+        proc.kill()
+        why = proc.stderr.read().decode()
+        stop_server(proc)
+        raise AssertionError(f"the warm server did not listen (exit {proc.returncode}): {why}")
     return proc
 
 
@@ -63,8 +66,9 @@ def stop_server(proc: subprocess.Popen[bytes]) -> int:
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
-        if proc.stderr:
-            proc.stderr.close()
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +92,19 @@ def server(seeded: Path, runtime: Path) -> Iterator[tuple[Path, subprocess.Popen
     stop_server(proc)
 
 
-def wait_for(predicate: Callable[[], Any], seconds: float, what: str) -> Any:
+def gone(pids: list[int], seconds: float, what: str) -> None:
+    """Each of `pids` has exited (a pidfd turns readable when its process ends), within `seconds`."""
     deadline = time.monotonic() + seconds
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {seconds} s")
-        time.sleep(0.05)
-    return value
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                raise AssertionError(f"{what}: process {pid} still running after {seconds} s")
+        finally:
+            os.close(fd)
 
 
 def served(config: Path) -> int:
@@ -112,17 +122,8 @@ def run(*args: str, cwd: Path, on: bool, env: dict[str, str] | None = None) -> t
 
 
 def children(pid: int) -> list[int]:
-    """Processes whose parent is `pid` (from /proc: zombies too, until reaped)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(entry.name))
-    return out
+    """The processes `pid` (single-threaded) forked and has not reaped."""
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 # (args, answered by the server of c.yaml): the group's option spelt three ways, --json,
@@ -213,7 +214,7 @@ def test_ctrl_c_reaches_a_warm_command(shared: tuple[Path, subprocess.Popen[byte
                    env={warm.ENV_SWITCH: "off"}, interrupt_when=lambda out: "登录" in out, timeout=60)
     assert served(config) == before + 1
     assert hot.code == cold.code and "登录" in hot.text
-    wait_for(lambda: not children(proc.pid), 20, "the interrupted command gone")
+    gone(children(proc.pid), 20, "the interrupted command")
 
 
 def test_a_client_that_goes_away_takes_its_command_along(shared: tuple[Path, subprocess.Popen[bytes]]) -> None:
@@ -223,10 +224,13 @@ def test_a_client_that_goes_away_takes_its_command_along(shared: tuple[Path, sub
         env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for(lambda: children(proc.pid), 30, "the command forked")
+        assert client.stdout is not None
+        assert select.select([client.stdout], [], [], 60)[0], "the command printed nothing"  # it runs, forked
+        forked = children(proc.pid)
+        assert forked
         client.kill()
         client.wait(10)
-        wait_for(lambda: not children(proc.pid), 20, "the orphaned command gone")
+        gone(forked, 20, "the orphaned command")
     finally:
         if client.poll() is None:
             client.kill()
@@ -273,7 +277,7 @@ def test_a_command_runs_once_even_when_its_client_gave_up_on_the_server(
     """A client that stopped waiting for the child's pid (and runs the command cold) never
     sends GO: the child, forked and ready, exits without running it. Then a real client's
     `silence` (a write) through the server adds exactly one silence."""
-    config, proc = shared
+    config, _proc = shared
 
     def silences() -> int:
         code, out, _err = run("-c", "c.yaml", "silences", "--json", cwd=config.parent, on=False)
@@ -291,7 +295,7 @@ def test_a_command_runs_once_even_when_its_client_gave_up_on_the_server(
         with open(os.devnull, "r+b") as null:
             socket.send_fds(conn, [len(header).to_bytes(4, "big") + header], [null.fileno()] * 3)
         child = json.loads(conn.recv(1024))["pid"]
-    wait_for(lambda: child not in children(proc.pid), 20, "the child that got no GO gone")
+    gone([child], 20, "the child that got no GO")
     assert silences() == before
     assert run(*args, cwd=config.parent, on=True)[0] == 0
     assert silences() == before + 1
@@ -349,14 +353,6 @@ async def test_the_monitor_keeps_a_server_while_it_runs(tmp_path: Path, runtime:
         assert served(config) == 1
     finally:
         assert await stop_monitor(proc) == 0
-    wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in _state(pid), 15, "the warm server stopped with the monitor")
+    gone([pid], 15, "the warm server, stopped with the monitor")
     assert not warm.socket_path(str(config)).exists()
     assert "Traceback" not in log.read_text(encoding="utf-8")
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
-
