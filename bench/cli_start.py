@@ -30,6 +30,7 @@ import contextlib
 import json
 import os
 import resource
+import select
 import shutil
 import statistics
 import subprocess
@@ -41,6 +42,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from support.children import installed_env
+
+from monitor import warm
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = [
@@ -116,15 +119,8 @@ def timed(trees: list[Path], cwd: Path, args: list[str], runs: int,
 
 
 def forked(pid: int) -> bool:
-    """Whether `pid` has a child (a fork still running, or not reaped yet)."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    return True
-            except OSError:
-                continue
-    return False
+    """Whether `pid` (single-threaded) has a child: a fork still running, or not reaped yet."""
+    return bool(Path(f"/proc/{pid}/task/{pid}/children").read_text().strip())
 
 
 def children_cpu(pid: int) -> float:
@@ -135,31 +131,27 @@ def children_cpu(pid: int) -> float:
 
 @contextlib.contextmanager
 def warm_servers(tree: Path, folder: Path, configs: list[Path]) -> Iterator[list[int]]:
-    """`tree`'s warm server program for each config (as CommandServer starts it), answering
-    before this yields; stopped after. Yields their pids."""
+    """`tree`'s warm server program for each config (as CommandServer starts it), each
+    listening (it says so on stdout) before this yields; stopped after. Yields their pids."""
     env = {**CHILD_ENV, "PYTHONPATH": str(tree), "INVOICEWATCH_WARM": "on"}
-    probe = ("import sys; from monitor import warm; p = warm.socket_path(sys.argv[1]); "
-             "print(p) if len(sys.argv) < 3 else sys.exit(0 if warm.info(sys.argv[1]) else 1)")
-    procs = []
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         for config in configs:
-            sock = subprocess.run([sys.executable, "-c", probe, str(config)], env=env, cwd=folder, capture_output=True,
-                                  text=True, check=True, timeout=60).stdout.strip()
-            procs.append(subprocess.Popen([sys.executable, "-m", "monitor.cli.warm", sock, str(os.getpid())], env=env,
-                                          cwd=folder, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            procs.append(subprocess.Popen(warm.server_argv(str(config), os.getpid()), env=env, cwd=folder,
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                           stderr=subprocess.DEVNULL, start_new_session=True))
         for config, proc in zip(configs, procs, strict=True):
-            deadline = time.monotonic() + 120
-            while subprocess.run([sys.executable, "-c", probe, str(config), "info"], env=env, cwd=folder,
-                                 timeout=60).returncode:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the warm server for {config.name} did not answer (exit {proc.returncode})")
-                time.sleep(0.2)
+            assert proc.stdout is not None
+            said = proc.stdout.readline() if select.select([proc.stdout], [], [], 120)[0] else b""
+            if said.decode().strip() != warm.READY:
+                raise SystemExit(f"the warm server for {config.name} did not listen (exit {proc.poll()})")
         yield [proc.pid for proc in procs]
     finally:
         for proc in procs:
             proc.terminate()
             proc.wait(15)
+            if proc.stdout:
+                proc.stdout.close()
 
 
 def write_rows(table: str, cold: dict[str, float], hot: dict[str, float]) -> None:
