@@ -57,7 +57,6 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     code = warm.ask(args)
     if code is not None:
-        sys.stdout.flush()
         sys.exit(code)
     run_cold(args)
 

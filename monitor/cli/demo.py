@@ -7,10 +7,8 @@ from pathlib import Path
 
 import click
 
-from monitor.cli.app import DEMO_FOLDER, AppState, cli, load_or_exit, pass_app
+from monitor.cli.app import DEMO_FOLDER, EXAMPLE_CONFIG, AppState, cli, load_or_exit, pass_app
 from monitor.warm import DEFAULT_CONFIG
-
-EXAMPLE = "config.example.yaml"
 
 
 @cli.command()
@@ -30,12 +28,11 @@ def demo(app: AppState, folder: str, stop_after: float | None) -> None:
     from monitor.core.secrets import Redactor
 
     path = app.config_path
-    if path == DEFAULT_CONFIG and not Path(path).exists() and Path(EXAMPLE).exists():
-        path = EXAMPLE
+    if path == DEFAULT_CONFIG and not Path(path).exists() and Path(EXAMPLE_CONFIG).exists():
+        path = EXAMPLE_CONFIG
     config = load_or_exit(path)
     logs.configure("ERROR", Redactor(config.secrets), "text")  # the story's lines, not the log's
     try:
         asyncio.run(story.run(config, Path(folder), sys.stdout, stop_after=stop_after))
-    except OSError as exc:
-        raise click.ClickException(f"cannot start the demo: {exc} (is `invoicewatch run` or another demo "
-                                   f"using the ports of {path}?)") from None
+    except OSError as exc:  # its folder (a taken port is the simulator's ListenError, which says so)
+        raise click.ClickException(f"cannot start the demo: {exc}") from None

@@ -198,7 +198,6 @@ def _seconds_by_hour(changes: Sequence[tuple[int, str]], stops: Sequence[int], f
     return held
 
 
-
 def insert_tuples(conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
     """`rows` (values in `columns`' order, as the driver binds them: times and JSON already as
     the column stores them) in one executemany, past SQLAlchemy's per-row processing, which
